@@ -1,0 +1,195 @@
+"""`Run`: everything one training (or sampling) produced, and its save/load round trip.
+
+Saved layout (the contract of ``mlplab run``): ``run.json`` (spec, final loss, metrics, timings,
+versions, status), ``trajectory.npz`` (losses, frames, their steps, grid frames, snapshots, extras)
+and ``model.pt`` (the trained weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataFileError
+
+SCHEMA = 1
+
+
+@dataclass(eq=False)
+class Run:
+    """The record of one experiment.
+
+    losses: (steps,) training loss, one per optimizer step.
+    frames: (k, n, d_out) model outputs on the training inputs at ``frame_steps`` (k,) — step s
+        means "before the s-th update", so step 0 is the untrained model.
+    grid_frames: (k, g, g, d_out) outputs on the lattice ``grid_axes`` (2-D inputs), or None.
+    snapshots: name -> (k, *shape) parameters at the recorded steps, or empty.
+    extras: named arrays that a kind of experiment adds (prior samples, activation curves, ...).
+    epoch_metrics: name -> (epochs,) per-epoch values (validation loss, accuracies), when measured.
+    status: "finished", "interrupted" (Ctrl-C), "diverged" (NaN/inf loss) or "stopped early".
+    """
+
+    spec: dict[str, Any]
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    frames: np.ndarray | None = None
+    frame_steps: np.ndarray | None = None
+    grid_frames: np.ndarray | None = None
+    grid_axes: tuple[np.ndarray, np.ndarray] | None = None
+    snapshots: dict[str, np.ndarray] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    epoch_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    status: str = "finished"
+    message: str = ""
+    model: Any = None  # the trained torch module (not serialised here; see model.pt)
+    data: Any = None  # the Dataset it was trained on
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", "run"))
+
+    @property
+    def final_loss(self) -> float | None:
+        return float(self.losses[-1]) if len(self.losses) else None
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``run.json`` holds."""
+        return {
+            "schema": SCHEMA,
+            "name": self.name,
+            "spec": self.spec,
+            "status": self.status,
+            "message": self.message,
+            "steps": self.steps,
+            "final_loss": self.final_loss,
+            "metrics": {k: _plain(v) for k, v in self.metrics.items()},
+            "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "versions": versions(),
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write run.json, trajectory.npz (and model.pt when there is a model); atomic per file."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"losses": self.losses}
+        if self.frames is not None:
+            arrays["frames"], arrays["frame_steps"] = self.frames, self.frame_steps
+        if self.grid_frames is not None:
+            arrays["grid_frames"] = self.grid_frames
+            arrays["grid_x"], arrays["grid_y"] = self.grid_axes
+        arrays.update({f"snapshot/{k}": v for k, v in self.snapshots.items()})
+        arrays.update({f"extra/{k}": v for k, v in self.extras.items()})
+        arrays.update({f"epoch/{k}": v for k, v in self.epoch_metrics.items()})
+        if self.data is not None:
+            arrays["data/X"], arrays["data/y"] = self.data.X, self.data.y
+            for split in ("test", "val"):
+                if getattr(self.data, "X_" + split) is not None:
+                    arrays[f"data/X_{split}"] = getattr(self.data, "X_" + split)
+                    arrays[f"data/y_{split}"] = getattr(self.data, "y_" + split)
+        _atomic(out / "trajectory.npz", lambda f: np.savez_compressed(f, **arrays))
+        if self.model is not None:
+            import torch
+
+            _atomic(out / "model.pt", lambda f: torch.save(self.model.state_dict(), f))
+        text = json.dumps(self.summary(), indent=2, default=_plain)
+        _atomic(out / "run.json", lambda f: f.write(text.encode()))
+        return out
+
+    def _repr_html_(self) -> str:
+        from ..viz import figure_for_run
+
+        fig = figure_for_run(self)
+        head = f"<p><b>{self.name}</b>: {self.status}, {self.steps} steps, final loss {self.final_loss}</p>"
+        return head + (fig._repr_html_() if fig is not None else "")
+
+    def __repr__(self) -> str:
+        loss = f"{self.final_loss:.6g}" if self.final_loss is not None else "-"
+        return f"Run({self.name!r}, {self.status}, steps={self.steps}, final_loss={loss}, metrics={self.metrics})"
+
+
+def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
+    """Read a run written by `Run.save`. A missing or damaged file raises `DataFileError`."""
+    d = Path(directory)
+    meta_path, npz_path = d / "run.json", d / "trajectory.npz"
+    for p in (meta_path, npz_path):
+        if not p.exists():
+            raise DataFileError(p, "not found", "is this a directory written by `mlplab run`?")
+    try:
+        meta = json.loads(meta_path.read_text())
+        with np.load(npz_path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, KeyError) as exc:
+        raise DataFileError(d, f"cannot be read ({exc})") from None
+    run = Run(spec=meta["spec"], losses=arrays["losses"], status=meta.get("status", "finished"))
+    run.message, run.metrics, run.timings = meta.get("message", ""), meta.get("metrics", {}), meta.get("timings", {})
+    run.frames, run.frame_steps = arrays.get("frames"), arrays.get("frame_steps")
+    if "grid_frames" in arrays:
+        run.grid_frames, run.grid_axes = arrays["grid_frames"], (arrays["grid_x"], arrays["grid_y"])
+    for prefix, target in (("snapshot/", run.snapshots), ("extra/", run.extras), ("epoch/", run.epoch_metrics)):
+        target.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    if "data/X" in arrays:
+        from ..data import Dataset
+        from ..data import make_dataset
+
+        try:
+            template = make_dataset(meta["spec"]["data"])
+            task, name = template.task, template.name
+        except Exception:  # the generator may be gone; fall back to what the arrays say
+            task = "regression" if arrays["data/y"].dtype.kind == "f" else "multiclass"
+            name = "saved"
+        run.data = Dataset(
+            X=arrays["data/X"], y=arrays["data/y"], task=task, name=name,
+            X_test=arrays.get("data/X_test"), y_test=arrays.get("data/y_test"),
+            X_val=arrays.get("data/X_val"), y_val=arrays.get("data/y_val"),
+        )
+    if with_model and (d / "model.pt").exists() and "model" in meta["spec"]:
+        import torch
+
+        from ..models import build_model
+
+        model = build_model(meta["spec"]["model"])
+        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+        run.model = model.eval()
+    return run
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    from .. import __version__
+
+    return {"mlplab": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _atomic(path: Path, write) -> None:
+    """Write to a temporary file beside ``path`` and rename: readers see the old file or the new."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
