@@ -1,0 +1,626 @@
+"""Exact linear regions of piecewise-linear MLPs on a 2-D box, a plane slice or a segment.
+
+The input domain is split layer by layer: each region carries the affine map from the input to the
+current hidden layer, and every unit's zero line cuts the convex polygons it crosses (half-plane
+clipping, vectorised over all polygons at once). Everything runs in float64. Smooth layers are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import SpecError
+
+# A vertex whose pre-activation is within TOL x (largest |pre-activation| over its polygon) of zero is
+# taken to lie on the unit's line. Relative, so it means "a cut thinner than ~1e-9 of the region's
+# size is not made" whatever the scale of the weights; float64 rounding sits near 1e-16.
+TOL = 1e-9
+
+PIECEWISE_LINEAR = "Linear, ReLU, LeakyReLU, Identity, BatchNorm1d, or a ResidualBlock made of them"
+
+
+# --------------------------------------------------------------------------------------------------
+# The network as a list of float64 operations on the "stream" (the current hidden vector).
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Affine:
+    """stream -> W stream + b.  W: (out, in), b: (out,)."""
+
+    W: np.ndarray
+    b: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Act:
+    """A ReLU-like unit per coordinate: z if z > 0 else slope * z (slope 0: ReLU)."""
+
+    slope: float
+    name: str
+
+
+@dataclass(frozen=True)
+class _Block:
+    """stream -> stream + post(act(pre(stream)))."""
+
+    pre: list[_Affine]
+    act: _Act | None
+    post: list[_Affine]
+    name: str
+
+
+@dataclass(frozen=True)
+class _Program:
+    ops: list[Any]
+    d_in: int
+    d_out: int
+    out_activation: str  # "none", "Sigmoid" or "Softmax": regions are those of the logits
+    layer_names: list[str]  # one per splitting layer, in pattern order
+    layer_widths: list[int]
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def _affine_of(module, name: str) -> _Affine | None:
+    """Linear or eval-mode BatchNorm1d as an affine map; Identity as None; else SpecError."""
+    from torch import nn
+
+    if isinstance(module, nn.Identity):
+        return None
+    if isinstance(module, nn.Linear):
+        W = _np(module.weight)
+        b = _np(module.bias) if module.bias is not None else np.zeros(W.shape[0])
+        return _Affine(W, b)
+    if isinstance(module, nn.BatchNorm1d):
+        if module.running_mean is None or module.running_var is None:
+            raise SpecError(f"{name} (BatchNorm1d)", "batch norm with running statistics", "track_running_stats=False")
+        # Eval mode: y = (x - mean) / sqrt(var + eps) * gamma + beta, folded into a diagonal affine map.
+        scale = 1.0 / np.sqrt(_np(module.running_var) + module.eps)
+        if module.weight is not None:
+            scale = scale * _np(module.weight)
+        shift = -_np(module.running_mean) * scale
+        if module.bias is not None:
+            shift = shift + _np(module.bias)
+        return _Affine(np.diag(scale), shift)
+    return _refuse(module, name)
+
+
+def _act_of(module, name: str) -> _Act | None:
+    from torch import nn
+
+    if isinstance(module, nn.ReLU):
+        return _Act(0.0, name)
+    if isinstance(module, nn.LeakyReLU):
+        return _Act(float(module.negative_slope), name)
+    if isinstance(module, nn.Identity):
+        return None
+    return _refuse(module, name)
+
+
+def _refuse(module, name: str):
+    kind = type(module).__name__
+    hint = (
+        "linear regions exist only for piecewise-linear networks; build the model with "
+        "activation='relu', 'leaky_relu' or 'identity' and norm='none' or 'batch'"
+    )
+    if kind == "PolyFeatures":
+        hint = "polynomial features are not piecewise linear; use poly_degree=0"
+    raise SpecError(f"{name} ({kind})", f"a piecewise-linear layer ({PIECEWISE_LINEAR})", module, hint=hint)
+
+
+def _compile(model) -> _Program:
+    """Walk ``model.net`` (or a bare ``nn.Sequential``) into float64 operations."""
+    from torch import nn
+
+    from ..models.mlp import ResidualBlock
+
+    net = getattr(model, "net", model)
+    if not isinstance(net, nn.Sequential):
+        raise SpecError("model", "an MLP from build_model (or an nn.Sequential)", type(model).__name__)
+    modules = list(net.named_children())
+    out_activation = "none"
+    if modules and isinstance(modules[-1][1], (nn.Sigmoid, nn.Softmax)):
+        out_activation = type(modules[-1][1]).__name__
+        modules = modules[:-1]
+    ops: list[Any] = []
+    names: list[str] = []
+    widths: list[int] = []
+    d_in = d = None
+    for short, module in modules:
+        name = f"net.{short}"
+        if isinstance(module, ResidualBlock):
+            pre = [a for a in (_affine_of(module.fc1, name + ".fc1"), _affine_of(module.norm, name + ".norm")) if a]
+            act = _act_of(module.act, name + ".act")
+            post = [_affine_of(module.fc2, name + ".fc2")]
+            ops.append(_Block(pre, act, post, name))
+            if act is not None:
+                names.append(name)
+                widths.append(pre[0].W.shape[0])
+            d_in = d_in or module.fc1.in_features
+            continue
+        if isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+            if d is None and d_in is None:
+                raise SpecError(name, "a Linear layer before the first activation", type(module).__name__)
+            act = _act_of(module, name)
+            ops.append(act)
+            names.append(name)
+            widths.append(d)
+            continue
+        aff = _affine_of(module, name)
+        if aff is None:
+            continue
+        ops.append(aff)
+        if d_in is None:
+            d_in = aff.W.shape[1]
+        d = aff.W.shape[0]
+    if d_in is None:
+        raise SpecError("model", "at least one Linear layer", "none")
+    d_out = _out_dim(ops, d_in)
+    return _Program(ops, d_in, d_out, out_activation, names, widths)
+
+
+def _out_dim(ops: list[Any], d_in: int) -> int:
+    d = d_in
+    for op in ops:
+        if isinstance(op, _Affine):
+            d = op.W.shape[0]
+    return d
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """One linear region: a convex polygon on which the network is ``A @ x + c``.
+
+    vertices: (k, 2) counter-clockwise, in the plane's coordinates.
+    pattern: on (1) / off (0) per unit, over all ReLU-like layers in order.
+    A: (d_out, 2), c: (d_out,) — the logits (before a final sigmoid/softmax).
+    """
+
+    vertices: np.ndarray
+    pattern: tuple[int, ...]
+    A: np.ndarray
+    c: np.ndarray
+    area: float
+
+
+@dataclass
+class Regions(Sequence[Region]):
+    """All linear regions of a network on a 2-D domain; ``len()`` is the count.
+
+    Flat storage: ``xy`` (total_vertices, 2), ``counts`` (R,) vertices per region, ``pattern_bits``
+    (R, n_units) bool, ``A`` (R, d_out, 2), ``c`` (R, d_out). ``slivers`` counts the cuts that were
+    not made because they would have been thinner than ``tol`` (relative, see ``TOL``): such a sliver
+    is merged into its neighbour. For a slice, ``origin`` (d_in,) and ``basis`` (d_in, 2) map plane
+    coordinates u to inputs ``origin + basis @ u`` (orthonormal, so areas are in the input metric).
+    """
+
+    xy: np.ndarray
+    counts: np.ndarray
+    pattern_bits: np.ndarray
+    A: np.ndarray
+    c: np.ndarray
+    box: tuple[tuple[float, float], tuple[float, float]]
+    tol: float
+    slivers: int
+    layer_names: list[str]
+    layer_widths: list[int]
+    out_activation: str = "none"
+    origin: np.ndarray | None = None
+    basis: np.ndarray | None = None
+    _starts: np.ndarray = field(init=False, repr=False)
+    _areas: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self._areas = _polygon_areas(self.xy, self.counts, self._starts)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"region index {i} out of range for {len(self)} regions")
+        i = i % len(self)
+        s = self._starts[i]
+        return Region(
+            vertices=self.xy[s : s + self.counts[i]].copy(),
+            pattern=tuple(int(b) for b in self.pattern_bits[i]),
+            A=self.A[i].copy(),
+            c=self.c[i].copy(),
+            area=float(self._areas[i]),
+        )
+
+    def __iter__(self) -> Iterator[Region]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    @property
+    def areas(self) -> np.ndarray:
+        """(R,) region areas, in the input metric."""
+        return self._areas
+
+    @property
+    def patterns(self) -> np.ndarray:
+        """(R, n_units) bool activation patterns."""
+        return self.pattern_bits
+
+    @property
+    def smallest_area(self) -> float:
+        return float(self._areas.min())
+
+    @property
+    def box_area(self) -> float:
+        (x0, x1), (y0, y1) = self.box
+        return (x1 - x0) * (y1 - y0)
+
+    def polygons(self) -> list[np.ndarray]:
+        """Each region's (k, 2) vertices, counter-clockwise."""
+        return np.split(self.xy, self._starts[1:])
+
+    def centroids(self) -> np.ndarray:
+        """(R, 2) vertex means: interior points of the convex regions."""
+        sums = np.add.reduceat(self.xy, self._starts, axis=0)
+        return sums / self.counts[:, None]
+
+    def pattern_strings(self) -> list[str]:
+        """'0110|1011' per region: one group of digits per layer."""
+        bounds = np.cumsum([0] + self.layer_widths)
+        rows = self.pattern_bits.astype(np.uint8) + ord("0")
+        return ["|".join(r[a:b].tobytes().decode() for a, b in zip(bounds[:-1], bounds[1:])) for r in rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists, for JSON."""
+        return {
+            "count": len(self),
+            "box": [list(self.box[0]), list(self.box[1])],
+            "tol": self.tol,
+            "slivers": self.slivers,
+            "layers": self.layer_names,
+            "widths": self.layer_widths,
+            "out_activation": self.out_activation,
+            "areas": self._areas.tolist(),
+            "patterns": self.pattern_strings(),
+            "vertices": [p.tolist() for p in self.polygons()],
+            "A": self.A.tolist(),
+            "c": self.c.tolist(),
+        }
+
+    def __repr__(self) -> str:
+        return f"Regions(count={len(self)}, box={self.box}, smallest_area={self.smallest_area:.3g}, slivers={self.slivers})"
+
+
+def _polygon_areas(xy: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    nxt = np.arange(len(xy)) + 1
+    nxt[starts + counts - 1] = starts  # the last vertex of each polygon wraps to its first
+    cross = xy[:, 0] * xy[nxt, 1] - xy[nxt, 0] * xy[:, 1]
+    return 0.5 * np.add.reduceat(cross, starts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Enumeration
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Polys:
+    """Convex polygons, flat: xy (nv, 2), counts (P,), parent (P,) index into the layer's maps,
+    bits (P, n) on/off of the current layer's units."""
+
+    xy: np.ndarray
+    counts: np.ndarray
+    parent: np.ndarray
+    bits: np.ndarray
+    slivers: int = 0
+
+
+def _apply_affine(op: _Affine, H: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compose per-region maps: H (R, w, k), h (R, w) -> (R, out, k), (R, out)."""
+    return np.einsum("oi,rik->rok", op.W, H), h @ op.W.T + op.b
+
+
+def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
+    """Cut every polygon by the zero line of each unit of a layer.
+
+    Z: (R, n, 2), z: (R, n) pre-activation maps of the R regions the layer started with.
+    """
+    xy, counts, parent, bits, slivers = P.xy, P.counts, P.parent, P.bits, P.slivers
+    for j in range(Z.shape[1]):
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        pid = np.repeat(np.arange(len(counts)), counts)  # (nv,) polygon of each vertex
+        a, b = Z[parent, j], z[parent, j]  # (P, 2), (P,)
+        s = np.einsum("vk,vk->v", xy, a[pid]) + b[pid]  # (nv,) pre-activation at each vertex
+        thr = tol * np.maximum.reduceat(np.abs(s), starts)[pid]
+        pos, neg = s > thr, s < -thr
+        has_pos = np.logical_or.reduceat(pos, starts)
+        has_neg = np.logical_or.reduceat(neg, starts)
+        cut = has_pos & has_neg
+        bits[:, j] = has_pos
+        snapped = (has_pos & np.logical_or.reduceat(s < 0, starts)) | (has_neg & np.logical_or.reduceat(s > 0, starts))
+        slivers += int(np.count_nonzero(snapped & ~cut))
+        if not cut.any():
+            continue
+        # Half-plane clipping of the cut polygons, in vertex order (keeps counter-clockwise order).
+        vcut = cut[pid]
+        xs, ss = xy[vcut], s[vcut]
+        sign = pos[vcut].astype(np.int8) - neg[vcut].astype(np.int8)
+        cnt = counts[cut]
+        st = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+        nxt = np.arange(len(xs)) + 1
+        nxt[st + cnt - 1] = st
+        cross = sign * sign[nxt] < 0  # the edge (v, next v) goes from one strict side to the other
+        p = xs.copy()
+        i = np.flatnonzero(cross)
+        t = ss[i] / (ss[i] - ss[nxt[i]])
+        p[i] = xs[i] + t[:, None] * (xs[nxt[i]] - xs[i])
+        cand = np.stack([xs, p], axis=1).reshape(-1, 2)  # (2m, 2): each vertex, then its edge's crossing
+        keep_on = np.stack([sign >= 0, cross], axis=1)  # (m, 2)
+        keep_off = np.stack([sign <= 0, cross], axis=1)
+        cnt_on = np.add.reduceat(keep_on.sum(1), st)
+        cnt_off = np.add.reduceat(keep_off.sum(1), st)
+        on_bits, off_bits = bits[cut].copy(), bits[cut].copy()
+        on_bits[:, j], off_bits[:, j] = True, False
+        xy = np.concatenate([xy[~vcut], cand[keep_on.ravel()], cand[keep_off.ravel()]])
+        counts = np.concatenate([counts[~cut], cnt_on, cnt_off])
+        parent = np.concatenate([parent[~cut], parent[cut], parent[cut]])
+        bits = np.concatenate([bits[~cut], on_bits, off_bits])
+    return _Polys(xy, counts, parent, bits, slivers)
+
+
+def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: float) -> Regions:
+    """Regions of ``u -> net(origin + basis @ u)`` for u in ``box``."""
+    (x0, x1), (y0, y1) = box
+    xy = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)  # counter-clockwise
+    P = _Polys(xy, np.array([4]), np.array([0]), np.zeros((1, 0), bool))
+    H, h = basis[None].copy(), origin[None].copy()  # (1, d_in, 2), (1, d_in): the identity map
+    history = np.zeros((1, 0), bool)  # (R, units so far)
+
+    def split(Z, z, slope):
+        nonlocal P, history
+        n = Z.shape[1]
+        P = _split_layer(_Polys(P.xy, P.counts, np.arange(len(P.counts)), np.zeros((len(P.counts), n), bool), P.slivers), Z, z, tol)
+        history = np.concatenate([history[P.parent], P.bits], axis=1)
+        m = np.where(P.bits, 1.0, slope)  # (R', n) slope of each unit on each new region
+        return P.parent, m[:, :, None] * Z[P.parent], m * z[P.parent]
+
+    for op in prog.ops:
+        if isinstance(op, _Affine):
+            H, h = _apply_affine(op, H, h)
+        elif isinstance(op, _Act):
+            _, H, h = split(H, h, op.slope)
+        else:  # a residual block
+            Z, z = H, h
+            for a in op.pre:
+                Z, z = _apply_affine(a, Z, z)
+            if op.act is not None:
+                parent, Z, z = split(Z, z, op.act.slope)
+                H, h = H[parent], h[parent]
+            for a in op.post:
+                Z, z = _apply_affine(a, Z, z)
+            H, h = H + Z, h + z
+    return Regions(
+        xy=P.xy, counts=P.counts, pattern_bits=history, A=H, c=h,
+        box=((float(x0), float(x1)), (float(y0), float(y1))), tol=tol, slivers=P.slivers,
+        layer_names=prog.layer_names, layer_widths=prog.layer_widths, out_activation=prog.out_activation,
+    )
+
+
+def _check_box(box) -> tuple[tuple[float, float], tuple[float, float]]:
+    try:
+        (x0, x1), (y0, y1) = box
+        x0, x1, y0, y1 = (float(v) for v in (x0, x1, y0, y1))
+    except (TypeError, ValueError):
+        raise SpecError("box", "((x0, x1), (y0, y1)) with x0 < x1 and y0 < y1", box) from None
+    if not (np.isfinite([x0, x1, y0, y1]).all() and x0 < x1 and y0 < y1):
+        raise SpecError("box", "((x0, x1), (y0, y1)) with x0 < x1 and y0 < y1", box)
+    return (x0, x1), (y0, y1)
+
+
+def _check_tol(tol: float) -> float:
+    if not (isinstance(tol, (int, float)) and 0 <= tol < 1e-3):
+        raise SpecError("tol", "a relative tolerance in [0, 1e-3)", tol, hint=f"the default is {TOL}")
+    return float(tol)
+
+
+def linear_regions(model, box=((-1.0, 1.0), (-1.0, 1.0)), *, tol: float = TOL) -> Regions:
+    """Every linear region of a 2-input piecewise-linear MLP inside ``box``, exactly (float64).
+
+    Works for ReLU, leaky ReLU and identity activations, residual blocks and batch norm (always
+    taken in eval mode: running statistics folded into the affine maps). A final Sigmoid/Softmax is
+    allowed: the regions and maps are those of the logits. Tanh, sigmoid in the middle, layer norm and
+    polynomial features raise `SpecError` naming the layer. ``tol``: see ``TOL``; merged slivers are
+    counted in ``Regions.slivers``.
+    """
+    prog = _compile(model)
+    if prog.d_in != 2:
+        raise SpecError("model", "a model with 2 inputs", f"{prog.d_in} inputs", hint="use linear_regions_slice for other input sizes")
+    return _enumerate(prog, np.zeros(2), np.eye(2), _check_box(box), _check_tol(tol))
+
+
+def plane_basis(p0, p1, p2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orthonormal basis of the plane through three points: (origin p0, basis (d, 2), coords (3, 2))."""
+    pts = [np.asarray(p, dtype=np.float64).ravel() for p in (p0, p1, p2)]
+    if len({p.shape for p in pts}) != 1:
+        raise SpecError("p0, p1, p2", "three points of the same dimension", [p.shape for p in pts])
+    e1 = pts[1] - pts[0]
+    n1 = np.linalg.norm(e1)
+    v = pts[2] - pts[0]
+    e2 = v - (v @ e1) / (n1**2 if n1 else 1.0) * e1
+    n2 = np.linalg.norm(e2)
+    if n1 == 0 or n2 <= 1e-12 * max(n1, np.linalg.norm(v)):
+        raise SpecError("p0, p1, p2", "three points not on one line", "collinear points")
+    basis = np.stack([e1 / n1, e2 / n2], axis=1)  # (d, 2)
+    coords = np.stack([(p - pts[0]) @ basis for p in pts])  # (3, 2)
+    return pts[0], basis, coords
+
+
+def linear_regions_slice(model, p0, p1, p2, *, margin: float = 0.25, box=None, tol: float = TOL) -> Regions:
+    """Linear regions on the plane through three inputs (any input dimension).
+
+    Plane coordinates are u = (u1, u2) in an orthonormal basis with p0 at the origin, u1 along
+    p1 - p0, so areas are in the input metric. The default box is the bounding box of the three points
+    in those coordinates, widened by ``margin`` times its size on each side. The maps A are d(out)/du.
+    """
+    prog = _compile(model)
+    origin, basis, coords = plane_basis(p0, p1, p2)
+    if len(origin) != prog.d_in:
+        raise SpecError("p0, p1, p2", f"points with {prog.d_in} coordinates (the model's inputs)", len(origin))
+    if box is None:
+        lo, hi = coords.min(0), coords.max(0)
+        pad = margin * (hi - lo).max()
+        box = ((lo[0] - pad, hi[0] + pad), (lo[1] - pad, hi[1] + pad))
+    regions = _enumerate(prog, origin, basis, _check_box(box), _check_tol(tol))
+    regions.origin, regions.basis = origin, basis
+    return regions
+
+
+def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
+    """Parameters 0 < t_1 < ... < t_k < 1 where the pattern changes along x(t) = a + t (b - a).
+
+    Pieces are split exactly like the 2-D polygons, as intervals of t.
+    """
+    prog = _compile(model)
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != (prog.d_in,) or b.shape != (prog.d_in,):
+        raise SpecError("a, b", f"two points with {prog.d_in} coordinates", (a.shape, b.shape))
+    tol = _check_tol(tol)
+    lo, hi = np.array([0.0]), np.array([1.0])
+    H, h = (b - a)[None, :, None], a[None].copy()  # (1, d_in, 1), (1, d_in)
+
+    def split(Z, z, slope):  # Z: (R, n, 1), z: (R, n)
+        nonlocal lo, hi
+        n = Z.shape[1]
+        parent, bits = np.arange(len(lo)), np.zeros((len(lo), n), bool)
+        for j in range(n):
+            g, c = Z[parent, j, 0], z[parent, j]
+            s_lo, s_hi = g * lo + c, g * hi + c
+            thr = tol * np.maximum(np.abs(s_lo), np.abs(s_hi))
+            cut = ((s_lo > thr) & (s_hi < -thr)) | ((s_lo < -thr) & (s_hi > thr))
+            bits[:, j] = (s_lo > thr) | (s_hi > thr)
+            if cut.any():
+                t = lo[cut] + s_lo[cut] / (s_lo[cut] - s_hi[cut]) * (hi[cut] - lo[cut])
+                up = s_hi[cut] > 0  # which half is on
+                b_left, b_right = bits[cut].copy(), bits[cut].copy()
+                b_left[:, j], b_right[:, j] = ~up, up
+                lo = np.concatenate([lo[~cut], lo[cut], t])
+                hi = np.concatenate([hi[~cut], t, hi[cut]])
+                parent = np.concatenate([parent[~cut], parent[cut], parent[cut]])
+                bits = np.concatenate([bits[~cut], b_left, b_right])
+        m = np.where(bits, 1.0, slope)
+        return parent, m[:, :, None] * Z[parent], m * z[parent]
+
+    for op in prog.ops:
+        if isinstance(op, _Affine):
+            H, h = _apply_affine(op, H, h)
+        elif isinstance(op, _Act):
+            _, H, h = split(H, h, op.slope)
+        else:
+            Z, z = H, h
+            for aff in op.pre:
+                Z, z = _apply_affine(aff, Z, z)
+            if op.act is not None:
+                parent, Z, z = split(Z, z, op.act.slope)
+                H, h = H[parent], h[parent]
+            for aff in op.post:
+                Z, z = _apply_affine(aff, Z, z)
+            H, h = H + Z, h + z
+    return np.sort(lo)[1:]
+
+
+def count_on_segment(model, a, b, *, tol: float = TOL) -> int:
+    """Exact number of linear pieces of the network along the segment from ``a`` to ``b``."""
+    return len(segment_breakpoints(model, a, b, tol=tol)) + 1
+
+
+def activation_patterns(model, X) -> np.ndarray:
+    """(n, n_units) bool: which ReLU-like units are on (pre-activation > 0) at each input, float64.
+
+    The reference the enumeration is tested against; X: (n, d_in).
+    """
+    prog = _compile(model)
+    x = np.asarray(X, dtype=np.float64)
+    bits: list[np.ndarray] = []
+
+    def act(z, op):
+        bits.append(z > 0)
+        return np.where(z > 0, z, op.slope * z)
+
+    for op in prog.ops:
+        if isinstance(op, _Affine):
+            x = x @ op.W.T + op.b
+        elif isinstance(op, _Act):
+            x = act(x, op)
+        else:
+            z = x
+            for a in op.pre:
+                z = z @ a.W.T + a.b
+            if op.act is not None:
+                z = act(z, op.act)
+            for a in op.post:
+                z = z @ a.W.T + a.b
+            x = x + z
+    return np.concatenate(bits, axis=1) if bits else np.zeros((len(x), 0), bool)
+
+
+# --------------------------------------------------------------------------------------------------
+# Through training
+# --------------------------------------------------------------------------------------------------
+
+
+def snapshot_models(run) -> Iterator[tuple[int, Any]]:
+    """(step, model) for every recorded snapshot of ``run``, rebuilt from ``run.spec['model']``."""
+    import torch
+
+    from ..models import build_model
+
+    if not run.snapshots:
+        raise SpecError("run.snapshots", "recorded parameters", "none", hint="train with TrainSpec(snapshots=True)")
+    spec = run.spec.get("model") if isinstance(run.spec, dict) else None
+    if spec is None:
+        raise SpecError("run.spec['model']", "the model spec of the run", run.spec)
+    model = build_model(spec).double().eval()
+    wanted = dict(model.state_dict())
+    missing = [k for k, v in model.named_parameters() if k not in run.snapshots]
+    if missing:
+        raise SpecError("run.snapshots", f"every parameter of the model ({', '.join(missing[:3])} missing)", sorted(run.snapshots)[:6])
+    k = len(next(iter(run.snapshots.values())))
+    steps = run.frame_steps if run.frame_steps is not None and len(run.frame_steps) == k else np.arange(k)
+    for i in range(k):
+        state = {name: torch.as_tensor(np.asarray(arr[i])).to(wanted[name].dtype) for name, arr in run.snapshots.items() if name in wanted}
+        model.load_state_dict(state, strict=False)
+        yield int(steps[i]), model
+
+
+def default_box(run) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The run's grid extent, else its data's extent plus 10%, else [-1, 1]^2."""
+    if getattr(run, "grid_axes", None) is not None:
+        gx, gy = run.grid_axes
+        return (float(np.min(gx)), float(np.max(gx))), (float(np.min(gy)), float(np.max(gy)))
+    data = getattr(run, "data", None)
+    if data is not None and np.asarray(data.X).shape[1:] == (2,):
+        lo, hi = np.asarray(data.X, np.float64).min(0), np.asarray(data.X, np.float64).max(0)
+        pad = 0.1 * (hi - lo)
+        return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+    return (-1.0, 1.0), (-1.0, 1.0)
+
+
+def regions_over_training(run, box=None, *, tol: float = TOL) -> list[int]:
+    """Region count in ``box`` (default `default_box`) at every recorded snapshot of ``run``."""
+    box = default_box(run) if box is None else box
+    return [len(linear_regions(model, box, tol=tol)) for _, model in snapshot_models(run)]
