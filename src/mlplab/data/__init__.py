@@ -2,5 +2,6 @@
 
 from .dataset import GENERATORS, Dataset, generator, make_dataset
 from . import synthetic  # noqa: F401  (registers the generators)
+from .tabular import load_csv
 
-__all__ = ["GENERATORS", "Dataset", "generator", "make_dataset"]
+__all__ = ["GENERATORS", "Dataset", "generator", "load_csv", "make_dataset"]

@@ -25,7 +25,8 @@ def _options(spec: DataSpec, defaults: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(spec.params) - set(defaults))
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "none"
-        raise SpecError(f"data.params.{unknown[0]}", f"a parameter of {spec.name!r} ({allowed})", spec.params[unknown[0]])
+        key = unknown[0]
+        raise SpecError(f"data.params.{key}", f"a parameter of {spec.name!r} ({allowed})", spec.params[key])
     return {**defaults, **spec.params}
 
 
@@ -175,7 +176,8 @@ def xor(spec: DataSpec) -> Dataset:
     _options(spec, {})
     corner = np.arange(n) % 4
     X = _XOR_CORNERS[corner] + noise * np.random.default_rng(spec.seed).standard_normal((n, 2))
-    return Dataset(X, _XOR_LABELS[corner], "binary", "xor", params={"n": n, "noise": noise, "seed": spec.seed}, n_classes=2)
+    params = {"n": n, "noise": noise, "seed": spec.seed}
+    return Dataset(X, _XOR_LABELS[corner], "binary", "xor", params=params, n_classes=2)
 
 
 # ---------------------------------------------------------------------------------------------
