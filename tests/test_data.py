@@ -92,6 +92,10 @@ def test_rotation_is_the_stated_map():
     # [x, y] @ [[0, -1], [1, 0]] = [y, -x]
     expected = np.stack([ds.X[:, 1], -ds.X[:, 0]], axis=1) + np.array([1.0, -1.0])
     np.testing.assert_allclose(ds.y, expected, atol=1e-5)
+    with pytest.raises(SpecError, match=r"data.params.angle: expected a number, got 'left'"):
+        make_dataset("rotation", params={"angle": "left"})
+    with pytest.raises(SpecError, match=r"data.params.shift: expected a list of 2 numbers, got \[1\]"):
+        make_dataset("rotation", params={"shift": [1]})
 
 
 @pytest.mark.parametrize("seed", [0, 20])

@@ -51,6 +51,13 @@ def _vector(value: Any, param: str, length: int) -> list[float]:
     return out
 
 
+def _scalar(value: Any, param: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SpecError(param, "a number", value) from None
+
+
 def _torch_rng(seed: int) -> torch.Generator:
     # A private generator seeded like torch.manual_seed(seed): the draws equal the notebook's cells
     # run right after torch.manual_seed(seed), without touching the global RNG.
@@ -74,9 +81,10 @@ def rotation(spec: DataSpec) -> Dataset:
     opt = _options(spec, {"angle": 30.0, "scale": 5.0, "shift": [5.0, 5.0]})
     shift = torch.tensor(_vector(opt["shift"], "data.params.shift", 2))
     g = _torch_rng(spec.seed)
-    X = torch.randn(n, 2, generator=g) * float(opt["scale"])  # (n, 2)
-    y = X @ _rotation(float(opt["angle"])) + shift + noise * torch.randn(n, 2, generator=g)  # (n, 2)
-    params = {"n": n, "noise": noise, "seed": spec.seed, **opt}
+    scale, angle = _scalar(opt["scale"], "data.params.scale"), _scalar(opt["angle"], "data.params.angle")
+    X = torch.randn(n, 2, generator=g) * scale  # (n, 2)
+    y = X @ _rotation(angle) + shift + noise * torch.randn(n, 2, generator=g)  # (n, 2)
+    params = {"n": n, "noise": noise, "seed": spec.seed, "angle": angle, "scale": scale, "shift": shift.tolist()}
     return Dataset(X.numpy(), y.numpy(), "regression", "rotation", params=params)
 
 
