@@ -279,14 +279,19 @@ def test_unknown_param_is_named(name):
 
 
 def test_generators_leave_global_rngs_alone():
-    torch.manual_seed(123)
-    np.random.seed(123)
-    expected_t, expected_n = torch.rand(3), np.random.rand(3)
-    torch.manual_seed(123)
-    np.random.seed(123)
-    for name in SYNTHETIC:
-        make_dataset(name)
-    assert torch.equal(torch.rand(3), expected_t) and np.array_equal(np.random.rand(3), expected_n)
+    np_state = np.random.get_state()
+    with torch.random.fork_rng():
+        try:
+            torch.manual_seed(123)
+            np.random.seed(123)
+            expected_t, expected_n = torch.rand(3), np.random.rand(3)
+            torch.manual_seed(123)
+            np.random.seed(123)
+            for name in SYNTHETIC:
+                make_dataset(name)
+            assert torch.equal(torch.rand(3), expected_t) and np.array_equal(np.random.rand(3), expected_n)
+        finally:
+            np.random.set_state(np_state)
 
 
 def test_moons_seeded_split():
