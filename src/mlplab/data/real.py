@@ -157,6 +157,8 @@ ENV_URL = "MLPLAB_DATA_URL"
 # Long enough for a slow mirror to answer, short enough that an offline machine fails quickly.
 DOWNLOAD_TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 16
+# What an unreachable, refusing or dropping mirror raises (HTTPError is a URLError).
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutError, socket.timeout, ConnectionError)
 PIXEL_MAX = {"idx": 255.0, "digits": 16.0}  # brightest pixel value of each source
 # Digits has no official test split: hold out this seeded share of the 1797 images.
 DIGITS_TEST_FRACTION = 0.2
@@ -243,10 +245,6 @@ def _fetch(
         except NETWORK_ERRORS as exc:
             failures.append(f"{url} ({_reason(exc)})")
     raise _missing_error(name, data_dir, missing, "could not download: " + "; ".join(failures))
-
-
-# What an unreachable, refusing or dropping mirror raises (HTTPError is a URLError).
-NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutError, socket.timeout, ConnectionError)
 
 
 def _reason(exc: Exception) -> str:
