@@ -1,0 +1,191 @@
+"""Files from figures: offline HTML, PNG, and animations as GIF or MP4.
+
+Images come from kaleido (1.x), which drives a local Chromium; all frames of an animation render in
+one browser session. GIF/MP4 frames are assembled with imageio (MP4 through imageio-ffmpeg's binary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlplabError, SpecError
+
+FORMATS = ("html", "gif", "mp4")
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+MACRO_BLOCK = 16  # H.264 encoders work on 16-pixel blocks; sizes that are multiples need no resizing
+INSTALL_HINT = (
+    "install Chromium (Debian/Ubuntu: `apt-get install -y chromium`) or point BROWSER_PATH at a Chrome/Chromium "
+    "binary, and the exporters (`pip install 'mlplab[export]'`: kaleido>=1, imageio, imageio-ffmpeg)"
+)
+
+
+def find_browser() -> str:
+    """Path of the Chromium/Chrome that kaleido should drive: $BROWSER_PATH, else the first on $PATH."""
+    env = os.environ.get("BROWSER_PATH")
+    if env:
+        if Path(env).is_file() and os.access(env, os.X_OK):
+            return env
+        raise MlplabError(f"BROWSER_PATH={env!r} is not an executable file; {INSTALL_HINT}")
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise MlplabError(f"static image export needs a Chromium browser, and none was found; {INSTALL_HINT}")
+
+
+def _kaleido():
+    try:
+        import kaleido
+    except ImportError:
+        raise MlplabError(f"static image export needs the kaleido package; {INSTALL_HINT}") from None
+    return kaleido
+
+
+def _run_async(make_coro) -> Any:
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter): in a thread then."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # handed back to the caller's thread below
+            box["error"] = exc
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def render_pngs(figures: list[dict], width: int, height: int, scale: float = 1.0) -> list[bytes]:
+    """PNG bytes of each figure dict, all rendered in one Chromium session (one browser start)."""
+    kaleido = _kaleido()
+    browser = find_browser()
+    opts = {"format": "png", "width": width, "height": height, "scale": scale}
+
+    async def render() -> list[bytes]:
+        # mathjax=False: its default is a CDN script, and nothing here needs TeX.
+        async with kaleido.Kaleido(n=1, mathjax=False, path=browser) as k:
+            return [await k.calc_fig(f, opts=opts) for f in figures]
+
+    try:
+        return _run_async(render)
+    except MlplabError:
+        raise
+    except Exception as exc:  # choreographer/kaleido failures: say what to install, keep the cause
+        raise MlplabError(f"rendering with kaleido/Chromium ({browser}) failed: {exc}; {INSTALL_HINT}") from exc
+
+
+def _size(layout: dict, width: int | None, height: int | None) -> tuple[int, int]:
+    w = int(width or layout.get("width") or 640)
+    h = int(height or layout.get("height") or 560)
+    return w, h
+
+
+def frame_figures(fig: Any) -> list[dict]:
+    """One static figure dict per animation frame: the frame's traces merged into the base, no controls."""
+    base = fig.to_dict() if hasattr(fig, "to_dict") else dict(fig)
+    layout = {k: v for k, v in base.get("layout", {}).items() if k not in ("updatemenus", "sliders")}
+    margin = dict(layout.get("margin") or {})
+    margin["b"] = min(margin.get("b", 60), 60)  # the controls' room is not needed in a still image
+    layout["margin"] = margin
+    title = (layout.get("title") or {}).get("text") or ""
+    out = []
+    for frame in base.get("frames") or []:
+        data = [dict(t) for t in base["data"]]
+        targets = frame.get("traces") or list(range(len(frame.get("data", []))))
+        for i, trace in zip(targets, frame.get("data", [])):
+            merged = dict(data[i])
+            for key, value in trace.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = {**merged[key], **value}  # e.g. marker.color only
+                else:
+                    merged[key] = value
+            data[i] = merged
+        label = frame.get("name", "")
+        lay = {**layout, **(frame.get("layout") or {})}
+        lay["title"] = {**(layout.get("title") or {}), "text": f"{title} — {label}" if title else str(label)}
+        out.append({"data": data, "layout": lay})
+    return out
+
+
+def export_png(fig: Any, path: str | os.PathLike, *, width: int | None = None, height: int | None = None,
+               scale: float = 1.0) -> Path:
+    """Write ``fig`` (its first frame's state, without controls) as a PNG; returns the path."""
+    spec = fig.to_dict() if hasattr(fig, "to_dict") else dict(fig)
+    spec = {k: v for k, v in spec.items() if k != "frames"}
+    spec["layout"] = {k: v for k, v in spec.get("layout", {}).items() if k not in ("updatemenus", "sliders")}
+    w, h = _size(spec["layout"], width, height)
+    (png,) = render_pngs([spec], w, h, scale)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    return out
+
+
+def export_animation(fig_or_run: Any, path: str | os.PathLike, fmt: str | None = None, fps: float = 10,
+                     *, width: int | None = None, height: int | None = None) -> Path:
+    """Write an animation as offline HTML (plotly.js inlined), GIF or MP4; returns the path.
+
+    ``fig_or_run``: an animated figure, or a `Run` (animated with `mlplab.viz.animate`). ``fmt``: one of
+    html, gif, mp4; default from the file's suffix. ``fps``: frames per second of the GIF/MP4.
+    """
+    out = Path(path)
+    fmt = (fmt or out.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise SpecError("fmt", f"one of {', '.join(FORMATS)} (or a path ending in one)", fmt or str(path))
+    if not (isinstance(fps, (int, float)) and 0 < fps <= 120):
+        raise SpecError("fps", "a number of frames per second in (0, 120]", fps)
+    fig = fig_or_run
+    if not hasattr(fig, "to_dict"):
+        from .animate import animate
+
+        fig = animate(fig_or_run)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        fig.write_html(out, include_plotlyjs=True, full_html=True, auto_play=False,
+                       config={"displaylogo": False})
+        return out
+    stills = frame_figures(fig)
+    if not stills:
+        raise SpecError("fig_or_run", "an animated figure (with frames)", "a figure without frames")
+    w, h = _size(stills[0]["layout"], width, height)
+    w, h = (-(-w // MACRO_BLOCK) * MACRO_BLOCK, -(-h // MACRO_BLOCK) * MACRO_BLOCK)  # round up to blocks
+    pngs = render_pngs(stills, w, h)
+    _assemble(pngs, out, fmt, fps)
+    return out
+
+
+def _assemble(pngs: list[bytes], out: Path, fmt: str, fps: float) -> None:
+    try:
+        import imageio.v3 as iio
+    except ImportError:
+        raise MlplabError(f"GIF/MP4 export needs imageio; {INSTALL_HINT}") from None
+    frames = [iio.imread(p)[..., :3] for p in pngs]  # RGBA -> RGB, (h, w, 3) uint8
+    if fmt == "gif":
+        iio.imwrite(out, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+        return
+    try:
+        import imageio_ffmpeg  # noqa: F401  (provides the ffmpeg binary)
+    except ImportError:
+        raise MlplabError(f"MP4 export needs imageio-ffmpeg; {INSTALL_HINT}") from None
+    import imageio.v2 as iio2
+
+    writer = iio2.get_writer(out, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                             pixelformat="yuv420p", macro_block_size=MACRO_BLOCK)
+    try:
+        for f in frames:
+            writer.append_data(f)
+    finally:
+        writer.close()

@@ -1,0 +1,303 @@
+"""Self-contained HTML pages: one report per run, and a gallery (index) of reports.
+
+A report inlines plotly.js once, from the installed plotly package, so it opens offline; nothing on
+either page points at a CDN or any other URL. The gallery needs no JavaScript at all: its thumbnails
+are small inline SVG drawings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import SpecError
+from . import figures as F
+
+CSS = """
+:root { --ink:#1d232b; --muted:#5b6470; --line:#e3e6ea; --bg:#f6f7f9; --card:#fff; --accent:#1f6fb4; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+       font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
+main { max-width:1100px; margin:0 auto; padding:28px 20px 60px; }
+h1 { font-size:1.7rem; margin:0 0 4px; } h2 { font-size:1.15rem; margin:0 0 12px; }
+.sub { color:var(--muted); margin:0 0 18px; }
+section, .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:18px 20px;
+                 margin:0 0 18px; box-shadow:0 1px 2px rgba(0,0,0,.03); }
+table { border-collapse:collapse; width:100%; font-variant-numeric:tabular-nums; }
+td, th { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { color:var(--muted); font-weight:600; width:32%; }
+.status { display:inline-block; padding:1px 9px; border-radius:999px; font-size:.85em; font-weight:600;
+          background:#e7f4ea; color:#1e7b34; }
+.status.bad { background:#fdecea; color:#b3261e; } .status.warn { background:#fff4e0; color:#8a5a00; }
+figure { margin:0; } figcaption { color:var(--muted); font-size:.92em; margin-top:6px; }
+.desc p { margin:.3em 0; } .plot { width:100%; }
+.grid { display:grid; grid-template-columns:repeat(auto-fill,minmax(250px,1fr)); gap:16px; }
+.card { margin:0; display:flex; flex-direction:column; gap:6px; color:inherit; text-decoration:none; }
+.card:hover { border-color:var(--accent); box-shadow:0 2px 8px rgba(31,111,180,.15); }
+.card h3 { margin:0; font-size:1.02rem; } .card .t { color:var(--muted); font-size:.9em; min-height:1.4em; }
+.card svg { width:100%; height:auto; background:#fafbfc; border-radius:6px; }
+.card .row { display:flex; justify-content:space-between; align-items:center; font-size:.9em; }
+footer { color:var(--muted); font-size:.85em; text-align:center; margin-top:24px; }
+"""
+
+
+def _plotlyjs() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _target(path: str | os.PathLike, filename: str) -> Path:
+    """``path`` itself when it names an .html file, else ``path/filename``; parents are created."""
+    p = Path(path)
+    out = p if p.suffix.lower() in (".html", ".htm") else p / filename
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def figure_div(fig: Any, *, height: int | None = None) -> str:
+    """The figure as a <div> + <script> that needs plotly.js already on the page; width follows the page."""
+    import plotly.io as pio
+
+    spec = fig.to_dict() if hasattr(fig, "to_dict") else dict(fig)
+    layout = spec.setdefault("layout", {})
+    layout.pop("width", None)  # the page's column decides the width
+    h = height or layout.get("height") or 480
+    return pio.to_html(spec, include_plotlyjs=False, full_html=False, auto_play=False, validate=False,
+                       default_height=f"{h}px", default_width="100%",
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _number(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return _esc(v)
+    return "–" if math.isnan(f) else f"{f:.6g}"
+
+
+def _status_badge(status: str) -> str:
+    cls = {"finished": "", "diverged": " bad", "interrupted": " warn", "stopped early": " warn"}.get(status, " warn")
+    return f'<span class="status{cls}">{_esc(status)}</span>'
+
+
+def _paragraphs(text: str) -> str:
+    blocks = [b.strip() for b in str(text).split("\n\n") if b.strip()]
+    return "".join(f"<p>{_esc(b)}</p>" for b in blocks)
+
+
+def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    data, model, train = spec.get("data") or {}, spec.get("model") or {}, spec.get("train") or {}
+    if data:
+        rows.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, ""))))
+    if model:
+        widths = [model.get("in_dim"), *model.get("hidden", []), model.get("out_dim")]
+        extra = [f"{k}={model[k]}" for k in ("activation", "residual", "norm", "init", "out_activation")
+                 if k in model and model[k] not in (False, "none", "default")]
+        rows.append(("model", "-".join(str(w) for w in widths if w is not None) + (", " + ", ".join(extra) if extra else "")))
+    if train:
+        keys = ("optimizer", "lr", "loss", "epochs", "batch_size", "seed")
+        rows.append(("training", ", ".join(f"{k}={train[k]}" for k in keys if train.get(k) is not None)))
+    return rows
+
+
+def summary_rows(run: Any) -> list[tuple[str, str]]:
+    """(label, HTML) rows of the summary table."""
+    status = _status_badge(run.status) + (f" {_esc(run.message)}" if run.message else "")
+    rows = [("status", status), ("steps", _number(run.steps)), ("final loss", _number(run.final_loss))]
+    if run.frames is not None:
+        rows.append(("recorded frames", _number(len(run.frames))))
+    rows += [(_esc(k.replace("_", " ")), _number(v)) for k, v in sorted(run.metrics.items())]
+    rows += [(_esc(f"time: {k.replace('_', ' ')}"), f"{float(v):.3f} s") for k, v in sorted(run.timings.items())]
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    rows += [(k, _esc(v)) for k, v in _setup(spec)]
+    return rows
+
+
+def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[str, Any]] | None = None,
+                 title: str | None = None) -> Path:
+    """Write one self-contained HTML report of ``run`` and return its path.
+
+    ``path``: an .html file, or a directory (then ``path/report.html``). The page holds the title, the
+    experiment's description and source notebook, a summary table, the headline figure (usually the
+    animation), the loss curve, and any extra ``figures`` given as (caption, figure) pairs.
+    """
+    from .animate import figure_for_run
+
+    extras = list(figures or [])
+    for i, item in enumerate(extras):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise SpecError(f"figures[{i}]", "a (caption, figure) pair", item)
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    heading = title or spec.get("title") or run.name
+    parts = [f"<header><h1>{_esc(heading)}</h1>"]
+    sub = [s for s in (run.name if heading != run.name else "", spec.get("notebook") and f"from {spec['notebook']}") if s]
+    parts.append(f'<p class="sub">{_esc(" · ".join(sub))}</p></header>' if sub else "</header>")
+    if spec.get("description"):
+        parts.append(f'<section class="desc"><h2>About</h2>{_paragraphs(spec["description"])}</section>')
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in summary_rows(run))
+    parts.append(f"<section><h2>Summary</h2><table>{table}</table></section>")
+    headline = figure_for_run(run)
+    if headline is not None:
+        parts.append(f'<section><h2>{"Training" if headline.frames else "Result"}</h2>'
+                     f'<div class="plot">{figure_div(headline)}</div></section>')
+    if run.steps and not (headline is not None and headline.layout.title.text == "Training loss"):
+        parts.append(f'<section><h2>Loss</h2><div class="plot">{figure_div(F.loss_curve(run))}</div></section>')
+    for caption, fig in extras:
+        parts.append(f'<section><figure><div class="plot">{figure_div(fig)}</div>'
+                     f"<figcaption>{_esc(caption)}</figcaption></figure></section>")
+    out = _target(path, "report.html")
+    out.write_text(_page(heading, "".join(parts), with_plotly=True), encoding="utf-8")
+    return out
+
+
+def _page(title: str, body: str, *, with_plotly: bool) -> str:
+    from .. import __version__
+
+    script = f'<script type="text/javascript">{_plotlyjs()}</script>' if with_plotly else ""
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{CSS}</style>{script}</head>"
+        f"<body><main>{body}<footer>mlplab {_esc(__version__)} · {stamp}</footer></main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- gallery
+
+
+def _entry(item: Any) -> dict[str, Any]:
+    """A gallery card's fields from a `Run` or a dict (name, title, final_loss, losses, status, href)."""
+    if isinstance(item, dict):
+        if "name" not in item:
+            raise SpecError("entries", "Runs or dicts with at least a 'name'", item)
+        e = dict(item)
+        e.setdefault("run", None)
+    else:
+        spec = item.spec if isinstance(item.spec, dict) else {}
+        e = {"name": item.name, "title": spec.get("title", ""), "final_loss": item.final_loss,
+             "losses": item.losses, "status": item.status, "run": item}
+    e.setdefault("href", f"{e['name']}/report.html")
+    return e
+
+
+def write_gallery(entries: Iterable[Any], path: str | os.PathLike, title: str = "mlplab runs") -> Path:
+    """Write ``index.html``: a responsive grid of cards, one per report, each linking to ``<name>/report.html``.
+
+    ``entries``: Runs or dicts (name, title, final_loss, losses, status, href). Each card shows a small
+    inline-SVG picture of the run's final state (when one can be drawn) and its loss curve.
+    """
+    cards = []
+    for e in map(_entry, entries):
+        run = e.get("run")
+        thumb = thumbnail_svg(run) if run is not None else None
+        spark = sparkline_svg(e.get("losses"))
+        status = _status_badge(e["status"]) if e.get("status") else ""
+        cards.append(
+            f'<a class="card" href="{_esc(e["href"])}"><h3>{_esc(e["name"])}</h3>'
+            f'<div class="t">{_esc(e.get("title") or "")}</div>{thumb or ""}{spark}'
+            f'<div class="row"><span>final loss {_number(e.get("final_loss"))}</span>{status}</div></a>'
+        )
+    body = (f'<header><h1>{_esc(title)}</h1><p class="sub">{len(cards)} run{"s" * (len(cards) != 1)}</p></header>'
+            f'<div class="grid">{"".join(cards)}</div>')
+    out = _target(path, "index.html")
+    out.write_text(_page(title, body, with_plotly=False), encoding="utf-8")
+    return out
+
+
+def _scale(values: np.ndarray, lo: float, hi: float, a: float, b: float) -> np.ndarray:
+    return a + (values - lo) / max(hi - lo, 1e-12) * (b - a)
+
+
+def sparkline_svg(losses: Any, width: int = 240, height: int = 48) -> str:
+    """The loss on a log scale as a tiny inline SVG polyline ('' when there is nothing to draw)."""
+    if losses is None:
+        return ""
+    v = np.asarray(losses, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) < 2:
+        return ""
+    step = max(1, len(v) // 200)  # ~200 points is plenty at this size
+    v = np.log10(v[::step])
+    x = _scale(np.arange(len(v)), 0, len(v) - 1, 2, width - 2)
+    y = _scale(v, v.min(), v.max(), height - 3, 3)
+    pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
+    return (f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="loss curve (log scale)">'
+            f'<polyline fill="none" stroke="#1f6fb4" stroke-width="1.5" points="{pts}"/></svg>')
+
+
+def thumbnail_svg(run: Any, size: int = 240) -> str | None:
+    """A small inline SVG of the run's final state: points, curves, or prior samples; None if not drawable."""
+    try:
+        layers = _thumbnail_layers(run)
+    except (SpecError, ValueError, IndexError, KeyError, TypeError, AttributeError):
+        return None
+    if not layers:
+        return None
+    xs = np.concatenate([np.asarray(l[1], np.float64).ravel() for l in layers])
+    ys = np.concatenate([np.asarray(l[2], np.float64).ravel() for l in layers])
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if not ok.any():
+        return None
+    (x0, x1), (y0, y1) = F.padded_range(xs[ok]), F.padded_range(ys[ok])
+    h = int(size * 0.62)
+    out = [f'<svg viewBox="0 0 {size} {h}" role="img" aria-label="final state">']
+    for kind, x, y, color in layers:
+        px = _scale(np.asarray(x, np.float64), x0, x1, 0, size)
+        py = _scale(np.asarray(y, np.float64), y0, y1, h, 0)
+        if kind == "line":
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py) if np.isfinite(a) and np.isfinite(b))
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{pts}"/>')
+        else:
+            colors = color if isinstance(color, list) else [color] * len(px)
+            out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.8" fill="{c}"/>'
+                    for a, b, c in zip(px, py, colors) if np.isfinite(a) and np.isfinite(b)]
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
+    """("points" | "line", x, y, colour or colours) layers of the run's final picture (at most ~400 points)."""
+    from .animate import animation_kind, curve_frames
+
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    if spec.get("kind") == "prior" and "samples" in run.extras:
+        return [("line", run.extras["x"], s, "rgba(31,119,180,.6)") for s in run.extras["samples"]]
+    if spec.get("kind") == "activations" and "x" in run.extras:
+        names = [n for n in ("relu", "sigmoid", "tanh") if n in run.extras]
+        return [("line", run.extras["x"], run.extras[n], F.TEMPLATE.layout.colorway[i]) for i, n in enumerate(names)]
+    if run.frames is None or run.data is None or not len(run.frames):
+        return []
+    data = run.data
+    keep = slice(None, None, max(1, data.n // 400))
+    kind = animation_kind(run)
+    if kind == "mapping":
+        final = run.frames[-1][keep]
+        return [("points", data.y[keep, 0], data.y[keep, 1], "rgba(214,39,40,.45)"),
+                ("points", final[:, 0], final[:, 1], "#1f77b4")]
+    if kind == "curve":
+        x, curves = curve_frames(run, np.array([len(run.frames) - 1]))
+        return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, curves[0], "#1f77b4")]
+    if kind == "boundary":
+        model, train = spec.get("model", {}) or {}, spec.get("train", {}) or {}
+        p = F.probabilities(run.frames[-1], model.get("out_activation"), train.get("loss"))
+        pred = (p[:, 0] > 0.5).astype(int) if p.shape[-1] == 1 else p.argmax(-1)
+        return [("points", data.X[keep, 0], data.X[keep, 1], F.class_color(pred[keep]))]
+    final = run.frames[-1][keep, 0]
+    return [("points", data.y[keep, 0], final, "#1f77b4")]
