@@ -330,36 +330,56 @@ class _Polys:
 
 
 def _apply_affine(op: _Affine, H: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Compose per-region maps: H (R, w, k), h (R, w) -> (R, out, k), (R, out)."""
-    return np.einsum("oi,rik->rok", op.W, H), h @ op.W.T + op.b
+    """Compose per-region maps: H (R, k, w), h (R, w) -> (R, k, out), (R, out).
+
+    H holds the gradient rows (d stream / d u_k), so composing is one matrix product on the last axis.
+    """
+    return H @ op.W.T, h @ op.W.T + op.b
 
 
 def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     """Cut every polygon by the zero line of each unit of a layer.
 
-    Z: (R, n, 2), z: (R, n) pre-activation maps of the R regions the layer started with.
+    Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with (P.parent
+    indexes them). A unit's line can only cut the descendants of the starting polygons whose bounding
+    circle it meets, so each unit looks at those few polygons only.
     """
     xy, counts, parent, bits, slivers = P.xy, P.counts, P.parent, P.bits, P.slivers
-    for j in range(Z.shape[1]):
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pid = np.repeat(np.arange(len(counts)), counts)  # (nv,) polygon of each vertex
-        a, b = Z[parent, j], z[parent, j]  # (P, 2), (P,)
-        s = np.einsum("vk,vk->v", xy, a[pid]) + b[pid]  # (nv,) pre-activation at each vertex
-        thr = tol * np.maximum.reduceat(np.abs(s), starts)[pid]
-        pos, neg = s > thr, s < -thr
-        has_pos = np.logical_or.reduceat(pos, starts)
-        has_neg = np.logical_or.reduceat(neg, starts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pid = np.repeat(np.arange(len(counts)), counts)  # (nv,) polygon of each vertex
+    centre = np.add.reduceat(xy, starts, axis=0) / counts[:, None]  # (R, 2)
+    radius = np.sqrt(np.maximum.reduceat(((xy - centre[pid]) ** 2).sum(1), starts))  # (R,)
+    at_centre = np.einsum("rk,rkn->rn", centre, Z) + z  # (R, n)
+    reach = np.sqrt((Z**2).sum(1)) * radius[:, None]  # (R, n): largest change over the circle
+    near = np.abs(at_centre) <= reach * (1 + 1e-6) + 1e-300  # (R, n) the line may meet the polygon
+    side = at_centre > 0  # (R, n) on/off of the polygons that the line misses
+    Zu = np.ascontiguousarray(np.concatenate([Z, z[:, None, :]], axis=1).transpose(2, 0, 1))  # (n, R, 3)
+    for j in range(Zu.shape[0]):
+        bits[:, j] = side[parent, j]
+        sel = near[parent, j]  # (P,)
+        if not sel.any():
+            continue
+        sidx = np.flatnonzero(sel)
+        vsel = sel[pid]
+        xs = xy[vsel]  # (m, 2) vertices of the polygons to test
+        cnt = counts[sidx]
+        st = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+        lpid = np.repeat(np.arange(len(sidx)), cnt)
+        g = Zu[j][parent[sidx]][lpid]  # (m, 3): the unit's map on each vertex's polygon
+        ss = xs[:, 0] * g[:, 0] + xs[:, 1] * g[:, 1] + g[:, 2]  # (m,) pre-activation at each vertex
+        hi, lo = np.maximum.reduceat(ss, st), np.minimum.reduceat(ss, st)
+        thr = tol * np.maximum(hi, -lo)
+        has_pos, has_neg = hi > thr, lo < -thr
         cut = has_pos & has_neg
-        bits[:, j] = has_pos
-        snapped = (has_pos & np.logical_or.reduceat(s < 0, starts)) | (has_neg & np.logical_or.reduceat(s > 0, starts))
-        slivers += int(np.count_nonzero(snapped & ~cut))
+        bits[sidx, j] = has_pos
+        slivers += int(np.count_nonzero((has_pos & (lo < 0) & ~has_neg) | (has_neg & (hi > 0) & ~has_pos)))
         if not cut.any():
             continue
         # Half-plane clipping of the cut polygons, in vertex order (keeps counter-clockwise order).
-        vcut = cut[pid]
-        xs, ss = xy[vcut], s[vcut]
-        sign = pos[vcut].astype(np.int8) - neg[vcut].astype(np.int8)
-        cnt = counts[cut]
+        vcut_local = cut[lpid]
+        xs, ss, vthr = xs[vcut_local], ss[vcut_local], thr[lpid[vcut_local]]
+        sign = (ss > vthr).astype(np.int8) - (ss < -vthr).astype(np.int8)
+        cnt = cnt[cut]
         st = np.concatenate([[0], np.cumsum(cnt)[:-1]])
         nxt = np.arange(len(xs)) + 1
         nxt[st + cnt - 1] = st
@@ -373,12 +393,15 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         keep_off = np.stack([sign <= 0, cross], axis=1)
         cnt_on = np.add.reduceat(keep_on.sum(1), st)
         cnt_off = np.add.reduceat(keep_off.sum(1), st)
-        on_bits, off_bits = bits[cut].copy(), bits[cut].copy()
+        gcut = np.zeros(len(counts), bool)
+        gcut[sidx[cut]] = True
+        on_bits, off_bits = bits[gcut], bits[gcut]
         on_bits[:, j], off_bits[:, j] = True, False
-        xy = np.concatenate([xy[~vcut], cand[keep_on.ravel()], cand[keep_off.ravel()]])
-        counts = np.concatenate([counts[~cut], cnt_on, cnt_off])
-        parent = np.concatenate([parent[~cut], parent[cut], parent[cut]])
-        bits = np.concatenate([bits[~cut], on_bits, off_bits])
+        xy = np.concatenate([xy[~gcut[pid]], cand[keep_on.ravel()], cand[keep_off.ravel()]])
+        counts = np.concatenate([counts[~gcut], cnt_on, cnt_off])
+        parent = np.concatenate([parent[~gcut], parent[gcut], parent[gcut]])
+        bits = np.concatenate([bits[~gcut], on_bits, off_bits])
+        pid = np.repeat(np.arange(len(counts)), counts)
     return _Polys(xy, counts, parent, bits, slivers)
 
 
@@ -387,16 +410,16 @@ def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: 
     (x0, x1), (y0, y1) = box
     xy = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)  # counter-clockwise
     P = _Polys(xy, np.array([4]), np.array([0]), np.zeros((1, 0), bool))
-    H, h = basis[None].copy(), origin[None].copy()  # (1, d_in, 2), (1, d_in): the identity map
+    H, h = basis.T[None].copy(), origin[None].copy()  # (1, 2, d_in), (1, d_in): u -> origin + basis @ u
     history = np.zeros((1, 0), bool)  # (R, units so far)
 
     def split(Z, z, slope):
         nonlocal P, history
-        n = Z.shape[1]
+        n = Z.shape[2]
         P = _split_layer(_Polys(P.xy, P.counts, np.arange(len(P.counts)), np.zeros((len(P.counts), n), bool), P.slivers), Z, z, tol)
         history = np.concatenate([history[P.parent], P.bits], axis=1)
         m = np.where(P.bits, 1.0, slope)  # (R', n) slope of each unit on each new region
-        return P.parent, m[:, :, None] * Z[P.parent], m * z[P.parent]
+        return P.parent, m[:, None, :] * Z[P.parent], m * z[P.parent]
 
     for op in prog.ops:
         if isinstance(op, _Affine):
@@ -414,7 +437,7 @@ def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: 
                 Z, z = _apply_affine(a, Z, z)
             H, h = H + Z, h + z
     return Regions(
-        xy=P.xy, counts=P.counts, pattern_bits=history, A=H, c=h,
+        xy=P.xy, counts=P.counts, pattern_bits=history, A=np.ascontiguousarray(H.transpose(0, 2, 1)), c=h,
         box=((float(x0), float(x1)), (float(y0), float(y1))), tol=tol, slivers=P.slivers,
         layer_names=prog.layer_names, layer_widths=prog.layer_widths, out_activation=prog.out_activation,
     )
@@ -501,14 +524,14 @@ def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
         raise SpecError("a, b", f"two points with {prog.d_in} coordinates", (a.shape, b.shape))
     tol = _check_tol(tol)
     lo, hi = np.array([0.0]), np.array([1.0])
-    H, h = (b - a)[None, :, None], a[None].copy()  # (1, d_in, 1), (1, d_in)
+    H, h = (b - a)[None, None, :], a[None].copy()  # (1, 1, d_in), (1, d_in)
 
-    def split(Z, z, slope):  # Z: (R, n, 1), z: (R, n)
+    def split(Z, z, slope):  # Z: (R, 1, n), z: (R, n)
         nonlocal lo, hi
-        n = Z.shape[1]
+        n = Z.shape[2]
         parent, bits = np.arange(len(lo)), np.zeros((len(lo), n), bool)
         for j in range(n):
-            g, c = Z[parent, j, 0], z[parent, j]
+            g, c = Z[parent, 0, j], z[parent, j]
             s_lo, s_hi = g * lo + c, g * hi + c
             thr = tol * np.maximum(np.abs(s_lo), np.abs(s_hi))
             cut = ((s_lo > thr) & (s_hi < -thr)) | ((s_lo < -thr) & (s_hi > thr))
@@ -523,7 +546,7 @@ def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
                 parent = np.concatenate([parent[~cut], parent[cut], parent[cut]])
                 bits = np.concatenate([bits[~cut], b_left, b_right])
         m = np.where(bits, 1.0, slope)
-        return parent, m[:, :, None] * Z[parent], m * z[parent]
+        return parent, m[:, None, :] * Z[parent], m * z[parent]
 
     for op in prog.ops:
         if isinstance(op, _Affine):
