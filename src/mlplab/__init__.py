@@ -11,12 +11,17 @@ __version__ = "0.1.0"
 
 from .errors import DataFileError, MlplabError, SpecError, TrainingDiverged
 from .specs import DataSpec, Experiment, ModelSpec, TrainSpec
-from .data import Dataset, make_dataset
+from .data import Dataset, load_csv, make_dataset
 from .models import build_model, count_parameters
 from .training.run import Run, load_run
+from .training.loop import train
+from .presets import PRESETS, experiment
+from .api import run
+from . import viz
 
 __all__ = [
     "DataFileError", "MlplabError", "SpecError", "TrainingDiverged",
     "DataSpec", "Experiment", "ModelSpec", "TrainSpec",
-    "Dataset", "make_dataset", "build_model", "count_parameters", "Run", "load_run",
+    "Dataset", "load_csv", "make_dataset", "build_model", "count_parameters", "Run", "load_run",
+    "train", "PRESETS", "experiment", "run", "viz",
 ]

@@ -2,6 +2,8 @@
 
 from .dataset import GENERATORS, Dataset, generator, make_dataset
 from . import synthetic  # noqa: F401  (registers the generators)
+from . import real  # noqa: F401  (registers digits, fashion-mnist, mnist)
+from .real import fashion_or_digits, load, read_idx
 from .tabular import load_csv
 
-__all__ = ["GENERATORS", "Dataset", "generator", "load_csv", "make_dataset"]
+__all__ = ["GENERATORS", "Dataset", "fashion_or_digits", "generator", "load", "load_csv", "make_dataset", "read_idx"]

@@ -49,6 +49,7 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     status: str = "finished"
     message: str = ""
+    engine: str = "reference"  # which training path ran: "reference" (the seeds' step), "fused", "scratch"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
 
@@ -72,6 +73,7 @@ class Run:
             "spec": self.spec,
             "status": self.status,
             "message": self.message,
+            "engine": self.engine,
             "steps": self.steps,
             "final_loss": self.final_loss,
             "metrics": {k: _plain(v) for k, v in self.metrics.items()},
@@ -134,6 +136,7 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
         raise DataFileError(d, f"cannot be read ({exc})") from None
     run = Run(spec=meta["spec"], losses=arrays["losses"], status=meta.get("status", "finished"))
     run.message, run.metrics, run.timings = meta.get("message", ""), meta.get("metrics", {}), meta.get("timings", {})
+    run.engine = meta.get("engine", "reference")
     run.frames, run.frame_steps = arrays.get("frames"), arrays.get("frame_steps")
     if "grid_frames" in arrays:
         run.grid_frames, run.grid_axes = arrays["grid_frames"], (arrays["grid_x"], arrays["grid_y"])
@@ -179,6 +182,7 @@ def _atomic(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a run is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

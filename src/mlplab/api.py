@@ -1,0 +1,89 @@
+"""The one path from an experiment to a Run, shared by Python, the CLI and the web page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import SpecError
+from .specs import Experiment, validate
+from .training.run import Run
+
+
+def resolve(experiment: str | Experiment | dict[str, Any], **overrides: Any) -> Experiment:
+    """A preset name, an Experiment or a plain dict (a ``preset`` key starts from that preset)."""
+    from .presets import experiment as preset, merge
+
+    if isinstance(experiment, str):
+        exp = preset(experiment)
+    elif isinstance(experiment, Experiment):
+        exp = experiment
+    elif isinstance(experiment, dict):
+        values = dict(experiment)
+        base = values.pop("preset", None)
+        exp = merge(preset(base), values) if base is not None else validate(Experiment, values, "")
+    else:
+        raise SpecError("experiment", "a preset name, an Experiment or a dict", experiment)
+    return merge(exp, overrides) if overrides else exp
+
+
+def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = None, seed: int | None = None,
+        progress: bool | None = None, **overrides: Any) -> Run:
+    """Run a preset or an experiment spec: ``mlplab.run("piecewise-residual", epochs=500)``."""
+    changes: dict[str, Any] = dict(overrides)
+    if epochs is not None:
+        changes.setdefault("train", {})["epochs"] = epochs
+    if seed is not None:
+        changes.setdefault("train", {})["seed"] = seed
+        changes.setdefault("data", {})["seed"] = seed
+    return run_experiment(resolve(experiment, **changes), progress=progress)
+
+
+def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
+    """Data -> model -> train (or sample) -> Run, for any kind of experiment."""
+    spec = exp.model_dump()
+    if exp.kind == "prior":
+        return _prior(exp, spec)
+    if exp.kind == "activations":
+        return _activations(exp, spec)
+    from .training.loop import train
+
+    data = exp.make_data()
+    model = exp.make_model()
+    return train(model, data, exp.train, progress=progress, experiment=spec)
+
+
+def _prior(exp: Experiment, spec: dict[str, Any]) -> Run:
+    """Seed 003's prior: outputs of ``samples`` models drawn with seeds seed .. seed+samples-1."""
+    from .models import build_model
+
+    ex = exp.extras
+    x = np.linspace(ex.get("x_min", -5.0), ex.get("x_max", 5.0), int(ex.get("points", 1000)), dtype=np.float32)
+    xt = torch.from_numpy(x[:, None])  # (m, 1)
+    samples = []
+    for i in range(int(ex.get("samples", 10))):
+        model = build_model(exp.model, seed=exp.train.seed + i).eval()
+        with torch.no_grad():
+            samples.append(model(xt)[:, 0].numpy())
+    return Run(spec=spec, extras={"x": x, "samples": np.stack(samples)})  # samples: (k, m)
+
+
+ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+def _activations(exp: Experiment, spec: dict[str, Any]) -> Run:
+    """Seed 004's activation plots: each function and its derivative from autograd, on a range."""
+    ex = exp.extras
+    x = torch.arange(ex.get("x_min", -8.0), ex.get("x_max", 8.0), ex.get("step", 0.1), requires_grad=True)
+    extras = {"x": x.detach().numpy().copy()}
+    for name in ex.get("names", list(ACTIVATION_FUNCTIONS)):
+        if name not in ACTIVATION_FUNCTIONS:
+            raise SpecError("extras.names", f"names from {', '.join(ACTIVATION_FUNCTIONS)}", name)
+        x.grad = None
+        y = ACTIVATION_FUNCTIONS[name](x)
+        y.backward(torch.ones_like(x))
+        extras[name] = y.detach().numpy().copy()
+        extras[f"{name}_grad"] = x.grad.numpy().copy()
+    return Run(spec=spec, extras=extras)

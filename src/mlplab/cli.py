@@ -1,0 +1,164 @@
+"""The ``mlplab`` command. Exit codes: 0 success, 2 bad input (one message, no traceback), 1 internal error."""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import MlplabError, SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mlplab: see and measure how multilayer perceptrons learn.")
+err = Console(stderr=True)
+out = Console()
+
+EXPORTS = ("html", "gif", "mp4", "png")
+
+
+def load_experiment(target: str) -> Any:
+    """A preset name, or a TOML experiment file (``preset = "..."`` starts from a preset)."""
+    from .api import resolve
+
+    path = Path(target)
+    if target.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise SpecError("experiment file", "an existing .toml file", target)
+        try:
+            values = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(str(path), "valid TOML", f"a parse error ({exc})") from None
+        values.setdefault("name", path.stem.replace(" ", "-"))
+        return resolve(values)
+    return resolve(target)
+
+
+@app.command("list")
+def list_presets() -> None:
+    """List the presets, in course order."""
+    from rich.table import Table
+
+    from .presets import PRESETS
+
+    table = Table("name", "notebook", "title")
+    for exp in PRESETS.values():
+        table.add_row(exp.name, exp.notebook.split(":")[0], exp.title)
+    out.print(table)
+
+
+@app.command("run")
+def run_cmd(
+    target: str = typer.Argument(..., help="a preset name (see `mlplab list`) or an experiment .toml file"),
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; the run goes to DIR/<name>/"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="override train.epochs"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="override the data and training seed"),
+    export: list[str] = typer.Option([], "--export", help="also write the animation as html, gif, mp4 or png"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress bar (default: in a terminal)"),
+) -> None:
+    """Run one experiment and write report.html, run.json and trajectory.npz."""
+    for fmt in export:
+        if fmt not in EXPORTS:
+            raise SpecError("--export", f"one of {', '.join(EXPORTS)}", fmt)
+    if epochs is not None and epochs < 1:
+        raise SpecError("--epochs", "a positive integer", epochs)
+    if seed is not None and seed < 0:
+        raise SpecError("--seed", "a non-negative integer", seed)
+    from .api import run as run_api
+
+    exp = load_experiment(target)
+    run = run_api(exp, epochs=epochs, seed=seed, progress=progress)
+    folder = write_outputs(run, output / run.name, export)
+    line = f"{run.name}: {run.status}, {run.steps} steps"
+    if run.final_loss is not None:
+        line += f", final loss {run.final_loss:.6g}"
+    out.print(line)
+    if run.message:
+        err.print(run.message)
+    out.print(f"report: {folder / 'report.html'}")
+    if run.status == "interrupted":
+        raise typer.Exit(130)
+
+
+def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
+    """Save the run and its report; every surface that writes runs to disk comes through here."""
+    from .viz.report import write_report
+
+    run.save(folder)
+    write_report(run, folder / "report.html")
+    if export:
+        from .viz import figure_for_run
+        from .viz.export import export_animation, export_png
+
+        fig = figure_for_run(run)
+        for fmt in export:
+            if fmt == "png":
+                export_png(fig, folder / "animation.png")
+            else:
+                export_animation(fig, folder / f"animation.{fmt}", fmt=fmt)
+    return folder
+
+
+@app.command("course")
+def course(
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="directory for the gallery and the reports"),
+    only: list[str] = typer.Option([], "--only", help="run only these presets (repeatable)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="override every preset's epochs (for a quick look)"),
+) -> None:
+    """Run every preset of the course and write DIR/index.html, a gallery of the reports."""
+    from rich.progress import Progress
+
+    from .api import run as run_api
+    from .presets import PRESETS
+    from .viz.report import write_gallery
+
+    names = list(only) or [n for n, e in PRESETS.items() if e.extras.get("in_course", True)]
+    for name in names:
+        if name not in PRESETS:
+            raise SpecError("--only", f"a preset name ({', '.join(PRESETS)})", name)
+    entries = []
+    started = time.perf_counter()
+    with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("course", total=len(names))
+        for name in names:
+            bar.update(task, description=name)
+            run = run_api(name, epochs=epochs, progress=False)
+            write_outputs(run, output / name)
+            entries.append(run)
+            bar.advance(task)
+    index = write_gallery(entries, output / "index.html", title="mlplab: the course, experiment by experiment")
+    out.print(f"{len(entries)} experiments in {time.perf_counter() - started:.1f} s")
+    out.print(f"gallery: {index}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input becomes one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MlplabError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

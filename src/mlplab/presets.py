@@ -1,0 +1,146 @@
+"""Every experiment of the course notebooks as a named `Experiment`, in the notebooks' own terms.
+
+``experiment(name)`` returns one; ``PRESETS`` lists them in course order. A preset is only data: its
+spec says which data, model and training the notebook used, with the notebook's hyper-parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SpecError
+from .specs import Experiment, validate
+
+N000 = "000/001: MLPs and residual propagation"
+N002 = "002: neural networks and backpropagation"
+N003 = "003: function approximators and ANNs"
+N004 = "004: multilayer perceptrons (d2l)"
+
+# The seeds' 2D->2D models: identity initialisation, Adam lr 0.01, MSE, full batch.
+_IDENTITY_2D = {"in_dim": 2, "out_dim": 2, "init": "identity"}
+_VARIANTS = {
+    "linear": ({"hidden": []}, "a single linear layer: one affine map for the whole plane"),
+    "mlp": ({"hidden": [2]}, "2-2-2 ReLU MLP: the plane is folded along the ReLU lines"),
+    "residual": ({"hidden": [2, 2], "residual": True}, "a stem, two residual blocks (Linear, ReLU, Linear, + input) and an output layer"),
+    "residual-bn": (
+        {"hidden": [2, 2], "residual": True, "norm": "batch", "norm_position": "post"},
+        "the residual MLP with batch norm after the stem and after each block",
+    ),
+}
+
+_ENTRIES: list[dict[str, Any]] = [
+    {
+        "name": "rotation-linear", "title": "A rotation and a translation, learned by a linear layer",
+        "notebook": N000, "description": "y = X R(30 deg) + (5, 5): a linear model finds it exactly.",
+        "data": {"name": "rotation"}, "model": {**_IDENTITY_2D, "hidden": []},
+        "train": {"optimizer": "adam", "lr": 0.01, "epochs": 1000},
+    },
+]
+for _key, (_model, _what) in _VARIANTS.items():
+    _ENTRIES.append({
+        "name": f"piecewise-{_key}", "title": f"Three clusters, three linear maps: {_key.replace('-', ' + ')}",
+        "notebook": N000, "description": f"Each cluster gets its own linear transform; the model is {_what}.",
+        "data": {"name": "piecewise"}, "model": {**_IDENTITY_2D, **_model},
+        "train": {"optimizer": "adam", "lr": 0.01, "epochs": 500 if _key == "linear" else 5000, "snapshots": True},
+    })
+for _key, (_model, _what) in _VARIANTS.items():
+    _ENTRIES.append({
+        "name": f"practice-{_key}", "title": f"Exercise: y = 2X + X^2 + 0.5 with {_key.replace('-', ' + ')}",
+        "notebook": N000, "description": f"The notebook's closing exercise on the noisy diagonal; the model is {_what}.",
+        "data": {"name": "practice"}, "model": {**_IDENTITY_2D, **_model},
+        "train": {"optimizer": "adam", "lr": 0.01, "epochs": 1000 if _key == "linear" else 3000, "snapshots": True},
+    })
+
+_MOONS_MODEL = {"in_dim": 2, "out_dim": 1, "hidden": [32], "activation": "relu", "out_activation": "sigmoid"}
+_ENTRIES += [
+    {
+        "name": "moons-mlp", "title": "Two moons: a 2-32-1 MLP trained with torch.optim.SGD",
+        "notebook": N002, "description": "SGD lr 1.0, binary cross-entropy on sigmoid outputs, 1000 full-batch steps.",
+        "data": {"name": "moons"}, "model": _MOONS_MODEL,
+        "train": {"optimizer": "sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100, "snapshots": True},
+    },
+    {
+        "name": "moons-manual-step", "title": "Two moons: autograd gradients, hand-written update",
+        "notebook": N002, "description": "The same network; each step is p -= lr * p.grad under torch.no_grad().",
+        "data": {"name": "moons"}, "model": _MOONS_MODEL,
+        "train": {"optimizer": "manual_sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100},
+    },
+    {
+        "name": "sine-poly", "title": "x sin(10x) with a degree-100 polynomial",
+        "notebook": N003, "description": "Linear regression on 100 polynomial features, Adam 1e-2, summed squared error.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "poly_degree": 100},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 10000, "grid": 200},
+    },
+]
+for _h in (1, 2, 5, 10):
+    _ENTRIES.append({
+        "name": f"sine-mlp-{_h}", "title": f"x sin(10x) with a 1-{_h}-1 tanh MLP",
+        "notebook": N003, "description": f"How many tanh basis functions does the curve need? Here {_h}.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [_h], "activation": "tanh"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
+    })
+_ENTRIES += [
+    {
+        "name": "sine-mlp-deep", "title": "x sin(10x) with two hidden tanh layers (1-10-10-1)",
+        "notebook": N003, "description": "The notebook's 'additional hidden layer' activity.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10, 10], "activation": "tanh"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
+    },
+    {
+        "name": "prior-mlp", "title": "The prior of an MLP: functions drawn from random weights",
+        "notebook": N003, "kind": "prior",
+        "description": "Ten 1-1000-1 sigmoid MLPs with weights and biases drawn from N(0, 5^2), on x in [-5, 5].",
+        "model": {"in_dim": 1, "out_dim": 1, "hidden": [1000], "activation": "sigmoid", "init": "normal",
+                  "init_std_w": 5.0, "init_std_b": 5.0},
+        "extras": {"samples": 10, "x_min": -5.0, "x_max": 5.0, "points": 1000},
+    },
+    {
+        "name": "xor-mlp", "title": "XOR: what no linear model can separate",
+        "notebook": N004, "description": "Noisy XOR corners; a 2-8-1 ReLU MLP with Adam separates them.",
+        "data": {"name": "xor", "n": 200, "noise": 0.15},
+        "model": {"in_dim": 2, "out_dim": 1, "hidden": [8], "out_activation": "sigmoid"},
+        "train": {"optimizer": "adam", "lr": 0.05, "loss": "bce", "epochs": 500, "grid": 100, "snapshots": True},
+    },
+    {
+        "name": "activations", "title": "ReLU, sigmoid and tanh, and their gradients",
+        "notebook": N004, "kind": "activations",
+        "description": "The functions on [-8, 8) and their derivatives from autograd: where gradients vanish.",
+        "extras": {"names": ["relu", "sigmoid", "tanh"], "x_min": -8.0, "x_max": 8.0, "step": 0.1},
+    },
+]
+
+PRESETS: dict[str, Experiment] = {}
+
+
+def register(entry: dict[str, Any] | Experiment) -> Experiment:
+    """Add an experiment to the preset table (other modules add theirs this way)."""
+    exp = validate(Experiment, entry, "preset")
+    PRESETS[exp.name] = exp
+    return exp
+
+
+for _entry in _ENTRIES:
+    register(_entry)
+
+
+def experiment(name: str, **overrides: Any) -> Experiment:
+    """The preset called ``name``, optionally with fields replaced: ``experiment("moons-mlp", train={"epochs": 10})``."""
+    if not isinstance(name, str) or name not in PRESETS:
+        raise SpecError("name", f"a preset name ({', '.join(PRESETS)})", name, "`mlplab list` shows them all")
+    exp = PRESETS[name]
+    return merge(exp, overrides) if overrides else exp
+
+
+def merge(exp: Experiment, overrides: dict[str, Any]) -> Experiment:
+    """A copy of ``exp`` with nested fields replaced (tables merge, values replace), validated again."""
+    return validate(Experiment, _deep_merge(exp.model_dump(), overrides), "")
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("params", "extras"):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
