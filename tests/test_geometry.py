@@ -1,0 +1,216 @@
+"""Exact linear regions: maps against PyTorch in float64, areas, dense-grid patterns, slices, segments."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mlplab.errors import SpecError
+from mlplab.geometry import (
+    activation_patterns,
+    count_on_segment,
+    linear_regions,
+    linear_regions_slice,
+    regions_over_training,
+    segment_breakpoints,
+)
+from mlplab.models import build_model
+from mlplab.training.run import Run
+
+BOX = ((-1.5, 1.0), (-1.0, 2.0))
+BOX_AREA = 2.5 * 3.0
+
+VARIANTS = {
+    "relu": dict(hidden=[12, 10]),
+    "relu-kaiming-3": dict(hidden=[8, 8, 8], init="kaiming"),
+    "leaky": dict(hidden=[10, 10], activation="leaky_relu", leaky_slope=0.2),
+    "identity": dict(hidden=[6], activation="identity"),
+    "batchnorm-pre": dict(hidden=[10, 10], norm="batch"),
+    "batchnorm-post": dict(hidden=[10, 10], norm="batch", norm_position="post"),
+    "residual": dict(hidden=[8, 8], residual=True),
+    "residual-bn-post": dict(hidden=[8, 8, 6], residual=True, norm="batch"),
+    "residual-bn-pre-leaky": dict(hidden=[8], residual=True, norm="batch", norm_position="pre", activation="leaky_relu"),
+    "sigmoid-out": dict(hidden=[10, 10], out_activation="sigmoid"),
+    "softmax-3": dict(hidden=[10], out_dim=3, out_activation="softmax"),
+}
+
+
+def _model(seed: int = 0, **fields):
+    model = build_model(in_dim=fields.pop("in_dim", 2), seed=seed, **fields)
+    gen = torch.Generator().manual_seed(seed + 100)
+    for module in model.modules():  # non-trivial running statistics, so that folding them matters
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=gen) * 0.5)
+            module.running_var.copy_(torch.rand(module.num_features, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.randn(module.num_features, generator=gen))
+            module.bias.data.copy_(torch.randn(module.num_features, generator=gen) * 0.3)
+    return model.eval()
+
+
+def _logits(model, X: np.ndarray) -> np.ndarray:
+    """The network in float64 up to (not including) a final sigmoid/softmax."""
+    net = model.net
+    layers = list(net)[:-1] if isinstance(net[-1], (torch.nn.Sigmoid, torch.nn.Softmax)) else list(net)
+    with torch.no_grad():
+        return torch.nn.Sequential(*layers).double()(torch.as_tensor(X, dtype=torch.float64)).numpy()
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_maps_areas_and_patterns_are_exact(name):
+    model = _model(**VARIANTS[name])
+    regions = linear_regions(model, BOX)
+    assert len(regions) == regions.count > 1 or name == "identity"
+    # areas tile the box, every polygon is counter-clockwise and not degenerate
+    assert regions.areas.sum() == pytest.approx(BOX_AREA, rel=1e-9)
+    assert regions.smallest_area > 0
+    # the affine map equals the network at interior points: the centroid and random convex mixtures
+    rng = np.random.default_rng(0)
+    points, owner = [], []
+    for k, region in enumerate(regions):
+        w = rng.dirichlet(np.ones(len(region.vertices)), size=3)  # (3, k) inside the convex polygon
+        for p in np.vstack([region.vertices.mean(0, keepdims=True), w @ region.vertices]):
+            points.append(p)
+            owner.append(k)
+    points, owner = np.array(points), np.array(owner)
+    predicted = np.einsum("rok,rk->ro", regions.A[owner], points) + regions.c[owner]
+    np.testing.assert_allclose(predicted, _logits(model, points), atol=1e-9, rtol=0)
+    # the pattern of each region is the one the network computes inside it
+    assert (activation_patterns(model, points) == regions.patterns[owner]).all()
+    assert len({p.tobytes() for p in regions.patterns}) == len(regions)
+
+
+def test_batchnorm_is_folded_in_eval_mode_even_when_the_model_trains():
+    model = _model(hidden=[10, 10], norm="batch")
+    model.train()
+    regions = linear_regions(model, BOX)
+    c = regions.centroids()
+    model.eval()
+    np.testing.assert_allclose(np.einsum("rok,rk->ro", regions.A, c) + regions.c, _logits(model, c), atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_grid_pattern_is_enumerated_and_finer_grids_approach_the_count(seed):
+    model = _model(seed=seed, hidden=[16, 16])
+    regions = linear_regions(model, BOX)
+    exact = {p.tobytes() for p in regions.patterns}
+    seen_counts = []
+    for g in (25, 100, 400, 1200):
+        xs, ys = np.linspace(*BOX[0], g), np.linspace(*BOX[1], g)
+        X = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (g*g, 2)
+        seen = {p.tobytes() for p in activation_patterns(model, X)}
+        assert seen <= exact
+        seen_counts.append(len(seen))
+    assert seen_counts == sorted(seen_counts)
+    assert seen_counts[0] < len(regions)
+    assert seen_counts[-1] >= 0.9 * len(regions)
+
+
+def test_hand_worked_two_units_make_four_quadrants():
+    model = build_model(in_dim=2, hidden=[2], out_dim=1)
+    with torch.no_grad():
+        model.net[0].weight.copy_(torch.eye(2))
+        model.net[0].bias.zero_()
+        model.net[2].weight.copy_(torch.tensor([[1.0, -2.0]]))
+        model.net[2].bias.fill_(0.5)
+    regions = linear_regions(model)
+    assert len(regions) == 4
+    np.testing.assert_allclose(np.sort(regions.areas), [1, 1, 1, 1])
+    by_pattern = {r.pattern: r for r in regions}
+    np.testing.assert_allclose(by_pattern[(1, 1)].A, [[1, -2]])
+    np.testing.assert_allclose(by_pattern[(1, 0)].A, [[1, 0]])
+    np.testing.assert_allclose(by_pattern[(0, 0)].A, [[0, 0]])
+    np.testing.assert_allclose(by_pattern[(0, 0)].c, [0.5])
+    # the (1, 1) region is the quadrant x > 0, y > 0, counter-clockwise
+    v = by_pattern[(1, 1)].vertices
+    assert (v >= -1e-15).all() and by_pattern[(1, 1)].area == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "fields, layer",
+    [
+        (dict(hidden=[4], activation="tanh"), "net.1 (Tanh)"),
+        (dict(hidden=[4], activation="sigmoid"), "net.1 (Sigmoid)"),
+        (dict(hidden=[4], norm="layer"), "net.1 (LayerNorm)"),
+        (dict(hidden=[4], residual=True, norm="layer", norm_position="pre"), "net.1.norm (LayerNorm)"),
+        (dict(in_dim=1, hidden=[4], poly_degree=3), "net.0 (PolyFeatures)"),
+    ],
+)
+def test_smooth_layers_are_refused_by_name(fields, layer):
+    model = build_model(**fields)
+    with pytest.raises(SpecError, match=layer.replace("(", r"\(").replace(")", r"\)")):
+        linear_regions(model) if fields.get("in_dim", 2) == 2 else count_on_segment(model, [0.0], [1.0])
+
+
+def test_bad_box_and_input_size_are_refused():
+    with pytest.raises(SpecError, match="box"):
+        linear_regions(_model(hidden=[4]), ((1, -1), (0, 1)))
+    with pytest.raises(SpecError, match="2 inputs"):
+        linear_regions(_model(in_dim=3, hidden=[4]))
+
+
+@pytest.mark.parametrize("fields", [dict(hidden=[16, 16, 16]), dict(in_dim=4, hidden=[12, 12], residual=True)])
+def test_segment_count_matches_dense_sampling(fields):
+    model = _model(seed=3, **fields)
+    d = model.spec.in_dim
+    a, b = -np.ones(d), np.linspace(1.0, 0.5, d)
+    breaks = segment_breakpoints(model, a, b)
+    assert count_on_segment(model, a, b) == len(breaks) + 1 > 5
+    t = np.linspace(0, 1, 200_001)
+    pats = activation_patterns(model, a + t[:, None] * (b - a))  # (n, units)
+    runs = 1 + np.count_nonzero((pats[1:] != pats[:-1]).any(1))
+    assert np.diff(breaks).min() > 2 * (t[1] - t[0])  # every piece holds samples, so sampling sees them all
+    assert runs == len(breaks) + 1
+    # the network is affine between breakpoints: midpoints of halves agree with the chord
+    edges = np.concatenate([[0.0], breaks, [1.0]])
+    lo, hi = edges[:-1], edges[1:]
+    f = lambda s: _logits(model, a + s[:, None] * (b - a))  # noqa: E731
+    np.testing.assert_allclose(f((lo + hi) / 2), (f(lo) + f(hi)) / 2, atol=1e-9)
+
+
+def test_slice_uses_the_input_metric():
+    model = _model(seed=2, in_dim=5, hidden=[12, 12])
+    rng = np.random.default_rng(1)
+    p0, p1, p2 = rng.normal(size=(3, 5))
+    regions = linear_regions_slice(model, p0, p1, p2, margin=0.1)
+    (x0, x1), (y0, y1) = regions.box
+    assert regions.areas.sum() == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-9)
+    # orthonormal basis: the triangle p0 p1 p2 has the same area in plane and input coordinates
+    B = regions.basis
+    np.testing.assert_allclose(B.T @ B, np.eye(2), atol=1e-12)
+    u = np.stack([(p - p0) @ B for p in (p0, p1, p2)])
+    np.testing.assert_allclose(regions.origin + u @ B.T, [p0, p1, p2], atol=1e-12)  # the points lie in the plane
+    e1, e2 = p1 - p0, p2 - p0
+    gram_area = 0.5 * np.sqrt((e1 @ e1) * (e2 @ e2) - (e1 @ e2) ** 2)
+    (ax, ay), (bx, by) = u[1] - u[0], u[2] - u[0]
+    plane_area = 0.5 * abs(ax * by - ay * bx)
+    assert plane_area == pytest.approx(gram_area, rel=1e-12)
+    # maps are d(logits)/du and agree with the network at the inputs the centroids stand for
+    c = regions.centroids()
+    np.testing.assert_allclose(
+        np.einsum("rok,rk->ro", regions.A, c) + regions.c, _logits(model, regions.origin + c @ B.T), atol=1e-9
+    )
+
+
+def test_regions_over_training_loads_each_snapshot():
+    models = [_model(seed=s, hidden=[8, 8]) for s in (0, 5, 9)]
+    snaps = {k: np.stack([m.state_dict()[k].numpy() for m in models]) for k, _ in models[0].named_parameters()}
+    run = Run(spec={"model": models[0].spec.model_dump()}, snapshots=snaps, frame_steps=np.array([0, 10, 20]))
+    counts = regions_over_training(run, box=BOX)
+    assert counts == [len(linear_regions(m, BOX)) for m in models]
+    assert len(set(counts)) > 1
+    with pytest.raises(SpecError, match="snapshots"):
+        regions_over_training(Run(spec={"model": models[0].spec.model_dump()}))
+
+
+def test_to_dict_is_json_and_repr_is_short():
+    regions = linear_regions(_model(hidden=[6, 6]), BOX)
+    d = json.loads(json.dumps(regions.to_dict()))
+    assert d["count"] == len(regions) == len(d["vertices"]) == len(d["patterns"])
+    assert sum(d["areas"]) == pytest.approx(BOX_AREA)
+    assert "Regions(count=" in repr(regions)
+    assert regions[-1].pattern == tuple(int(b) for b in regions.patterns[-1])
+    with pytest.raises(IndexError):
+        regions[len(regions)]
