@@ -112,6 +112,13 @@ def train_scratch(spec_or_model: ModelSpec | dict | MLP | Any, data: Any, train_
     ``numpy.random.default_rng(train_spec.seed)``. A non-finite loss stops the run ("diverged"); Ctrl-C
     stops it ("interrupted"); ``patience`` with a validation split stops it early ("stopped early").
     """
+    # Overflow is how divergence starts; the loss check reports it as status "diverged", so NumPy's
+    # own overflow warnings would only repeat it.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train_scratch(spec_or_model, data, train_spec, dtype, name)
+
+
+def _train_scratch(spec_or_model: Any, data: Any, train_spec: Any, dtype: Any, name: str) -> Run:
     ts = validate(TrainSpec, train_spec if train_spec is not None else {}, "train")
     data = _dataset(data)
     net = _engine(spec_or_model, ts.seed, dtype)
