@@ -214,3 +214,62 @@ def test_to_dict_is_json_and_repr_is_short():
     assert regions[-1].pattern == tuple(int(b) for b in regions.patterns[-1])
     with pytest.raises(IndexError):
         regions[len(regions)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------------
+
+
+def _fake_run(hidden=(8, 8), seeds=(0, 5, 9)):
+    models = [_model(seed=s, hidden=list(hidden)) for s in seeds]
+    snaps = {k: np.stack([m.state_dict()[k].numpy() for m in models]) for k, _ in models[0].named_parameters()}
+    steps = np.arange(len(seeds)) * 10
+    return models, Run(spec={"model": models[0].spec.model_dump()}, snapshots=snaps, frame_steps=steps)
+
+
+@pytest.mark.parametrize("color", ["pattern", "output"])
+def test_region_map_draws_every_region_once_and_the_exact_boundary(color):
+    from mlplab.viz.regions import PALETTE_SIZE, OUTPUT_LEVELS, boundary_segments, region_map
+
+    model = _model(seed=4, hidden=[10, 10])
+    with torch.no_grad():
+        model.net[-1].bias.zero_()  # put the decision boundary inside the box
+    regions = linear_regions(model, BOX)
+    X = np.random.default_rng(0).uniform(-1, 1, size=(40, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    fig = region_map(regions, (X, y), color=color)
+    fills = [t for t in fig.data if t.fill == "toself"]
+    assert len(fills) == (PALETTE_SIZE if color == "pattern" else OUTPUT_LEVELS)
+    assert sum(sum(v is None for v in t.x) for t in fills) == len(regions)  # one gap after each polygon
+    names = [t.name for t in fig.data]
+    assert names.count("class 0") == names.count("class 1") == 1
+    hover = next(t for t in fig.data if t.name == "regions")
+    assert len(hover.hovertext) == len(regions) and "pattern" in hover.hovertext[0]
+    seg = boundary_segments(regions)
+    assert len(seg) > 0
+    ends = seg.reshape(-1, 2)
+    np.testing.assert_allclose(_logits(model, ends)[:, 0], 0, atol=1e-9)  # on the zero level set
+    line = next(t for t in fig.data if t.name == "decision boundary")
+    assert sum(v is None for v in line.x) == len(seg)
+
+
+def test_region_map_rejects_an_unknown_colouring():
+    from mlplab.viz.regions import region_map
+
+    with pytest.raises(SpecError, match="color"):
+        region_map(linear_regions(_model(hidden=[4])), color="rainbow")
+
+
+def test_region_animation_and_count_figure_follow_the_snapshots():
+    from mlplab.geometry import bounds
+    from mlplab.viz.regions import region_animation, region_count_figure
+
+    models, run = _fake_run()
+    fig = region_animation(run, box=BOX)
+    assert [f.name for f in fig.frames] == ["0", "10", "20"]
+    assert len(fig.layout.sliders[0].steps) == 3
+    assert len({len(f.data) for f in fig.frames}) == 1  # every frame swaps the same traces
+    counts = region_count_figure(run, box=BOX)
+    assert list(counts.data[0].y) == [len(linear_regions(m, BOX)) for m in models]
+    assert counts.data[1].y[0] == bounds(2, [8, 8])["serra2018_upper"]

@@ -1,0 +1,247 @@
+"""Pictures of exact linear regions: the region map, its animation through training, counts vs bounds.
+
+Polygons are drawn a few traces at a time (one per colour, polygons separated by gaps), which keeps a
+map of thousands of regions fast; hover comes from one invisible marker per region at its centroid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+from ..geometry.bounds import bounds
+from ..geometry.regions import Regions, default_box, linear_regions, snapshot_models
+
+PALETTE_SIZE = 12  # colour groups for "pattern": enough that neighbours rarely match, few traces
+OUTPUT_LEVELS = 16  # colour bins for "output"
+COLORS = ("pattern", "output")
+
+
+def _gapped(xy: np.ndarray, counts: np.ndarray, starts: np.ndarray, keep: np.ndarray) -> tuple[list, list]:
+    """x, y lists of the kept polygons, each closed and followed by a None gap."""
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        return [], []
+    cnt = counts[idx]
+    # per polygon: its vertices, its first vertex again, then a gap
+    pos = np.concatenate([[0], np.cumsum(cnt + 2)[:-1]])
+    total = int((cnt + 2).sum())
+    out = np.full((total, 2), np.nan)
+    offset = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)  # index within its polygon
+    src = np.repeat(starts[idx], cnt) + offset
+    dst = np.repeat(pos, cnt) + offset
+    out[dst] = xy[src]
+    out[pos + cnt] = xy[starts[idx]]
+    obj = out.astype(object)
+    obj[pos + cnt + 1] = None
+    return obj[:, 0].tolist(), obj[:, 1].tolist()
+
+
+def _group_of(regions: Regions, color: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Colour group per region, the group colours, and the coloured value (output mode)."""
+    from plotly.colors import qualitative, sample_colorscale
+
+    if color == "pattern":
+        # a stable pseudo-random colour per pattern: a hash of its bits
+        weights = np.random.default_rng(7).integers(1, 2**31, size=regions.patterns.shape[1], dtype=np.int64)
+        group = (regions.patterns.astype(np.int64) @ weights) % PALETTE_SIZE
+        palette = (qualitative.Pastel + qualitative.Set3)[:PALETTE_SIZE]
+        return group, palette, None
+    value = _score(regions, regions.centroids())
+    lo, hi = float(value.min()), float(value.max())
+    span = hi - lo if hi > lo else 1.0
+    group = np.minimum(((value - lo) / span * OUTPUT_LEVELS).astype(int), OUTPUT_LEVELS - 1)
+    palette = sample_colorscale("RdBu_r", [(k + 0.5) / OUTPUT_LEVELS for k in range(OUTPUT_LEVELS)])
+    return group, palette, value
+
+
+def _score(regions: Regions, points: np.ndarray) -> np.ndarray:
+    """The coloured scalar at points of each region: the logit, or the logit margin of class 1 over 0."""
+    out = np.einsum("rok,rk->ro", regions.A, points) + regions.c  # (R, d_out)
+    return out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0] if out.shape[1] == 2 else out.argmax(1)
+
+
+def boundary_segments(regions: Regions) -> np.ndarray:
+    """(m, 2, 2) pieces of the exact decision boundary (logit = 0, or logit_1 = logit_0), one per region.
+
+    Only for one or two outputs (binary classification); empty otherwise.
+    """
+    d_out = regions.A.shape[1]
+    if d_out not in (1, 2):
+        return np.zeros((0, 2, 2))
+    a = regions.A[:, 0] if d_out == 1 else regions.A[:, 1] - regions.A[:, 0]  # (R, 2)
+    b = regions.c[:, 0] if d_out == 1 else regions.c[:, 1] - regions.c[:, 0]
+    counts = regions.counts
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pid = np.repeat(np.arange(len(counts)), counts)
+    xy = regions.xy
+    s = (xy * a[pid]).sum(1) + b[pid]  # (nv,) the score at every vertex of its own region
+    nxt = np.arange(len(xy)) + 1
+    nxt[starts + counts - 1] = starts
+    up = s > 0
+    cross = np.flatnonzero(up != up[nxt])
+    t = s[cross] / (s[cross] - s[nxt[cross]])
+    p = xy[cross] + t[:, None] * (xy[nxt[cross]] - xy[cross])  # (k, 2)
+    owner = pid[cross]
+    two = np.flatnonzero(np.bincount(owner, minlength=len(counts)) == 2)  # a convex region is crossed twice
+    first = np.searchsorted(owner, two)
+    return np.stack([p[first], p[first + 1]], axis=1)
+
+
+def region_traces(
+    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True
+) -> list:
+    """The traces of a region map, always in the same number and order (so frames can swap them)."""
+    import plotly.graph_objects as go
+
+    if color not in COLORS:
+        raise SpecError("color", f"one of {', '.join(COLORS)}", color)
+    group, palette, value = _group_of(regions, color)
+    starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]])
+    traces: list = []
+    edge = dict(color="rgba(255,255,255,0.9)", width=0.6) if show_boundary else dict(width=0)
+    for k, col in enumerate(palette):
+        x, y = _gapped(regions.xy, regions.counts, starts, group == k)
+        traces.append(
+            go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=col, line=edge, hoverinfo="skip",
+                       showlegend=False, name=f"regions {k}")
+        )
+    seg = boundary_segments(regions)
+    bx = np.full((len(seg), 3), np.nan).astype(object)
+    by = bx.copy()
+    bx[:, :2], by[:, :2] = seg[:, :, 0], seg[:, :, 1]
+    bx[:, 2] = by[:, 2] = None
+    traces.append(
+        go.Scatter(x=bx.ravel().tolist(), y=by.ravel().tolist(), mode="lines", line=dict(color="black", width=2.5),
+                   name="decision boundary", hoverinfo="skip", showlegend=len(seg) > 0)
+    )
+    cen = regions.centroids()
+    patterns = regions.pattern_strings()
+    text = [
+        f"pattern {p}<br>area {ar:.3g}<br>" + "<br>".join(
+            f"y{o} = {A[o, 0]:+.3g} x1 {A[o, 1]:+.3g} x2 {c[o]:+.3g}" for o in range(min(len(c), 4))
+        )
+        for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
+    ]
+    marker: dict[str, Any] = dict(size=6, opacity=0)
+    if value is not None:
+        marker.update(color=value, colorscale="RdBu_r", showscale=True, colorbar=dict(title="logit", thickness=12))
+    traces.append(
+        go.Scatter(x=cen[:, 0], y=cen[:, 1], mode="markers", marker=marker, hovertext=text, hoverinfo="text",
+                   name="regions", showlegend=False)
+    )
+    traces.extend(_data_traces(regions, data))
+    return traces
+
+
+def _data_traces(regions: Regions, data: Any) -> list:
+    import plotly.graph_objects as go
+
+    from .figures import CLASS_COLORS
+
+    if data is None:
+        return []
+    X, y = (data.X, data.y) if hasattr(data, "X") else data
+    X = np.asarray(X, dtype=np.float64)
+    if regions.basis is not None:  # a slice: show the data projected onto the plane
+        X = (X - regions.origin) @ regions.basis
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise SpecError("data", "inputs with 2 columns (or a slice's input size)", f"shape {X.shape}")
+    y = np.asarray(y)
+    style = dict(size=6, line=dict(color="white", width=0.6))
+    if y.ndim == 1 and y.dtype.kind in "iub":
+        return [
+            go.Scatter(x=X[y == c, 0], y=X[y == c, 1], mode="markers", name=f"class {c}",
+                       marker=dict(color=CLASS_COLORS[int(c) % len(CLASS_COLORS)], **style))
+            for c in np.unique(y)
+        ]
+    target = y.reshape(len(y), -1)[:, 0]
+    return [go.Scatter(x=X[:, 0], y=X[:, 1], mode="markers", name="data", marker=dict(color=target, colorscale="Viridis", **style))]
+
+
+def _layout(fig, regions: Regions, title: str) -> None:
+    (x0, x1), (y0, y1) = regions.box
+    axis = "u" if regions.basis is not None else "x"
+    fig.update_layout(
+        title=title, template="plotly_white", width=640, height=600,
+        xaxis=dict(range=[x0, x1], title=f"{axis}1", constrain="domain"),
+        yaxis=dict(range=[y0, y1], title=f"{axis}2", scaleanchor="x", scaleratio=1),
+        legend=dict(orientation="h", y=-0.12),
+    )
+
+
+def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_boundary: bool = True):
+    """Every linear region filled (by pattern, or by the logit at its centroid), the data on top, and
+    the exact decision boundary of a binary classifier. Hover a region for its pattern and map.
+
+    data: a Dataset, or (X, y) with X (n, 2) (or the slice's input size, projected).
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure(region_traces(regions, data, color=color, show_boundary=show_boundary))
+    extra = f", {regions.slivers} slivers merged" if regions.slivers else ""
+    _layout(fig, regions, f"{len(regions)} linear regions{extra}")
+    return fig
+
+
+def _snapshots(run, box, max_frames: int) -> list[tuple[int, Regions]]:
+    box = default_box(run) if box is None else box
+    found = [(step, linear_regions(model, box)) for step, model in snapshot_models(run)]
+    if len(found) > max_frames:
+        keep = np.unique(np.linspace(0, len(found) - 1, max_frames).round().astype(int))
+        found = [found[i] for i in keep]
+    return found
+
+
+def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bool = True, max_frames: int = 60):
+    """The region map at every recorded snapshot of ``run`` (at most ``max_frames``), with a slider."""
+    import plotly.graph_objects as go
+
+    data = getattr(run, "data", None)
+    if data is not None and np.asarray(data.X).shape[1:] != (2,):
+        data = None
+    shots = _snapshots(run, box, max_frames)
+    frames = [
+        go.Frame(data=region_traces(r, data, color=color, show_boundary=show_boundary), name=str(step),
+                 layout=dict(title=f"step {step}: {len(r)} linear regions"))
+        for step, r in shots
+    ]
+    fig = go.Figure(data=frames[0].data, frames=frames)
+    _layout(fig, shots[0][1], frames[0].layout.title.text)
+    slider = dict(
+        active=0, currentvalue=dict(prefix="step "), pad=dict(t=40),
+        steps=[dict(label=f.name, method="animate", args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))]) for f in frames],
+    )
+    play = dict(
+        type="buttons", showactive=False, x=0.0, y=-0.08, xanchor="right",
+        buttons=[dict(label="play", method="animate", args=[None, dict(frame=dict(duration=200, redraw=True), fromcurrent=True)])],
+    )
+    fig.update_layout(sliders=[slider], updatemenus=[play])
+    return fig
+
+
+def region_count_figure(run, box=None, *, tol: float | None = None):
+    """Region count at each snapshot against Serra et al.'s upper bound (plain ReLU nets), log scale."""
+    import plotly.graph_objects as go
+
+    box = default_box(run) if box is None else box
+    steps, counts = [], []
+    for step, model in snapshot_models(run):
+        steps.append(step)
+        counts.append(len(linear_regions(model, box) if tol is None else linear_regions(model, box, tol=tol)))
+    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in box"))
+    spec = run.spec["model"]
+    plain = not spec.get("residual", False) and spec.get("activation", "relu") in ("relu", "leaky_relu")
+    if plain and spec.get("hidden"):
+        upper = bounds(int(spec.get("in_dim", 2)), list(spec["hidden"]))["serra2018_upper"]
+        fig.add_trace(
+            go.Scatter(x=[steps[0], steps[-1]], y=[upper, upper], mode="lines", line=dict(dash="dash", color="gray"),
+                       name=f"Serra et al. 2018 upper bound ({upper:,})")
+        )
+    fig.update_layout(
+        title="Linear regions during training", template="plotly_white", xaxis_title="step",
+        yaxis=dict(title="regions", type="log"), legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
