@@ -73,7 +73,7 @@ class Activation:
 
     kind: str
     slope: float = 0.01
-
+    prefix: str = ""
     names: tuple[str, ...] = ()
 
     def forward(self, P: dict[str, Array], B: dict[str, Array], x: Array, train: bool) -> tuple[Array, Backward]:
@@ -98,6 +98,7 @@ class Activation:
 class Softmax:
     """Row-wise softmax output. VJP: s * (g - <g, s>)."""
 
+    prefix: str = ""
     names: tuple[str, ...] = ()
 
     def forward(self, P: dict[str, Array], B: dict[str, Array], x: Array, train: bool) -> tuple[Array, Backward]:
@@ -113,6 +114,7 @@ class Poly:
     """Polynomial features of a scalar input: (n, 1) -> (n, degree)."""
 
     degree: int
+    prefix: str = ""
     names: tuple[str, ...] = ()
 
     def forward(self, P: dict[str, Array], B: dict[str, Array], x: Array, train: bool) -> tuple[Array, Backward]:
@@ -225,8 +227,8 @@ class Residual:
         return y, backward
 
     def formulas(self) -> list[tuple[str, str]]:
-        rows = [(f"[{type(layer).__name__}] {f}", s) for layer in self.inner for f, s in layer.formulas()]
-        return rows + [("y = x + branch(x)", "shape kept"), ("dx = g + branch VJP(g)", "shape kept")]
+        inner = "norm(fc1(x))" if len(self.inner) == 4 else "fc1(x)"
+        return [(f"y = x + fc2(act({inner}))", "shape kept"), ("dx = g + (VJP of the branch)(g)", "shape kept")]
 
 
 Layer = Linear | Activation | Softmax | Poly | BatchNorm | LayerNorm | Residual
@@ -244,13 +246,15 @@ def _layer_from_module(module: Any, prefix: str) -> Layer:
     if isinstance(module, nn.Linear):
         return Linear(prefix, module.in_features, module.out_features, module.bias is not None)
     if type(module) in simple:
-        return Activation(simple[type(module)])
+        return Activation(simple[type(module)], prefix=prefix)
     if isinstance(module, nn.LeakyReLU):
-        return Activation("leaky_relu", float(module.negative_slope))
+        return Activation("leaky_relu", float(module.negative_slope), prefix=prefix)
     if isinstance(module, nn.Softmax):
-        return Softmax()
+        if module.dim not in (-1, 1):
+            raise SpecError(prefix, "a Softmax over the last axis (dim=-1)", f"dim={module.dim}")
+        return Softmax(prefix=prefix)
     if isinstance(module, PolyFeatures):
-        return Poly(module.degree)
+        return Poly(module.degree, prefix=prefix)
     if isinstance(module, nn.BatchNorm1d):
         if not module.affine or not module.track_running_stats or module.momentum is None:
             raise SpecError(prefix, "a BatchNorm1d with affine=True, running stats and a numeric momentum", module)

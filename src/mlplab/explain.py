@@ -1,0 +1,309 @@
+"""Worked examples of backpropagation, computed with the NumPy engine and shown as small matrices.
+
+`explain(topic, arg)` returns an `Explanation` (named arrays, tables, notes) and computes nothing it
+does not return; `render(expl, console)` prints one with rich. Topics: see `TOPICS`.
+
+Architecture strings (``params`` and ``backprop``): ``IN-H1-...-OUT`` then optional comma-separated
+flags, e.g. ``"2-32-1"``, ``"2-16-16-1,tanh,residual,layernorm,out=sigmoid"``:
+
+- an activation: ``relu`` (default), ``tanh``, ``sigmoid``, ``identity``, ``leaky_relu``
+- ``residual``; ``batchnorm`` or ``layernorm`` (or ``norm=batch|layer``); ``nobias``
+- ``out=sigmoid`` or ``out=softmax`` (output activation); ``poly=D`` (1-D input expanded to D powers)
+- ``backprop`` only: ``loss=mse|mse_sum|bce|bce_logits|ce`` and ``n=N`` (batch size, default 4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .autograd import ops
+from .autograd.mlp import MLP, Residual, _all_layers
+from .errors import SpecError
+from .models.mlp import count_parameters, parameter_table
+from .specs import ModelSpec, validate
+
+Array = np.ndarray
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Explanation:
+    """What one topic computed: named arrays (in reading order), tables, and sentences."""
+
+    topic: str
+    title: str
+    arrays: dict[str, Array] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ topics
+
+
+def two_layer(arg: str | None = None) -> Explanation:
+    """Seed 002's network without biases, by hand: z1 = x W1^T, a1 = relu(z1), z2 = a1 W2^T, MSE."""
+    x = np.array([[1, 1], [2, 2], [-1, -1], [-2, -2]], dtype=float)  # (4, 2)
+    w1 = np.array([[1, 1], [-1, -1]], dtype=float)  # (hidden 2, in 2), torch's (out, in)
+    w2 = np.array([[1, -1]], dtype=float)  # (out 1, hidden 2)
+    y = np.array([[1], [1], [0], [0]], dtype=float)  # (4, 1) labels as targets
+    z1, mm1 = ops.matmul(x, w1.T)
+    a1, relu_vjp = ops.relu(z1)
+    z2, mm2 = ops.matmul(a1, w2.T)
+    loss, loss_vjp = ops.mse(z2, y)
+    dz2 = loss_vjp(1.0)
+    da1, dw2t = mm2(dz2)
+    dz1 = relu_vjp(da1)
+    _, dw1t = mm1(dz1)
+    arrays = {"x": x, "W1": w1, "z1 = x W1^T": z1, "a1 = relu(z1)": a1, "W2": w2, "z2 = a1 W2^T": z2, "y": y,
+              "loss = mean((z2 - y)^2)": np.array(loss), "dz2 = 2 (z2 - y) / 4": dz2, "dW2 = dz2^T a1": dw2t.T,
+              "da1 = dz2 W2": da1, "dz1 = da1 * [z1 > 0]": dz1, "dW1 = dz1^T x": dw1t.T}
+    notes = ["Weights are stored (out, in) as in torch, so a layer computes x W^T.",
+             "relu(s) - relu(-s) = s: with these weights the network computes x1 + x2 exactly.",
+             "Each hidden unit only learns from the rows where it is active (z1 > 0)."]
+    return Explanation("two-layer", "Two layers by hand (no bias, ReLU, MSE)", arrays, notes=notes)
+
+
+def dead_relu(arg: str | None = None) -> Explanation:
+    """A ReLU unit whose input is negative passes no gradient to its weights or bias."""
+    x, w, b = np.array([[1.0, 1.0]]), np.array([[1.0, 1.0]]), np.array([-5.0])
+    z, mm = ops.matmul(x, w.T)
+    z, add = ops.bias_add(z, b)
+    a, relu_vjp = ops.relu(z)
+    g = np.ones_like(a)
+    dz = relu_vjp(g)
+    dz_pre, db = add(dz)
+    _, dwt = mm(dz_pre)
+    arrays = {"x": x, "w": w, "b": b, "z = x w^T + b": z, "a = relu(z)": a, "g = dL/da (ones)": g,
+              "dz = g * [z > 0]": dz, "dw = dz^T x": dwt.T, "db = sum dz": db}
+    notes = ["z = 1 + 1 - 5 = -3 < 0, so relu'(z) = 0 and every gradient below the unit is zero.",
+             "Gradient descent cannot revive it from this input: it is 'dead' for every x with x.w + b < 0."]
+    return Explanation("dead-relu", "A dead ReLU unit", arrays, notes=notes)
+
+
+def vjp_sin(arg: str | None = None) -> Explanation:
+    """sin applied element-wise: the VJP with a ones vector is cos(x), no Jacobian needed."""
+    n = _positive_int(arg, "vjp-sin points", default=9)
+    x = np.linspace(0, 2 * np.pi, n)
+    f, vjp = ops.sin(x)
+    v = np.ones_like(f)
+    arrays = {"x": x, "f = sin(x)": f, "v (ones)": v, "v J = v * cos(x)": vjp(v), "cos(x)": np.cos(x)}
+    notes = [f"The Jacobian of an element-wise function is diagonal ({n}x{n} here, mostly zeros);",
+             "the VJP multiplies v by that diagonal, which is what torch's grad_fn does."]
+    return Explanation("vjp-sin", "The VJP of sin", arrays, notes=notes)
+
+
+def symmetry(arg: str | None = None) -> Explanation:
+    """Constant initialisation keeps every hidden unit identical through training; Xavier does not."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(noise=0.25, n_samples=100, random_state=0)
+    steps, lr, hidden = 200, 0.5, 4
+    base = {"in_dim": 2, "hidden": [hidden], "out_dim": 1}
+    nets = {"constant": MLP.from_spec({**base, "init": "constant", "init_value": 0.3}, dtype=np.float64),
+            "xavier": MLP.from_spec({**base, "init": "xavier_uniform"}, seed=0, dtype=np.float64)}
+    rows: list[list[Any]] = []
+    record = {0, 1, 10, 50, 100, steps}
+    for step in range(steps + 1):
+        losses = {}
+        for name, net in nets.items():
+            losses[name], _ = net.loss_and_grads(X, y, "bce_logits")
+            if step < steps:
+                net.flat -= lr * net.last_flat_grad
+        if step in record:
+            rows.append([step, *(_spread(nets[k]) for k in nets), *(round(losses[k], 4) for k in nets)])
+    arrays = {f"W1 after {steps} steps ({k} init)": nets[k].params["net.0.weight"].copy() for k in nets}
+    table = Table("Spread of hidden units (max |W1[i] - W1[0]|)", ["step", "spread constant", "spread xavier",
+                                                                   "loss constant", "loss xavier"], rows)
+    notes = ["With equal weights every hidden unit computes the same value and receives the same gradient,",
+             "so they stay equal: the layer acts like a single unit. Random (Xavier) weights break the tie."]
+    return Explanation("symmetry", "Breaking the symmetry", arrays, [table], notes)
+
+
+def params(arg: str | None = None) -> Explanation:
+    """Parameter count of an architecture, parameter by parameter and layer by layer."""
+    spec, _ = parse_arch(arg or "2-32-1")
+    rows = [[name, "x".join(map(str, shape)), count] for name, shape, count in parameter_table(spec)]
+    layers: dict[str, int] = {}
+    for name, _, count in rows:
+        layer = ".".join(name.split(".")[:2])  # net.3.fc1.weight -> net.3 (a whole residual block)
+        layers[layer] = layers.get(layer, 0) + count
+    total = count_parameters(spec)
+    per_layer = [[layer, count] for layer, count in layers.items()] + [["total", total]]
+    notes = [f"{_arch_name(spec)}: {total} parameters.",
+             "A Linear layer from a to b holds a*b weights (stored (b, a)) and b biases; a norm holds 2 per unit."]
+    return Explanation("params", f"Parameters of {arg or '2-32-1'}", {"total": np.array(total)},
+                       [Table("Parameters", ["name", "shape", "count"], rows),
+                        Table("Per layer", ["layer", "count"], per_layer)], notes)
+
+
+def backprop(arg: str | None = None) -> Explanation:
+    """Each layer's forward shape and VJP shapes for one batch, with the formulas, from a real pass."""
+    spec, extra = parse_arch(arg or "2-32-1")
+    n = extra.get("n", 4)
+    loss = extra.get("loss") or {"sigmoid": "bce", "softmax": "ce"}.get(spec.out_activation, "mse")
+    net = MLP.from_spec(spec, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, spec.in_dim))
+    y = rng.integers(spec.out_dim, size=n) if loss == "ce" else rng.uniform(0, 1, size=(n, spec.out_dim))
+    # A forward pass that records every top-level layer's output shape, then the backward pass.
+    h, backs, forward_rows = X, [], []
+    for layer in net.layers:
+        shape_in = h.shape
+        h, back = layer.forward(net.params, net.buffers, h, True)
+        backs.append((layer, back, shape_in, h.shape))
+    value, grads = net.loss_and_grads(X, y, loss)
+    for layer, _, shape_in, shape_out in backs:
+        kind = type(layer).__name__ if not hasattr(layer, "kind") else layer.kind
+        forward_rows.append([_where(layer), kind, _shape(shape_in), _shape(shape_out), layer.formulas()[0][0]])
+    vjp_rows = []
+    for layer, _, shape_in, shape_out in reversed(backs):
+        for sub in reversed(_all_layers([layer])) if isinstance(layer, Residual) else [layer]:
+            formulas = "; ".join(f for f, _ in sub.formulas()[1:])
+            pshapes = ", ".join(f"d{name.rsplit('.', 1)[1]} {_shape(grads[name].shape)}" for name in sub.names) or "-"
+            vjp_rows.append([_where(sub), formulas, pshapes])
+        if isinstance(layer, Residual):
+            vjp_rows.append([_where(layer), layer.formulas()[1][0], f"g {_shape(shape_out)} -> dx {_shape(shape_in)}"])
+    notes = [f"{_arch_name(spec)}, batch of n = {n}, loss {loss} = {value:.4g}.",
+             "The VJP of every layer maps g (shaped like its output) to dx (shaped like its input); "
+             "parameter gradients have the parameter's shape.",
+             "The loss seeds the backward pass with g = dL/d(output), shape " + _shape(backs[-1][3]) + "."]
+    if loss == "ce" and spec.out_activation == "softmax":
+        notes.append("With loss ce the softmax and the log are taken together from the logits (stable), so the "
+                     "backward pass starts at net's last Linear with g = (p - onehot(y)) / n.")
+    return Explanation("backprop", f"Backpropagation through {arg or '2-32-1'}", {},
+                       [Table("Forward", ["layer", "op", "input", "output", "formula"], forward_rows),
+                        Table("Backward (last layer first)", ["layer", "VJP", "gradient shapes"], vjp_rows)], notes)
+
+
+TOPICS: dict[str, Callable[[str | None], Explanation]] = {
+    "two-layer": two_layer,
+    "dead-relu": dead_relu,
+    "vjp-sin": vjp_sin,
+    "symmetry": symmetry,
+    "params": params,
+    "backprop": backprop,
+}
+
+
+def explain(topic: str, arg: str | None = None) -> Explanation:
+    """The computation behind one topic. ``arg``: an architecture string for params/backprop."""
+    if topic not in TOPICS:
+        raise SpecError("topic", f"one of {', '.join(TOPICS)}", topic)
+    return TOPICS[topic](arg)
+
+
+# ------------------------------------------------------------------------------- architecture strings
+
+_ACTS = ("relu", "tanh", "sigmoid", "identity", "leaky_relu")
+FLAGS = (*_ACTS, "residual", "batchnorm", "layernorm", "norm=batch|layer", "nobias", "out=sigmoid|softmax",
+         "poly=D", "loss=NAME", "n=N")
+
+
+def parse_arch(text: str) -> tuple[ModelSpec, dict[str, Any]]:
+    """``"2-32-1,tanh,residual"`` -> (ModelSpec, extras such as n and loss). See the module docstring."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    dims = parts[0].split("-") if parts else []
+    if len(dims) < 2 or not all(d.isdigit() and int(d) > 0 for d in dims):
+        raise SpecError("architecture", "IN-H1-...-OUT with positive integers, e.g. 2-32-1", text)
+    fields: dict[str, Any] = {"in_dim": int(dims[0]), "hidden": [int(d) for d in dims[1:-1]], "out_dim": int(dims[-1])}
+    extra: dict[str, Any] = {}
+    for flag in parts[1:]:
+        key, _, value = flag.partition("=")
+        if flag in _ACTS:
+            fields["activation"] = flag
+        elif flag == "residual":
+            fields["residual"] = True
+        elif flag in ("batchnorm", "layernorm"):
+            fields["norm"] = flag[: -len("norm")]
+        elif key == "norm" and value in ("batch", "layer", "none"):
+            fields["norm"] = value
+        elif flag == "nobias":
+            fields["bias"] = False
+        elif key == "out" and value in ("sigmoid", "softmax", "none"):
+            fields["out_activation"] = value
+        elif key == "poly":
+            fields["poly_degree"] = _positive_int(value, "poly", default=None)
+        elif key == "loss" and value in ops.LOSSES:
+            extra["loss"] = value
+        elif key == "n":
+            extra["n"] = _positive_int(value, "n", default=None)
+        else:
+            raise SpecError("architecture flag", f"one of {', '.join(FLAGS)}", flag)
+    return validate(ModelSpec, fields, "architecture"), extra
+
+
+def _positive_int(text: str | None, param: str, default: int | None) -> int:
+    if text is None and default is not None:
+        return default
+    if text is None or not str(text).isdigit() or int(text) < 1 or int(text) > 10_000:
+        raise SpecError(param, "a whole number from 1 to 10000", text)
+    return int(text)
+
+
+def _arch_name(spec: ModelSpec) -> str:
+    return "-".join(map(str, [spec.in_dim, *spec.hidden, spec.out_dim]))
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _where(layer: Any) -> str:
+    return getattr(layer, "prefix", "") or type(layer).__name__.lower()
+
+
+def _spread(net: MLP) -> float:
+    w = net.params["net.0.weight"]
+    return float(np.abs(w - w[0]).max())
+
+
+# ------------------------------------------------------------------------------------------- render
+
+MAX_SHOWN = 12  # rows/columns printed per matrix; larger ones are cut with an ellipsis
+
+
+def render(expl: Explanation, console: Any) -> None:
+    """Print an explanation: each array as a small matrix, then the tables and the notes."""
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    console.print(f"[bold]{escape(expl.title)}[/bold]")
+    for name, value in expl.arrays.items():
+        a = np.asarray(value)
+        if a.ndim == 0:
+            console.print(f"{escape(name)} = {_num(a.item())}")
+            continue
+        m = a.reshape(1, -1) if a.ndim == 1 else a.reshape(a.shape[0], -1)  # vectors print as one row
+        console.print(f"{escape(name)}  {_shape(a.shape)}")  # above the matrix: a title would wrap to its width
+        t = RichTable(show_header=False)
+        cols = min(m.shape[1], MAX_SHOWN)
+        for _ in range(cols + (m.shape[1] > cols)):
+            t.add_column(justify="right")
+        for row in m[:MAX_SHOWN]:
+            t.add_row(*[_num(v) for v in row[:cols]], *(["..."] if m.shape[1] > cols else []))
+        if m.shape[0] > MAX_SHOWN:
+            t.add_row(*["..."] * (cols + (m.shape[1] > cols)))
+        console.print(t)
+    for table in expl.tables:
+        t = RichTable(title=escape(table.title), title_justify="left")
+        for col in table.columns:
+            t.add_column(escape(col))
+        for row in table.rows:
+            t.add_row(*[_num(v) if isinstance(v, (float, np.floating)) else escape(str(v)) for v in row])
+        console.print(t)
+    for note in expl.notes:
+        console.print(escape(note))
+
+
+def _num(v: Any) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
