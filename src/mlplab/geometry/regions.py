@@ -340,11 +340,12 @@ def _apply_affine(op: _Affine, H: np.ndarray, h: np.ndarray) -> tuple[np.ndarray
 def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     """Cut every polygon by the zero line of each unit of a layer.
 
-    Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with (P.parent
-    indexes them). A unit's line can only cut the descendants of the starting polygons whose bounding
+    Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with; the result's
+    ``parent`` says which of them each new polygon comes from. A unit's line can only cut the descendants of the starting polygons whose bounding
     circle it meets, so each unit looks at those few polygons only.
     """
-    xy, counts, parent, bits, slivers = P.xy, P.counts, P.parent, P.bits, P.slivers
+    xy, counts, slivers = P.xy, P.counts, P.slivers
+    parent = np.arange(len(counts))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     pid = np.repeat(np.arange(len(counts)), counts)  # (nv,) polygon of each vertex
     centre = np.add.reduceat(xy, starts, axis=0) / counts[:, None]  # (R, 2)
@@ -352,11 +353,11 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     at_centre = np.einsum("rk,rkn->rn", centre, Z) + z  # (R, n)
     reach = np.sqrt((Z**2).sum(1)) * radius[:, None]  # (R, n): largest change over the circle
     near = np.abs(at_centre) <= reach * (1 + 1e-6) + 1e-300  # (R, n) the line may meet the polygon
-    side = at_centre > 0  # (R, n) on/off of the polygons that the line misses
+    bits = at_centre > 0  # (R, n) on/off where the line misses the polygon; children inherit rows
+    near_t = np.ascontiguousarray(near.T)  # (n, R)
     Zu = np.ascontiguousarray(np.concatenate([Z, z[:, None, :]], axis=1).transpose(2, 0, 1))  # (n, R, 3)
     for j in range(Zu.shape[0]):
-        bits[:, j] = side[parent, j]
-        sel = near[parent, j]  # (P,)
+        sel = near_t[j][parent]  # (P,) polygons descended from one the line may meet
         if not sel.any():
             continue
         sidx = np.flatnonzero(sel)
@@ -415,8 +416,7 @@ def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: 
 
     def split(Z, z, slope):
         nonlocal P, history
-        n = Z.shape[2]
-        P = _split_layer(_Polys(P.xy, P.counts, np.arange(len(P.counts)), np.zeros((len(P.counts), n), bool), P.slivers), Z, z, tol)
+        P = _split_layer(P, Z, z, tol)
         history = np.concatenate([history[P.parent], P.bits], axis=1)
         m = np.where(P.bits, 1.0, slope)  # (R', n) slope of each unit on each new region
         return P.parent, m[:, None, :] * Z[P.parent], m * z[P.parent]
