@@ -377,7 +377,7 @@ def test_report_is_self_contained_and_complete(tmp_path):
 
     run = mapping_run(description="Points rotated by 90 degrees.\n\nA linear model <fits> them.",
                       notebook="08 - MLPs")
-    run.metrics, run.timings = {"train_r2": 0.987654321}, {"train_s": 1.5}
+    run.metrics, run.timings = {"train_r2": 0.987654321}, {"train_s": 1.5, "steps_per_s": 2345.6}
     run.status, run.message = "stopped early", "validation loss stalled"
     extra = viz.activations()
     path = viz.write_report(run, tmp_path / "out", figures=[("Activations & gradients", extra)])
@@ -387,7 +387,7 @@ def test_report_is_self_contained_and_complete(tmp_path):
     rest = no_external_refs(html)
     assert "<h1>Rotation</h1>" in rest and "08 - MLPs" in rest
     assert "A linear model &lt;fits&gt; them." in rest  # escaped, not injected
-    assert "0.987654" in rest and "1.500 s" in rest and "validation loss stalled" in rest
+    assert "0.987654" in rest and "time: train</th><td>1.500 s" in rest and "steps per second</th><td>2,346" in rest and "validation loss stalled" in rest
     assert f"{run.final_loss:.6g}" in rest
     assert "Activations &amp; gradients" in rest
     assert rest.count("Plotly.newPlot") == 3  # headline animation, loss curve, the extra figure

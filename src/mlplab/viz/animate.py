@@ -157,8 +157,9 @@ def _boundary(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
         fig.add_trace(t)
     frame_z = (lambda p: F.compact(p[..., 0], 3)) if probs.shape[-1] == 1 else (lambda p: p.argmax(-1).astype(np.int8))
     fig.frames = [go.Frame(name=label, data=[go.Heatmap(z=frame_z(p))], traces=[0]) for label, p in zip(labels, probs)]
-    fig.update_xaxes(range=[float(gx[0]), float(gx[-1])], autorange=False, title_text="x1")
-    fig.update_yaxes(range=[float(gy[0]), float(gy[-1])], autorange=False, title_text="x2", scaleanchor="x")
+    fig.update_xaxes(range=[float(gx[0]), float(gx[-1])], autorange=False, title_text="x1", constrain="domain")
+    fig.update_yaxes(range=[float(gy[0]), float(gy[-1])], autorange=False, title_text="x2", scaleanchor="x",
+                     constrain="domain")
     _controls(fig, labels, ms, redraw=True)
     return fig
 

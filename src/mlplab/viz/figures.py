@@ -158,7 +158,10 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
             ), row=row, col=1)
     finite = np.concatenate([np.asarray(r.losses, np.float64) for r in run_list] or [np.zeros(0)])
     positive = finite[np.isfinite(finite) & (finite > 0)]
-    fig.update_yaxes(title_text="loss", type="log" if log and len(positive) else "linear", row=1, col=1)
+    use_log = bool(log and len(positive))
+    decades = np.log10(positive.max() / positive.min()) if use_log else 0.0
+    fig.update_yaxes(title_text="loss", type="log" if use_log else "linear", row=1, col=1,
+                     dtick=1 if decades >= 2 else "D2", exponentformat="power")
     if rows == 2:
         fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
@@ -236,8 +239,8 @@ def decision_boundary(model: Any, data: Any, *, grid: int = 100, box: Sequence[f
         ))
     for t in points_traces(data.X, data.y, data.class_names):
         fig.add_trace(t)
-    fig.update_xaxes(range=[x0, x1], title_text="x1")
-    fig.update_yaxes(range=[y0, y1], title_text="x2", scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(range=[x0, x1], title_text="x1", constrain="domain")
+    fig.update_yaxes(range=[y0, y1], title_text="x2", scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -327,7 +330,8 @@ def activation_figure(curves: dict[str, Any], names: Sequence[str]) -> go.Figure
     """Functions (left) and their derivatives (right) from ``curves`` as `activation_curves` returns them."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("activation f(x)", "derivative f'(x)"),
                         horizontal_spacing=0.08)
-    fig.update_layout(template=TEMPLATE, title="Activation functions and their gradients", width=900, height=400)
+    fig.update_layout(template=TEMPLATE, title="Activation functions and their gradients", width=900, height=430,
+                      legend=dict(y=1.1), margin=dict(t=110))
     x = compact(curves["x"])
     for i, name in enumerate(names):
         color = TEMPLATE.layout.colorway[i % len(TEMPLATE.layout.colorway)]
@@ -394,7 +398,8 @@ def mapping(run: Any) -> go.Figure:
     final = frames[-1]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("before: the inputs X", f"after: step {int(run.frame_steps[-1])}"),
                         horizontal_spacing=0.08)
-    fig.update_layout(template=TEMPLATE, title=f"{run.name}: inputs mapped onto targets", width=1000, height=500)
+    fig.update_layout(template=TEMPLATE, title=f"{run.name}: inputs mapped onto targets", width=1000, height=530,
+                      legend=dict(y=1.1), margin=dict(t=110))
     target = dict(mode="markers", marker=dict(color="#d62728", size=5, opacity=0.5))
     for col, pts, label in ((1, data.X, "inputs X"), (2, final, "predictions")):
         fig.add_trace(go.Scatter(x=compact(data.y[:, 0]), y=compact(data.y[:, 1]), name="targets y",

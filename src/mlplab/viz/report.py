@@ -123,7 +123,13 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
     if run.frames is not None:
         rows.append(("recorded frames", _number(len(run.frames))))
     rows += [(_esc(k.replace("_", " ")), _number(v)) for k, v in sorted(run.metrics.items())]
-    rows += [(_esc(f"time: {k.replace('_', ' ')}"), f"{float(v):.3f} s") for k, v in sorted(run.timings.items())]
+    for k, v in sorted(run.timings.items()):  # "<what>_per_s" is a rate, "<what>_s" seconds
+        if k.endswith("_per_s"):
+            rows.append((_esc(f"{k[:-6].replace('_', ' ')} per second"), f"{float(v):,.0f}"))
+        elif k.endswith("_s"):
+            rows.append((_esc(f"time: {k[:-2].replace('_', ' ')}"), f"{float(v):.3f} s"))
+        else:
+            rows.append((_esc(k.replace("_", " ")), _number(v)))
     spec = run.spec if isinstance(run.spec, dict) else {}
     rows += [(k, _esc(v)) for k, v in _setup(spec)]
     return rows
