@@ -261,6 +261,9 @@ def fused_train(t, losses: torch.Tensor) -> None:
     """Run ``t.total_steps`` full-batch steps; same callbacks and bookkeeping as the reference loop."""
     model, spec = t.model, t.spec
     P = _Params(model)
+    # Overflow becomes inf and then a NaN loss, which the divergence callback reports: no warnings.
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    errstate.__enter__()
     try:
         layers = [_layer(m, P) for m in model.net if not isinstance(m, PolyFeatures)]
         X = t.X.numpy()
@@ -306,6 +309,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
             for cb in callbacks:
                 cb.on_epoch_end(t, epoch)
     finally:
+        errstate.__exit__(None, None, None)
         P.release()
         for m in model.modules():
             if isinstance(m, nn.BatchNorm1d):
