@@ -337,8 +337,10 @@ def test_images_grid_tiles_images_and_marks_mistakes():
     imgs = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 16) / 80  # (N, H*W) square
     fig = viz.images_grid(imgs, [0, 1, 2, 3, 4], preds=[0, 1, 0, 3, 4], shape=(2, 3))
     z = arr(fig.data[0].z)
-    assert z.shape == (2 * 5, 3 * 5)
-    np.testing.assert_allclose(z[5:9, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # image 3: row 1, column 0
+    cap = 3  # caption band above each 4x4 image
+    assert z.shape == (2 * (4 + cap), 3 * 5)
+    np.testing.assert_allclose(z[7 + cap: 7 + cap + 4, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # row 1, column 0
+    assert np.isnan(z[:cap]).all()
     notes = fig.layout.annotations
     assert [a.text for a in notes] == ["0/0", "1/1", "2/0", "3/3", "4/4"]
     assert notes[2].font.color == "#d62728" and notes[0].font.color != "#d62728"

@@ -434,26 +434,28 @@ def images_grid(images: Any, labels: Any, preds: Any = None, class_names: Sequen
     rows = int(np.ceil(k / cols))
     labels = np.asarray(labels).reshape(-1)
     h, w = imgs.shape[1:]
-    mosaic = np.full((rows * (h + 1), cols * (w + 1)), np.nan, dtype=np.float32)
+    cap = max(3, h // 3)  # a blank band above each image holds its caption
+    mosaic = np.full((rows * (h + cap), cols * (w + 1)), np.nan, dtype=np.float32)  # NaN: drawn as background
     names = (lambda c: class_names[int(c)]) if class_names else (lambda c: str(int(c)))
     notes = []
     for i in range(k):
         r, c = divmod(i, cols)
-        mosaic[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = imgs[i]
+        top = r * (h + cap) + cap
+        mosaic[top: top + h, c * (w + 1): c * (w + 1) + w] = imgs[i]
         text, color = names(labels[i]), "#222"
         if preds is not None:
             p = np.asarray(preds).reshape(-1)[i]
             text += f"/{names(p)}"
             color = "#222" if int(p) == int(labels[i]) else "#d62728"
-        notes.append(dict(x=c * (w + 1) + w / 2 - 0.5, y=r * (h + 1) - 0.6, text=text, showarrow=False,
-                          font=dict(size=10, color=color), yanchor="bottom"))
+        notes.append(dict(x=c * (w + 1) + w / 2 - 0.5, y=top - cap / 2 - 0.5, text=text, showarrow=False,
+                          font=dict(size=11, color=color), yanchor="middle"))
     fig = _figure("label/prediction (red: wrong)" if preds is not None else "labels",
-                  width=max(300, cols * 70), height=max(300, rows * 78))
+                  width=max(320, cols * 80 + 40), height=max(320, rows * 95 + 100), margin=dict(l=10, r=10, t=60, b=10))
     fig.add_trace(go.Heatmap(z=compact(mosaic, 3), colorscale="Greys", showscale=False,
                              hovertemplate="%{z:.2f}<extra></extra>"))
-    fig.update_layout(annotations=notes)
-    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
-    fig.update_xaxes(visible=False)
+    fig.update_layout(annotations=notes, plot_bgcolor="white")
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, constrain="domain")
     return fig
 
 
