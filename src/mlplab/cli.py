@@ -15,8 +15,8 @@ from .errors import MlplabError, SpecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mlplab: see and measure how multilayer perceptrons learn.")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 EXPORTS = ("html", "gif", "mp4", "png")
 
@@ -150,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown option, missing argument) carry their own message and exit code 2.
+        # Typer vendors click, so recognise them by behaviour instead of importing a private class.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show(file=sys.stderr)
             return exc.exit_code
         raise
