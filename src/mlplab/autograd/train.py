@@ -196,7 +196,6 @@ def _train_scratch(spec_or_model: Any, data: Any, train_spec: Any, dtype: Any, n
     run.timings = {"train_s": elapsed, "step_ms": 1e3 * elapsed / max(len(losses), 1)}
     run.model = net.to_torch().eval() if net.spec is not None else None
     run.data = data
-    run.extras["engine_flat_params"] = net.flat.copy()
     return run
 
 
