@@ -1,0 +1,7 @@
+"""``python -m mlplab``: the same as the ``mlplab`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
