@@ -17,6 +17,8 @@ from ..errors import MlplabError, SpecError
 
 FORMATS = ("html", "gif", "mp4")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+# Tabs rendering at once in the one browser: 3 renders 101 frames ~1.5x faster than 1 on 2 cores.
+RENDER_TABS = 3
 MACRO_BLOCK = 16  # H.264 encoders work on 16-pixel blocks; sizes that are multiples need no resizing
 INSTALL_HINT = (
     "install Chromium (Debian/Ubuntu: `apt-get install -y chromium`) or point BROWSER_PATH at a Chrome/Chromium "
@@ -74,10 +76,12 @@ def render_pngs(figures: list[dict], width: int, height: int, scale: float = 1.0
     browser = find_browser()
     opts = {"format": "png", "width": width, "height": height, "scale": scale}
 
+    tabs = max(1, min(RENDER_TABS, len(figures)))
+
     async def render() -> list[bytes]:
         # mathjax=False: its default is a CDN script, and nothing here needs TeX.
-        async with kaleido.Kaleido(n=1, mathjax=False, path=browser) as k:
-            return [await k.calc_fig(f, opts=opts) for f in figures]
+        async with kaleido.Kaleido(n=tabs, mathjax=False, path=browser) as k:
+            return list(await asyncio.gather(*(k.calc_fig(f, opts=opts) for f in figures)))  # in order
 
     try:
         return _run_async(render)
