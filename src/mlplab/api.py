@@ -48,11 +48,31 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
         return _prior(exp, spec)
     if exp.kind == "activations":
         return _activations(exp, spec)
+    if exp.kind == "compare":
+        from .compare import compare
+
+        return compare(exp, spec)
     from .training.loop import train
 
     data = exp.make_data()
+    if exp.extras.get("fit_dims"):  # image presets: the input/output sizes follow whichever data set was found
+        exp = merge_model(exp, in_dim=data.d_in, out_dim=data.d_out)
+        spec = exp.model_dump()
+    if data.name == "digits" and "digits_epochs" in exp.extras:
+        exp = exp.replace(train=exp.train.replace(epochs=int(exp.extras["digits_epochs"])))
+        spec = exp.model_dump()
+    if exp.train.engine == "numpy":
+        from .autograd import train_scratch
+
+        run = train_scratch(exp.model, data, exp.train, name=exp.name)
+        run.spec, run.engine = spec, "scratch"
+        return run
     model = exp.make_model()
     return train(model, data, exp.train, progress=progress, experiment=spec)
+
+
+def merge_model(exp: Experiment, **fields: Any) -> Experiment:
+    return exp.replace(model=exp.model.replace(**fields))
 
 
 def _prior(exp: Experiment, spec: dict[str, Any]) -> Run:

@@ -86,10 +86,11 @@ def run_cmd(
 
 def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
     """Save the run and its report; every surface that writes runs to disk comes through here."""
+    from .viz.panels import extra_figures
     from .viz.report import write_report
 
     run.save(folder)
-    write_report(run, folder / "report.html")
+    write_report(run, folder / "report.html", figures=extra_figures(run))
     if export:
         from .viz import figure_for_run
         from .viz.export import export_animation, export_png
@@ -133,6 +134,51 @@ def course(
     index = write_gallery(entries, output / "index.html", title="mlplab: the course, experiment by experiment")
     out.print(f"{len(entries)} experiments in {time.perf_counter() - started:.1f} s")
     out.print(f"gallery: {index}")
+
+
+@app.command("explain")
+def explain_cmd(
+    topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
+    spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
+) -> None:
+    """Print a worked computation step by step, as matrices."""
+    from .explain import explain, render
+
+    render(explain(topic, spec), out)
+
+
+@app.command("regions")
+def regions_cmd(
+    target: str = typer.Argument(..., help="a preset name, an experiment .toml, or a run directory"),
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; writes DIR/<name>/regions.html"),
+) -> None:
+    """The exact linear regions of a trained ReLU network: map, count against the bounds, through training."""
+    from .geometry import bounds, default_box, linear_regions
+    from .training.run import load_run
+    from .viz.panels import region_figures
+    from .viz.report import write_report
+
+    if Path(target).is_dir():
+        run = load_run(target)
+    else:
+        from .api import run as run_api
+
+        exp = load_experiment(target)
+        if exp.kind != "train":
+            raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
+        run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
+    if run.model is None or run.data is None or run.data.d_in != 2:
+        raise SpecError("target", "a run of a model with 2-D inputs", target)
+    regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
+    spec = run.model.spec
+    named = bounds(spec.in_dim, spec.hidden if not spec.residual else spec.hidden)
+    folder = output / run.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_report(run, folder / "regions.html", figures=region_figures(run), title=f"{run.name}: linear regions")
+    out.print(f"{run.name}: {len(regions)} linear regions (smallest area {regions.smallest_area:.3g})")
+    for key, value in named.items():
+        out.print(f"  {key}: {value}")
+    out.print(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,6 +109,59 @@ _ENTRIES += [
     },
 ]
 
+_ENTRIES += [
+    {
+        "name": "moons-scratch", "title": "Two moons: backpropagation written by hand (NumPy engine)",
+        "notebook": N002, "description": "Exercises 3-5: bias, a sigmoid output and binary cross-entropy, every "
+        "vector-Jacobian product written out (mlplab.autograd) and checked against autograd in the tests.",
+        "data": {"name": "moons"}, "model": _MOONS_MODEL,
+        "train": {"optimizer": "sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100, "engine": "numpy"},
+    },
+    {
+        "name": "moons-sklearn", "title": "Two moons, four ways: scikit-learn beside mlplab's three paths",
+        "notebook": N002, "kind": "compare",
+        "description": "scikit-learn's MLPClassifier with its defaults and with the notebook's settings (32 units, "
+        "full-batch SGD, lr 0.2, 1000 iterations), beside torch.optim.SGD, the hand-written update and the "
+        "hand-written backward pass.",
+        "data": {"name": "moons"},
+        "extras": {
+            "runs": ["moons-mlp", "moons-manual-step", "moons-scratch"],
+            "sklearn": [
+                {"label": "defaults", "max_iter": 200},
+                {"label": "(32,), sgd, lr 0.2", "hidden_layer_sizes": [32], "solver": "sgd", "batch_size": 100,
+                 "learning_rate_init": 0.2, "max_iter": 1000},
+            ],
+        },
+    },
+]
+# d2l (seed 004): 784-256-10 ReLU, SGD lr 0.1, batch 256, 10 epochs on Fashion-MNIST. On the 8x8 digits
+# (the offline fallback, 5 batches an epoch) 100 epochs give about as many steps as d2l's 10 on 60000 images.
+_D2L_TRAIN = {"optimizer": "sgd", "lr": 0.1, "loss": "ce", "epochs": 10, "batch_size": 256, "frames": 20}
+_D2L_MODEL = {"in_dim": 784, "out_dim": 10, "hidden": [256]}
+_D2L_EXTRAS = {"fit_dims": True, "digits_epochs": 100}
+_ENTRIES += [
+    {
+        "name": "d2l-mlp", "title": "The d2l MLP: one hidden layer of 256 ReLU units", "notebook": N004,
+        "description": "d2l's concise nn.Sequential MLP and recipe; Fashion-MNIST when its files are present, else digits.",
+        "view": "images", "data": {"name": "fashion-or-digits"}, "model": _D2L_MODEL, "train": _D2L_TRAIN,
+        "extras": _D2L_EXTRAS,
+    },
+    {
+        "name": "d2l-mlp-scratch", "title": "The d2l MLPScratch, trained by the hand-written NumPy engine",
+        "notebook": N004, "description": "Parameters W1, b1, W2, b2 (weights N(0, 0.01^2), zero biases) as in "
+        "MLPScratch; forward and backward written out in NumPy.",
+        "view": "images", "data": {"name": "fashion-or-digits"},
+        "model": {**_D2L_MODEL, "init": "normal", "init_std_w": 0.01, "init_std_b": 0.0},
+        "train": {**_D2L_TRAIN, "engine": "numpy"}, "extras": _D2L_EXTRAS,
+    },
+    {
+        "name": "d2l-mlp-xavier", "title": "The d2l MLP with Xavier (uniform) initialisation", "notebook": N004,
+        "description": "nn.init.xavier_uniform_ on both weight matrices, so the forward and backward variances stay balanced.",
+        "view": "images", "data": {"name": "fashion-or-digits"}, "model": {**_D2L_MODEL, "init": "xavier_uniform"},
+        "train": _D2L_TRAIN, "extras": _D2L_EXTRAS,
+    },
+]
+
 PRESETS: dict[str, Experiment] = {}
 
 

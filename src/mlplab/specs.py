@@ -104,6 +104,7 @@ class TrainSpec(_Spec):
     frames: int = Field(100, ge=2, le=10_000)
     grid: int = Field(0, ge=0, le=400, description="record predictions on a grid x grid lattice (2D inputs)")
     snapshots: bool = Field(False, description="keep the parameters at every recorded frame")
+    engine: Literal["torch", "numpy"] = Field("torch", description="numpy: the from-scratch engine (mlplab.autograd)")
     fused: bool | Literal["auto"] = Field(
         "auto", description="hand-fused forward/backward/Adam for small full-batch models (faster, <=1e-5 rel.)"
     )

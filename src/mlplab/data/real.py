@@ -540,3 +540,15 @@ def fashion_mnist(spec: DataSpec) -> Dataset:
 def mnist(spec: DataSpec) -> Dataset:
     """MNIST handwritten digits from local IDX files, downloaded when absent."""
     return _from_spec("mnist", spec)
+
+
+@generator("fashion-or-digits")
+def fashion_or_digits_generator(spec: DataSpec) -> Dataset:
+    """The d2l presets' data: Fashion-MNIST when its files are here, else digits; ``params["note"]`` says which."""
+    p = dict(spec.params)
+    extra = set(p) - {"data_dir", "val_fraction"}
+    if extra:
+        raise SpecError(f"data.params.{sorted(extra)[0]}", "one of data_dir, val_fraction", sorted(extra)[0])
+    ds, note = fashion_or_digits(p.get("data_dir"), seed=spec.seed, val_fraction=p.get("val_fraction", 0.1))
+    ds.params = {**ds.params, "note": note}
+    return ds

@@ -143,7 +143,7 @@ def train(
 def _reference_loop(t: Trainer, losses: torch.Tensor) -> None:
     """The seeds' step, batch by batch. Full batch: one step per epoch, on the data as given."""
     model, spec, X, Y = t.model, t.spec, t.X, t.Y
-    optimizer = make_optimizer(model, spec)
+    optimizer = t.optimizer = make_optimizer(model, spec)  # on the trainer so callbacks can steer it (lr)
     loss_fn, callbacks = t.loss_fn, t.callbacks
     gen = torch.Generator().manual_seed(spec.seed)
     full = t.batch == len(X)

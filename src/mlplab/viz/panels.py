@@ -1,0 +1,87 @@
+"""The secondary figures of a report, chosen from what a run holds (the headline is `figure_for_run`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import MlplabError, SpecError
+from . import figures as F
+
+
+def extra_figures(run: Any) -> list[tuple[str, Any]]:
+    """(caption, figure) pairs: comparisons, image diagnostics, linear regions — whichever apply."""
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    if spec.get("kind") == "compare":
+        return comparison_figures(run)
+    out: list[tuple[str, Any]] = []
+    data = run.data
+    if data is not None and getattr(data, "image_shape", None) and run.model is not None:
+        out += image_figures(run)
+    if data is not None and data.d_in == 2 and run.model is not None:
+        out += region_figures(run)
+    return out
+
+
+def comparison_figures(run: Any) -> list[tuple[str, Any]]:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = [k[len("loss/"):] for k in run.extras if k.startswith("loss/")]
+    curves = go.Figure()
+    for label in labels:
+        y = run.extras[f"loss/{label}"]
+        curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=label,
+                                    hovertemplate="step %{x}: %{y:.6g}<extra>" + label + "</extra>"))
+    curves.update_layout(title="Training loss of each path", xaxis_title="step (scikit-learn: epoch)",
+                         yaxis_title="loss", yaxis_type="log", height=420, template="plotly_white")
+    cols = min(3, max(1, len(labels)))
+    rows = -(-len(labels) // cols)
+    grid = make_subplots(rows=rows, cols=cols, subplot_titles=labels, horizontal_spacing=0.05, vertical_spacing=0.12)
+    gx, gy = run.extras["grid_x"], run.extras["grid_y"]
+    for i, label in enumerate(labels):
+        r, c = i // cols + 1, i % cols + 1
+        grid.add_trace(go.Heatmap(x=gx, y=gy, z=np.round(run.extras[f"proba/{label}"], 3), colorscale="RdBu",
+                                  zmin=0, zmax=1, showscale=i == 0), row=r, col=c)
+        for cls, colour in ((0, "#d62728"), (1, "#1f77b4")):
+            pts = run.data.X[run.data.y == cls]
+            grid.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False,
+                                      marker=dict(size=5, color=colour, line=dict(width=0.5, color="white"))), row=r, col=c)
+    grid.update_layout(title="Decision boundaries, side by side (p(class 1))", height=360 * rows, template="plotly_white")
+    return [("Loss curves of the three mlplab paths and scikit-learn", curves),
+            ("The probability each fitted model assigns on the same grid", grid)]
+
+
+def image_figures(run: Any) -> list[tuple[str, Any]]:
+    import torch
+
+    data = run.data
+    X, y = (data.X_test, data.y_test) if data.X_test is not None else (data.X, data.y)
+    with torch.no_grad():
+        pred = run.model(torch.from_numpy(X)).argmax(1).numpy()
+    names = data.class_names
+    shown = slice(0, 24)
+    note = data.params.get("note", "")
+    return [
+        (f"Test images with true/predicted labels. {note}", F.images_grid(X[shown], y[shown], pred[shown], names, shape=data.image_shape)),
+        ("Confusion matrix on the test split", F.confusion_matrix(y, pred, names)),
+        ("Accuracy per class on the test split", F.per_class_accuracy(y, pred, names)),
+    ]
+
+
+def region_figures(run: Any) -> list[tuple[str, Any]]:
+    """The exact linear regions of the trained network, and their count through training against the bound."""
+    from ..geometry import default_box, linear_regions
+    from .regions import region_count_figure, region_map
+
+    try:
+        regions = linear_regions(run.model, default_box(run))
+    except (SpecError, MlplabError):
+        return []  # not piecewise linear (tanh, sigmoid hidden units): no regions to draw
+    binary = run.data.task == "binary"  # only a binary classifier has a decision boundary to draw
+    out = [(f"The {len(regions)} exact linear regions of the trained network (Serra et al. 2018)",
+            region_map(regions, run.data, show_boundary=binary))]
+    if run.snapshots:
+        out.append(("Number of linear regions through training, against the upper bound", region_count_figure(run)))
+    return out
