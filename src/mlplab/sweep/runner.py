@@ -1,0 +1,275 @@
+"""`sweep(...)`: expand a sweep, skip what the store already holds, train the rest group by group.
+
+Runs that share shapes train together in the stacked trainer (`batched.py`); the others one by one
+through ``mlplab.train``. Groups run in this process, in a process pool (``workers > 1``) or as Ray
+tasks (``executor="ray"``). Files are written by whoever trained the group; index rows only by this
+process, after the files are complete.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import SpecError
+from ..specs import Experiment
+from ..training.run import Run
+from . import batched as B
+from .spec import SEED_KEYS, SweepSpec, Variant, expand, make_sweep
+
+EXECUTORS = ("local", "process", "ray")
+# Stacked groups larger than this are cut: memory grows with R and nothing gets faster past a few
+# hundred tiny runs per dispatch on a CPU (see docs/sweeps.md).
+MAX_GROUP = 512
+
+
+def sweep(
+    experiment: str | Experiment | dict[str, Any] | SweepSpec,
+    grid: dict[str, Any] | None = None,
+    *,
+    random: dict[str, Any] | None = None,
+    n_random: int = 0,
+    seed: int = 0,
+    name: str | None = None,
+    out: str | Path | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    batched: bool = True,
+    max_group: int = MAX_GROUP,
+    callbacks: Sequence[Any] = (),
+):
+    """Train every run of a sweep and return a pandas DataFrame, one row per run.
+
+    ``sweep("piecewise-residual", grid={"model.residual": [False, True], "seed": range(10)}, out="sweeps")``.
+    Columns: run_id, name, variant (the setting without its seeds), each varied field, status,
+    final_loss, steps, the metrics (train_r2, train_accuracy, ...), train_s, group_s, engine, reused.
+    With ``out`` the runs go to a `mlplab.store.Store` there and finished runs are not trained again;
+    without it the Runs are in a ``run`` column.
+    """
+    spec = experiment if isinstance(experiment, SweepSpec) else make_sweep(
+        experiment, grid, random=random, n_random=n_random, seed=seed, name=name)
+    if executor not in EXECUTORS:
+        raise SpecError("executor", f"one of {', '.join(EXECUTORS)}", executor)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise SpecError("workers", "a positive integer", workers)
+    if not isinstance(max_group, int) or max_group < 1:
+        raise SpecError("max_group", "a positive integer", max_group)
+    if callbacks and (workers > 1 or executor != "local"):
+        raise SpecError("callbacks", "no callbacks with workers > 1 or a remote executor (they cannot travel)",
+                        list(callbacks))
+    if executor == "ray":
+        _ray(address)  # fail early with the install hint
+    variants = expand(spec)
+    from ..store import Store
+
+    store = Store(out) if out is not None else None
+    results: dict[str, dict[str, Any]] = {}
+    todo: list[Variant] = []
+    for v in variants:
+        if store is not None and store.done(v.id):
+            results[v.id] = _row_from_store(store, v)
+        else:
+            todo.append(v)
+    tick = _progress(progress, len(variants))
+    tick(len(results))
+    groups = _plan([v.experiment for v in todo], batched, max_group)
+    jobs = [[todo[i] for i in g] for g in groups]
+    interrupted = False
+    for job, outcome in _execute(jobs, executor, workers, address, store, spec.name, list(callbacks)):
+        for v, (run, failure) in zip(job, outcome):
+            results[v.id] = _row(v, run, failure, store, spec.name)
+            interrupted = interrupted or (run is not None and run.status == "interrupted")
+        tick(len(results))
+        if interrupted:  # Ctrl-C: keep what is done, leave the rest for the next call
+            break
+    tick(-1)
+    rows = [results.get(v.id) or _not_run(v) for v in variants]
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows)
+    frame.attrs["sweep"] = spec.name
+    return frame
+
+
+def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[list[int]]:
+    if not batched:
+        return [[i] for i in range(len(experiments))]
+    return [chunk for g in B.split_groups(experiments) for chunk in B.chunks(g, max_group)]
+
+
+# ---------------------------------------------------------------- executing groups
+
+
+def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = ()) -> list[tuple[Run | None, str]]:
+    """Train one planned group: stacked when supported (split again by data shape), else one by one.
+
+    Returns (run, "") per experiment, or (None, error message) when training raised an mlplab error.
+    """
+    from ..errors import MlplabError
+
+    exps = list(experiments)
+    out: list[tuple[Run | None, str]] = [(None, "")] * len(exps)
+    try:
+        if len(exps) > 1 or B.supported(exps[0]):
+            data = [e.make_data() for e in exps]
+            by_shape: dict[tuple, list[int]] = {}
+            for i, d in enumerate(data):
+                by_shape.setdefault((d.X.shape, d.y.shape), []).append(i)
+            for idx in by_shape.values():
+                runs = B.train_group([exps[i] for i in idx], callbacks=callbacks, datasets=[data[i] for i in idx])
+                for i, r in zip(idx, runs):
+                    out[i] = (r, "")
+        else:
+            out[0] = (_train_one(exps[0], callbacks), "")
+    except MlplabError as exc:
+        return [(None, str(exc))] * len(exps)
+    return out
+
+
+def _train_one(exp: Experiment, callbacks: Sequence[Any]) -> Run:
+    from ..training.loop import train
+
+    return train(exp.make_model(), exp.make_data(), exp.train, callbacks=list(callbacks), progress=False,
+                 experiment=exp.model_dump())
+
+
+def _save_job(experiments: Sequence[Experiment], ids: Sequence[str], store_dir: str | None) -> list[tuple[Any, str]]:
+    """Worker side of a pool or Ray task: train, write files, send back summaries (or Runs without a store)."""
+    outcome = train_job(experiments)
+    back = []
+    for run_id, (run, failure) in zip(ids, outcome):
+        if run is None:
+            back.append((None, failure))
+        elif store_dir is None:
+            back.append((run, failure))
+        else:
+            from ..store import Store
+
+            run.save(Store(store_dir).folder(run_id))
+            back.append((_Summary(run), failure))
+    return back
+
+
+class _Summary:
+    """What the index row needs of a run trained elsewhere (its files are already in the store)."""
+
+    def __init__(self, run: Run):
+        self._summary = run.summary()
+        self.status, self.final_loss, self.metrics = run.status, run.final_loss, dict(run.metrics)
+        self.timings, self.engine, self.steps, self.message = dict(run.timings), run.engine, run.steps, run.message
+
+    def summary(self) -> dict[str, Any]:
+        return self._summary
+
+
+def _execute(jobs, executor: str, workers: int, address: str | None, store, sweep_name: str, callbacks):
+    """Yield (job, [(run or summary, failure)]) as groups finish; index rows are written by the caller."""
+    store_dir = str(store.dir) if store is not None else None
+    if executor == "local" and workers == 1:
+        for job in jobs:
+            outcome = train_job([v.experiment for v in job], callbacks)
+            if store is not None:
+                for v, (run, _) in zip(job, outcome):
+                    if run is not None:
+                        run.save(store.folder(v.id))
+            yield job, outcome
+        return
+    args = [([v.experiment for v in job], [v.id for v in job], store_dir) for job in jobs]
+    if executor == "ray":
+        ray = _ray(address)
+        remote = ray.remote(_save_job)
+        pending = {remote.remote(*a): job for a, job in zip(args, jobs)}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            yield job, ray.get(ready[0])
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # "spawn": a forked torch process can hang on its thread pools; spawn starts clean
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_save_job, *a): job for a, job in zip(args, jobs)}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def _ray(address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise SpecError("executor", "'local' or 'process' (Ray is not installed)", "ray",
+                        "install it with `pip install mlplab[ray]` (or `pip install ray`)") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _base_row(v: Variant) -> dict[str, Any]:
+    row: dict[str, Any] = {"run_id": v.id, "name": v.name, "variant": v.label}
+    row.update({k: tuple(x) if isinstance(x, list) else x for k, x in v.values.items()})
+    return row
+
+
+def _row(v: Variant, run: Any, failure: str, store, sweep_name: str) -> dict[str, Any]:
+    row = _base_row(v)
+    if run is None:
+        row.update(status="failed", message=failure)
+        return row
+    if store is not None:
+        store.record(v.id, run.summary(), sweep=sweep_name, variant=v.values)
+    row.update(status=run.status, final_loss=run.final_loss, steps=run.steps, **run.metrics)
+    row.update(train_s=run.timings.get("train_s"), group_s=run.timings.get("group_s", run.timings.get("train_s")),
+               engine=run.engine, reused=False, message=run.message)
+    if store is None:
+        row["run"] = run
+    return row
+
+
+def _row_from_store(store, v: Variant) -> dict[str, Any]:
+    import json
+
+    r = store.row(v.id)
+    timings = json.loads(r["timings"] or "{}")
+    row = _base_row(v)
+    row.update(status=r["status"], final_loss=r["final_loss"], steps=r["steps"], **json.loads(r["metrics"] or "{}"))
+    row.update(train_s=timings.get("train_s"), group_s=timings.get("group_s", timings.get("train_s")),
+               engine=None, reused=True, message="")
+    return row
+
+
+def _not_run(v: Variant) -> dict[str, Any]:
+    return {**_base_row(v), "status": "not run", "message": "the sweep was interrupted before this run"}
+
+
+def _progress(progress, total: int) -> Callable[[int], None]:
+    """A function of the number of runs done (-1: finished) that drives the chosen progress display."""
+    if callable(progress) and not isinstance(progress, bool):
+        return lambda done: progress(done, total) if done >= 0 else None
+    from ..training.callbacks import default_progress
+
+    if not (progress if progress is not None else default_progress()):
+        return lambda done: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    task = bar.add_task("runs", total=total)
+    bar.start()
+
+    def tick(done: int) -> None:
+        if done < 0:
+            bar.stop()
+        else:
+            bar.update(task, completed=done)
+
+    return tick
+
+
+def seed_fields(columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c in SEED_KEYS]
