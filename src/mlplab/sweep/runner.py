@@ -78,7 +78,7 @@ def sweep(
     groups = _plan([v.experiment for v in todo], batched, max_group)
     jobs = [[todo[i] for i in g] for g in groups]
     interrupted = False
-    for job, outcome in _execute(jobs, executor, workers, address, store, spec.name, list(callbacks)):
+    for job, outcome in _execute(jobs, executor, workers, address, store, batched, list(callbacks)):
         for v, (run, failure) in zip(job, outcome):
             results[v.id] = _row(v, run, failure, store, spec.name)
             interrupted = interrupted or (run is not None and run.status == "interrupted")
@@ -103,7 +103,8 @@ def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[
 # ---------------------------------------------------------------- executing groups
 
 
-def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = ()) -> list[tuple[Run | None, str]]:
+def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), stacked: bool = True
+              ) -> list[tuple[Run | None, str]]:
     """Train one planned group: stacked when supported (split again by data shape), else one by one.
 
     Returns (run, "") per experiment, or (None, error message) when training raised an mlplab error.
@@ -113,7 +114,7 @@ def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = ()) 
     exps = list(experiments)
     out: list[tuple[Run | None, str]] = [(None, "")] * len(exps)
     try:
-        if len(exps) > 1 or B.supported(exps[0]):
+        if len(exps) > 1 or (stacked and B.supported(exps[0])):
             data = [e.make_data() for e in exps]
             by_shape: dict[tuple, list[int]] = {}
             for i, d in enumerate(data):
@@ -136,9 +137,10 @@ def _train_one(exp: Experiment, callbacks: Sequence[Any]) -> Run:
                  experiment=exp.model_dump())
 
 
-def _save_job(experiments: Sequence[Experiment], ids: Sequence[str], store_dir: str | None) -> list[tuple[Any, str]]:
+def _save_job(experiments: Sequence[Experiment], ids: Sequence[str], store_dir: str | None,
+              stacked: bool = True) -> list[tuple[Any, str]]:
     """Worker side of a pool or Ray task: train, write files, send back summaries (or Runs without a store)."""
-    outcome = train_job(experiments)
+    outcome = train_job(experiments, stacked=stacked)
     back = []
     for run_id, (run, failure) in zip(ids, outcome):
         if run is None:
@@ -165,19 +167,19 @@ class _Summary:
         return self._summary
 
 
-def _execute(jobs, executor: str, workers: int, address: str | None, store, sweep_name: str, callbacks):
+def _execute(jobs, executor: str, workers: int, address: str | None, store, stacked: bool, callbacks):
     """Yield (job, [(run or summary, failure)]) as groups finish; index rows are written by the caller."""
     store_dir = str(store.dir) if store is not None else None
     if executor == "local" and workers == 1:
         for job in jobs:
-            outcome = train_job([v.experiment for v in job], callbacks)
+            outcome = train_job([v.experiment for v in job], callbacks, stacked)
             if store is not None:
                 for v, (run, _) in zip(job, outcome):
                     if run is not None:
                         run.save(store.folder(v.id))
             yield job, outcome
         return
-    args = [([v.experiment for v in job], [v.id for v in job], store_dir) for job in jobs]
+    args = [([v.experiment for v in job], [v.id for v in job], store_dir, stacked) for job in jobs]
     if executor == "ray":
         ray = _ray(address)
         remote = ray.remote(_save_job)

@@ -1,0 +1,198 @@
+"""Sweeps: spec validation and expansion, the stacked trainer against mlplab.train, the runner, the CLI pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mlplab
+from mlplab.errors import SpecError
+from mlplab.presets import experiment, merge
+from mlplab.sweep import batched as B
+from mlplab.sweep.runner import sweep
+from mlplab.sweep.spec import expand, load_sweep, make_sweep, run_name, sweep_from_dict, sweep_presets
+from mlplab.training.loop import train
+
+STEPS = 300
+
+
+def _reference(exp):
+    return train(exp.make_model(), exp.make_data(), exp.train.replace(fused=False), progress=False,
+                 experiment=exp.model_dump())
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("piecewise-residual", [{"train": {"lr": lr}, "data": {"seed": s}} for s in (0, 1) for lr in (0.01, 0.03)]),
+    ("practice-mlp", [{"train": {"weight_decay": wd}, "data": {"seed": s, "noise": nz}}
+                      for s, wd, nz in ((0, 0.0, 0.1), (1, 0.01, 0.2))]),
+    ("sine-mlp-5", [{"train": {"seed": s}, "model": {"init": init}} for s in (0, 3) for init in ("default", "xavier_uniform")]),
+])
+def test_each_stacked_run_matches_training_it_alone(name, overrides):
+    exps = [merge(experiment(name), {**o, "train": {**o.get("train", {}), "epochs": STEPS}}) for o in overrides]
+    assert all(B.supported(e) for e in exps) and len({B.group_key(e) for e in exps}) == 1
+    runs = B.train_group(exps)
+    for exp, run in zip(exps, runs):
+        ref = _reference(exp)
+        assert run.losses.shape == (STEPS,) and run.status == "finished" and run.engine == "batched"
+        assert np.max(np.abs(run.losses - ref.losses) / np.abs(ref.losses)) <= 1e-5
+        np.testing.assert_array_equal(run.frame_steps, ref.frame_steps)
+        np.testing.assert_allclose(run.frames, ref.frames, rtol=1e-3, atol=1e-3)  # ReLU kinks amplify rounding a little
+        assert run.metrics.keys() == ref.metrics.keys()
+        for k in ref.metrics:
+            assert run.metrics[k] == pytest.approx(ref.metrics[k], rel=1e-4, abs=1e-4)
+        for k, v in ref.snapshots.items():
+            np.testing.assert_allclose(run.snapshots[k], v, rtol=1e-3, atol=1e-4)
+    # the runs really differ from each other: stacking did not mix them
+    assert len({float(r.losses[-1]) for r in runs}) == len(runs)
+
+
+def test_stacked_bce_sgd_on_moons_matches_with_grid_frames():
+    exps = [merge(experiment("moons-mlp"), {"train": {"epochs": 120, "lr": lr, "seed": s, "grid": 12},
+                                            "data": {"seed": s}}) for s in (0, 1) for lr in (0.3, 1.0)]
+    for exp, run in zip(exps, B.train_group(exps)):
+        ref = _reference(exp)
+        assert np.max(np.abs(run.losses - ref.losses) / ref.losses) <= 1e-5
+        np.testing.assert_allclose(run.grid_frames, ref.grid_frames, atol=1e-5)
+        assert run.metrics["train_accuracy"] == ref.metrics["train_accuracy"]
+
+
+def test_batch_norm_group_agrees_at_the_first_steps():
+    # identity init + batch norm amplifies rounding (see tests/test_training.py): check the start only
+    exps = [merge(experiment("practice-residual-bn"), {"train": {"epochs": 20}, "data": {"seed": s}}) for s in (0, 1)]
+    for exp, run in zip(exps, B.train_group(exps)):
+        ref = _reference(exp)
+        assert np.max(np.abs(run.losses[:5] - ref.losses[:5]) / ref.losses[:5]) <= 1e-5
+
+
+def test_a_diverging_member_does_not_stop_or_spoil_the_others():
+    exps = [merge(experiment("piecewise-mlp"), {"train": {"epochs": 60, "lr": lr, "optimizer": "sgd"}})
+            for lr in (1e-3, 50.0)]
+    good, bad = B.train_group(exps)
+    assert bad.status == "diverged" and "train.lr=50.0" in bad.message and bad.metrics == {}
+    assert np.isfinite(bad.losses).all() and len(bad.losses) < 60
+    assert good.status == "finished" and len(good.losses) == 60
+    np.testing.assert_allclose(good.losses, _reference(exps[0]).losses, rtol=1e-5)
+
+
+def test_unsupported_experiments_stay_alone():
+    mini = merge(experiment("moons-mlp"), {"train": {"batch_size": 10}})
+    norm = merge(experiment("piecewise-mlp"), {"model": {"norm": "layer"}})
+    assert not B.supported(mini) and not B.supported(norm) and not B.supported(experiment("sine-poly"))
+    assert B.split_groups([mini, norm, experiment("piecewise-mlp"), experiment("piecewise-mlp")]) == [[0], [1], [2, 3]]
+
+
+# ---------------------------------------------------------------- spec
+
+
+def test_grid_expands_to_every_combination_with_readable_names():
+    spec = make_sweep("piecewise-residual", {"model.hidden": [[2], [8], [2, 2]], "model.residual": [False, True],
+                                             "train.seed": range(10)})
+    variants = expand(spec)
+    assert len(variants) == spec.size == 60 and len({v.id for v in variants}) == 60
+    v = variants[-1]
+    assert v.experiment.model.hidden == [2, 2] and v.experiment.model.residual and v.experiment.train.seed == 9
+    assert v.name == "piecewise-residual_hidden2x2_residual-on_seed9"
+    assert v.label == "hidden=2x2, residual=on"
+    assert experiment("piecewise-residual").train.epochs == v.experiment.train.epochs  # the rest is the base
+
+
+def test_seed_sets_data_and_training_seed_and_random_draws_are_reproducible():
+    a = expand(make_sweep("practice-mlp", {"seed": [4]}, random={"train.lr": ("log", 1e-3, 1e-1),
+                                                               "model.init": ("choice", ["default", "kaiming"])},
+                          n_random=5, seed=7))
+    b = expand(make_sweep("practice-mlp", {"seed": [4]}, random={"train.lr": ("log", 1e-3, 1e-1),
+                                                               "model.init": ("choice", ["default", "kaiming"])},
+                          n_random=5, seed=7))
+    assert [v.values for v in a] == [v.values for v in b] and len(a) == 5
+    assert all(1e-3 <= v.experiment.train.lr <= 1e-1 for v in a)
+    assert all(v.experiment.data.seed == 4 == v.experiment.train.seed for v in a)
+
+
+@pytest.mark.parametrize("grid, random, n_random, param", [
+    ({"model.hiden": [[2]]}, None, 0, "grid.model.hiden"),
+    ({"optim.lr": [0.1]}, None, 0, "grid.optim.lr"),
+    ({"train.lr": []}, None, 0, "grid.train.lr"),
+    ({"train.lr": 0.1}, None, 0, "grid.train.lr"),
+    ({"train.lr": [-1.0]}, None, 0, "train.lr"),
+    ({}, {"train.lr": ("log", 0, 1)}, 3, "random.train.lr"),
+    ({}, {"train.lr": ("normal", 0, 1)}, 3, "random.train.lr"),
+    ({}, {"train.lr": ("log", 1e-3, 1e-1)}, 0, "n_random"),
+    ({"train.lr": [0.1, 0.1]}, None, 0, "grid"),
+])
+def test_bad_sweeps_name_the_field(grid, random, n_random, param):
+    with pytest.raises(SpecError) as err:
+        expand(make_sweep("piecewise-mlp", grid, random=random, n_random=n_random))
+    assert err.value.param == param
+
+
+def test_toml_sweeps_and_presets(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('experiment = "piecewise-mlp"\nn_random = 2\n[grid]\nseed = [0, 1]\n'
+                 '[random]\n"train.lr" = ["log", 0.001, 0.1]\n')
+    spec = load_sweep(f)
+    assert spec.name == "s" and spec.size == 4
+    assert {"practice-variants", "sine-hidden", "moons-lr-init"} <= set(sweep_presets())
+    practice = load_sweep("practice-variants")
+    variants = expand(practice)
+    assert practice.size == 40 and {v.experiment.model.norm for v in variants} == {"none", "batch"}
+    assert variants[0].name == "practice-linear_seed0"
+    assert len(expand(load_sweep("sine-hidden"))) == 20 and len(expand(load_sweep("moons-lr-init"))) == 36
+    bad = tmp_path / "bad.toml"
+    bad.write_text('experiment = "piecewise-mlp"\ngrids = 1\n')
+    with pytest.raises(SpecError, match="grids"):
+        load_sweep(bad)
+    with pytest.raises(SpecError) as err:
+        sweep_from_dict({"experiment": "piecewise-mlp", "grid": {"train.lr": "fast"}})
+    assert err.value.param == "grid.train.lr"
+
+
+def test_long_names_stay_valid_and_unique():
+    values = {f"data.params.p{i}": [1, 2, 3] for i in range(12)}
+    a, b = run_name("piecewise-residual", values), run_name("piecewise-residual", {**values, "seed": 1})
+    assert len(a) <= 80 and len(b) <= 80 and a != b
+
+
+# ---------------------------------------------------------------- runner
+
+
+def test_sweep_returns_one_row_per_run_and_groups_by_shape():
+    seen = []
+    df = sweep(experiment("practice-mlp", train={"epochs": 200}), {"model.hidden": [[2], [3]], "seed": range(3)}, random={"train.lr": ("log", 1e-3, 1e-1)},
+               n_random=2, progress=lambda done, total: seen.append((done, total)), name="t")
+    assert len(df) == 12 and set(df.status) == {"finished"} and set(df.engine) == {"batched"}
+    assert {"run_id", "variant", "model.hidden", "seed", "train.lr", "final_loss", "train_r2", "train_s", "run"} <= set(df.columns)
+    assert df.group_s.nunique() == 2 and seen[-1] == (12, 12)  # one stacked group per shape; lr varies inside
+    run = df.run[0]
+    assert isinstance(run, mlplab.Run) and run.final_loss == df.final_loss[0] and run.frames.shape[0] >= 90
+
+
+def test_sweep_without_stacking_gives_the_same_losses():
+    grid = {"train.lr": [0.01, 0.02], "seed": [0, 1]}
+    a = sweep(merge(experiment("piecewise-mlp"), {"train": {"epochs": 80}}), grid, progress=False)
+    b = sweep(merge(experiment("piecewise-mlp"), {"train": {"epochs": 80}}), grid, progress=False, batched=False)
+    assert list(b.engine) == ["fused"] * 4
+    np.testing.assert_allclose(a.final_loss, b.final_loss, rtol=1e-5)
+
+
+def test_ray_executor_says_how_to_install_when_missing():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        with pytest.raises(SpecError, match="mlplab\\[ray\\]"):
+            sweep("piecewise-mlp", {"seed": [0]}, executor="ray")
+    with pytest.raises(SpecError) as err:
+        sweep("piecewise-mlp", {"seed": [0]}, executor="slurm")
+    assert err.value.param == "executor"
+
+
+def test_process_pool_matches_local(tmp_path):
+    exp = merge(experiment("piecewise-mlp"), {"train": {"epochs": 40}})
+    grid = {"model.hidden": [[2], [4]], "seed": [0, 1]}
+    local = sweep(exp, grid, progress=False)
+    pooled = sweep(exp, grid, out=tmp_path, workers=2, progress=False)
+    np.testing.assert_allclose(pooled.final_loss, local.final_loss, rtol=1e-6)
+    assert len(mlplab.store.Store(tmp_path).query()) == 4
+
+
+torch.set_num_threads(1)
