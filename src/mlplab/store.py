@@ -103,7 +103,7 @@ class Store:
         folder = self.folder(run_id)
         try:
             meta = json.loads((folder / "run.json").read_text())
-            with np.load(folder / "trajectory.npz") as z:
+            with open(folder / "trajectory.npz", "rb") as fh, np.load(fh) as z:  # our handle: closed even on a bad file
                 steps = len(z["losses"])
                 if "frames" in z.files:
                     z["frames"]

@@ -1,0 +1,129 @@
+"""The run store: rows only after complete files, reuse of finished runs, damaged runs redone, queries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+import mlplab
+from mlplab.errors import DataFileError, SpecError
+from mlplab.presets import experiment
+from mlplab.store import Store
+from mlplab.sweep.runner import sweep
+from mlplab.sweep.spec import expand, make_sweep
+from mlplab.training.callbacks import Callback
+
+EXP = experiment("piecewise-mlp", train={"epochs": 30})
+GRID = {"model.hidden": [[2], [3]], "seed": [0, 1]}
+
+
+def _sweep(out, **kw):
+    return sweep(EXP, GRID, out=out, progress=False, name="s", **kw)
+
+
+def test_rerun_skips_finished_runs_and_reads_them_back(tmp_path):
+    first = _sweep(tmp_path)
+    assert not first.reused.any() and set(first.status) == {"finished"}
+    again = _sweep(tmp_path)
+    assert again.reused.all()
+    np.testing.assert_array_equal(again.final_loss, first.final_loss)
+    store = Store(tmp_path)
+    run = store.load(first.run_id[0], with_model=True)
+    assert isinstance(run, mlplab.Run) and run.final_loss == pytest.approx(first.final_loss[0])
+    assert run.model is not None and len(run.losses) == 30
+    row = store.row(first.run_id[0])
+    assert json.loads(row["variant"]) == {"model.hidden": [2], "seed": 0} and row["code_version"].startswith("0.")
+
+
+def _redone(out, run_id):
+    df = _sweep(out)
+    row = df[df.run_id == run_id].iloc[0]
+    return (not row.reused) and df.drop(index=row.name).reused.all()
+
+
+@pytest.mark.parametrize("damage", ["truncate npz", "delete json", "garbage json", "delete folder"])
+def test_damaged_runs_are_detected_and_redone(tmp_path, damage):
+    run_id = _sweep(tmp_path).run_id[2]
+    store = Store(tmp_path)
+    folder = store.folder(run_id)
+    if damage == "truncate npz":
+        data = (folder / "trajectory.npz").read_bytes()
+        (folder / "trajectory.npz").write_bytes(data[: len(data) // 2])
+    elif damage == "delete json":
+        (folder / "run.json").unlink()
+    elif damage == "garbage json":
+        (folder / "run.json").write_text("{not json")
+    else:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+    assert store.check(run_id).startswith("damaged")
+    with pytest.raises(DataFileError, match=run_id):
+        store.load(run_id)
+    assert _redone(tmp_path, run_id)
+    assert store.check(run_id) == "ok"
+
+
+def test_files_without_a_row_are_not_used(tmp_path):
+    run_id = _sweep(tmp_path).run_id[1]
+    store = Store(tmp_path)
+    store.remove(run_id)  # as if the process died between the files and the row
+    assert store.folder(run_id).exists() and store.check(run_id) == "no row"
+    assert _redone(tmp_path, run_id)
+
+
+def test_a_row_that_disagrees_with_its_files_is_redone(tmp_path):
+    run_id = _sweep(tmp_path).run_id[0]
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        db.execute("UPDATE runs SET steps = 999 WHERE id = ?", (run_id,))
+    assert Store(tmp_path).check(run_id).startswith("damaged")
+    assert _redone(tmp_path, run_id)
+
+
+class _Interrupt(Callback):
+    """Ctrl-C at a given step of the n-th training."""
+
+    def __init__(self, at_step: int):
+        self.at_step = at_step
+
+    def on_step_end(self, t, step, loss, pred):
+        if step == self.at_step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_interrupted_sweep_resumes_and_redoes_the_interrupted_runs(tmp_path, batched):
+    df = _sweep(tmp_path, callbacks=[_Interrupt(10)], batched=batched)
+    assert "interrupted" in set(df.status) and "finished" not in set(df.status)
+    assert "not run" in set(df.status)  # the sweep stopped: nothing after the Ctrl-C was started
+    store = Store(tmp_path)
+    stopped = df[df.status == "interrupted"].run_id
+    assert all(store.check(i) == "interrupted" for i in stopped)
+    assert len(store.query(status="interrupted")) == len(stopped)
+    resumed = _sweep(tmp_path)
+    assert set(resumed.status) == {"finished"} and not resumed.reused.any()
+    assert (resumed.steps == 30).all()
+
+
+def test_query_filters_columns_and_spec_fields(tmp_path):
+    _sweep(tmp_path)
+    store = Store(tmp_path)
+    assert len(store.query()) == 4 and len(store.query(sweep="s")) == 4 and len(store.query(sweep="x")) == 0
+    narrow = store.query(model__hidden=[3])
+    assert len(narrow) == 2 and set(narrow["model.hidden"]) == {(3,)}
+    assert len(store.query(data__seed=1, model__hidden=[2])) == 1
+    assert {"final_loss", "train_r2", "time_train_s", "code_version"} <= set(store.query().columns)
+    with pytest.raises(SpecError, match="train__lrr"):
+        store.query(train__lrr=0.1)
+    with pytest.raises(SpecError) as err:
+        store.resolve_id("zzz")
+    assert err.value.param == "run id"
+
+
+def test_run_ids_hash_the_spec_not_the_name():
+    a, b = expand(make_sweep(EXP, {"seed": [0, 1]}))
+    renamed = expand(make_sweep(EXP.replace(name="other"), {"seed": [0, 1]}))
+    assert a.id != b.id and [v.id for v in renamed] == [a.id, b.id]
