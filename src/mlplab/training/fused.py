@@ -74,6 +74,18 @@ class _Params:
             p.data = p.data.clone()
 
 
+_ONES: dict[int, np.ndarray] = {}
+
+
+def _colsum(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Column sums (n, d) -> (d,) as a BLAS matrix-vector product: ~1 us where ``a.sum(0)`` costs ~5 us."""
+    n = a.shape[0]
+    ones = _ONES.get(n)
+    if ones is None:
+        ones = _ONES[n] = np.ones(n, dtype=np.float32)
+    return np.matmul(ones, a, out=out)
+
+
 # Each layer: forward(x) keeps what backward needs; backward(dy) writes parameter gradients into
 # the flat gradient and returns dx. Shapes: x (n, d_in) -> y (n, d_out).
 
@@ -93,7 +105,7 @@ class _Linear:
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         np.matmul(dy.T, self.x, out=self.gW)  # (out, n) @ (n, in)
         if self.gb is not None:
-            np.sum(dy, axis=0, out=self.gb)
+            _colsum(dy, out=self.gb)
         return dy @ self.W if need_dx else None
 
 
@@ -147,34 +159,42 @@ class _BatchNorm:
     def __init__(self, m: nn.BatchNorm1d, P: _Params):
         self.g, self.gg = P.of(m.weight)
         self.b, self.gb = P.of(m.bias)
-        self.eps, self.momentum, self.module = m.eps, m.momentum, m
+        self.eps, self.momentum, self.module, self.steps = m.eps, m.momentum, m, 0
         self.rm = m.running_mean.numpy().astype(np.float32).copy()
         self.rv = m.running_var.numpy().astype(np.float32).copy()
         m.running_mean, m.running_var = torch.from_numpy(self.rm), torch.from_numpy(self.rv)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        mean = x.mean(0)
+        self.inv_n = 1.0 / n
+        mean = _colsum(x) * self.inv_n
         xc = x - mean
-        var = (xc * xc).mean(0)
+        var = _colsum(xc * xc) * self.inv_n
         self.rstd = 1.0 / np.sqrt(var + self.eps)
         self.xhat = xc * self.rstd
         mo = self.momentum
-        self.rm *= 1 - mo
-        self.rm += mo * mean
-        self.rv *= 1 - mo
-        self.rv += mo * var * (n / (n - 1))
-        self.module.num_batches_tracked += 1
+        self.rm += mo * (mean - self.rm)
+        self.rv += mo * (var * (n / (n - 1)) - self.rv)
+        self.steps += 1
         return self.xhat * self.g + self.b
 
+    def sync(self) -> None:
+        """Publish the step count to the torch module (kept here: a torch op per step costs more than a step)."""
+        self.module.num_batches_tracked += self.steps
+        self.steps = 0
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
-        np.sum(dy * self.xhat, axis=0, out=self.gg)
-        np.sum(dy, axis=0, out=self.gb)
+        _colsum(dy * self.xhat, out=self.gg)
+        _colsum(dy, out=self.gb)
         dxhat = dy * self.g
-        return self.rstd * (dxhat - dxhat.mean(0) - self.xhat * (dxhat * self.xhat).mean(0))
+        return self.rstd * (dxhat - _colsum(dxhat) * self.inv_n - self.xhat * (_colsum(dxhat * self.xhat) * self.inv_n))
 
 
 class _Residual:
+    def sync(self) -> None:
+        for layer in self.inner:
+            getattr(layer, "sync", lambda: None)()
+
     def __init__(self, m: ResidualBlock, P: _Params):
         self.inner = [_Linear(m.fc1, P)]
         if isinstance(m.norm, nn.BatchNorm1d):
@@ -264,6 +284,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
     # Overflow becomes inf and then a NaN loss, which the divergence callback reports: no warnings.
     errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
     errstate.__enter__()
+    layers: list = []
     try:
         layers = [_layer(m, P) for m in model.net if not isinstance(m, PolyFeatures)]
         X = t.X.numpy()
@@ -309,6 +330,8 @@ def fused_train(t, losses: torch.Tensor) -> None:
             for cb in callbacks:
                 cb.on_epoch_end(t, epoch)
     finally:
+        for layer in layers:
+            getattr(layer, "sync", lambda: None)()
         errstate.__exit__(None, None, None)
         P.release()
         for m in model.modules():
