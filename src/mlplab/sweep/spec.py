@@ -76,7 +76,8 @@ def run_id(exp: Experiment) -> str:
 
 
 def variant_label(values: dict[str, Any]) -> str:
-    parts = [f"{_short_key(k)}={_show(v)}" for k, v in values.items() if k not in SEED_KEYS]
+    parts = [_show(v) if k == "experiment" else f"{_short_key(k)}={_show(v)}" for k, v in values.items()
+             if k not in SEED_KEYS]
     return ", ".join(parts) or "base"
 
 
