@@ -198,3 +198,25 @@ def test_incompatible_or_bad_training_spec(fields, param):
 def test_shape_mismatch_names_the_field():
     with pytest.raises(SpecError, match="model.out_dim"):
         train(build_model(in_dim=2, out_dim=1), make_dataset("piecewise"), epochs=1)
+
+
+
+def test_fused_batch_norm_running_statistics_match_torch():
+    """The fused batch norm keeps batch statistics and folds them in later: same buffers as torch's
+    step-by-step update, for the same sequence of batches (no training, so nothing chaotic)."""
+    from mlplab.training.fused import _BatchNorm, _Params
+
+    torch.manual_seed(0)
+    ours_module, ref = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    fused = _BatchNorm(ours_module, _Params(ours_module))
+    for step in range(300):
+        x = torch.randn(50, 3) * (1 + step / 100) + step / 50
+        y_ref = ref(x)
+        y = fused.forward(x.numpy())
+        np.testing.assert_allclose(y, y_ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+        if step in (0, 137):
+            fused.sync()
+    fused.sync()
+    np.testing.assert_allclose(ours_module.running_mean.numpy(), ref.running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours_module.running_var.numpy(), ref.running_var.numpy(), rtol=1e-5)
+    assert int(ours_module.num_batches_tracked) == int(ref.num_batches_tracked) == 300

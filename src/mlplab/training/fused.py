@@ -159,7 +159,8 @@ class _BatchNorm:
     def __init__(self, m: nn.BatchNorm1d, P: _Params):
         self.g, self.gg = P.of(m.weight)
         self.b, self.gb = P.of(m.bias)
-        self.eps, self.momentum, self.module, self.steps = m.eps, m.momentum, m, 0
+        self.eps, self.momentum, self.module = m.eps, m.momentum, m
+        self.hist, self.k = np.zeros((256, 2, m.num_features), dtype=np.float64), 0
         self.rm = m.running_mean.numpy().astype(np.float32).copy()
         self.rv = m.running_var.numpy().astype(np.float32).copy()
         m.running_mean, m.running_var = torch.from_numpy(self.rm), torch.from_numpy(self.rv)
@@ -172,16 +173,27 @@ class _BatchNorm:
         var = _colsum(xc * xc) * self.inv_n
         self.rstd = 1.0 / np.sqrt(var + self.eps)
         self.xhat = xc * self.rstd
-        mo = self.momentum
-        self.rm += mo * (mean - self.rm)
-        self.rv += mo * (var * (n / (n - 1)) - self.rv)
-        self.steps += 1
+        # Running statistics are only read in eval mode: keep this step's batch statistics and fold
+        # them in when someone looks (sync), instead of paying four array updates every step.
+        if self.k == len(self.hist):
+            self.sync()
+        self.hist[self.k, 0], self.hist[self.k, 1] = mean, var
+        self.k += 1
         return self.xhat * self.g + self.b
 
     def sync(self) -> None:
-        """Publish the step count to the torch module (kept here: a torch op per step costs more than a step)."""
-        self.module.num_batches_tracked += self.steps
-        self.steps = 0
+        """Fold the pending batch statistics into the running ones, as k steps of torch's update would."""
+        k = self.k
+        if k:
+            mo, n = self.momentum, 1.0 / self.inv_n
+            w = mo * (1 - mo) ** np.arange(k - 1, -1, -1)  # weight of step j's statistics after k updates
+            keep = (1 - mo) ** k
+            self.rm *= keep
+            self.rm += (w @ self.hist[:k, 0]).astype(np.float32)
+            self.rv *= keep
+            self.rv += (w @ self.hist[:k, 1] * (n / (n - 1))).astype(np.float32)
+            self.module.num_batches_tracked += k
+            self.k = 0
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         _colsum(dy * self.xhat, out=self.gg)
@@ -298,6 +310,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
         else:
             opt = _SGD(P, spec.lr, spec.momentum if spec.optimizer == "sgd" else 0.0, spec.weight_decay)
         loss_np = losses.numpy()
+        syncs = [layer for layer in layers if hasattr(layer, "sync")]
         callbacks = t.callbacks
         recorder_steps = set()
         for cb in callbacks:
@@ -320,6 +333,8 @@ def fused_train(t, losses: torch.Tensor) -> None:
             step = t.steps_done
             loss_np[step] = loss
             if step in recorder_steps:
+                for layer in syncs:  # the recorder may read batch-norm buffers (snapshots, grid)
+                    layer.sync()
                 pred = torch.from_numpy(h)
                 for cb in recorders:
                     cb.on_step_end(t, step, None, pred)
