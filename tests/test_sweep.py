@@ -196,3 +196,50 @@ def test_process_pool_matches_local(tmp_path):
 
 
 torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- report and CLI pieces
+
+
+def test_report_and_cli_pieces(tmp_path):
+    from rich.console import Console
+
+    from mlplab.sweep import runs_compare, runs_list, runs_show, sweep_command
+    from mlplab.sweep.report import comparisons
+
+    f = tmp_path / "s.toml"
+    f.write_text('experiment = "practice-mlp"\n[grid]\n"model.hidden" = [[1], [8]]\nseed = [0, 1, 2, 3]\n')
+    con = Console(record=True, width=200)
+    report = sweep_command(str(f), tmp_path / "store", progress=False, console=con)
+    text = report.read_text()
+    assert report.name == "sweep.html" and text.count("<script") >= 3 and 'src="http' not in text
+    assert "Final loss per variant" in text and "training: " in text
+    printed = con.export_text()
+    assert "8 runs (8 finished" in printed
+    df = sweep(experiment("practice-mlp", train={"epochs": 3000}), {"model.hidden": [[1], [8]], "seed": range(4)},
+               out=tmp_path / "store", progress=False)
+    assert df.reused.all()
+    sentences = comparisons(df)
+    assert any(s.startswith("hidden=8 reaches a lower loss than hidden=1 in 4/4 seeds") for s in sentences), sentences
+    runs_list(tmp_path / "store", console=con)
+    runs_show(tmp_path / "store", df.run_id[0][:8], console=con)
+    runs_compare(tmp_path / "store", ["sweep=s"], console=con)
+    out = con.export_text()
+    assert df.run_id[0][:10] in out and "hidden=8 reaches a lower loss" in out
+    with pytest.raises(SpecError) as err:
+        runs_list(tmp_path / "nowhere")
+    assert err.value.param == "store"
+
+
+def test_comparisons_stay_quiet_within_the_seed_spread():
+    import pandas as pd
+
+    from mlplab.sweep.report import comparisons
+
+    rng = np.random.default_rng(0)
+    rows = [{"run_id": f"{v}{s}", "variant": v, "seed": s, "status": "finished", "final_loss": 1 + rng.normal(0, 0.1)}
+            for v in ("a", "b") for s in range(10)]
+    assert comparisons(pd.DataFrame(rows)) == []
+    rows += [{"run_id": f"c{s}", "variant": "c", "seed": s, "status": "finished", "final_loss": 5.0 + s} for s in range(10)]
+    said = comparisons(pd.DataFrame(rows))
+    assert len(said) == 2 and all("than c in 10/10 seeds" in s for s in said)

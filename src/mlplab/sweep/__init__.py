@@ -1,6 +1,132 @@
-"""Sweeps: many variants of one experiment trained at once (stacked where shapes allow), stored, compared."""
+"""Sweeps: many variants of one experiment trained at once (stacked where shapes allow), stored, compared.
 
+The CLI pieces below are plain functions (the lead registers them as ``mlplab sweep`` and ``mlplab runs``);
+they raise SpecError for bad input and print to the Console they are given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from .report import comparisons, summarize, write_sweep_report
 from .runner import sweep
 from .spec import SweepSpec, Variant, expand, load_sweep, make_sweep, sweep_presets
 
-__all__ = ["sweep", "SweepSpec", "Variant", "expand", "load_sweep", "make_sweep", "sweep_presets"]
+__all__ = ["sweep", "SweepSpec", "Variant", "expand", "load_sweep", "make_sweep", "sweep_presets",
+           "write_sweep_report", "summarize", "comparisons", "sweep_command", "runs_list", "runs_show", "runs_compare"]
+
+
+def _console(console: Any):
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
+
+
+def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local", workers: int = 1,
+                  progress: bool | None = None, console: Any = None) -> Path:
+    """Run a sweep file or preset into the store ``out`` and write ``out/<sweep>/sweep.html``; returns its path."""
+    from ..store import Store
+
+    con = _console(console)
+    spec = load_sweep(file)
+    df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
+    report = write_sweep_report(df, Path(out) / spec.name / "sweep.html", store=Store(out), title=spec.name)
+    counts = ", ".join(f"{v} {k}" for k, v in df.status.value_counts().items())
+    con.print(f"{spec.name}: {len(df)} runs ({counts}; {int(df.reused.fillna(False).sum())} reused from {out})")
+    for sentence in comparisons(df):
+        con.print(f"  {sentence}")
+    con.print(f"report: {report}")
+    return report
+
+
+def runs_list(store_dir: str | Path, console: Any = None, **filters: Any) -> Any:
+    """A table of the stored runs (id prefix, name, sweep, status, final loss, metrics)."""
+    from rich.table import Table
+
+    df = _store(store_dir).query(**filters)
+    table = Table("id", "name", "sweep", "status", "final loss", "metrics", title=f"runs in {store_dir}")
+    metric_cols = [c for c in df.columns if c.startswith(("train_", "val_", "test_"))]
+    for _, r in df.iterrows():
+        metrics = ", ".join(f"{c}={r[c]:.4g}" for c in metric_cols if r[c] == r[c] and r[c] is not None)
+        loss = "–" if r.final_loss != r.final_loss or r.final_loss is None else f"{r.final_loss:.6g}"
+        table.add_row(r.id[:10], r["name"], r.sweep or "", r.status, loss, metrics)
+    _console(console).print(table)
+    return table
+
+
+def runs_show(store_dir: str | Path, run_id: str, console: Any = None) -> Any:
+    """One stored run: its spec and results."""
+    import json
+
+    from rich.table import Table
+
+    store = _store(store_dir)
+    full = store.resolve_id(run_id)
+    row = store.row(full)
+    table = Table("field", "value", title=f"run {full}", show_header=False)
+    for key in ("name", "sweep", "status", "steps", "final_loss", "code_version", "created"):
+        table.add_row(key, str(row[key]))
+    for key in ("variant", "metrics", "timings"):
+        for k, v in json.loads(row[key] or "{}").items():
+            table.add_row(f"{key}.{k}", str(v))
+    spec = json.loads(row["spec"])
+    for section in ("data", "model", "train"):
+        table.add_row(section, ", ".join(f"{k}={v}" for k, v in spec.get(section, {}).items() if v not in (None, {}, "")))
+    table.add_row("files", str(store.folder(full)) + ("" if store.done(full) else f" ({store.check(full)})"))
+    _console(console).print(table)
+    return table
+
+
+def runs_compare(store_dir: str | Path, ids_or_filter: list[str], console: Any = None) -> Any:
+    """Compare runs given by id prefixes, or by ``field=value`` filters (``sweep=practice-variants``)."""
+    from rich.table import Table
+
+    store = _store(store_dir)
+    filters, ids = {}, []
+    for item in ids_or_filter:
+        if "=" in item:
+            key, value = item.split("=", 1)
+            filters[key.replace(".", "__")] = _parse(value)
+        else:
+            ids.append(store.resolve_id(item))
+    df = store.query(**filters)
+    if ids:
+        df = df[df.id.isin(ids)]
+    if df.empty:
+        raise SpecError("runs", "ids or filters that match at least one stored run", ids_or_filter)
+    df = df.assign(run_id=df.id, variant=df["name"])
+    variant_cols = [c for c in df.columns if "." in c or c == "seed"]
+    if variant_cols:  # group repeats: the varied fields without seeds
+        from .spec import variant_label
+
+        df["variant"] = [variant_label({c: r[c] for c in variant_cols if r[c] == r[c]}) for _, r in df.iterrows()]
+    summary = summarize(df)
+    table = Table(*[str(c) for c in summary.columns], title="final loss per variant")
+    for _, r in summary.iterrows():
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    con = _console(console)
+    con.print(table)
+    for sentence in comparisons(df):
+        con.print(sentence)
+    return table
+
+
+def _store(store_dir: str | Path):
+    from ..store import Store
+
+    if not (Path(store_dir) / "index.sqlite").is_file():
+        raise SpecError("store", "a directory written by `mlplab sweep -o DIR`", str(store_dir), "no index.sqlite there")
+    return Store(store_dir)
+
+
+def _parse(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -44,7 +44,8 @@ _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 def supported(exp: Experiment) -> bool:
     """True when the stacked trainer reproduces ``mlplab.train`` for this experiment."""
     t, m = exp.train, exp.model
-    if exp.kind != "train" or t.batch_size is not None or t.val_fraction or t.patience:
+    if exp.kind != "train" or t.batch_size is not None or t.val_fraction or t.patience \
+            or getattr(t, "engine", "torch") != "torch":  # another engine asked for: train it as asked
         return False
     if m.poly_degree or m.norm == "layer" or not m.bias or m.out_activation == "softmax":
         return False
