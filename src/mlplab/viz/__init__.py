@@ -20,6 +20,8 @@ from .figures import (
     per_class_accuracy,
     prior_samples,
 )
+from .live import LiveCurve
+from .panels import extra_figures
 from .report import write_gallery, write_report
 
 
@@ -47,6 +49,6 @@ def region_count_figure(*args: Any, **kwargs: Any):
 __all__ = [
     "animate", "animation_kind", "figure_for_run", "loss_curve", "decision_boundary", "fitted_curve",
     "activations", "prior_samples", "mapping", "images_grid", "confusion_matrix", "per_class_accuracy",
-    "write_report", "write_gallery", "export_animation", "export_png",
+    "write_report", "write_gallery", "export_animation", "export_png", "LiveCurve", "extra_figures",
     "region_map", "region_animation", "region_count_figure",
 ]

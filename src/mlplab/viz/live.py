@@ -1,0 +1,96 @@
+"""A live train/validation curve for notebooks (d2l's ProgressBoard, with plotly).
+
+A training callback that only *shows*: it reads the trainer's losses and epoch metrics and redraws
+one figure in place, at most every ``interval`` seconds, so plotting never slows the loop down.
+Outside IPython it keeps the figure up to date without displaying it (``.figure``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..training.callbacks import Callback
+
+
+class LiveCurve(Callback):
+    """``mlplab.train(model, data, spec, callbacks=[LiveCurve()])`` draws the curves as training runs.
+
+    Shows the per-step training loss (thinned to ``max_points``) and, per epoch, every epoch metric
+    the trainer measures (train/validation loss and accuracy when a validation split exists).
+    """
+
+    def __init__(self, interval: float = 0.5, max_points: int = 2000, log: bool = True):
+        self.interval, self.max_points, self.log = interval, max_points, log
+        self.figure = None
+        self._handle = None
+        self._last = 0.0
+
+    def on_train_start(self, t: Any) -> None:
+        import plotly.graph_objects as go
+
+        self.figure = go.Figure(layout=dict(
+            title="Training (live)", xaxis_title="step", yaxis_title="loss", template="plotly_white",
+            yaxis_type="log" if self.log else "linear", height=380,
+        ))
+        self.figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name="train loss (per step)"))
+        self._losses = np.full(t.total_steps, np.nan, dtype=np.float32)
+        self._epoch_end_steps: list[int] = []
+        self._handle = _display(self.figure)
+        self._last = time.perf_counter()
+
+    def on_step_end(self, t: Any, step: int, loss: Any, pred: Any) -> None:
+        self._losses[step] = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+        now = time.perf_counter()
+        if now - self._last >= self.interval:
+            self._last = now
+            self.redraw(t, upto=step + 1)
+
+    def on_epoch_end(self, t: Any, epoch: int) -> None:
+        self._epoch_end_steps.append(t.steps_done)
+
+    def on_train_end(self, t: Any) -> None:
+        self.redraw(t, upto=t.steps_done)
+
+    def redraw(self, t: Any, upto: int) -> None:
+        import plotly.graph_objects as go
+
+        stride = max(1, upto // self.max_points)
+        steps = np.arange(0, upto, stride)
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = steps, self._losses[:upto:stride]
+            history = _epoch_history(t)
+            for i, (name, values) in enumerate(sorted(history.items())):
+                x = self._epoch_end_steps[: len(values)]
+                if i + 1 < len(self.figure.data):
+                    self.figure.data[i + 1].x, self.figure.data[i + 1].y = x, values
+                else:
+                    self.figure.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=name,
+                                                     yaxis="y2" if "accuracy" in name else "y"))
+            if any("accuracy" in k for k in history):
+                self.figure.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
+        if self._handle is not None:
+            self._handle.update(self.figure)
+
+
+def _epoch_history(t: Any) -> dict[str, list[float]]:
+    """The epoch metrics measured so far, from the trainer's EpochMetrics callback (if any)."""
+    for cb in getattr(t, "callbacks", []):
+        history = getattr(cb, "history", None)
+        if isinstance(history, dict):
+            return history
+    return {}
+
+
+def _display(fig: Any):
+    """Display in a notebook and return a handle to update it; None outside IPython."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    if get_ipython() is None:
+        return None
+    return display(fig, display_id=True)
