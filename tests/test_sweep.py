@@ -138,6 +138,10 @@ def test_toml_sweeps_and_presets(tmp_path):
     assert practice.size == 40 and {v.experiment.model.norm for v in variants} == {"none", "batch"}
     assert variants[0].name == "practice-linear_seed0"
     assert len(expand(load_sweep("sine-hidden"))) == 20 and len(expand(load_sweep("moons-lr-init"))) == 36
+    from pathlib import Path
+
+    example = load_sweep(Path(__file__).resolve().parent.parent / "examples" / "sweep_practice.toml")
+    assert example.name == "practice-norm-lr" and example.size == 30
     bad = tmp_path / "bad.toml"
     bad.write_text('experiment = "piecewise-mlp"\ngrids = 1\n')
     with pytest.raises(SpecError, match="grids"):
