@@ -38,5 +38,6 @@ def init_scales_figure(df, title: str = "Scale of activations and gradients at i
         fig.add_trace(go.Bar(x=labels, y=rows["weight_grad_std"], name=init, marker_color=color, offsetgroup=init,
                              legendgroup=init, showlegend=False), row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_layout(template=TEMPLATE, title=title, barmode="group", scattermode="group", height=460)
+    fig.update_layout(template=TEMPLATE, title=title, barmode="group", scattermode="group", height=480,
+                      legend=dict(y=-0.12, yanchor="top"), margin=dict(b=90))  # below: the subplot titles sit on top
     return fig
