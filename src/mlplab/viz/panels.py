@@ -80,6 +80,9 @@ def region_figures(run: Any) -> list[tuple[str, Any]]:
     binary = run.data.task == "binary"  # only a binary classifier has a decision boundary to draw
     out = [(f"The {len(regions)} exact linear regions of the trained network (Serra et al. 2018)",
             region_map(regions, run.data, show_boundary=binary))]
-    if run.snapshots:
+    if run.snapshots and run.frames is not None:
+        from .synced import regions_and_outputs
+
+        out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
         out.append(("Number of linear regions through training, against the upper bound", region_count_figure(run)))
     return out

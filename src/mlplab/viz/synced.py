@@ -1,0 +1,120 @@
+"""The outputs and the linear regions through training, side by side under one slider.
+
+Left: what the seeds animate (predictions moving onto the targets, or the decision boundary);
+right: the exact linear regions of the network at the same recorded step. Both come from the same
+recorded frames and parameter snapshots, so the two panels always show the same model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+
+
+def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern") -> Any:
+    """One figure, two panels, one slider; needs a run with 2-D inputs, frames and snapshots."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from ..geometry import default_box, linear_regions, snapshot_models
+    from .regions import region_traces
+
+    data = run.data
+    if data is None or data.d_in != 2 or not run.snapshots or run.frames is None:
+        raise SpecError("run", "a run with 2-D inputs, recorded frames and parameter snapshots", run.name,
+                        "train with snapshots=True")
+    box = default_box(run)
+    count = len(run.frame_steps)
+    keep = np.unique(np.linspace(0, count - 1, min(max_frames, count)).round().astype(int))
+    wanted = set(keep.tolist())
+    # snapshot_models reuses one model, loading each snapshot in turn: take the regions as it goes
+    shots = [(step, linear_regions(model, box)) for i, (step, model) in enumerate(snapshot_models(run)) if i in wanted]
+    binary = data.task == "binary"
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("outputs" if not binary else "decision boundary", "linear regions"))
+    left_static, left_dynamic = _left_traces(run, 0)
+    for tr in left_dynamic + left_static:  # the changing trace first, under the data points
+        fig.add_trace(tr, row=1, col=1)
+    n_left = len(left_static) + len(left_dynamic)
+    dynamic_idx = list(range(len(left_dynamic)))
+    frames = []
+    for j, (i, (step, regions)) in enumerate(zip(keep, shots)):
+        right = region_traces(regions, data, color=color, show_boundary=binary)
+        if j == 0:
+            for tr in right:
+                fig.add_trace(tr, row=1, col=2)
+            right_idx = list(range(n_left, n_left + len(right)))
+        for tr in right:
+            tr.update(xaxis="x2", yaxis="y2")
+            _compact(tr)
+        _, dyn = _left_traces(run, int(i), frame=True)
+        frames.append(go.Frame(data=dyn + right, traces=dynamic_idx + right_idx, name=str(step),
+                               layout=dict(title=f"step {step}: {len(regions)} linear regions")))
+    fig.frames = frames
+    (x0, x1), (y0, y1) = box
+    fig.update_xaxes(range=[x0, x1], row=1, col=2)
+    fig.update_yaxes(range=[y0, y1], row=1, col=2)
+    _fix_left_axes(fig, run, keep)
+    steps = [dict(label=f.name, method="animate",
+                  args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
+             for f in frames]
+    fig.update_layout(
+        title=frames[0].layout.title.text, template="plotly_white", height=520, showlegend=False,
+        sliders=[dict(active=0, currentvalue=dict(prefix="step "), pad=dict(t=40), steps=steps)],
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.12, xanchor="right", buttons=[
+            dict(label="play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True)]),
+            dict(label="pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
+        ])],
+    )
+    return fig
+
+
+def _compact(trace: Any) -> None:
+    """Polygon outlines as float32 arrays (NaN separates polygons, as None does): ~5x smaller JSON."""
+    for axis in ("x", "y"):
+        values = getattr(trace, axis)
+        if values is not None and len(values) and not isinstance(values, np.ndarray):
+            trace[axis] = np.array([np.nan if v is None else v for v in values], dtype=np.float32)
+
+
+def _left_traces(run: Any, i: int, frame: bool = False) -> tuple[list, list]:
+    """(static, dynamic) traces of the output panel at recorded frame ``i``; ``frame``: only what changes."""
+    import plotly.graph_objects as go
+
+    data = run.data
+    if data.task == "binary" and run.grid_frames is not None:
+        gx, gy = run.grid_axes
+        z = np.asarray(run.grid_frames[i][..., 0], dtype=np.float32)
+        if run.spec.get("model", {}).get("out_activation") != "sigmoid":
+            z = 1 / (1 + np.exp(-z))
+        static = [go.Scatter(x=data.X[data.y == c, 0], y=data.X[data.y == c, 1], mode="markers",
+                             marker=dict(size=5, color=col, line=dict(width=0.5, color="white")))
+                  for c, col in ((0, "#d62728"), (1, "#1f77b4"))]
+        if frame:  # frames carry only what changes: the probabilities
+            return static, [go.Heatmap(z=np.round(z, 3))]
+        return static, [go.Heatmap(x=gx, y=gy, z=np.round(z, 3), colorscale="RdBu", zmin=0, zmax=1, showscale=False)]
+    pred = np.asarray(run.frames[i], dtype=np.float32)
+    static = []
+    if data.task == "regression" and data.y.shape[1] == 2:
+        static.append(go.Scatter(x=data.y[:, 0], y=data.y[:, 1], mode="markers", name="targets",
+                                 marker=dict(size=4, color="rgba(214,39,40,0.5)")))
+        if frame:
+            return static, [go.Scatter(x=pred[:, 0], y=pred[:, 1])]
+        return static, [go.Scatter(x=pred[:, 0], y=pred[:, 1], mode="markers", name="predictions",
+                                   marker=dict(size=4, color="#1f77b4"))]
+    return static, [go.Scatter(x=data.X[:, 0], y=data.X[:, 1], mode="markers",
+                               marker=dict(size=5, color=pred[:, 0], colorscale="Viridis"))]
+
+
+def _fix_left_axes(fig: Any, run: Any, keep: np.ndarray) -> None:
+    """Fixed axes for the output panel, covering every shown frame (as the seeds' animation should)."""
+    data = run.data
+    if data.task == "regression" and data.y.shape[1] == 2:
+        pts = np.concatenate([data.y] + [run.frames[i] for i in keep])
+        lo, hi = pts.min(0), pts.max(0)
+        pad = 0.05 * (hi - lo)
+        fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], row=1, col=1)
+        fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], row=1, col=1)
