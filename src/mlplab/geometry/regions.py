@@ -334,10 +334,11 @@ def _apply_affine(op: _Affine, H: np.ndarray, h: np.ndarray) -> tuple[np.ndarray
 
     H holds the gradient rows (d stream / d u_k), so composing is one matrix product on the last axis.
     """
-    return H @ op.W.T, h @ op.W.T + op.b
+    R, k, w = H.shape
+    return (H.reshape(R * k, w) @ op.W.T).reshape(R, k, -1), h @ op.W.T + op.b  # one GEMM, not R small ones
 
 
-def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
+def _split_layer_clipping(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     """Cut every polygon by the zero line of each unit of a layer.
 
     Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with; the result's
@@ -404,6 +405,184 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         bits = np.concatenate([bits[~gcut], on_bits, off_bits])
         pid = np.repeat(np.arange(len(counts)), counts)
     return _Polys(xy, counts, parent, bits, slivers)
+
+
+def _starts_of(counts: np.ndarray) -> np.ndarray:
+    """Offsets of consecutive segments of the given lengths."""
+    out = np.zeros(len(counts), np.int64)
+    np.cumsum(counts[:-1], out=out[1:])
+    return out
+
+
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
+
+
+def _group_rows(owner: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group equal rows of (owner, on): (group of each row, first row of each group, group sizes).
+
+    Rows are hashed to one 64-bit word and sorted once; the groups are then checked row by row against
+    their first row, and a full lexicographic sort is used in the (never seen) case of a collision.
+    """
+    packed = np.packbits(on, axis=1, bitorder="little")
+    pad = -packed.shape[1] % 8
+    if pad or not packed.shape[1]:
+        packed = np.concatenate([packed, np.zeros((len(packed), pad or 8), np.uint8)], axis=1)
+    words = packed.view("<u8")  # (I, W)
+    with np.errstate(over="ignore"):
+        h = owner.astype(np.uint64) * _MIX[0]
+        for w in range(words.shape[1]):
+            h = (h ^ (h >> np.uint64(31))) * _MIX[1 + w % 3] + words[:, w]
+        h = (h ^ (h >> np.uint64(29))) * _MIX[1]
+    srt = np.argsort(h)
+    hs = h[srt]
+    new = np.ones(len(srt), bool)
+    new[1:] = hs[1:] != hs[:-1]
+    head = srt[new][np.cumsum(new) - 1]  # the first row of each row's group, in sorted order
+    if (owner[srt] != owner[head]).any() or (words[srt] != words[head]).any():
+        srt = np.lexsort((*words.T, owner))
+        new[1:] = (owner[srt[1:]] != owner[srt[:-1]]) | (words[srt[1:]] != words[srt[:-1]]).any(1)
+    group = np.empty(len(srt), np.int64)
+    group[srt] = np.cumsum(new) - 1
+    return group, srt[new], np.diff(np.append(np.flatnonzero(new), len(srt)))
+
+
+
+def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
+    """Cut every polygon by the zero lines of all units of a layer at once (line arrangement per polygon).
+
+    Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with; the result's
+    ``parent`` says which of them each new polygon comes from. Inside one polygon the units' lines form
+    an arrangement whose cells are the new regions; every cell vertex is one of: a vertex of the polygon,
+    a point where a line crosses an edge, or a point where two lines cross inside. Each such point is
+    filed under the sign vectors of the cells that touch it (a point on k lines touches 2^k of them), the
+    points are grouped by (polygon, sign vector), and each group, sorted by angle, is a new polygon.
+    A fixed number of array operations per layer, whatever its width.
+    """
+    xy, counts = P.xy, P.counts
+    R, n = z.shape
+    starts = _starts_of(counts)
+    pid = np.repeat(np.arange(R), counts)
+    centre = np.add.reduceat(xy, starts, axis=0) / counts[:, None]  # (R, 2)
+    radius = np.sqrt(np.maximum.reduceat(((xy - centre[pid]) ** 2).sum(1), starts))  # (R,)
+    at_centre = np.einsum("rk,rkn->rn", centre, Z) + z  # (R, n)
+    reach = np.sqrt((Z**2).sum(1)) * radius[:, None]  # (R, n): largest change over the bounding circle
+    near = np.abs(at_centre) <= reach * (1 + 1e-6) + 1e-300  # the line may meet the polygon
+    bits = at_centre > 0  # (R, n) on/off where a line misses its polygon
+    pr, pj = np.nonzero(near)  # (Q,) near (polygon, unit) pairs, sorted by polygon
+    if not len(pr):
+        return _Polys(xy, counts, np.arange(R), bits, P.slivers)
+    # the pre-activation of each near unit at every vertex of its polygon, pair-major
+    pm = counts[pr]
+    pstart = _starts_of(pm)
+    qv = np.repeat(np.arange(len(pr)), pm)
+    vidx = np.arange(len(qv)) - pstart[qv] + starts[pr][qv]
+    coef = np.stack([Z[pr, 0, pj], Z[pr, 1, pj], z[pr, pj]], axis=1)  # (Q, 3)
+    g = coef[qv]
+    s = xy[vidx, 0] * g[:, 0] + xy[vidx, 1] * g[:, 1] + g[:, 2]
+    hi, lo = np.maximum.reduceat(s, pstart), np.minimum.reduceat(s, pstart)
+    thr = tol * np.maximum(hi, -lo)
+    has_pos, has_neg = hi > thr, lo < -thr
+    bits[pr, pj] = has_pos
+    slivers = P.slivers + int(np.count_nonzero((has_pos & (lo < 0) & ~has_neg) | (has_neg & (hi > 0) & ~has_pos)))
+    cut = has_pos & has_neg  # (Q,) the unit's line crosses the polygon
+    if not cut.any():
+        return _Polys(xy, counts, np.arange(R), bits, slivers)
+    cr, cj, ccoef = pr[cut], pj[cut], coef[cut]  # (C,) cutting (polygon, unit) pairs, sorted by polygon
+    k = np.bincount(cr, minlength=R)  # cutting lines per polygon
+    is_cut = k > 0
+    # (a) the polygons' own vertices; a vertex within the tolerance of a line lies on it
+    vcut = cut[qv]
+    cs, cv = s[vcut], vidx[vcut]
+    cq = np.repeat(np.arange(len(cr)), pm[cut])  # cutting pair of each value
+    csign = (cs > thr[cut][cq]).astype(np.int8) - (cs < -thr[cut][cq]).astype(np.int8)
+    # (b) the points where a line crosses an edge, from one strict side to the other
+    cstart = _starts_of(pm[cut])
+    nxt = np.arange(len(cs)) + 1
+    nxt[cstart + pm[cut] - 1] = cstart
+    i = np.flatnonzero(csign * csign[nxt] < 0)
+    t = cs[i] / (cs[i] - cs[nxt[i]])
+    b_xy = xy[cv[i]] + t[:, None] * (xy[cv[nxt[i]]] - xy[cv[i]])
+    b_pair = cq[i]
+    # (c) the points where two lines cross inside the polygon
+    kstart = _starts_of(k)
+    partners = k[cr] - 1 - (np.arange(len(cr)) - kstart[cr])
+    pa = np.repeat(np.arange(len(cr)), partners)
+    pb = pa + 1 + np.arange(len(pa)) - (np.cumsum(partners) - partners)[pa]
+    A, B = ccoef[pa], ccoef[pb]
+    det = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
+    ok = det != 0
+    pa, pb, A, B, det = pa[ok], pb[ok], A[ok], B[ok], det[ok]
+    c_xy = np.stack([A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1], A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]], axis=1) / det[:, None]
+    c_r = cr[pa]
+    em = counts[c_r]  # inside test against every edge of the polygon (counter-clockwise: all cross > 0)
+    eq = np.repeat(np.arange(len(pa)), em)
+    ev = np.arange(len(eq)) - _starts_of(em)[eq] + starts[c_r][eq]
+    en = ev + 1
+    last = starts[c_r] + em - 1
+    en[ev == last[eq]] = starts[c_r][eq][ev == last[eq]]
+    e, d = xy[en] - xy[ev], c_xy[eq] - xy[ev]
+    outside = np.bincount(eq, e[:, 0] * d[:, 1] - e[:, 1] * d[:, 0] <= 0, minlength=len(pa)) > 0
+    inside = ~outside
+    c_xy, pa, pb, c_r = c_xy[inside], pa[inside], pb[inside], c_r[inside]
+    # every point with its polygon
+    av = np.flatnonzero(is_cut[pid])
+    pts = np.concatenate([xy[av], b_xy, c_xy])
+    owner = np.concatenate([pid[av], cr[b_pair], c_r])
+    T, n_a = len(pts), len(av)
+    on = bits[owner]  # (T, n): lines that miss the polygon keep its bits; cutting lines are set below
+    # signs of the cutting lines at (a) the polygon's vertices: from the values above (0 = on the line)
+    pos = np.full(len(xy), -1)
+    pos[av] = np.arange(n_a)
+    on[pos[cv], cj[cq]] = csign > 0
+    zero = csign == 0
+    z_pt, z_j = [pos[cv][zero]], [cj[cq][zero]]
+    # ... and at the crossing points (b, c): exactly 0 on their own lines, the sign of the others
+    bc = np.arange(n_a, T)
+    kk = k[owner[bc]]
+    te = np.repeat(bc, kk)
+    ce = np.repeat(kstart[owner[bc]], kk) + np.arange(len(te)) - np.repeat(_starts_of(kk), kk)
+    val = pts[te, 0] * ccoef[ce, 0] + pts[te, 1] * ccoef[ce, 1] + ccoef[ce, 2]
+    on[te, cj[ce]] = val > 0
+    own = np.concatenate([b_pair, pa])
+    own_pt = np.concatenate([np.arange(n_a, n_a + len(b_pair)), np.arange(n_a + len(b_pair), T)])
+    own = np.concatenate([own, pb])
+    own_pt = np.concatenate([own_pt, np.arange(n_a + len(b_pair), T)])
+    on[own_pt, cj[own]] = False
+    z_pt.append(own_pt)
+    z_j.append(cj[own])
+    # a point on m lines touches the 2^m cells on either side of each: one row per (point, cell)
+    inc_pt, inc_on = np.arange(T), on
+    z_pt, z_j = np.concatenate(z_pt), np.concatenate(z_j)
+    order = np.argsort(z_pt, kind="stable")
+    z_pt, z_j = z_pt[order], z_j[order]
+    rank = np.arange(len(z_pt)) - np.searchsorted(z_pt, z_pt)
+    for rho in range(int(rank.max()) + 1 if len(rank) else 0):
+        jmap = np.full(T, -1)
+        jmap[z_pt[rank == rho]] = z_j[rank == rho]
+        dup = np.flatnonzero(jmap[inc_pt] >= 0)
+        more = inc_on[dup]
+        more[np.arange(len(dup)), jmap[inc_pt[dup]]] = True
+        inc_pt, inc_on = np.concatenate([inc_pt, inc_pt[dup]]), np.concatenate([inc_on, more])
+    # group by (polygon, sign vector); groups of fewer than 3 points are not cells
+    cell, first, size = _group_rows(owner[inc_pt], inc_on)
+    good = size >= 3
+    cell_parent, cell_bits = owner[inc_pt[first[good]]], inc_on[first[good]]
+    keep_inc = good[cell]
+    inc_pt, cell, size = inc_pt[keep_inc], (np.cumsum(good) - 1)[cell[keep_inc]], size[good]
+    p = pts[inc_pt]
+    mean = np.stack([np.bincount(cell, p[:, 0]), np.bincount(cell, p[:, 1])], axis=1) / size[:, None]
+    d = p - mean[cell]
+    # counter-clockwise within each cell: one sort on cell + angle (angles resolved to ~1e-11 rad per
+    # 1e4 cells; vertices closer in angle than that are closer than the tolerance lets cuts come)
+    order = np.argsort(cell * 8.0 + (np.arctan2(d[:, 1], d[:, 0]) + 4.0))
+    keep = ~is_cut
+    return _Polys(
+        xy=np.concatenate([xy[keep[pid]], p[order]]),
+        counts=np.concatenate([counts[keep], size]),
+        parent=np.concatenate([np.flatnonzero(keep), cell_parent]),
+        bits=np.concatenate([bits[keep], cell_bits]),
+        slivers=slivers,
+    )
 
 
 def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: float) -> Regions:
