@@ -1,0 +1,337 @@
+"""The playground's HTTP and WebSocket surface: `create_app()` and `serve()`.
+
+Pages, plotly.js from the installed plotly package, a JSON API that validates everything through
+`mlplab.specs` (bad input is a 4xx naming the field), and one WebSocket per page session that streams
+frames from the session's worker thread. Training itself lives in session.py, through `mlplab.train`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import DataFileError, SpecError
+from . import session as sess
+
+STATIC = Path(__file__).parent / "static"
+MAX_SESSIONS = 32
+MAX_BODY = 2_000_000  # bytes of a JSON request (a drawn or uploaded data set included)
+MAX_UPLOAD = 1_000_000  # bytes of an uploaded CSV
+MAX_MESSAGE = 10_000  # bytes of one WebSocket command
+OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
+UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
+COMMANDS = ("play", "pause", "step", "reset", "lr")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, param: str, message: str):
+        super().__init__(message)
+        self.status, self.param, self.message = status, param, message
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes, limit: int = MAX_BODY) -> Any:
+    """Strict JSON (no NaN/Infinity), size-limited; problems become BadRequest naming the body."""
+    if len(raw) > limit:
+        raise BadRequest(413, "body", f"body: expected at most {limit} bytes, got {len(raw)}")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest(400, "body", f"body: expected a JSON object, got invalid JSON ({exc})") from None
+
+
+class Outbox:
+    """Latest frames for one page: a bounded deque filled from any thread, drained by the event loop.
+
+    The loop is the WebSocket's, bound when the page connects; before that, messages just wait.
+    """
+
+    def __init__(self) -> None:
+        self.items: deque[str] = deque(maxlen=OUTBOX)
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready: asyncio.Event | None = None
+        self.dropped = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.ready = asyncio.Event()
+        self.loop = loop
+        self.ready.set()
+
+    def put(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message, allow_nan=False, default=_plain)
+        with self.lock:
+            if len(self.items) == self.items.maxlen:
+                self.dropped += 1
+            self.items.append(text)
+        loop, ready = self.loop, self.ready
+        if loop is not None and ready is not None:
+            try:
+                loop.call_soon_threadsafe(ready.set)
+            except RuntimeError:  # the loop has shut down: nobody is listening any more
+                pass
+
+    async def drain(self) -> list[str]:
+        assert self.ready is not None, "bind() before drain()"
+        await self.ready.wait()
+        self.ready.clear()
+        with self.lock:
+            out = list(self.items)
+            self.items.clear()
+        return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+class Entry:
+    def __init__(self, session: sess.Session, outbox: Outbox):
+        self.session, self.outbox = session, outbox
+        self.created = time.monotonic()
+        self.connected = False
+
+
+class Sessions:
+    """Live sessions by id, bounded in number; unclaimed ones are closed after a while."""
+
+    def __init__(self, limit: int = MAX_SESSIONS):
+        self.limit = limit
+        self.entries: dict[str, Entry] = {}
+        self.lock = threading.Lock()
+
+    def add(self, config: sess.Config) -> tuple[str, Entry]:
+        self.reap()
+        with self.lock:
+            if len(self.entries) >= self.limit:
+                raise BadRequest(429, "session", f"session: expected at most {self.limit} open sessions, got "
+                                 f"{len(self.entries)} already. Close a playground tab or wait a minute.")
+            outbox = Outbox()
+            entry = Entry(sess.Session(config, outbox.put), outbox)
+            sid = secrets.token_urlsafe(12)
+            self.entries[sid] = entry
+        return sid, entry
+
+    def get(self, sid: str) -> Entry:
+        entry = self.entries.get(sid)
+        if entry is None:
+            raise BadRequest(404, "session", f"session: expected the id of an open session, got {sid[:40]!r}. Reload the page.")
+        return entry
+
+    def remove(self, sid: str) -> Entry | None:
+        with self.lock:
+            entry = self.entries.pop(sid, None)
+        if entry is not None:
+            entry.session.close()
+        return entry
+
+    def reap(self) -> None:
+        now = time.monotonic()
+        stale = [sid for sid, e in list(self.entries.items()) if not e.connected and now - e.created > UNCLAIMED_S]
+        for sid in stale:
+            self.remove(sid)
+
+    def close_all(self) -> None:
+        for sid in list(self.entries):
+            self.remove(sid)
+
+
+def _error(status: int, param: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "field": param}, status_code=status)
+
+
+def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
+    """The playground as an ASGI app (pages, plotly.js, JSON API, WebSocket)."""
+    app = FastAPI(title="mlplab playground", docs_url=None, redoc_url=None, openapi_url=None)
+    sessions = Sessions(max_sessions)
+    app.state.sessions = sessions
+
+    @app.exception_handler(BadRequest)
+    async def _bad(request: Request, exc: BadRequest) -> JSONResponse:
+        return _error(exc.status, exc.param, exc.message)
+
+    @app.exception_handler(SpecError)
+    async def _spec(request: Request, exc: SpecError) -> JSONResponse:
+        return _error(422, exc.param, str(exc))
+
+    @app.exception_handler(DataFileError)
+    async def _file(request: Request, exc: DataFileError) -> JSONResponse:
+        return _error(422, "file", str(exc))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    async def plotly_js() -> FileResponse:
+        return FileResponse(_plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/options")
+    async def options() -> dict[str, Any]:
+        from ..specs import ModelSpec, TrainSpec
+        from ..training.loop import TASK_LOSSES
+
+        def choices(cls, name: str) -> list[str]:
+            return list(cls.model_fields[name].annotation.__args__)
+
+        return {
+            "datasets": sess.playground_datasets(),
+            "presets": sess.playground_presets(),
+            "activation": choices(ModelSpec, "activation"), "norm": choices(ModelSpec, "norm"),
+            "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
+            "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
+            "limits": {"points": sess.MAX_POINTS, "depth": sess.MAX_DEPTH, "width": sess.MAX_WIDTH,
+                       "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "sessions": max_sessions,
+                       "classes": sess.MAX_CLASSES},
+        }
+
+    @app.post("/api/session")
+    async def create(request: Request) -> dict[str, Any]:
+        raw = parse_json(await request.body())
+        config = await asyncio.to_thread(sess.parse_config, raw)
+        sid, entry = sessions.add(config)
+        return {"id": sid, **entry.session.data_message()}
+
+    @app.post("/api/csv")
+    async def upload_csv(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_UPLOAD:
+            raise BadRequest(413, "file", f"file: expected at most {MAX_UPLOAD} bytes, got {len(raw)}")
+        if not raw.strip():
+            raise BadRequest(400, "file", "file: expected a CSV file with a header line, got an empty file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(400, "file", "file: expected UTF-8 text (a CSV file), got binary data") from None
+        return await asyncio.to_thread(sess.csv_points, text)
+
+    @app.get("/api/session/{sid}/export")
+    async def export(sid: str) -> Response:
+        entry = sessions.get(sid)
+        data = await asyncio.to_thread(entry.session.export_zip)
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="mlplab-playground.zip"'})
+
+    @app.get("/api/session/{sid}/snippet")
+    async def snippet(sid: str) -> PlainTextResponse:
+        entry = sessions.get(sid)
+        return PlainTextResponse(sess.snippet(entry.session.config, entry.session.epoch))
+
+    @app.delete("/api/session/{sid}")
+    async def delete(sid: str) -> dict[str, Any]:
+        sessions.get(sid)
+        await asyncio.to_thread(sessions.remove, sid)
+        return {"closed": sid}
+
+    @app.websocket("/api/session/{sid}/ws")
+    async def stream(ws: WebSocket, sid: str) -> None:
+        entry = sessions.entries.get(sid)
+        await ws.accept()
+        if entry is None or entry.connected:
+            why = "no open session with this id" if entry is None else "this session already has a page"
+            await ws.send_json({"type": "error", "field": "session", "error": f"session: {why}. Reload the page."})
+            await ws.close(code=4404)
+            return
+        entry.connected = True
+        entry.outbox.bind(asyncio.get_running_loop())
+        s = entry.session
+        entry.outbox.put(s.first_frame())
+
+        async def send() -> None:
+            while True:
+                for text in await entry.outbox.drain():
+                    await ws.send_text(text)
+
+        async def receive() -> None:
+            while True:
+                text = await ws.receive_text()
+                reply = await _command(s, text)
+                if reply is not None:
+                    await ws.send_json(reply)
+
+        tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(sessions.remove, sid)
+
+    return app
+
+
+async def _command(s: sess.Session, text: str) -> dict[str, Any] | None:
+    """One command from the page; a bad one is answered with an error message, never a crash."""
+    try:
+        if len(text) > MAX_MESSAGE:
+            raise SpecError("message", f"at most {MAX_MESSAGE} bytes", f"{len(text)} bytes")
+        try:
+            msg = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise SpecError("message", 'a JSON object like {"cmd": "play"}', text[:60]) from None
+        if not isinstance(msg, dict):
+            raise SpecError("message", 'a JSON object like {"cmd": "play"}', msg)
+        cmd = msg.get("cmd")
+        if cmd not in COMMANDS:
+            raise SpecError("cmd", f"one of {', '.join(COMMANDS)}", cmd)
+        if cmd == "play":
+            s.play()
+        elif cmd == "pause":
+            s.pause()
+        elif cmd == "step":
+            s.step()
+        elif cmd == "reset":
+            await asyncio.to_thread(s.reset)
+        elif cmd == "lr":
+            s.set_lr(msg.get("value"))
+            return {"type": "lr", "lr": s.lr}
+        return {"type": "status", "status": cmd, "running": cmd == "play" or cmd == "step", "epoch": s.epoch}
+    except SpecError as exc:
+        return {"type": "error", "field": exc.param, "error": str(exc)}
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False) -> None:
+    """Run the playground with uvicorn until Ctrl-C; prints the address to open."""
+    import torch
+    import uvicorn
+
+    torch.set_num_threads(1)  # tiny models are dispatch-bound; one thread per session is fastest
+    app = create_app()
+    url = f"http://{host}:{port}/"
+    print(f"mlplab playground: {url}  (Ctrl-C to stop)", flush=True)
+    if open_browser:
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"))
+    finally:
+        app.state.sessions.close_all()

@@ -1,0 +1,739 @@
+"""One playground page's state: its configuration, data, model and the worker thread that trains it.
+
+Training goes through `mlplab.train` only; a `PlaygroundCallback` pauses it, changes its learning
+rate, stops it, and turns the model into bounded-rate frames for the page. No HTTP here (see app.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..data import Dataset, make_dataset
+from ..errors import DataFileError, SpecError
+from ..specs import DataSpec, ModelSpec, TrainSpec, validate
+from ..training.callbacks import Callback, StopTraining
+from ..training.loop import LOSS_OUTPUT, TASK_LOSSES, train
+from ..training.run import Run
+
+# Limits: each keeps one page from taking the server; every one is answered with a SpecError.
+MAX_POINTS = 5000  # training + test points of any data set, uploaded or drawn
+MAX_DEPTH = 10
+MAX_WIDTH = 128
+MAX_EPOCHS = 100_000
+MAX_STEPS = 2_000_000  # epochs x batches per epoch: the loop preallocates one float per step
+MAX_CLASSES = 10
+FRAME_INTERVAL_S = 1 / 30  # at most ~30 frames a second reach a page
+UNITS_INTERVAL_S = 0.5  # hidden-unit thumbnails are dearer: twice a second
+REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
+MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
+MAX_UNIT_MAPS = 64  # thumbnails for at most this many hidden units
+HISTORY_FRAMES = 200  # frames kept for export; halved (every other kept) when full
+GRID = 100  # heatmap resolution of the input-space view
+UNIT_GRID = 24  # resolution of each hidden unit's thumbnail
+CURVE_POINTS = 200
+MAPPING_LINES = 11  # the 2D->2D view maps an 11 x 11 grid of lines through the model
+
+PIECEWISE_LINEAR = {"relu", "leaky_relu", "identity"}
+DATA_KEYS = {"name", "n", "noise", "seed", "test_fraction", "X", "y", "task"}
+EXCLUDED_DATA = {"csv", "digits", "mnist", "fashion-mnist"}  # not 2-D, or files: the page uploads instead
+TOP_KEYS = {"preset", "data", "model", "train", "stop"}
+MODEL_KEYS = {"hidden", "activation", "residual", "norm", "init", "leaky_slope"}
+TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "loss", "seed"}
+STOP_KEYS = {"epochs", "loss"}
+
+
+def playground_datasets() -> list[dict[str, Any]]:
+    """Every generator with 1-D or 2-D inputs: name, task, input and output sizes, default n/noise."""
+    from ..data import GENERATORS
+
+    out = []
+    for name in sorted(GENERATORS):
+        if name in EXCLUDED_DATA:
+            continue
+        ds = make_dataset(name)
+        if ds.d_in not in (1, 2):
+            continue
+        out.append({"name": name, "task": ds.task, "d_in": ds.d_in, "d_out": ds.d_out,
+                    "n": ds.params.get("n", ds.n), "noise": ds.params.get("noise", 0.0)})
+    return out
+
+
+def playground_presets() -> list[dict[str, Any]]:
+    """Seed presets a page can start from: trained experiments with 1-D or 2-D inputs."""
+    from ..presets import PRESETS
+
+    out = []
+    for name, exp in PRESETS.items():
+        if exp.kind == "train" and exp.model.in_dim in (1, 2) and exp.data.name not in EXCLUDED_DATA:
+            out.append({"name": name, "title": exp.title, "data": exp.data.name})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration: the page's JSON -> a validated experiment and a Dataset
+
+
+@dataclass
+class Config:
+    """A page's validated settings. ``experiment`` is a plain Experiment dict (data, model, train)."""
+
+    experiment: dict[str, Any]
+    data: Dataset
+    custom: bool  # data came from an upload or drawing: exported as data.csv
+    stop_epochs: int
+    stop_loss: float | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _table(value: Any, param: str, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(param, "a JSON object", value)
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise SpecError(f"{param}.{unknown[0]}", f"one of the fields {', '.join(sorted(allowed))}", value[unknown[0]])
+    return value
+
+
+def _finite_number(value: Any, param: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(param, f"a finite number in [{lo}, {hi}]", value)
+    if not lo <= value <= hi:
+        raise SpecError(param, f"a number in [{lo}, {hi}]", value)
+    return float(value)
+
+
+def _integer(value: Any, param: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise SpecError(param, f"a whole number in [{lo}, {hi}]", value)
+    return value
+
+
+def custom_dataset(values: dict[str, Any], where: str = "data") -> Dataset:
+    """Points given as ``X`` [[x1, x2], ...] (or [[x], ...]) and ``y`` (labels or targets) with a ``task``."""
+    task = values.get("task", "binary")
+    if task not in ("binary", "multiclass", "regression"):
+        raise SpecError(f"{where}.task", "one of binary, multiclass, regression", task)
+    X, y = values.get("X"), values.get("y")
+    if not isinstance(X, list) or not X:
+        raise SpecError(f"{where}.X", "a non-empty list of points [[x1, x2], ...]", X)
+    if not isinstance(y, list) or len(y) != len(X):
+        raise SpecError(f"{where}.y", f"a list of {len(X)} targets (one per point)", y if not isinstance(y, list) else f"{len(y)} targets")
+    if len(X) > MAX_POINTS:
+        raise SpecError(f"{where}.X", f"at most {MAX_POINTS} points", f"{len(X)} points")
+    width = len(X[0]) if isinstance(X[0], list) else -1
+    if width not in (1, 2):
+        raise SpecError(f"{where}.X", "points with 1 or 2 coordinates", X[0])
+    for i, p in enumerate(X):
+        if not isinstance(p, list) or len(p) != width:
+            raise SpecError(f"{where}.X[{i}]", f"a list of {width} numbers", p)
+        for v in p:
+            _finite_number(v, f"{where}.X[{i}]", -1e6, 1e6)
+    if task == "regression":
+        rows = [t if isinstance(t, list) else [t] for t in y]
+        d_out = len(rows[0])
+        for i, t in enumerate(rows):
+            if len(t) != d_out or d_out not in (1, 2):
+                raise SpecError(f"{where}.y[{i}]", "1 or 2 target numbers, the same for every point", y[i])
+            for v in t:
+                _finite_number(v, f"{where}.y[{i}]", -1e6, 1e6)
+        targets = np.asarray(rows, dtype=np.float32)
+    else:
+        for i, t in enumerate(y):
+            _integer(t, f"{where}.y[{i}]", 0, MAX_CLASSES - 1)
+        targets = np.asarray(y, dtype=np.int64)
+        k = int(targets.max()) + 1
+        if task == "binary" and k > 2:
+            raise SpecError(f"{where}.task", "multiclass for labels above 1", task, hint="use task='multiclass'")
+        if len(set(y)) < 2:
+            raise SpecError(f"{where}.y", "points of at least two classes", f"only class {y[0]}")
+    return Dataset(np.asarray(X, dtype=np.float32), targets, task, "custom",
+                   n_classes=None if task == "regression" else max(2, int(targets.max()) + 1))
+
+
+def parse_config(raw: Any) -> Config:
+    """Validate a page's settings; any problem is one SpecError naming the field."""
+    from ..api import resolve
+
+    raw = _table(raw, "config", TOP_KEYS)
+    data_in = dict(_table(raw.get("data"), "data", DATA_KEYS))
+    model_in = _table(raw.get("model"), "model", MODEL_KEYS)
+    train_in = _table(raw.get("train"), "train", TRAIN_KEYS)
+    stop_in = _table(raw.get("stop"), "stop", STOP_KEYS)
+    preset = raw.get("preset")
+    base: dict[str, Any] = {}
+    if preset is not None:
+        names = {p["name"] for p in playground_presets()}
+        if preset not in names:
+            raise SpecError("preset", f"a trainable 1-D or 2-D preset ({', '.join(sorted(names))})", preset)
+        base = resolve(preset).model_dump()
+
+    custom = data_in.get("name") == "custom"
+    if custom:
+        data = custom_dataset(data_in)
+        seed = _integer(data_in.get("seed", 0), "data.seed", 0, 2**32 - 1)
+        frac = _finite_number(data_in.get("test_fraction", 0.0), "data.test_fraction", 0.0, 0.9)
+        data = data.split(frac, seed=seed) if frac and data.n >= 4 else data
+        data_spec = {"name": "csv", "params": {"path": "data.csv"}}
+    else:
+        for key in ("X", "y", "task"):
+            if key in data_in:
+                raise SpecError(f"data.{key}", "no points unless data.name is 'custom'", "points")
+        merged = {**base.get("data", {}), **data_in} if base else data_in
+        spec = validate(DataSpec, {k: v for k, v in merged.items() if k != "params" or v}, "data")
+        if spec.name in EXCLUDED_DATA:
+            raise SpecError("data.name", "a 1-D or 2-D generated data set (upload a CSV for files)", spec.name)
+        if spec.n is not None and spec.n > MAX_POINTS:
+            raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", spec.n)
+        data = make_dataset(spec)
+        if data.d_in not in (1, 2):
+            raise SpecError("data.name", "a data set with 1 or 2 inputs", spec.name)
+        total = data.n + (0 if data.X_test is None else len(data.X_test))
+        if total > MAX_POINTS:
+            raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", total)
+        data_spec = spec.model_dump()
+
+    model_base = dict(base.get("model", {})) if base else {}
+    train_base = dict(base.get("train", {})) if base else {}
+    # A preset's own loss only carries over while the task is the same one.
+    loss = train_in.get("loss", train_base.get("loss"))
+    if loss not in TASK_LOSSES[data.task]:
+        if "loss" in train_in:
+            raise SpecError("train.loss", f"one of {', '.join(TASK_LOSSES[data.task])} for {data.task} data", loss)
+        loss = {"regression": "mse", "binary": "bce", "multiclass": "ce"}[data.task]
+    hidden = model_in.get("hidden", model_base.get("hidden", [8, 8]))
+    if not isinstance(hidden, list) or len(hidden) > MAX_DEPTH:
+        raise SpecError("model.hidden", f"a list of at most {MAX_DEPTH} widths", hidden)
+    for i, h in enumerate(hidden):
+        _integer(h, f"model.hidden[{i}]", 1, MAX_WIDTH)
+    out_act = LOSS_OUTPUT.get(loss, "none")
+    if data.task == "multiclass":
+        out_act = "none"
+    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS | {"norm_position", "bias", "init_std_w", "init_std_b", "init_value"}},
+                    **model_in, "hidden": hidden, "in_dim": data.d_in, "out_dim": data.d_out, "out_activation": out_act}
+    model_spec = validate(ModelSpec, model_fields, "model")
+    if model_spec.poly_degree:
+        raise SpecError("model.poly_degree", "0 in the playground", model_spec.poly_degree)
+    train_fields = {**{k: v for k, v in train_base.items() if k in TRAIN_KEYS}, **train_in, "loss": loss}
+    for key in ("lr", "weight_decay", "momentum"):
+        if key in train_fields:
+            _finite_number(train_fields[key], f"train.{key}", 0.0, 100.0)
+    train_spec = validate(TrainSpec, {**train_fields, "fused": False}, "train")
+    if model_spec.norm == "batch" and train_spec.batch_size == 1:
+        raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
+
+    stop_epochs = _integer(stop_in.get("epochs", MAX_EPOCHS), "stop.epochs", 1, MAX_EPOCHS)
+    batch = data.n if train_spec.batch_size is None else min(train_spec.batch_size, data.n)
+    steps = stop_epochs * -(-data.n // batch)
+    if steps > MAX_STEPS:
+        raise SpecError("stop.epochs", f"at most {MAX_STEPS // -(-data.n // batch)} epochs with this batch size "
+                        f"({MAX_STEPS} steps)", stop_epochs, hint="raise train.batch_size or lower stop.epochs")
+    stop_loss = stop_in.get("loss")
+    if stop_loss is not None:
+        stop_loss = _finite_number(stop_loss, "stop.loss", 0.0, 1e9)
+    experiment = {
+        "name": "playground", "kind": "train", "data": data_spec,
+        "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
+    }
+    return Config(experiment, data, custom, stop_epochs, stop_loss, raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# frames: what the page draws, computed from the model
+
+
+def b64(a: np.ndarray) -> str:
+    """float32 little-endian bytes in base64 (a Float32Array on the page)."""
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
+
+
+def piecewise_linear(spec: ModelSpec) -> bool:
+    return spec.activation in PIECEWISE_LINEAR and spec.norm != "layer" and not spec.poly_degree and spec.in_dim == 2
+
+
+def view_kind(data: Dataset) -> str:
+    if data.d_in == 1:
+        return "curve"
+    if data.task == "regression":
+        return "mapping" if data.d_out == 2 else "heatmap"
+    return "boundary"
+
+
+class Frames:
+    """Turns a model into the page's frame: loss, metrics, the input-space view, units, regions."""
+
+    def __init__(self, data: Dataset, loss: str, box: list[tuple[float, float]]):
+        from ..training.loop import LOSSES, _tensors
+
+        self.data, self.loss_name, self.box = data, loss, box
+        self.loss_fn = LOSSES[loss]
+        self.X, self.Y = _tensors(data.X, data.y, data.task, loss)
+        self.Xt = self.Yt = None
+        if data.X_test is not None and len(data.X_test):
+            self.Xt, self.Yt = _tensors(data.X_test, data.y_test, data.task, loss)
+        self.kind = view_kind(data)
+        if data.d_in == 1:
+            self.grid_x = np.linspace(box[0][0], box[0][1], CURVE_POINTS, dtype=np.float32)
+            self.grid = torch.from_numpy(self.grid_x[:, None])  # (m, 1)
+        else:
+            self.axes = [np.linspace(lo, hi, GRID, dtype=np.float32) for lo, hi in box]
+            xx, yy = np.meshgrid(*self.axes)  # rows follow y, columns follow x
+            self.grid = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))  # (g*g, 2)
+            ux = [np.linspace(lo, hi, UNIT_GRID, dtype=np.float32) for lo, hi in box]
+            uxx, uyy = np.meshgrid(*ux)
+            self.unit_grid = torch.from_numpy(np.stack([uxx.ravel(), uyy.ravel()], 1))  # (u*u, 2)
+        if self.kind == "mapping":
+            t = np.linspace(0, 1, 40, dtype=np.float32)
+            lines = []
+            for c in np.linspace(0, 1, MAPPING_LINES, dtype=np.float32):
+                (x0, x1), (y0, y1) = box
+                lines.append(np.stack([x0 + t * (x1 - x0), np.full_like(t, y0 + c * (y1 - y0))], 1))
+                lines.append(np.stack([np.full_like(t, x0 + c * (x1 - x0)), y0 + t * (y1 - y0)], 1))
+            self.lines = torch.from_numpy(np.concatenate(lines))  # (2 * L * 40, 2)
+
+    def display(self, out: torch.Tensor) -> torch.Tensor:
+        """Model outputs as the page shows them: probabilities for classification."""
+        if self.data.task == "binary" and self.loss_name == "bce_logits":
+            return torch.sigmoid(out)
+        if self.data.task == "multiclass":
+            return torch.softmax(out, dim=-1)
+        return out
+
+    def metric(self, out: torch.Tensor, Y: torch.Tensor) -> float:
+        from ..training.loop import accuracy
+
+        if self.data.task == "regression":
+            resid = float(((out - Y) ** 2).sum())
+            total = float(((Y - Y.mean(0)) ** 2).sum())
+            return 1 - resid / total if total > 0 else float("nan")
+        return accuracy(out, Y, self.loss_name)
+
+    @torch.no_grad()
+    def frame(self, model: torch.nn.Module, *, units: bool, regions: dict[str, Any] | None) -> dict[str, Any]:
+        was = model.training
+        model.eval()
+        try:
+            out = model(self.X)
+            f: dict[str, Any] = {"loss": _num(self.loss_fn(out, self.Y)), "metric_name": "R2" if self.data.task == "regression" else "accuracy"}
+            f["metric"] = _num(self.metric(out, self.Y))
+            if self.Xt is not None:
+                out_t = model(self.Xt)
+                f["test_loss"] = _num(self.loss_fn(out_t, self.Yt))
+                f["test_metric"] = _num(self.metric(out_t, self.Yt))
+            f["view"] = self._view(model, out)
+            if units and self.data.d_in == 2:
+                f["units"] = self._units(model)
+            if regions is not None:
+                f["regions"] = regions
+        finally:
+            model.train(was)
+        return f
+
+    def _view(self, model: torch.nn.Module, out: torch.Tensor) -> dict[str, Any]:
+        if self.kind == "curve":
+            return {"kind": "curve", "y": b64(self.display(model(self.grid))[:, 0].numpy())}
+        if self.kind == "mapping":
+            return {"kind": "mapping", "pred": b64(out.numpy()), "lines": b64(model(self.lines).numpy())}
+        g = self.display(model(self.grid))  # (g*g, d_out)
+        if self.data.task == "multiclass":
+            return {"kind": "classes", "z": b64(g.argmax(1).float().numpy()), "conf": b64(g.max(1).values.numpy())}
+        return {"kind": "heatmap", "z": b64(g[:, 0].numpy())}
+
+    def _units(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Each hidden unit's activation on a small grid: (units, u*u), for the first MAX_UNIT_MAPS units."""
+        maps: list[torch.Tensor] = []
+        hooks = []
+        acts = [m for m in model.modules() if type(m).__name__ in ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Identity")
+                and _is_hidden_activation(model, m)]
+        def keep(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            maps.append(output.detach())
+
+        for m in acts:
+            hooks.append(m.register_forward_hook(keep))
+        try:
+            model(self.unit_grid)
+        finally:
+            for h in hooks:
+                h.remove()
+        if not maps:
+            return {"count": 0}
+        per_layer = [m.shape[1] for m in maps]
+        every = torch.cat(maps, 1).T[:MAX_UNIT_MAPS]  # (units, u*u)
+        return {"count": int(every.shape[0]), "layers": per_layer, "size": UNIT_GRID, "z": b64(every.numpy())}
+
+
+def _is_hidden_activation(model: torch.nn.Module, m: torch.nn.Module) -> bool:
+    """Activation modules between layers (not the output's Sigmoid/Softmax, not a norm's Identity)."""
+    net = getattr(model, "net", None)
+    if net is not None and len(net) and m is net[-1] and type(m).__name__ in ("Sigmoid", "Softmax"):
+        return False
+    if type(m).__name__ == "Identity":
+        spec = getattr(model, "spec", None)
+        return spec is not None and spec.activation == "identity" and not any(
+            getattr(b, "norm", None) is m for b in model.modules())
+    return True
+
+
+def _num(v: Any) -> float | None:
+    x = float(v)
+    return x if math.isfinite(x) else None
+
+
+def region_summary(model: torch.nn.Module, box: list[tuple[float, float]]) -> dict[str, Any]:
+    """Exact linear-region count inside the view's box and the Serra et al. upper bound for the widths."""
+    from ..geometry import linear_regions, serra_upper
+
+    spec = model.spec
+    started = time.perf_counter()
+    regions = linear_regions(model, (tuple(box[0]), tuple(box[1])))
+    units = sum(spec.hidden) * (2 if spec.residual else 1)
+    return {"count": len(regions), "bound": str(serra_upper(2, list(spec.hidden))), "plain": not spec.residual,
+            "units": units, "seconds": round(time.perf_counter() - started, 4)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the session: a worker thread running mlplab.train
+
+
+class PlaygroundCallback(Callback):
+    """Pause, learning rate, stop and frames: the page's hands on `train`."""
+
+    def __init__(self, session: Session):
+        self.s = session
+
+    def on_step_end(self, t, step: int, loss: torch.Tensor, pred) -> None:
+        s = self.s
+        if s._stop.is_set():
+            raise StopTraining("interrupted", s._stop_reason)
+        s._step_losses.append(float(loss.detach()))
+        if s.lr != s._lr_applied:
+            if not _set_lr(t, s.lr):  # the loop keeps no handle on its optimizer: restart the segment
+                raise StopTraining("lr", "learning rate changed")
+            s._lr_applied = s.lr
+
+    def on_epoch_end(self, t, epoch: int) -> None:
+        self.s._epoch_done(t)
+
+
+def _set_lr(t, lr: float) -> bool:
+    opt = getattr(t, "optimizer", None)
+    if opt is None:
+        return False
+    if hasattr(opt, "param_groups"):
+        for g in opt.param_groups:
+            g["lr"] = lr
+    else:
+        opt.lr = lr
+    return True
+
+
+class Session:
+    """A page's training. ``emit(frame)`` is called from the worker thread with each frame (a dict)."""
+
+    def __init__(self, config: Config, emit: Callable[[dict[str, Any]], None]):
+        from ..training.loop import check_compatible
+
+        self.config, self.emit = config, emit
+        exp = config.experiment
+        self.model_spec = validate(ModelSpec, exp["model"], "model")
+        self.train_spec = validate(TrainSpec, {**exp["train"], "epochs": 1}, "train")
+        self.box = config.data.bounds(margin=0.1)
+        self.frames = Frames(config.data, self.train_spec.loss, self.box)
+        self.lr = self.train_spec.lr
+        self.regions_on = piecewise_linear(self.model_spec) and sum(self.model_spec.hidden) <= MAX_REGION_UNITS
+        self._thread: threading.Thread | None = None
+        self._running = threading.Event()
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._build()
+        check_compatible(self.model, config.data, self.train_spec)
+
+    # -- state
+
+    def _build(self) -> None:
+        from ..models import build_model
+
+        self.model = build_model(self.model_spec, seed=self.train_spec.seed)
+        self.epoch = 0
+        self.status = "ready"
+        self.message = ""
+        self._lr_applied = self.lr
+        self._step_losses: list[float] = []
+        self._step_budget: int | None = None
+        self._last_frame = self._last_units = self._last_regions = -math.inf
+        self._regions: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []  # exported frames (epoch, loss, outputs)
+        self._keep_every = 1
+        self.state = {k: v.clone() for k, v in self.model.state_dict().items()}
+
+    def data_message(self) -> dict[str, Any]:
+        d = self.config.data
+        msg = {"type": "data", "task": d.task, "d_in": d.d_in, "d_out": d.d_out, "n_classes": d.n_classes,
+               "X": d.X.tolist(), "y": d.y.tolist(), "box": self.box, "view": self.frames.kind,
+               "grid": GRID, "unit_grid": UNIT_GRID, "lr": self.lr, "regions": self.regions_on,
+               "experiment": self.config.experiment}
+        if d.X_test is not None:
+            msg["X_test"], msg["y_test"] = d.X_test.tolist(), d.y_test.tolist()
+        if self.frames.kind == "curve":
+            msg["curve_x"] = self.frames.grid_x.tolist()
+        if self.frames.kind == "mapping":
+            msg["lines"] = MAPPING_LINES
+        return msg
+
+    def first_frame(self) -> dict[str, Any]:
+        return self._make_frame(force_all=True)
+
+    # -- commands (from the server's thread)
+
+    def play(self) -> None:
+        if self.status in ("finished", "diverged"):
+            return
+        self._step_budget = None
+        self._start()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def step(self) -> None:
+        if self.status in ("finished", "diverged"):
+            return
+        self._step_budget = 1
+        self._start()
+        self._running.set()
+
+    def set_lr(self, lr: Any) -> None:
+        self.lr = _finite_number(lr, "lr", 1e-8, 100.0)
+
+    def reset(self) -> None:
+        self.close("reset")
+        self._stop.clear()
+        self._build()
+        self.emit(self.first_frame())
+
+    def close(self, reason: str = "closed") -> None:
+        self._stop_reason = reason
+        self._stop.set()
+        self._running.set()  # wake a paused worker so it sees the stop
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self._thread = None
+        self._running.clear()
+
+    @property
+    def running(self) -> bool:
+        return self._running.is_set() and self._thread is not None
+
+    # -- the worker
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._work, name="mlplab-playground", daemon=True)
+            self._thread.start()
+
+    def _wait_running(self) -> None:
+        while not self._running.wait(timeout=0.5):
+            if self._stop.is_set():
+                break
+        if self._stop.is_set():
+            raise StopTraining("interrupted", self._stop_reason)
+
+    def _work(self) -> None:
+        cb = PlaygroundCallback(self)
+        try:
+            self._wait_running()
+            while self.epoch < self.config.stop_epochs and not self._stop.is_set():
+                spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
+                self._lr_applied = self.lr
+                self.status = "running"
+                run = train(self.model, self.config.data, spec, callbacks=[cb], progress=False)
+                if run.status == "lr":
+                    continue
+                if run.status == "diverged":
+                    self.status, self.message = "diverged", run.message
+                elif run.status == "finished" and self.status != "finished":
+                    self.status, self.message = "finished", f"reached the epoch limit ({self.config.stop_epochs})"
+                elif run.status == "stopped early":
+                    self.status, self.message = "finished", run.message
+                break
+        except StopTraining:
+            pass
+        except Exception as exc:  # a worker must never die silently: the page hears why
+            self.status, self.message = "error", f"training failed: {exc}"
+        if not self._stop.is_set():
+            self._running.clear()
+            self.emit(self._make_frame(force_all=True))
+
+    def _epoch_done(self, t) -> None:
+        self.epoch += 1
+        stop = self.config.stop_loss
+        now = time.perf_counter()
+        budget_done = False
+        if self._step_budget is not None:
+            self._step_budget -= 1
+            budget_done = self._step_budget <= 0
+        if budget_done or now - self._last_frame >= FRAME_INTERVAL_S:
+            frame = self._make_frame(force_all=budget_done)
+            if stop is not None and frame["loss"] is not None and frame["loss"] <= stop:
+                self._running.clear()
+                self.status, self.message = "finished", f"the training loss reached {frame['loss']:.6g} <= stop.loss {stop}"
+                frame.update(status=self.status, message=self.message, running=False)
+                self.emit(frame)
+                raise StopTraining("finished", self.message)
+            self.emit(frame)
+        if budget_done:
+            self._step_budget = None
+            self._running.clear()
+            self.status = "paused"
+            self.emit({"type": "status", "status": "paused", "running": False, "epoch": self.epoch})
+        if not self._running.is_set():
+            self.status = "paused"
+            self._wait_running()
+            self.status = "running"
+
+    def _make_frame(self, force_all: bool = False) -> dict[str, Any]:
+        now = time.perf_counter()
+        units = force_all or now - self._last_units >= UNITS_INTERVAL_S
+        if self.regions_on and (force_all or now - self._last_regions >= REGIONS_INTERVAL_S):
+            try:
+                self._regions = region_summary(self.model, self.box)
+            except (SpecError, ValueError, FloatingPointError) as exc:
+                self._regions = {"error": str(exc)}
+            self._last_regions = time.perf_counter()
+        f = self.frames.frame(self.model, units=units, regions=self._regions)
+        if units:
+            self._last_units = now
+        self._last_frame = now
+        f.update(type="frame", epoch=self.epoch, step=len(self._step_losses), lr=self.lr,
+                 status=self.status, message=self.message, running=self.running and self.status == "running")
+        self._remember(f)
+        return f
+
+    def _remember(self, f: dict[str, Any]) -> None:
+        self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if len(self.history) and self.history[-1]["step"] == f["step"]:
+            return
+        if len(self.history) >= HISTORY_FRAMES:
+            self.history = self.history[::2]
+            self._keep_every *= 2
+        with torch.no_grad():
+            was = self.model.training
+            self.model.eval()
+            out = self.model(self.frames.X).numpy().copy()
+            grid = self.model(self.frames.grid).numpy().copy() if self.config.data.d_in == 2 else None
+            self.model.train(was)
+        self.history.append({"step": f["step"], "epoch": f["epoch"], "out": out, "grid": grid})
+
+    # -- export
+
+    def to_run(self) -> Run:
+        """The session as a `Run`: losses per step, recorded frames, grid frames, the model at the last frame."""
+        from ..models import build_model
+
+        model = build_model(self.model_spec, seed=self.train_spec.seed)
+        model.load_state_dict(self.state)
+        model.eval()
+        run = Run(spec=self.config.experiment, model=model, data=self.config.data)
+        run.losses = np.asarray(self._step_losses, dtype=np.float32)
+        hist = list(self.history)
+        if hist:
+            run.frames = np.stack([h["out"] for h in hist])  # (k, n, d_out)
+            run.frame_steps = np.asarray([h["step"] for h in hist], dtype=np.int64)
+            if hist[0]["grid"] is not None:
+                g = GRID
+                run.grid_frames = np.stack([h["grid"].reshape(g, g, -1) for h in hist])  # (k, g, g, d_out)
+                run.grid_axes = (self.frames.axes[0], self.frames.axes[1])
+        run.status = {"ready": "finished", "running": "interrupted", "paused": "interrupted"}.get(self.status, self.status)
+        run.message = self.message
+        from ..training.loop import metrics
+
+        run.metrics = metrics(model, self.config.data, self.train_spec.loss)
+        return run
+
+    def export_zip(self) -> bytes:
+        """run.json + trajectory.npz + model.pt (Run.save), snippet.py, and data.csv for own data."""
+        buf = io.BytesIO()
+        with tempfile.TemporaryDirectory(prefix="mlplab-export-") as tmp:
+            self.to_run().save(Path(tmp) / "run")
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for p in sorted((Path(tmp) / "run").iterdir()):
+                    z.write(p, f"playground/{p.name}")
+                z.writestr("playground/snippet.py", snippet(self.config, self.epoch))
+                if self.config.custom:
+                    z.writestr("playground/data.csv", data_csv(self.config.data))
+        return buf.getvalue()
+
+
+def data_csv(data: Dataset) -> str:
+    """All points (training and test) as CSV: x1[, x2], then the target column(s)."""
+    Xs = [data.X] + ([data.X_test] if data.X_test is not None else [])
+    ys = [data.y] + ([data.y_test] if data.y_test is not None else [])
+    X, y = np.concatenate(Xs), np.concatenate(ys)
+    xcols = [f"x{i + 1}" for i in range(X.shape[1])]
+    ycols = ["label"] if y.ndim == 1 else [f"y{i + 1}" for i in range(y.shape[1])]
+    lines = [",".join(xcols + ycols)]
+    for xi, yi in zip(X, y):
+        tgt = [str(int(yi))] if y.ndim == 1 else [repr(float(v)) for v in yi]
+        lines.append(",".join([repr(float(v)) for v in xi] + tgt))
+    return "\n".join(lines) + "\n"
+
+
+def snippet(config: Config, epochs: int) -> str:
+    """A Python script that trains the same experiment with `mlplab.run`."""
+    exp = json.loads(json.dumps(config.experiment))
+    exp["train"]["epochs"] = max(1, epochs)
+    exp["train"].pop("fused", None)
+    if config.custom:
+        d = config.data
+        task = d.task
+        cols = "label" if d.task != "regression" else [f"y{i + 1}" for i in range(d.d_out)]
+        exp["data"] = {"name": "csv", "params": {"path": "data.csv", "y": cols, "task": task}}
+    text = json.dumps(exp, indent=4).replace("true", "True").replace("false", "False").replace("null", "None")
+    return (
+        '"""Reproduce a playground run: python snippet.py (beside data.csv when the data was your own)."""\n'
+        "import mlplab\n\n"
+        f"experiment = {text}\n\n"
+        "run = mlplab.run(experiment)\n"
+        "print(run)\n"
+    )
+
+
+def csv_points(text: str, max_rows: int = MAX_POINTS) -> dict[str, Any]:
+    """An uploaded CSV, read by `mlplab.load_csv`: its points as the page's custom data."""
+    from ..data import load_csv
+
+    with tempfile.TemporaryDirectory(prefix="mlplab-upload-") as tmp:
+        path = Path(tmp) / "upload.csv"
+        path.write_text(text)
+        try:
+            ds = load_csv(path, limit=max_rows + 1)
+        except DataFileError as exc:
+            raise SpecError("file", "a CSV file of numbers with a header line", exc.problem) from None
+    if ds.n > max_rows:
+        raise SpecError("file", f"at most {max_rows} rows", f"more than {max_rows} rows")
+    if ds.d_in not in (1, 2):
+        raise SpecError("file", "1 or 2 input columns besides the target (the last column)", f"{ds.d_in} input columns")
+    if ds.task != "regression" and (ds.n_classes or 0) > MAX_CLASSES:
+        raise SpecError("file", f"at most {MAX_CLASSES} classes", ds.n_classes)
+    if not np.isfinite(ds.X).all() or (ds.task == "regression" and not np.isfinite(ds.y).all()):
+        raise SpecError("file", "finite numbers only", "NaN or infinity")
+    if ds.task == "regression" and ds.y.shape[1] > 2:
+        raise SpecError("file", "1 or 2 target columns", ds.y.shape[1])
+    y = ds.y.tolist() if ds.task != "regression" else [r if len(r) > 1 else r[0] for r in ds.y.tolist()]
+    return {"name": "custom", "task": ds.task, "X": ds.X.tolist(), "y": y, "columns": ds.params.get("x", []),
+            "class_names": ds.class_names}
