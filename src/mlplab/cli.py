@@ -181,6 +181,50 @@ def regions_cmd(
     out.print(f"report: {path}")
 
 
+@app.command("sweep")
+def sweep_cmd(
+    file: str = typer.Argument(..., help="a sweep .toml file or a sweep preset name"),
+    output: Path = typer.Option(Path("sweeps"), "-o", "--output", help="the run store; the report goes to DIR/<name>/"),
+    executor: str = typer.Option("local", "--executor", help="local, process or ray"),
+    workers: int = typer.Option(1, "--workers", help="processes for --executor process"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+) -> None:
+    """Train every variant of a sweep (finished runs in the store are reused) and write its report."""
+    from .sweep import sweep_command
+
+    sweep_command(file, output, executor, workers, progress, console=out)
+
+
+runs_app = typer.Typer(help="Look into a run store written by `mlplab sweep`.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", help="the store directory")) -> None:
+    """One line per stored run."""
+    from .sweep import runs_list
+
+    runs_list(store, console=out)
+
+
+@runs_app.command("show")
+def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix"),
+                  store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
+    """Everything stored about one run."""
+    from .sweep import runs_show
+
+    runs_show(store, run_id, console=out)
+
+
+@runs_app.command("compare")
+def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or field=value filters"),
+                     store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
+    """Runs side by side: their differing fields, final losses and metrics."""
+    from .sweep import runs_compare
+
+    runs_compare(store, items, console=out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit code 2."""
     try:
