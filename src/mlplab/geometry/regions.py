@@ -520,7 +520,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     en = ev + 1
     last = starts[c_r] + em - 1
     en[ev == last[eq]] = starts[c_r][eq][ev == last[eq]]
-    e, d = xy[en] - xy[ev], c_xy[eq] - xy[ev]
+    xv = np.take(xy, ev, axis=0)
+    e, d = np.take(xy, en, axis=0) - xv, np.take(c_xy, eq, axis=0) - xv
     outside = np.bincount(eq, e[:, 0] * d[:, 1] - e[:, 1] * d[:, 0] <= 0, minlength=len(pa)) > 0
     inside = ~outside
     c_xy, pa, pb, c_r = c_xy[inside], pa[inside], pb[inside], c_r[inside]
@@ -538,11 +539,24 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     z_pt, z_j = [pos[cv][zero]], [cj[cq][zero]]
     # ... and at the crossing points (b, c): exactly 0 on their own lines, the sign of the others
     bc = np.arange(n_a, T)
+    dense = k[owner[bc]] * 4 > n  # points of polygons cut by many lines: all units at once
+    if dense.any():
+        bd = bc[dense]
+        cutmask = np.zeros((R, n), bool)
+        cutmask[cr, cj] = True
+        ob = owner[bd]
+        one = ob.min() == ob.max()
+        Zb = np.concatenate([Z[ob[:1] if one else ob], z[ob[:1] if one else ob][:, None, :]], axis=1)  # (., 3, n)
+        P3 = np.concatenate([pts[bd], np.ones((len(bd), 1))], axis=1)
+        val = P3 @ Zb[0] if one else np.einsum("tk,tkn->tn", P3, Zb)
+        on[bd] = np.where(cutmask[ob[0]] if one else cutmask[ob], val > 0, on[bd])
+        bc = bc[~dense]
     kk = k[owner[bc]]
     te = np.repeat(bc, kk)
     ce = np.repeat(kstart[owner[bc]], kk) + np.arange(len(te)) - np.repeat(_starts_of(kk), kk)
-    val = pts[te, 0] * ccoef[ce, 0] + pts[te, 1] * ccoef[ce, 1] + ccoef[ce, 2]
-    on[te, cj[ce]] = val > 0
+    cc = np.take(ccoef, ce, axis=0)
+    val = np.take(pts[:, 0], te) * cc[:, 0] + np.take(pts[:, 1], te) * cc[:, 1] + cc[:, 2]
+    on[te, np.take(cj, ce)] = val > 0
     own = np.concatenate([b_pair, pa])
     own_pt = np.concatenate([np.arange(n_a, n_a + len(b_pair)), np.arange(n_a + len(b_pair), T)])
     own = np.concatenate([own, pb])
