@@ -187,6 +187,10 @@ def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
         return FileResponse(_plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
