@@ -78,3 +78,13 @@ def test_course_gallery(tmp_path, capsys):
     index = (tmp_path / "index.html").read_text()
     assert "piecewise-mlp/report.html" in index and "prior-mlp/report.html" in index
     assert (tmp_path / "prior-mlp" / "run.json").exists()
+
+
+def test_run_exports_png_gif_mp4(tmp_path):
+    assert main(["run", "xor-mlp", "--epochs", "6", "-o", str(tmp_path), "--export", "gif", "--export", "mp4",
+                 "--export", "png", "--export", "html"]) == 0
+    folder = tmp_path / "xor-mlp"
+    assert (folder / "animation.gif").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert (folder / "animation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"ftyp" in (folder / "animation.mp4").read_bytes()[:16]
+    assert "<script" in (folder / "animation.html").read_text()

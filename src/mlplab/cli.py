@@ -93,14 +93,17 @@ def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
     write_report(run, folder / "report.html", figures=extra_figures(run))
     if export:
         from .viz import figure_for_run
-        from .viz.export import export_animation, export_png
+        from .viz.export import export_animations, export_png
 
         fig = figure_for_run(run)
-        for fmt in export:
-            if fmt == "png":
-                export_png(fig, folder / "animation.png")
-            else:
-                export_animation(fig, folder / f"animation.{fmt}", fmt=fmt)
+        if fig is None:
+            raise SpecError("--export", "a run with something to draw", run.name)
+        if "png" in export:
+            export_png(fig, folder / "animation.png")
+        if fig.frames:  # html/gif/mp4 of the animation; frames are rendered once for gif and mp4 together
+            export_animations(fig, [folder / f"animation.{fmt}" for fmt in dict.fromkeys(export) if fmt != "png"])
+        elif set(export) - {"png"}:
+            fig.write_html(folder / "figure.html", include_plotlyjs=True)
     return folder
 
 

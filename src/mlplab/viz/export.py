@@ -161,14 +161,36 @@ def export_animation(fig_or_run: Any, path: str | os.PathLike, fmt: str | None =
         fig.write_html(out, include_plotlyjs=True, full_html=True, auto_play=False,
                        config={"displaylogo": False})
         return out
+    _assemble(_render_frames(fig, width, height), out, fmt, fps)
+    return out
+
+
+def export_animations(fig: Any, paths: list[str | os.PathLike], fps: float = 10, *,
+                      width: int | None = None, height: int | None = None) -> list[Path]:
+    """Write one animation to several files (html, gif, mp4 by suffix), rendering the frames only once."""
+    outs = [Path(p) for p in paths]
+    videos = [p for p in outs if p.suffix.lstrip(".").lower() in ("gif", "mp4")]
+    for p in outs:
+        if p not in videos:
+            export_animation(fig, p, fps=fps, width=width, height=height)
+    if videos:
+        if not (isinstance(fps, (int, float)) and 0 < fps <= 120):
+            raise SpecError("fps", "a number of frames per second in (0, 120]", fps)
+        pngs = _render_frames(fig, width, height)
+        for p in videos:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            _assemble(pngs, p, p.suffix.lstrip(".").lower(), fps)
+    return outs
+
+
+def _render_frames(fig: Any, width: int | None, height: int | None) -> list[bytes]:
+    """Every frame of an animated figure as PNG bytes, in one browser session."""
     stills = frame_figures(fig)
     if not stills:
         raise SpecError("fig_or_run", "an animated figure (with frames)", "a figure without frames")
     w, h = _size(stills[0]["layout"], width, height)
     w, h = (-(-w // MACRO_BLOCK) * MACRO_BLOCK, -(-h // MACRO_BLOCK) * MACRO_BLOCK)  # round up to blocks
-    pngs = render_pngs(stills, w, h)
-    _assemble(pngs, out, fmt, fps)
-    return out
+    return render_pngs(stills, w, h)
 
 
 def _assemble(pngs: list[bytes], out: Path, fmt: str, fps: float) -> None:
