@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _seeds import seed_train_model  # noqa: E402
 from _table import best_of, markdown_table, write_section  # noqa: E402
 
 import mlplab  # noqa: E402
@@ -26,20 +27,6 @@ from mlplab.training.loop import train  # noqa: E402
 
 EPOCHS = 5000
 PRESETS = ["piecewise-mlp", "piecewise-residual", "piecewise-residual-bn"]
-
-
-def seed_train_model(model, X, y, lr, epochs):
-    criterion = torch.nn.MSELoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    outputs = [X.numpy()]
-    for _ in range(epochs):
-        predictions = model(X)
-        outputs.append(predictions.detach().numpy())
-        loss = criterion(predictions, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model, outputs
 
 
 def main() -> None:
