@@ -77,6 +77,9 @@ def run_cmd(
     if run.final_loss is not None:
         line += f", final loss {run.final_loss:.6g}"
     out.print(line)
+    note = getattr(run.data, "params", {}).get("note") if run.data is not None else None
+    if note:  # e.g. which data set an image preset found
+        out.print(note)
     if run.message:
         err.print(run.message)
     out.print(f"report: {folder / 'report.html'}")
