@@ -29,7 +29,7 @@ from mlplab.training import callbacks as cb_module  # noqa: E402
 from mlplab.training import loop as loop_module  # noqa: E402
 
 N, D_IN, HIDDEN, CLASSES, BATCH, LR = 60_000, 784, 256, 10, 256, 0.1
-REPEAT = 5
+REPEAT = 7
 STEPS = -(-N // BATCH)  # 235: 234 full batches and one of 96 rows
 
 
@@ -89,17 +89,20 @@ def step_matmuls() -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
     ]
 
 
-def matmul_floor(reps: int = 200) -> tuple[float, float]:
-    """(seconds for the epoch's matrix products, their measured GFLOP/s), best of REPEAT per shape."""
-    total_s, total_flop = 0.0, 0.0
+def matmul_times(reps: int = 50) -> list[float]:
+    """Seconds per product, for each product of `step_matmuls`, best of 3 bursts of ``reps``."""
+    out_times = []
     for _, (m, k), (k2, n) in step_matmuls():
-        a, b = torch.randn(m, k), torch.randn(k2, n)
-        out = torch.empty(m, n)
-        best = min(_timed(lambda: [torch.mm(a, b, out=out) for _ in range(reps)]) for _ in range(REPEAT)) / reps
-        total_s += best
-        total_flop += 2.0 * m * k * n
-    scale = N / BATCH  # the last batch is partial: count the epoch's rows, not its steps
-    return total_s * scale, total_flop / total_s / 1e9
+        a, b, out = torch.randn(m, k), torch.randn(k2, n), torch.empty(m, n)
+        out_times.append(min(_timed(lambda: [torch.mm(a, b, out=out) for _ in range(reps)]) for _ in range(3)) / reps)
+    return out_times
+
+
+def matmul_floor(per_product: list[float]) -> tuple[float, float]:
+    """(seconds for the epoch's matrix products, their GFLOP/s) from the per-product times."""
+    flop = sum(2.0 * m * k * n for _, (m, k), (_, n) in step_matmuls())
+    step_s = sum(per_product)
+    return step_s * N / BATCH, flop / step_s / 1e9  # the last batch is partial: count rows, not steps
 
 
 def _timed(fn) -> float:
@@ -169,11 +172,11 @@ def main() -> None:
     data = Dataset(X=X, y=y, task="multiclass", name="fashion-shaped")
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     weights = D_IN * HIDDEN + HIDDEN * CLASSES
-    floor_s, gflops = matmul_floor()
-
     times: dict[str, list[float]] = {}
     time_mlplab(data), time_dataloader(Xt, yt)  # warm-up: first-touch allocations, lazy imports
+    products: list[list[float]] = []
     for _ in range(REPEAT):  # interleaved, so a burst of load elsewhere hits every contender alike
+        products.append(matmul_times())
         for name, patches in VARIANTS.items():
             wall, loop_s = with_patches(patches, lambda: time_mlplab(data))
             times.setdefault(f"mlplab {name}", []).append(wall)
@@ -181,6 +184,7 @@ def main() -> None:
         times.setdefault("DataLoader loop", []).append(time_dataloader(Xt, yt))
         times.setdefault("scikit-learn", []).append(time_sklearn(X, y))
     best = {k: min(v) for k, v in times.items()}
+    floor_s, gflops = matmul_floor([min(col) for col in zip(*products)])
     for k, v in times.items():
         print(f"{k:45s} best {min(v):.3f} s  median {statistics.median(v):.3f} s", flush=True)
     print(f"floor {floor_s:.3f} s at {gflops:.0f} GFLOP/s", flush=True)
