@@ -417,34 +417,57 @@ def _starts_of(counts: np.ndarray) -> np.ndarray:
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
-def _group_rows(owner: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group equal rows of (owner, on): (group of each row, first row of each group, group sizes).
+def _pack(on: np.ndarray) -> np.ndarray:
+    """(I, n) bool -> (I, W) uint64 words, bit j of the row in word j // 64."""
+    I, n = on.shape
+    W = -(-n // 64)
+    if n != 64 * W:
+        wide = np.zeros((I, 64 * W), bool)
+        wide[:, :n] = on
+        on = wide
+    return np.packbits(on.reshape(-1), bitorder="little").view("<u8").reshape(I, W)
 
-    Rows are hashed to one 64-bit word and sorted once; the groups are then checked row by row against
-    their first row, and a full lexicographic sort is used in the (never seen) case of a collision.
+
+def _bit(j: np.ndarray) -> np.ndarray:
+    """1 << (j % 64) as uint64."""
+    return np.left_shift(np.uint64(1), (j & 63).astype(np.uint64))
+
+
+def _with_bit(words: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Copy of ``words`` with bit j[i] (known to be 0) set in row i."""
+    out = words.copy()
+    out[np.arange(len(j)), j >> 6] += _bit(j)
+    return out
+
+
+def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal rows of (owner, words): (row order that makes groups contiguous, start of each group in it).
+
+    When the owner and the n bits fit in one 63-bit integer that integer is sorted; otherwise a linear
+    64-bit hash is sorted and the groups are checked row by row against their first row, with a full
+    lexicographic sort in the (never seen) case of a collision.
     """
-    packed = np.packbits(on, axis=1, bitorder="little")
-    pad = -packed.shape[1] % 8
-    if pad or not packed.shape[1]:
-        packed = np.concatenate([packed, np.zeros((len(packed), pad or 8), np.uint8)], axis=1)
-    words = packed.view("<u8")  # (I, W)
-    with np.errstate(over="ignore"):
-        h = owner.astype(np.uint64) * _MIX[0]
-        for w in range(words.shape[1]):
-            h = (h ^ (h >> np.uint64(31))) * _MIX[1 + w % 3] + words[:, w]
-        h = (h ^ (h >> np.uint64(29))) * _MIX[1]
-    srt = np.argsort(h)
-    hs = h[srt]
-    new = np.ones(len(srt), bool)
-    new[1:] = hs[1:] != hs[:-1]
-    head = srt[new][np.cumsum(new) - 1]  # the first row of each row's group, in sorted order
-    if (owner[srt] != owner[head]).any() or (words[srt] != words[head]).any():
-        srt = np.lexsort((*words.T, owner))
-        new[1:] = (owner[srt[1:]] != owner[srt[:-1]]) | (words[srt[1:]] != words[srt[:-1]]).any(1)
-    group = np.empty(len(srt), np.int64)
-    group[srt] = np.cumsum(new) - 1
-    return group, srt[new], np.diff(np.append(np.flatnonzero(new), len(srt)))
-
+    top = int(owner.max()) if len(owner) else 0
+    if n + top.bit_length() <= 63:
+        key = (owner.astype(np.uint64) << np.uint64(n)) | words[:, 0]
+        srt = np.argsort(key, kind="stable")  # rows come in runs by owner: merge sort is quickest
+        ks = key[srt]
+        new = np.ones(len(srt), bool)
+        new[1:] = ks[1:] != ks[:-1]
+    else:
+        with np.errstate(over="ignore"):
+            h = owner.astype(np.uint64) * _MIX[0]
+            for w in range(words.shape[1]):
+                h += words[:, w] * _MIX[1 + w % 3]
+        srt = np.argsort(h)
+        hs = h[srt]
+        new = np.ones(len(srt), bool)
+        new[1:] = hs[1:] != hs[:-1]
+        head = srt[new][np.cumsum(new) - 1]  # the first row of each row's group, in sorted order
+        if (owner[srt] != owner[head]).any() or (words[srt] != words[head]).any():
+            srt = np.lexsort((*words.T, owner))
+            new[1:] = (owner[srt[1:]] != owner[srt[:-1]]) | (words[srt[1:]] != words[srt[:-1]]).any(1)
+    return srt, np.flatnonzero(new)
 
 
 def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
@@ -452,146 +475,178 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
 
     Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with; the result's
     ``parent`` says which of them each new polygon comes from. Inside one polygon the units' lines form
-    an arrangement whose cells are the new regions; every cell vertex is one of: a vertex of the polygon,
-    a point where a line crosses an edge, or a point where two lines cross inside. Each such point is
-    filed under the sign vectors of the cells that touch it (a point on k lines touches 2^k of them), the
-    points are grouped by (polygon, sign vector), and each group, sorted by angle, is a new polygon.
-    A fixed number of array operations per layer, whatever its width.
+    an arrangement whose cells are the new regions; every cell vertex is one of: (a) a vertex of the
+    polygon, (b) a point where a line crosses an edge, (c) a point where two lines cross inside. Each
+    such point is filed under the sign vectors of the cells that touch it (a point on m lines touches
+    2^m of them), the points are grouped by (polygon, sign vector), and each group, sorted by angle
+    around its mean, is a new polygon. A fixed number of array operations per layer, whatever its width.
     """
     xy, counts = P.xy, P.counts
     R, n = z.shape
+    take = np.take
     starts = _starts_of(counts)
     pid = np.repeat(np.arange(R), counts)
-    centre = np.add.reduceat(xy, starts, axis=0) / counts[:, None]  # (R, 2)
-    radius = np.sqrt(np.maximum.reduceat(((xy - centre[pid]) ** 2).sum(1), starts))  # (R,)
-    at_centre = np.einsum("rk,rkn->rn", centre, Z) + z  # (R, n)
-    reach = np.sqrt((Z**2).sum(1)) * radius[:, None]  # (R, n): largest change over the bounding circle
-    near = np.abs(at_centre) <= reach * (1 + 1e-6) + 1e-300  # the line may meet the polygon
+    # which lines may meet which polygons: |change over the polygon's bounding box| >= |value at its centre|
+    top, bot = np.maximum.reduceat(xy, starts, axis=0), np.minimum.reduceat(xy, starts, axis=0)
+    centre, half = (top + bot) / 2, (top - bot) / 2
+    at_centre = centre[:, :1] * Z[:, 0] + centre[:, 1:] * Z[:, 1] + z  # (R, n)
+    reach = half[:, :1] * np.abs(Z[:, 0]) + half[:, 1:] * np.abs(Z[:, 1])
+    near = np.abs(at_centre) <= reach * (1 + 1e-6) + 1e-300
     bits = at_centre > 0  # (R, n) on/off where a line misses its polygon
     pr, pj = np.nonzero(near)  # (Q,) near (polygon, unit) pairs, sorted by polygon
     if not len(pr):
         return _Polys(xy, counts, np.arange(R), bits, P.slivers)
     # the pre-activation of each near unit at every vertex of its polygon, pair-major
-    pm = counts[pr]
-    pstart = _starts_of(pm)
+    flat_rn = pr * n + pj
+    coef = np.stack([take(Z[:, 0], flat_rn), take(Z[:, 1], flat_rn), take(z, flat_rn)], axis=1)  # (Q, 3)
+    pm = take(counts, pr)
     qv = np.repeat(np.arange(len(pr)), pm)
-    vidx = np.arange(len(qv)) - pstart[qv] + starts[pr][qv]
-    coef = np.stack([Z[pr, 0, pj], Z[pr, 1, pj], z[pr, pj]], axis=1)  # (Q, 3)
-    g = coef[qv]
-    s = xy[vidx, 0] * g[:, 0] + xy[vidx, 1] * g[:, 1] + g[:, 2]
+    vidx = np.arange(len(qv)) + np.repeat(take(starts, pr) - np.cumsum(pm) + pm, pm)
+    g = take(coef, qv, axis=0)
+    s = take(xy[:, 0], vidx) * g[:, 0] + take(xy[:, 1], vidx) * g[:, 1] + g[:, 2]
+    pstart = _starts_of(pm)
     hi, lo = np.maximum.reduceat(s, pstart), np.minimum.reduceat(s, pstart)
     thr = tol * np.maximum(hi, -lo)
     has_pos, has_neg = hi > thr, lo < -thr
-    bits[pr, pj] = has_pos
+    bits.reshape(-1)[flat_rn] = has_pos
     slivers = P.slivers + int(np.count_nonzero((has_pos & (lo < 0) & ~has_neg) | (has_neg & (hi > 0) & ~has_pos)))
-    cut = has_pos & has_neg  # (Q,) the unit's line crosses the polygon
-    if not cut.any():
+    cidx = np.flatnonzero(has_pos & has_neg)  # the near pairs whose line crosses the polygon
+    if not len(cidx):
         return _Polys(xy, counts, np.arange(R), bits, slivers)
-    cr, cj, ccoef = pr[cut], pj[cut], coef[cut]  # (C,) cutting (polygon, unit) pairs, sorted by polygon
+    cr, cj, ccoef = take(pr, cidx), take(pj, cidx), take(coef, cidx, axis=0)  # (C,) cutting pairs, by polygon
     k = np.bincount(cr, minlength=R)  # cutting lines per polygon
     is_cut = k > 0
     # (a) the polygons' own vertices; a vertex within the tolerance of a line lies on it
-    vcut = cut[qv]
-    cs, cv = s[vcut], vidx[vcut]
-    cq = np.repeat(np.arange(len(cr)), pm[cut])  # cutting pair of each value
-    csign = (cs > thr[cut][cq]).astype(np.int8) - (cs < -thr[cut][cq]).astype(np.int8)
+    cm = take(pm, cidx)
+    cq = np.repeat(np.arange(len(cr)), cm)  # cutting pair of each value
+    vsel = np.repeat(take(pstart, cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
+    cs, cv = take(s, vsel), take(vidx, vsel)
+    cthr = take(thr, cidx)[cq]
+    csign = (cs > cthr).view(np.int8) - (cs < -cthr).view(np.int8)
     # (b) the points where a line crosses an edge, from one strict side to the other
-    cstart = _starts_of(pm[cut])
-    nxt = np.arange(len(cs)) + 1
-    nxt[cstart + pm[cut] - 1] = cstart
-    i = np.flatnonzero(csign * csign[nxt] < 0)
-    t = cs[i] / (cs[i] - cs[nxt[i]])
-    b_xy = xy[cv[i]] + t[:, None] * (xy[cv[nxt[i]]] - xy[cv[i]])
-    b_pair = cq[i]
+    nxt = np.arange(1, len(cs) + 1)
+    cstart = _starts_of(cm)
+    nxt[cstart + cm - 1] = cstart
+    i = np.flatnonzero(csign * take(csign, nxt) < 0)
+    i2 = take(nxt, i)
+    s1, s2 = take(cs, i), take(cs, i2)
+    x1, x2 = take(xy, take(cv, i), axis=0), take(xy, take(cv, i2), axis=0)
+    b_xy = x1 + (s1 / (s1 - s2))[:, None] * (x2 - x1)
+    b_pair = take(cq, i)
     # (c) the points where two lines cross inside the polygon
     kstart = _starts_of(k)
-    partners = k[cr] - 1 - (np.arange(len(cr)) - kstart[cr])
+    partners = take(k, cr) - 1 - (np.arange(len(cr)) - take(kstart, cr))
     pa = np.repeat(np.arange(len(cr)), partners)
-    pb = pa + 1 + np.arange(len(pa)) - (np.cumsum(partners) - partners)[pa]
-    A, B = ccoef[pa], ccoef[pb]
+    pb = pa + 1 + np.arange(len(pa)) - np.repeat(np.cumsum(partners) - partners, partners)
+    A, B = take(ccoef, pa, axis=0), take(ccoef, pb, axis=0)
     det = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
-    ok = det != 0
-    pa, pb, A, B, det = pa[ok], pb[ok], A[ok], B[ok], det[ok]
-    c_xy = np.stack([A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1], A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]], axis=1) / det[:, None]
-    c_r = cr[pa]
-    em = counts[c_r]  # inside test against every edge of the polygon (counter-clockwise: all cross > 0)
+    if not det.all():  # parallel lines do not cross
+        nz = np.flatnonzero(det)
+        pa, pb, A, B, det = take(pa, nz), take(pb, nz), take(A, nz, axis=0), take(B, nz, axis=0), take(det, nz)
+    cx = (A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1]) / det
+    cy = (A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]) / det
+    c_r = take(cr, pa)
+    em = take(counts, c_r)  # inside: strictly left of every edge of the counter-clockwise polygon
     eq = np.repeat(np.arange(len(pa)), em)
-    ev = np.arange(len(eq)) - _starts_of(em)[eq] + starts[c_r][eq]
-    en = ev + 1
-    last = starts[c_r] + em - 1
-    en[ev == last[eq]] = starts[c_r][eq][ev == last[eq]]
-    xv = np.take(xy, ev, axis=0)
-    e, d = np.take(xy, en, axis=0) - xv, np.take(c_xy, eq, axis=0) - xv
-    outside = np.bincount(eq, e[:, 0] * d[:, 1] - e[:, 1] * d[:, 0] <= 0, minlength=len(pa)) > 0
-    inside = ~outside
-    c_xy, pa, pb, c_r = c_xy[inside], pa[inside], pb[inside], c_r[inside]
+    ev = np.arange(len(eq)) + np.repeat(take(starts, c_r) - np.cumsum(em) + em, em)
+    vnext = np.arange(1, len(xy) + 1)
+    vnext[starts + counts - 1] = starts
+    ex, ey = xy[vnext, 0] - xy[:, 0], xy[vnext, 1] - xy[:, 1]  # (nv,) edge vectors
+    cross = take(ex, ev) * (take(cy, eq) - take(xy[:, 1], ev)) - take(ey, ev) * (take(cx, eq) - take(xy[:, 0], ev))
+    inside = np.flatnonzero(np.minimum.reduceat(cross, _starts_of(em)) > 0) if len(eq) else np.zeros(0, np.int64)
+    pa, pb, c_r = take(pa, inside), take(pb, inside), take(c_r, inside)
+    c_xy = np.stack([take(cx, inside), take(cy, inside)], axis=1)
     # every point with its polygon
-    av = np.flatnonzero(is_cut[pid])
-    pts = np.concatenate([xy[av], b_xy, c_xy])
-    owner = np.concatenate([pid[av], cr[b_pair], c_r])
-    T, n_a = len(pts), len(av)
-    on = bits[owner]  # (T, n): lines that miss the polygon keep its bits; cutting lines are set below
-    # signs of the cutting lines at (a) the polygon's vertices: from the values above (0 = on the line)
+    av = np.flatnonzero(take(is_cut, pid))
+    pts = np.concatenate([take(xy, av, axis=0), b_xy, c_xy])
+    owner = np.concatenate([take(pid, av), take(cr, b_pair), c_r])
+    T, n_a, n_b = len(pts), len(av), len(b_xy)
+    # sign vectors as 64-bit words (bit j of a row in word j // 64): the polygon's bits with its cutting
+    # lines cleared, then the cutting lines that are on at the point added (an add sets a clear bit)
+    W = -(-n // 64)
+    base = bits.copy()
+    base.reshape(-1)[take(flat_rn, cidx)] = False
+    words = take(_pack(base), owner, axis=0)  # (T, W)
+    flat = words.reshape(-1)
+    # (a) the polygon's vertices: signs from the values above (0 = on the line)
     pos = np.full(len(xy), -1)
     pos[av] = np.arange(n_a)
-    on[pos[cv], cj[cq]] = csign > 0
-    zero = csign == 0
-    z_pt, z_j = [pos[cv][zero]], [cj[cq][zero]]
-    # ... and at the crossing points (b, c): exactly 0 on their own lines, the sign of the others
+    a_pt, a_j = take(pos, cv), take(cj, cq)
+    np.add.at(flat, a_pt * W + (a_j >> 6), np.where(csign > 0, _bit(a_j), np.uint64(0)))
+    # (b, c) the crossing points: 0 on their own lines (defA, defB), the sign of the others
+    defA = np.concatenate([np.full(n_a, -1), b_pair, pa])
+    defB = np.concatenate([np.full(n_a + n_b, -1), pb])
     bc = np.arange(n_a, T)
-    dense = k[owner[bc]] * 4 > n  # points of polygons cut by many lines: all units at once
+    dense = take(k, owner[n_a:]) * 4 > n  # points of polygons cut by many lines: all units at once
     if dense.any():
         bd = bc[dense]
         cutmask = np.zeros((R, n), bool)
-        cutmask[cr, cj] = True
+        cutmask.reshape(-1)[take(flat_rn, cidx)] = True
         ob = owner[bd]
-        one = ob.min() == ob.max()
+        one = ob[0] == ob[-1] and (ob == ob[0]).all()
         Zb = np.concatenate([Z[ob[:1] if one else ob], z[ob[:1] if one else ob][:, None, :]], axis=1)  # (., 3, n)
         P3 = np.concatenate([pts[bd], np.ones((len(bd), 1))], axis=1)
         val = P3 @ Zb[0] if one else np.einsum("tk,tkn->tn", P3, Zb)
-        on[bd] = np.where(cutmask[ob[0]] if one else cutmask[ob], val > 0, on[bd])
+        dense_on = np.where(cutmask[ob[0]] if one else cutmask[ob], val > 0, bits[ob])
+        rows = np.arange(len(bd))
+        dense_on[rows, cj[defA[bd]]] = False
+        has_b = defB[bd] >= 0
+        dense_on[rows[has_b], cj[defB[bd][has_b]]] = False
+        words[bd] = _pack(dense_on)
         bc = bc[~dense]
-    kk = k[owner[bc]]
+    kk = take(k, take(owner, bc))
     te = np.repeat(bc, kk)
-    ce = np.repeat(kstart[owner[bc]], kk) + np.arange(len(te)) - np.repeat(_starts_of(kk), kk)
-    cc = np.take(ccoef, ce, axis=0)
-    val = np.take(pts[:, 0], te) * cc[:, 0] + np.take(pts[:, 1], te) * cc[:, 1] + cc[:, 2]
-    on[te, np.take(cj, ce)] = val > 0
-    own = np.concatenate([b_pair, pa])
-    own_pt = np.concatenate([np.arange(n_a, n_a + len(b_pair)), np.arange(n_a + len(b_pair), T)])
-    own = np.concatenate([own, pb])
-    own_pt = np.concatenate([own_pt, np.arange(n_a + len(b_pair), T)])
-    on[own_pt, cj[own]] = False
-    z_pt.append(own_pt)
-    z_j.append(cj[own])
-    # a point on m lines touches the 2^m cells on either side of each: one row per (point, cell)
-    inc_pt, inc_on = np.arange(T), on
-    z_pt, z_j = np.concatenate(z_pt), np.concatenate(z_j)
-    order = np.argsort(z_pt, kind="stable")
-    z_pt, z_j = z_pt[order], z_j[order]
-    rank = np.arange(len(z_pt)) - np.searchsorted(z_pt, z_pt)
-    for rho in range(int(rank.max()) + 1 if len(rank) else 0):
-        jmap = np.full(T, -1)
-        jmap[z_pt[rank == rho]] = z_j[rank == rho]
-        dup = np.flatnonzero(jmap[inc_pt] >= 0)
-        more = inc_on[dup]
-        more[np.arange(len(dup)), jmap[inc_pt[dup]]] = True
-        inc_pt, inc_on = np.concatenate([inc_pt, inc_pt[dup]]), np.concatenate([inc_on, more])
+    ce = np.repeat(take(kstart, take(owner, bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
+    cc = take(ccoef, ce, axis=0)
+    val = take(pts[:, 0], te) * cc[:, 0] + take(pts[:, 1], te) * cc[:, 1] + cc[:, 2]
+    je = take(cj, ce)
+    set_ = (val > 0) & (ce != take(defA, te)) & (ce != take(defB, te))
+    np.add.at(flat, te * W + (je >> 6), np.where(set_, _bit(je), np.uint64(0)))
+    # a point on m lines touches the 2^m cells on either side of them: one key per (point, cell)
+    jb, ja, jc = take(cj, b_pair), take(cj, pa), take(cj, pb)
+    c_pt = np.arange(n_a + n_b, T)
+    Wb, Wc = words[n_a : n_a + n_b], words[n_a + n_b :]
+    Wb1, Wc1, Wc2 = _with_bit(Wb, jb), _with_bit(Wc, ja), _with_bit(Wc, jc)
+    inc_words = [words[:n_a], Wb, Wb1, Wc, Wc1, Wc2, _with_bit(Wc1, jc)]
+    inc_pt = [np.arange(n_a), *[np.arange(n_a, n_a + n_b)] * 2, *[c_pt] * 4]
+    zero = csign == 0
+    if zero.any():  # polygon vertices on a cutting line: rare (within the tolerance of a line)
+        z_pt, z_j = a_pt[zero], a_j[zero]
+        order = np.argsort(z_pt, kind="stable")
+        z_pt, z_j = z_pt[order], z_j[order]
+        rank = np.arange(len(z_pt)) - np.searchsorted(z_pt, z_pt)
+        ip, iw = np.arange(n_a), words[:n_a]
+        for rho in range(int(rank.max()) + 1):
+            jmap = np.full(T, -1)
+            jmap[z_pt[rank == rho]] = z_j[rank == rho]
+            dup = np.flatnonzero(jmap[ip] >= 0)
+            ip, iw = np.concatenate([ip, ip[dup]]), np.concatenate([iw, _with_bit(iw[dup], jmap[ip[dup]])])
+        inc_pt[0], inc_words[0] = ip, iw
+    inc_pt, inc_words = np.concatenate(inc_pt), np.concatenate(inc_words)
     # group by (polygon, sign vector); groups of fewer than 3 points are not cells
-    cell, first, size = _group_rows(owner[inc_pt], inc_on)
-    good = size >= 3
-    cell_parent, cell_bits = owner[inc_pt[first[good]]], inc_on[first[good]]
-    keep_inc = good[cell]
-    inc_pt, cell, size = inc_pt[keep_inc], (np.cumsum(good) - 1)[cell[keep_inc]], size[good]
-    p = pts[inc_pt]
-    mean = np.stack([np.bincount(cell, p[:, 0]), np.bincount(cell, p[:, 1])], axis=1) / size[:, None]
-    d = p - mean[cell]
+    srt, first = _group_rows(take(owner, inc_pt), inc_words, n)
+    size = np.diff(first, append=len(srt))
+    good = np.flatnonzero(size >= 3)
+    if len(good) < len(first):
+        keep_inc = np.repeat(size >= 3, size)
+        srt, size = srt[keep_inc], take(size, good)
+        first = _starts_of(size)
+    else:
+        first = take(first, good)
+    inc_pt = take(inc_pt, srt)
+    cell_parent = take(owner, take(inc_pt, first))
+    cw = take(take(inc_words, srt, axis=0), first, axis=0)
+    cell_bits = np.unpackbits(cw.view(np.uint8).reshape(-1), bitorder="little").reshape(len(cw), -1)[:, :n].view(bool)
+    p = take(pts, inc_pt, axis=0)
+    cell = np.repeat(np.arange(len(size)), size)
+    mean = np.add.reduceat(p, first, axis=0) / size[:, None]
+    d = p - take(mean, cell, axis=0)
     # counter-clockwise within each cell: one sort on cell + angle (angles resolved to ~1e-11 rad per
     # 1e4 cells; vertices closer in angle than that are closer than the tolerance lets cuts come)
-    order = np.argsort(cell * 8.0 + (np.arctan2(d[:, 1], d[:, 0]) + 4.0))
+    order = np.argsort(cell * 8.0 + (np.arctan2(d[:, 1], d[:, 0]) + 4.0), kind="stable")
     keep = ~is_cut
     return _Polys(
-        xy=np.concatenate([xy[keep[pid]], p[order]]),
+        xy=np.concatenate([xy[take(keep, pid)], take(p, order, axis=0)]),
         counts=np.concatenate([counts[keep], size]),
         parent=np.concatenate([np.flatnonzero(keep), cell_parent]),
         bits=np.concatenate([bits[keep], cell_bits]),
