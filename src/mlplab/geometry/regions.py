@@ -435,6 +435,8 @@ def _bit(j: np.ndarray) -> np.ndarray:
 
 def _with_bit(words: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Copy of ``words`` with bit j[i] (known to be 0) set in row i."""
+    if words.shape[1] == 1:
+        return words + _bit(j)[:, None]
     out = words.copy()
     out[np.arange(len(j)), j >> 6] += _bit(j)
     return out
@@ -450,7 +452,7 @@ def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarra
     top = int(owner.max()) if len(owner) else 0
     if n + top.bit_length() <= 63:
         key = (owner.astype(np.uint64) << np.uint64(n)) | words[:, 0]
-        srt = np.argsort(key, kind="stable")  # rows come in runs by owner: merge sort is quickest
+        srt = np.argsort(key)
         ks = key[srt]
         new = np.ones(len(srt), bool)
         new[1:] = ks[1:] != ks[:-1]
@@ -483,7 +485,6 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     """
     xy, counts = P.xy, P.counts
     R, n = z.shape
-    take = np.take
     starts = _starts_of(counts)
     pid = np.repeat(np.arange(R), counts)
     # which lines may meet which polygons: |change over the polygon's bounding box| >= |value at its centre|
@@ -498,12 +499,12 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         return _Polys(xy, counts, np.arange(R), bits, P.slivers)
     # the pre-activation of each near unit at every vertex of its polygon, pair-major
     flat_rn = pr * n + pj
-    coef = np.stack([take(Z[:, 0], flat_rn), take(Z[:, 1], flat_rn), take(z, flat_rn)], axis=1)  # (Q, 3)
-    pm = take(counts, pr)
+    coef = np.stack([Z[:, 0].take(flat_rn), Z[:, 1].take(flat_rn), z.take(flat_rn)], axis=1)  # (Q, 3)
+    pm = counts.take(pr)
     qv = np.repeat(np.arange(len(pr)), pm)
-    vidx = np.arange(len(qv)) + np.repeat(take(starts, pr) - np.cumsum(pm) + pm, pm)
-    g = take(coef, qv, axis=0)
-    s = take(xy[:, 0], vidx) * g[:, 0] + take(xy[:, 1], vidx) * g[:, 1] + g[:, 2]
+    vidx = np.arange(len(qv)) + np.repeat(starts.take(pr) - np.cumsum(pm) + pm, pm)
+    g = coef.take(qv, axis=0)
+    s = xy[:, 0].take(vidx) * g[:, 0] + xy[:, 1].take(vidx) * g[:, 1] + g[:, 2]
     pstart = _starts_of(pm)
     hi, lo = np.maximum.reduceat(s, pstart), np.minimum.reduceat(s, pstart)
     thr = tol * np.maximum(hi, -lo)
@@ -513,75 +514,75 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     cidx = np.flatnonzero(has_pos & has_neg)  # the near pairs whose line crosses the polygon
     if not len(cidx):
         return _Polys(xy, counts, np.arange(R), bits, slivers)
-    cr, cj, ccoef = take(pr, cidx), take(pj, cidx), take(coef, cidx, axis=0)  # (C,) cutting pairs, by polygon
+    cr, cj, ccoef = pr.take(cidx), pj.take(cidx), coef.take(cidx, axis=0)  # (C,) cutting pairs, by polygon
     k = np.bincount(cr, minlength=R)  # cutting lines per polygon
     is_cut = k > 0
     # (a) the polygons' own vertices; a vertex within the tolerance of a line lies on it
-    cm = take(pm, cidx)
+    cm = pm.take(cidx)
     cq = np.repeat(np.arange(len(cr)), cm)  # cutting pair of each value
-    vsel = np.repeat(take(pstart, cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
-    cs, cv = take(s, vsel), take(vidx, vsel)
-    cthr = take(thr, cidx)[cq]
+    vsel = np.repeat(pstart.take(cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
+    cs, cv = s.take(vsel), vidx.take(vsel)
+    cthr = thr.take(cidx)[cq]
     csign = (cs > cthr).view(np.int8) - (cs < -cthr).view(np.int8)
     # (b) the points where a line crosses an edge, from one strict side to the other
     nxt = np.arange(1, len(cs) + 1)
     cstart = _starts_of(cm)
     nxt[cstart + cm - 1] = cstart
-    i = np.flatnonzero(csign * take(csign, nxt) < 0)
-    i2 = take(nxt, i)
-    s1, s2 = take(cs, i), take(cs, i2)
-    x1, x2 = take(xy, take(cv, i), axis=0), take(xy, take(cv, i2), axis=0)
+    i = np.flatnonzero(csign * csign.take(nxt) < 0)
+    i2 = nxt.take(i)
+    s1, s2 = cs.take(i), cs.take(i2)
+    x1, x2 = xy.take(cv.take(i), axis=0), xy.take(cv.take(i2), axis=0)
     b_xy = x1 + (s1 / (s1 - s2))[:, None] * (x2 - x1)
-    b_pair = take(cq, i)
+    b_pair = cq.take(i)
     # (c) the points where two lines cross inside the polygon
     kstart = _starts_of(k)
-    partners = take(k, cr) - 1 - (np.arange(len(cr)) - take(kstart, cr))
+    partners = k.take(cr) - 1 - (np.arange(len(cr)) - kstart.take(cr))
     pa = np.repeat(np.arange(len(cr)), partners)
     pb = pa + 1 + np.arange(len(pa)) - np.repeat(np.cumsum(partners) - partners, partners)
-    A, B = take(ccoef, pa, axis=0), take(ccoef, pb, axis=0)
+    A, B = ccoef.take(pa, axis=0), ccoef.take(pb, axis=0)
     det = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
     if not det.all():  # parallel lines do not cross
         nz = np.flatnonzero(det)
-        pa, pb, A, B, det = take(pa, nz), take(pb, nz), take(A, nz, axis=0), take(B, nz, axis=0), take(det, nz)
+        pa, pb, A, B, det = pa.take(nz), pb.take(nz), A.take(nz, axis=0), B.take(nz, axis=0), det.take(nz)
     cx = (A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1]) / det
     cy = (A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]) / det
-    c_r = take(cr, pa)
-    em = take(counts, c_r)  # inside: strictly left of every edge of the counter-clockwise polygon
+    c_r = cr.take(pa)
+    em = counts.take(c_r)  # inside: strictly left of every edge of the counter-clockwise polygon
     eq = np.repeat(np.arange(len(pa)), em)
-    ev = np.arange(len(eq)) + np.repeat(take(starts, c_r) - np.cumsum(em) + em, em)
+    ev = np.arange(len(eq)) + np.repeat(starts.take(c_r) - np.cumsum(em) + em, em)
     vnext = np.arange(1, len(xy) + 1)
     vnext[starts + counts - 1] = starts
     ex, ey = xy[vnext, 0] - xy[:, 0], xy[vnext, 1] - xy[:, 1]  # (nv,) edge vectors
-    cross = take(ex, ev) * (take(cy, eq) - take(xy[:, 1], ev)) - take(ey, ev) * (take(cx, eq) - take(xy[:, 0], ev))
+    cross = ex.take(ev) * (cy.take(eq) - xy[:, 1].take(ev)) - ey.take(ev) * (cx.take(eq) - xy[:, 0].take(ev))
     inside = np.flatnonzero(np.minimum.reduceat(cross, _starts_of(em)) > 0) if len(eq) else np.zeros(0, np.int64)
-    pa, pb, c_r = take(pa, inside), take(pb, inside), take(c_r, inside)
-    c_xy = np.stack([take(cx, inside), take(cy, inside)], axis=1)
+    pa, pb, c_r = pa.take(inside), pb.take(inside), c_r.take(inside)
+    c_xy = np.stack([cx.take(inside), cy.take(inside)], axis=1)
     # every point with its polygon
-    av = np.flatnonzero(take(is_cut, pid))
-    pts = np.concatenate([take(xy, av, axis=0), b_xy, c_xy])
-    owner = np.concatenate([take(pid, av), take(cr, b_pair), c_r])
+    av = np.flatnonzero(is_cut.take(pid))
+    pts = np.concatenate([xy.take(av, axis=0), b_xy, c_xy])
+    owner = np.concatenate([pid.take(av), cr.take(b_pair), c_r])
     T, n_a, n_b = len(pts), len(av), len(b_xy)
     # sign vectors as 64-bit words (bit j of a row in word j // 64): the polygon's bits with its cutting
     # lines cleared, then the cutting lines that are on at the point added (an add sets a clear bit)
     W = -(-n // 64)
     base = bits.copy()
-    base.reshape(-1)[take(flat_rn, cidx)] = False
-    words = take(_pack(base), owner, axis=0)  # (T, W)
+    base.reshape(-1)[flat_rn.take(cidx)] = False
+    words = _pack(base).take(owner, axis=0)  # (T, W)
     flat = words.reshape(-1)
     # (a) the polygon's vertices: signs from the values above (0 = on the line)
     pos = np.full(len(xy), -1)
     pos[av] = np.arange(n_a)
-    a_pt, a_j = take(pos, cv), take(cj, cq)
+    a_pt, a_j = pos.take(cv), cj.take(cq)
     np.add.at(flat, a_pt * W + (a_j >> 6), np.where(csign > 0, _bit(a_j), np.uint64(0)))
     # (b, c) the crossing points: 0 on their own lines (defA, defB), the sign of the others
     defA = np.concatenate([np.full(n_a, -1), b_pair, pa])
     defB = np.concatenate([np.full(n_a + n_b, -1), pb])
     bc = np.arange(n_a, T)
-    dense = take(k, owner[n_a:]) * 4 > n  # points of polygons cut by many lines: all units at once
+    dense = k.take(owner[n_a:]) * 4 > n  # points of polygons cut by many lines: all units at once
     if dense.any():
         bd = bc[dense]
         cutmask = np.zeros((R, n), bool)
-        cutmask.reshape(-1)[take(flat_rn, cidx)] = True
+        cutmask.reshape(-1)[flat_rn.take(cidx)] = True
         ob = owner[bd]
         one = ob[0] == ob[-1] and (ob == ob[0]).all()
         Zb = np.concatenate([Z[ob[:1] if one else ob], z[ob[:1] if one else ob][:, None, :]], axis=1)  # (., 3, n)
@@ -594,16 +595,20 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         dense_on[rows[has_b], cj[defB[bd][has_b]]] = False
         words[bd] = _pack(dense_on)
         bc = bc[~dense]
-    kk = take(k, take(owner, bc))
+    kk = k.take(owner.take(bc))
     te = np.repeat(bc, kk)
-    ce = np.repeat(take(kstart, take(owner, bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
-    cc = take(ccoef, ce, axis=0)
-    val = take(pts[:, 0], te) * cc[:, 0] + take(pts[:, 1], te) * cc[:, 1] + cc[:, 2]
-    je = take(cj, ce)
-    set_ = (val > 0) & (ce != take(defA, te)) & (ce != take(defB, te))
-    np.add.at(flat, te * W + (je >> 6), np.where(set_, _bit(je), np.uint64(0)))
+    ce = np.repeat(kstart.take(owner.take(bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
+    cc = ccoef.take(ce, axis=0)
+    val = pts[:, 0].take(te) * cc[:, 0] + pts[:, 1].take(te) * cc[:, 1] + cc[:, 2]
+    je = cj.take(ce)
+    set_ = (val > 0) & (ce != defA.take(te)) & (ce != defB.take(te))
+    if len(te):  # each point's entries are contiguous: sum its bits per word
+        seg = _starts_of(kk)
+        for w in range(W):
+            on_w = set_ if W == 1 else set_ & (je >> 6 == w)
+            words[bc, w] += np.add.reduceat(np.where(on_w, _bit(je), np.uint64(0)), seg)
     # a point on m lines touches the 2^m cells on either side of them: one key per (point, cell)
-    jb, ja, jc = take(cj, b_pair), take(cj, pa), take(cj, pb)
+    jb, ja, jc = cj.take(b_pair), cj.take(pa), cj.take(pb)
     c_pt = np.arange(n_a + n_b, T)
     Wb, Wc = words[n_a : n_a + n_b], words[n_a + n_b :]
     Wb1, Wc1, Wc2 = _with_bit(Wb, jb), _with_bit(Wc, ja), _with_bit(Wc, jc)
@@ -624,29 +629,29 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         inc_pt[0], inc_words[0] = ip, iw
     inc_pt, inc_words = np.concatenate(inc_pt), np.concatenate(inc_words)
     # group by (polygon, sign vector); groups of fewer than 3 points are not cells
-    srt, first = _group_rows(take(owner, inc_pt), inc_words, n)
+    srt, first = _group_rows(owner.take(inc_pt), inc_words, n)
     size = np.diff(first, append=len(srt))
     good = np.flatnonzero(size >= 3)
     if len(good) < len(first):
         keep_inc = np.repeat(size >= 3, size)
-        srt, size = srt[keep_inc], take(size, good)
+        srt, size = srt[keep_inc], size.take(good)
         first = _starts_of(size)
     else:
-        first = take(first, good)
-    inc_pt = take(inc_pt, srt)
-    cell_parent = take(owner, take(inc_pt, first))
-    cw = take(take(inc_words, srt, axis=0), first, axis=0)
+        first = first.take(good)
+    inc_pt = inc_pt.take(srt)
+    cell_parent = owner.take(inc_pt.take(first))
+    cw = inc_words.take(srt, axis=0).take(first, axis=0)
     cell_bits = np.unpackbits(cw.view(np.uint8).reshape(-1), bitorder="little").reshape(len(cw), -1)[:, :n].view(bool)
-    p = take(pts, inc_pt, axis=0)
+    p = pts.take(inc_pt, axis=0)
     cell = np.repeat(np.arange(len(size)), size)
     mean = np.add.reduceat(p, first, axis=0) / size[:, None]
-    d = p - take(mean, cell, axis=0)
+    d = p - mean.take(cell, axis=0)
     # counter-clockwise within each cell: one sort on cell + angle (angles resolved to ~1e-11 rad per
     # 1e4 cells; vertices closer in angle than that are closer than the tolerance lets cuts come)
     order = np.argsort(cell * 8.0 + (np.arctan2(d[:, 1], d[:, 0]) + 4.0), kind="stable")
     keep = ~is_cut
     return _Polys(
-        xy=np.concatenate([xy[take(keep, pid)], take(p, order, axis=0)]),
+        xy=np.concatenate([xy[keep.take(pid)], p.take(order, axis=0)]),
         counts=np.concatenate([counts[keep], size]),
         parent=np.concatenate([np.flatnonzero(keep), cell_parent]),
         bits=np.concatenate([bits[keep], cell_bits]),
