@@ -63,12 +63,26 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
         spec = exp.model_dump()
     if exp.train.engine == "numpy":
         from .autograd import train_scratch
+        from .models import count_parameters
+        from .training.loop import threads_for
 
-        run = train_scratch(exp.model, data, exp.train, name=exp.name)
+        batch = exp.train.batch_size or data.n
+        with threads_for(_Sized(count_parameters(exp.model)), min(batch, data.n)):
+            run = train_scratch(exp.model, data, exp.train, name=exp.name)
         run.spec, run.engine = spec, "scratch"
         return run
     model = exp.make_model()
     return train(model, data, exp.train, progress=progress, experiment=spec)
+
+
+class _Sized:
+    """Stands in for a model where only its parameter count matters (``threads_for``)."""
+
+    def __init__(self, n: int):
+        self._n = n
+
+    def parameters(self):
+        return [torch.empty(self._n, device="meta")]
 
 
 def merge_model(exp: Experiment, **fields: Any) -> Experiment:

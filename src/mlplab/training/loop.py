@@ -8,6 +8,7 @@ path (`fused.py`) takes over for the small full-batch models where it is exact t
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Any, Callable
 
 import numpy as np
@@ -119,10 +120,11 @@ def train(
     for cb in cbs:
         cb.on_train_start(t)
     try:
-        if use_fused:
-            fused_train(t, losses)
-        else:
-            _reference_loop(t, losses)
+        with threads_for(model, t.batch):
+            if use_fused:
+                fused_train(t, losses)
+            else:
+                _reference_loop(t, losses)
         run.status = "finished"
     except StopTraining as stop:
         run.status, run.message = stop.status, stop.reason
@@ -167,6 +169,30 @@ def _reference_loop(t: Trainer, losses: torch.Tensor) -> None:
             t.steps_done += 1
         for cb in callbacks:
             cb.on_epoch_end(t, epoch)
+
+
+# Below this many multiply-adds per step, a step is dispatch overhead, not arithmetic: one thread runs
+# it as fast as two, and two threads slow down several-fold when another process keeps a core busy
+# (measured: benchmarks/bench_training.py, DESIGN.md). Above it, the default thread count pays off.
+SMALL_STEP = 8_000_000
+
+
+@contextmanager
+def threads_for(model: torch.nn.Module, batch: int):
+    """One torch (and BLAS) thread while training a small model; the previous settings afterwards."""
+    work = batch * sum(p.numel() for p in model.parameters())
+    if work >= SMALL_STEP or torch.get_num_threads() == 1:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class ManualSGD:
