@@ -8,6 +8,7 @@ import mlplab
 from mlplab import SpecError, build_model, load_run, make_dataset, train
 from mlplab.data.dataset import _replace
 from mlplab.training.callbacks import Callback, frame_schedule
+from mlplab.training.loop import threads_for
 
 import seed_reference as ref
 
@@ -34,10 +35,13 @@ def _seed_linear():
 
 
 def _seed_losses(name, data=None):
+    """The seeds' loop, under the same thread policy as mlplab's (a reduction's bits depend on the thread count)."""
     exp = mlplab.experiment(name)
     data = data or exp.make_data()
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
-    return ref.seed_train_model(SEED_EXPERIMENTS[name](), X, y, lr=exp.train.lr, epochs=STEPS), exp, data
+    model = SEED_EXPERIMENTS[name]()
+    with threads_for(model, len(X)):
+        return ref.seed_train_model(model, X, y, lr=exp.train.lr, epochs=STEPS), exp, data
 
 
 @pytest.mark.parametrize("name", list(SEED_EXPERIMENTS))
