@@ -273,3 +273,91 @@ def test_region_animation_and_count_figure_follow_the_snapshots():
     counts = region_count_figure(run, box=BOX)
     assert list(counts.data[0].y) == [len(linear_regions(m, BOX)) for m in models]
     assert counts.data[1].y[0] == bounds(2, [8, 8])["serra2018_upper"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The layer-at-once arrangement against the unit-by-unit clipping it replaced
+# ----------------------------------------------------------------------------------------------------
+
+
+def _by_pattern(regions) -> dict[bytes, float]:
+    return {p.tobytes(): a for p, a in zip(regions.patterns, regions.areas)}
+
+
+def _clipped(model, monkeypatch, box=BOX):
+    """The same enumeration with every layer cut unit by unit (half-plane clipping)."""
+    from mlplab.geometry import regions as mod
+
+    with monkeypatch.context() as m:
+        m.setattr(mod, "_split_layer", mod._split_layer_clipping)
+        return linear_regions(model, box)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(hidden=[12, 10]),
+        dict(hidden=[8, 8, 8], init="kaiming"),
+        dict(hidden=[10, 10], activation="leaky_relu", leaky_slope=0.1),
+        dict(hidden=[8, 8], residual=True, norm="batch"),
+        dict(hidden=[70]),  # sign vectors of two 64-bit words, hashed keys
+        dict(hidden=[70, 12], init="kaiming"),
+    ],
+)
+def test_arrangement_matches_unit_by_unit_clipping(fields, monkeypatch):
+    from mlplab.geometry import regions as mod
+
+    model = _model(seed=7, **fields)
+    fallbacks = []
+    clip = mod._split_layer_clipping
+    monkeypatch.setattr(mod, "_split_layer_clipping", lambda *a: fallbacks.append(1) or clip(*a))
+    fast = linear_regions(model, BOX)
+    assert fallbacks == []  # random weights are in general position: the arrangement path ran
+    monkeypatch.undo()
+    slow = _clipped(model, monkeypatch)
+    assert len(fast) == len(slow) > 20
+    a, b = _by_pattern(fast), _by_pattern(slow)
+    assert a.keys() == b.keys()
+    np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-15)
+    # every polygon is convex and counter-clockwise: all turns to the left
+    for v in fast.polygons():
+        e = np.roll(v, -1, axis=0) - v
+        assert (e[:, 0] * np.roll(e[:, 1], -1) - e[:, 1] * np.roll(e[:, 0], -1) > 0).all()
+
+
+def test_hash_collisions_fall_back_to_exact_grouping(monkeypatch):
+    from mlplab.geometry import regions as mod
+
+    model = _model(seed=1, hidden=[70])
+    honest = linear_regions(model, BOX)
+    monkeypatch.setattr(mod, "_MIX", np.zeros(4, np.uint64))  # every row hashes to 0
+    colliding = linear_regions(model, BOX)
+    assert len(colliding) == len(honest)
+    assert _by_pattern(colliding).keys() == _by_pattern(honest).keys()
+
+
+def _layer(W, b):
+    model = build_model(in_dim=2, hidden=[len(W)], out_dim=1)
+    with torch.no_grad():
+        model.net[0].weight.copy_(torch.tensor(W, dtype=torch.float32))
+        model.net[0].bias.copy_(torch.tensor(b, dtype=torch.float32))
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "W, b, areas",
+    [
+        ([[1, -1], [1, 1], [1, 0]], [0, 0, 0], [0.5, 0.5, 0.5, 0.5, 1, 1]),  # three lines through one point
+        ([[1, 0.5], [1, 0.5], [0, 1]], [0.25, 0.25, 0], [0.5, 1, 1, 1.5]),  # a repeated unit
+        ([[1, 0.5], [-1, -0.5], [0, 1]], [0.25, -0.25, 0], [0.5, 1, 1, 1.5]),  # and a flipped one
+        ([[1, -1], [0, 1]], [0, 0], [0.5, 0.5, 1.5, 1.5]),  # a line through two corners
+        ([[1, 1], [1, -1]], [0, -2], [2, 2]),  # the second line only touches a corner
+    ],
+)
+def test_lines_not_in_general_position(W, b, areas, monkeypatch):
+    model = _layer(W, b)
+    regions = linear_regions(model)
+    np.testing.assert_allclose(np.sort(regions.areas), areas, atol=1e-12)
+    assert _by_pattern(regions).keys() == _by_pattern(_clipped(model, monkeypatch, ((-1, 1), (-1, 1)))).keys()
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20000, 2))
+    assert {p.tobytes() for p in activation_patterns(model, X)} == set(_by_pattern(regions))

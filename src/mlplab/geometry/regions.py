@@ -522,7 +522,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     cq = np.repeat(np.arange(len(cr)), cm)  # cutting pair of each value
     vsel = np.repeat(pstart.take(cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
     cs, cv = s.take(vsel), vidx.take(vsel)
-    cthr = thr.take(cidx)[cq]
+    pthr = thr.take(cidx)  # (C,) each cutting line's tolerance on its polygon
+    cthr = pthr[cq]
     csign = (cs > cthr).view(np.int8) - (cs < -cthr).view(np.int8)
     # (b) the points where a line crosses an edge, from one strict side to the other
     nxt = np.arange(1, len(cs) + 1)
@@ -589,10 +590,15 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         P3 = np.concatenate([pts[bd], np.ones((len(bd), 1))], axis=1)
         val = P3 @ Zb[0] if one else np.einsum("tk,tkn->tn", P3, Zb)
         dense_on = np.where(cutmask[ob[0]] if one else cutmask[ob], val > 0, bits[ob])
+        thr_rn = np.full((R, n), -1.0)
+        thr_rn.reshape(-1)[flat_rn.take(cidx)] = pthr
+        on_line = np.abs(val) <= (thr_rn[ob[0]] if one else thr_rn[ob])
         rows = np.arange(len(bd))
-        dense_on[rows, cj[defA[bd]]] = False
+        dense_on[rows, cj[defA[bd]]] = on_line[rows, cj[defA[bd]]] = False
         has_b = defB[bd] >= 0
-        dense_on[rows[has_b], cj[defB[bd][has_b]]] = False
+        dense_on[rows[has_b], cj[defB[bd][has_b]]] = on_line[rows[has_b], cj[defB[bd][has_b]]] = False
+        if on_line.any():  # a crossing point on a third line (or on an edge): not in general position
+            return _split_layer_clipping(P, Z, z, tol)
         words[bd] = _pack(dense_on)
         bc = bc[~dense]
     kk = k.take(owner.take(bc))
@@ -601,7 +607,10 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     cc = ccoef.take(ce, axis=0)
     val = pts[:, 0].take(te) * cc[:, 0] + pts[:, 1].take(te) * cc[:, 1] + cc[:, 2]
     je = cj.take(ce)
-    set_ = (val > 0) & (ce != defA.take(te)) & (ce != defB.take(te))
+    other = (ce != defA.take(te)) & (ce != defB.take(te))
+    if (other & (np.abs(val) <= pthr.take(ce))).any():  # as above: fall back to clipping unit by unit
+        return _split_layer_clipping(P, Z, z, tol)
+    set_ = (val > 0) & other
     if len(te):  # each point's entries are contiguous: sum its bits per word
         seg = _starts_of(kk)
         for w in range(W):
