@@ -679,9 +679,12 @@ def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: 
     def split(Z, z, slope):
         nonlocal P, history
         P = _split_layer(P, Z, z, tol)
-        history = np.concatenate([history[P.parent], P.bits], axis=1)
-        m = np.where(P.bits, 1.0, slope)  # (R', n) slope of each unit on each new region
-        return P.parent, m[:, None, :] * Z[P.parent], m * z[P.parent]
+        history = np.concatenate([history.take(P.parent, axis=0), P.bits], axis=1)
+        m = P.bits if slope == 0 else np.where(P.bits, 1.0, slope)  # (R', n) slope of each unit per region
+        Zp, zp = Z.take(P.parent, axis=0), z.take(P.parent, axis=0)
+        Zp *= m[:, None, :]
+        zp *= m
+        return P.parent, Zp, zp
 
     for op in prog.ops:
         if isinstance(op, _Affine):
