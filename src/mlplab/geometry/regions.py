@@ -445,13 +445,13 @@ def _with_bit(words: np.ndarray, j: np.ndarray) -> np.ndarray:
 def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Group equal rows of (owner, words): (row order that makes groups contiguous, start of each group in it).
 
-    When the owner and the n bits fit in one 63-bit integer that integer is sorted; otherwise a linear
+    When the owner and the n bits fit in one 64-bit integer that integer is sorted; otherwise a linear
     64-bit hash is sorted and the groups are checked row by row against their first row, with a full
     lexicographic sort in the (never seen) case of a collision.
     """
     top = int(owner.max()) if len(owner) else 0
-    if n + top.bit_length() <= 63:
-        key = (owner.astype(np.uint64) << np.uint64(n)) | words[:, 0]
+    if words.shape[1] == 1 and n + top.bit_length() <= 64:
+        key = words[:, 0] if top == 0 else (owner.astype(np.uint64) << np.uint64(n)) | words[:, 0]
         srt = np.argsort(key)
         ks = key[srt]
         new = np.ones(len(srt), bool)
@@ -575,46 +575,42 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     pos[av] = np.arange(n_a)
     a_pt, a_j = pos.take(cv), cj.take(cq)
     np.add.at(flat, a_pt * W + (a_j >> 6), np.where(csign > 0, _bit(a_j), np.uint64(0)))
-    # (b, c) the crossing points: 0 on their own lines (defA, defB), the sign of the others
-    defA = np.concatenate([np.full(n_a, -1), b_pair, pa])
-    defB = np.concatenate([np.full(n_a + n_b, -1), pb])
+    # (b, c) the crossing points. Exactly their own lines (1 for an edge point, 2 for a crossing) must
+    # be within tolerance there; a third one means the lines are not in general position, and the
+    # layer is cut unit by unit instead. Other cutting lines: on where above the tolerance.
+    own = np.concatenate([np.ones(n_b, np.int32), np.full(len(pa), 2, np.int32)])  # (T - n_a,)
     bc = np.arange(n_a, T)
     dense = k.take(owner[n_a:]) * 4 > n  # points of polygons cut by many lines: all units at once
     if dense.any():
         bd = bc[dense]
-        cutmask = np.zeros((R, n), bool)
-        cutmask.reshape(-1)[flat_rn.take(cidx)] = True
-        ob = owner[bd]
+        ob = owner.take(bd)
         one = ob[0] == ob[-1] and (ob == ob[0]).all()
-        Zb = np.concatenate([Z[ob[:1] if one else ob], z[ob[:1] if one else ob][:, None, :]], axis=1)  # (., 3, n)
-        P3 = np.concatenate([pts[bd], np.ones((len(bd), 1))], axis=1)
-        val = P3 @ Zb[0] if one else np.einsum("tk,tkn->tn", P3, Zb)
-        dense_on = np.where(cutmask[ob[0]] if one else cutmask[ob], val > 0, bits[ob])
-        thr_rn = np.full((R, n), -1.0)
+        P3 = np.concatenate([pts.take(bd, axis=0), np.ones((len(bd), 1))], axis=1)
+        thr_rn = np.full((R, n), -1.0)  # the cutting lines' tolerances, -1 for the other lines
         thr_rn.reshape(-1)[flat_rn.take(cidx)] = pthr
-        on_line = np.abs(val) <= (thr_rn[ob[0]] if one else thr_rn[ob])
-        rows = np.arange(len(bd))
-        dense_on[rows, cj[defA[bd]]] = on_line[rows, cj[defA[bd]]] = False
-        has_b = defB[bd] >= 0
-        dense_on[rows[has_b], cj[defB[bd][has_b]]] = on_line[rows[has_b], cj[defB[bd][has_b]]] = False
-        if on_line.any():  # a crossing point on a third line (or on an edge): not in general position
+        if one:
+            val = P3 @ np.concatenate([Z[ob[0]], z[ob[0]][None]])  # (Tb, n)
+            thr_b = thr_rn[ob[0]]
+        else:
+            val = np.einsum("tk,tkn->tn", P3, np.concatenate([Z.take(ob, axis=0), z.take(ob, axis=0)[:, None, :]], axis=1))
+            thr_b = thr_rn.take(ob, axis=0)
+        if (np.count_nonzero(np.abs(val) <= thr_b, axis=1) != own[dense]).any():
             return _split_layer_clipping(P, Z, z, tol)
-        words[bd] = _pack(dense_on)
-        bc = bc[~dense]
+        words[bd] |= _pack(val > thr_b) & _pack(np.atleast_2d(thr_b >= 0))
+        bc, own = bc[~dense], own[~dense]
     kk = k.take(owner.take(bc))
-    te = np.repeat(bc, kk)
-    ce = np.repeat(kstart.take(owner.take(bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
-    cc = ccoef.take(ce, axis=0)
-    val = pts[:, 0].take(te) * cc[:, 0] + pts[:, 1].take(te) * cc[:, 1] + cc[:, 2]
-    je = cj.take(ce)
-    other = (ce != defA.take(te)) & (ce != defB.take(te))
-    if (other & (np.abs(val) <= pthr.take(ce))).any():  # as above: fall back to clipping unit by unit
-        return _split_layer_clipping(P, Z, z, tol)
-    set_ = (val > 0) & other
-    if len(te):  # each point's entries are contiguous: sum its bits per word
-        seg = _starts_of(kk)
+    if len(bc):
+        te = np.repeat(bc, kk)
+        ce = np.repeat(kstart.take(owner.take(bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
+        cc = ccoef.take(ce, axis=0)
+        val = pts[:, 0].take(te) * cc[:, 0] + pts[:, 1].take(te) * cc[:, 1] + cc[:, 2]
+        je, te_thr = cj.take(ce), pthr.take(ce)
+        seg = _starts_of(kk)  # each point's entries are contiguous
+        if (np.add.reduceat((np.abs(val) <= te_thr).astype(np.int32), seg) != own).any():
+            return _split_layer_clipping(P, Z, z, tol)
+        above = val > te_thr
         for w in range(W):
-            on_w = set_ if W == 1 else set_ & (je >> 6 == w)
+            on_w = above if W == 1 else above & (je >> 6 == w)
             words[bc, w] += np.add.reduceat(np.where(on_w, _bit(je), np.uint64(0)), seg)
     # a point on m lines touches the 2^m cells on either side of them: one key per (point, cell)
     jb, ja, jc = cj.take(b_pair), cj.take(pa), cj.take(pb)
