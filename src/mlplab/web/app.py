@@ -286,8 +286,9 @@ def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(sessions.remove, sid)
+            # Closing joins the worker thread: do it off the loop, and without awaiting, so that a
+            # cancelled handler (server shutdown) cannot leave the session open.
+            threading.Thread(target=sessions.remove, args=(sid,), name="mlplab-close", daemon=True).start()
 
     return app
 
