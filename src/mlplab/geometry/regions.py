@@ -409,8 +409,10 @@ def _split_layer_clipping(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -
 
 def _starts_of(counts: np.ndarray) -> np.ndarray:
     """Offsets of consecutive segments of the given lengths."""
-    out = np.zeros(len(counts), np.int64)
-    np.cumsum(counts[:-1], out=out[1:])
+    out = np.empty(len(counts), np.int64)
+    if len(counts):
+        out[0] = 0
+        counts[:-1].cumsum(out=out[1:])
     return out
 
 
@@ -635,7 +637,9 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     inc_pt, inc_words = np.concatenate(inc_pt), np.concatenate(inc_words)
     # group by (polygon, sign vector); groups of fewer than 3 points are not cells
     srt, first = _group_rows(owner.take(inc_pt), inc_words, n)
-    size = np.diff(first, append=len(srt))
+    size = np.empty(len(first), np.int64)
+    size[:-1] = first[1:] - first[:-1]
+    size[-1] = len(srt) - first[-1]
     good = np.flatnonzero(size >= 3)
     if len(good) < len(first):
         keep_inc = np.repeat(size >= 3, size)
