@@ -88,3 +88,28 @@ def test_run_exports_png_gif_mp4(tmp_path):
     assert (folder / "animation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"ftyp" in (folder / "animation.mp4").read_bytes()[:16]
     assert "<script" in (folder / "animation.html").read_text()
+
+
+def test_ctrl_c_saves_the_partial_run(tmp_path):
+    """A real SIGINT to a real process: exit 130, and the steps done so far are on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlplab", "run", "piecewise-residual-bn", "--epochs", "1000000", "-o", str(tmp_path),
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.time() + 60
+    time.sleep(4)  # let it import and start stepping
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=max(1, deadline - time.time()))
+    assert proc.returncode == 130, err.decode()
+    meta = json.loads((tmp_path / "piecewise-residual-bn" / "run.json").read_text())
+    assert meta["status"] == "interrupted" and 0 < meta["steps"] < 1_000_000
+    with np.load(tmp_path / "piecewise-residual-bn" / "trajectory.npz") as z:
+        assert len(z["losses"]) == meta["steps"] and np.isfinite(z["losses"]).all()
+    assert "interrupted" in err.decode()

@@ -234,7 +234,10 @@ def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click hands back typer.Exit's code instead of raising it.
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and not isinstance(result, bool):
+            return result
     except MlplabError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return 2
