@@ -534,8 +534,11 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     i = np.flatnonzero(csign * csign.take(nxt) < 0)
     i2 = nxt.take(i)
     s1, s2 = cs.take(i), cs.take(i2)
-    x1, x2 = xy.take(cv.take(i), axis=0), xy.take(cv.take(i2), axis=0)
-    b_xy = x1 + (s1 / (s1 - s2))[:, None] * (x2 - x1)
+    f = s1 / (s1 - s2)
+    v1, v2 = cv.take(i), cv.take(i2)
+    xs, ys = xy[:, 0].copy(), xy[:, 1].copy()
+    x1, y1 = xs.take(v1), ys.take(v1)
+    bx, by = x1 + f * (xs.take(v2) - x1), y1 + f * (ys.take(v2) - y1)
     b_pair = cq.take(i)
     # (c) the points where two lines cross inside the polygon
     kstart = _starts_of(k)
@@ -555,16 +558,15 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     ev = np.arange(len(eq)) + np.repeat(starts.take(c_r) - np.cumsum(em) + em, em)
     vnext = np.arange(1, len(xy) + 1)
     vnext[starts + counts - 1] = starts
-    ex, ey = xy[vnext, 0] - xy[:, 0], xy[vnext, 1] - xy[:, 1]  # (nv,) edge vectors
-    cross = ex.take(ev) * (cy.take(eq) - xy[:, 1].take(ev)) - ey.take(ev) * (cx.take(eq) - xy[:, 0].take(ev))
+    ex, ey = xs.take(vnext) - xs, ys.take(vnext) - ys  # (nv,) edge vectors
+    cross = ex.take(ev) * (cy.take(eq) - ys.take(ev)) - ey.take(ev) * (cx.take(eq) - xs.take(ev))
     inside = np.flatnonzero(np.minimum.reduceat(cross, _starts_of(em)) > 0) if len(eq) else np.zeros(0, np.int64)
     pa, pb, c_r = pa.take(inside), pb.take(inside), c_r.take(inside)
-    c_xy = np.stack([cx.take(inside), cy.take(inside)], axis=1)
     # every point with its polygon
     av = np.flatnonzero(is_cut.take(pid))
-    pts = np.concatenate([xy.take(av, axis=0), b_xy, c_xy])
+    px, py = np.concatenate([xs.take(av), bx, cx.take(inside)]), np.concatenate([ys.take(av), by, cy.take(inside)])
     owner = np.concatenate([pid.take(av), cr.take(b_pair), c_r])
-    T, n_a, n_b = len(pts), len(av), len(b_xy)
+    T, n_a, n_b = len(px), len(av), len(bx)
     # sign vectors as 64-bit words (bit j of a row in word j // 64): the polygon's bits with its cutting
     # lines cleared, then the cutting lines that are on at the point added (an add sets a clear bit)
     W = -(-n // 64)
@@ -587,7 +589,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         bd = bc[dense]
         ob = owner.take(bd)
         one = ob[0] == ob[-1] and (ob == ob[0]).all()
-        P3 = np.concatenate([pts.take(bd, axis=0), np.ones((len(bd), 1))], axis=1)
+        P3 = np.ones((len(bd), 3))
+        P3[:, 0], P3[:, 1] = px.take(bd), py.take(bd)
         thr_rn = np.full((R, n), -1.0)  # the cutting lines' tolerances, -1 for the other lines
         thr_rn.reshape(-1)[flat_rn.take(cidx)] = pthr
         if one:
@@ -605,7 +608,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         te = np.repeat(bc, kk)
         ce = np.repeat(kstart.take(owner.take(bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
         cc = ccoef.take(ce, axis=0)
-        val = pts[:, 0].take(te) * cc[:, 0] + pts[:, 1].take(te) * cc[:, 1] + cc[:, 2]
+        val = px.take(te) * cc[:, 0] + py.take(te) * cc[:, 1] + cc[:, 2]
         je, te_thr = cj.take(ce), pthr.take(ce)
         seg = _starts_of(kk)  # each point's entries are contiguous
         if (np.add.reduceat((np.abs(val) <= te_thr).astype(np.int32), seg) != own).any():
@@ -613,7 +616,11 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         above = val > te_thr
         for w in range(W):
             on_w = above if W == 1 else above & (je >> 6 == w)
-            words[bc, w] += np.add.reduceat(np.where(on_w, _bit(je), np.uint64(0)), seg)
+            add = np.add.reduceat(np.where(on_w, _bit(je), np.uint64(0)), seg)
+            if W == 1:
+                flat[bc] += add
+            else:
+                words[bc, w] += add
     # a point on m lines touches the 2^m cells on either side of them: one key per (point, cell)
     jb, ja, jc = cj.take(b_pair), cj.take(pa), cj.take(pb)
     c_pt = np.arange(n_a + n_b, T)
@@ -651,16 +658,18 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     cell_parent = owner.take(inc_pt.take(first))
     cw = inc_words.take(srt, axis=0).take(first, axis=0)
     cell_bits = np.unpackbits(cw.view(np.uint8).reshape(-1), bitorder="little").reshape(len(cw), -1)[:, :n].view(bool)
-    p = pts.take(inc_pt, axis=0)
-    cell = np.repeat(np.arange(len(size)), size)
-    mean = np.add.reduceat(p, first, axis=0) / size[:, None]
-    d = p - mean.take(cell, axis=0)
+    qx, qy = px.take(inc_pt), py.take(inc_pt)
+    cell = np.arange(len(size)).repeat(size)
+    dx = qx - (np.add.reduceat(qx, first) / size).take(cell)
+    dy = qy - (np.add.reduceat(qy, first) / size).take(cell)
     # counter-clockwise within each cell: one sort on cell + angle (angles resolved to ~1e-11 rad per
     # 1e4 cells; vertices closer in angle than that are closer than the tolerance lets cuts come)
-    order = np.argsort(cell * 8.0 + (np.arctan2(d[:, 1], d[:, 0]) + 4.0), kind="stable")
+    order = np.argsort(cell * 8.0 + (np.arctan2(dy, dx) + 4.0), kind="stable")
+    new_xy = np.empty((len(order), 2))
+    new_xy[:, 0], new_xy[:, 1] = qx.take(order), qy.take(order)
     keep = ~is_cut
     return _Polys(
-        xy=np.concatenate([xy[keep.take(pid)], p.take(order, axis=0)]),
+        xy=np.concatenate([xy[keep.take(pid)], new_xy]),
         counts=np.concatenate([counts[keep], size]),
         parent=np.concatenate([np.flatnonzero(keep), cell_parent]),
         bits=np.concatenate([bits[keep], cell_bits]),
