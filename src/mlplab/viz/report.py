@@ -267,6 +267,15 @@ def thumbnail_svg(run: Any, size: int = 240) -> str | None:
     for kind, x, y, color in layers:
         px = _scale(np.asarray(x, np.float64), x0, x1, 0, size)
         py = _scale(np.asarray(y, np.float64), y0, y1, h, 0)
+        if kind == "cells":  # a coarse probability map: one rect per cell, red (0) to blue (1)
+            xs_, ys_ = np.asarray(x, np.float64), np.asarray(y, np.float64)
+            dx, dy = (xs_[1] - xs_[0]) / 2, (ys_[1] - ys_[0]) / 2
+            for j, yv in enumerate(ys_):
+                for i, xv in enumerate(xs_):
+                    a, b = _scale(np.array([xv - dx, xv + dx]), x0, x1, 0, size), _scale(np.array([yv + dy, yv - dy]), y0, y1, h, 0)
+                    out.append(f'<rect x="{a[0]:.1f}" y="{b[0]:.1f}" width="{a[1] - a[0] + 0.3:.1f}" '
+                               f'height="{b[1] - b[0] + 0.3:.1f}" fill="{_prob_colour(color[j, i])}"/>')
+            continue
         if kind == "line":
             pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py) if np.isfinite(a) and np.isfinite(b))
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{pts}"/>')
@@ -276,6 +285,16 @@ def thumbnail_svg(run: Any, size: int = 240) -> str | None:
                     for a, b, c in zip(px, py, colors) if np.isfinite(a) and np.isfinite(b)]
     out.append("</svg>")
     return "".join(out)
+
+
+def _prob_colour(p: float) -> str:
+    """RdBu-like: red for p(class 1) = 0, white at 0.5, blue at 1 (light, so points stay visible)."""
+    p = float(np.clip(p, 0, 1))
+    if p < 0.5:
+        t = p / 0.5
+        return f"rgb({int(244 + 11 * t)},{int(165 + 90 * t)},{int(130 + 125 * t)})"
+    t = (p - 0.5) / 0.5
+    return f"rgb({int(255 - 109 * t)},{int(255 - 58 * t)},{int(255 - 30 * t)})"
 
 
 def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
@@ -302,8 +321,16 @@ def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
         return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, curves[0], "#1f77b4")]
     if kind == "boundary":
         model, train = spec.get("model", {}) or {}, spec.get("train", {}) or {}
+        layers = []
+        if run.grid_frames is not None and run.grid_frames.ndim == 4 and run.grid_frames.shape[-1] == 1:
+            g = run.grid_frames.shape[1]
+            step = max(1, g // 24)  # about 24 x 24 cells: enough to see the boundary, small as text
+            gx, gy = (np.asarray(a)[::step] for a in run.grid_axes)
+            probs = F.probabilities(run.grid_frames[-1], model.get("out_activation"), train.get("loss"))[::step, ::step, 0]
+            layers.append(("cells", gx, gy, probs))
         p = F.probabilities(run.frames[-1], model.get("out_activation"), train.get("loss"))
         pred = (p[:, 0] > 0.5).astype(int) if p.shape[-1] == 1 else p.argmax(-1)
-        return [("points", data.X[keep, 0], data.X[keep, 1], F.class_color(pred[keep]))]
+        colours = F.class_color(data.y[keep]) if layers else F.class_color(pred[keep])  # truth over the map
+        return layers + [("points", data.X[keep, 0], data.X[keep, 1], colours)]
     final = run.frames[-1][keep, 0]
     return [("points", data.y[keep, 0], final, "#1f77b4")]
