@@ -12,6 +12,8 @@ let options = null, session = null, ws = null, latest = null, drawPending = fals
 let running = false, kept = [], curve = { epoch: [], train: [], test: [] };
 let custom = null;             // {task, X, y} from an upload or drawing
 let applying = false;
+let lastConfig = null;
+let configSeq = 0;             // only the newest settings' session is connected
 
 function f32(b64) {
   const bin = atob(b64), bytes = new Uint8Array(bin.length);
@@ -112,23 +114,30 @@ async function startSession(body) {
 
 async function configure() {
   if (applying) return;
-  const config = readConfig();
+  const config = readConfig(), text = JSON.stringify(config);
+  if (text === lastConfig) return;  // a change event with nothing changed (e.g. blur after typing)
+  lastConfig = text;
+  const mine = ++configSeq;
+  document.body.dataset.ready = "0";
   writeUrl(config);
   const info = await startSession(config);
-  if (!info) return;
+  if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
+  if (!info) { document.body.dataset.ready = "1"; return; }
   showError(null);
-  connect(info);
+  connect(info, mine);
 }
 
-function connect(info) {
+function connect(info, seq) {
+  info.seq = seq;
   if (ws) { ws.onclose = null; ws.close(); }
   session = info; latest = null; kept = []; curve = { epoch: [], train: [], test: [] };
   running = false; setPlay();
   $("export").href = `/api/session/${info.id}/export`;
   $("metric-name").textContent = info.task === "regression" ? "R²" : "accuracy";
   $("snippet").hidden = true;
-  ws = new WebSocket(`ws://${location.host}/api/session/${info.id}/ws`);
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  const sock = new WebSocket(`ws://${location.host}/api/session/${info.id}/ws`);
+  ws = sock;
+  sock.onmessage = (ev) => { if (sock === ws) onMessage(JSON.parse(ev.data)); };
   ws.onclose = () => { if (ws) { $("status").textContent = "disconnected: reload the page"; } };
   drawLoss();
 }
@@ -143,6 +152,7 @@ function onMessage(m) {
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type !== "frame") return;
   running = !!m.running; setPlay();
+  if (session.seq === configSeq) document.body.dataset.ready = "1";
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
   if (!curve.epoch.length || curve.epoch[curve.epoch.length - 1] !== m.epoch) {
     curve.epoch.push(m.epoch); curve.train.push(m.loss); curve.test.push(m.test_loss === undefined ? null : m.test_loss);
@@ -339,17 +349,21 @@ async function init() {
   $("lr").addEventListener("change", () => { writeUrl(readConfig()); send("lr", num("lr")); });
   $("preset").addEventListener("change", async () => {
     const name = $("preset").value; if (!name) return;
+    const mine = ++configSeq;
+    document.body.dataset.ready = "0";
     const info = await startSession({ preset: name });
+    if (mine !== configSeq) return;
     if (!info) return;
     const e = info.experiment, d = Object.assign({}, e.data);
     applyConfig({ data: d, model: e.model, train: e.train, stop: { epochs: e.train.epochs } });
-    writeUrl(readConfig()); showError(null); connect(info);
+    writeUrl(readConfig()); showError(null); connect(info, mine);
   });
   $("play").addEventListener("click", () => { running = !running; setPlay(); send(running ? "play" : "pause"); });
   $("step").addEventListener("click", () => send("step"));
   $("reset").addEventListener("click", () => { curve = { epoch: [], train: [], test: [] }; kept = []; send("reset"); });
   $("csv").addEventListener("change", (ev) => uploadCsv(ev.target.files[0]));
   $("clear-points").addEventListener("click", () => { custom = null; configure(); });
+  $("reset").addEventListener("click", () => { lastConfig = null; });
   $("input-view").addEventListener("click", addPoint);
   $("scrubber").addEventListener("input", (ev) => {
     if (running) { send("pause"); running = false; setPlay(); }
