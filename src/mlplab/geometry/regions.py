@@ -1,8 +1,9 @@
 """Exact linear regions of piecewise-linear MLPs on a 2-D box, a plane slice or a segment.
 
 The input domain is split layer by layer: each region carries the affine map from the input to the
-current hidden layer, and every unit's zero line cuts the convex polygons it crosses (half-plane
-clipping, vectorised over all polygons at once). Everything runs in float64. Smooth layers are refused.
+current hidden layer, and a layer's units' zero lines cut every convex polygon all at once (the cells of
+their arrangement, vectorised over all polygons; unit-by-unit half-plane clipping where lines are not in
+general position). Everything runs in float64. Smooth layers are refused.
 """
 
 from __future__ import annotations
@@ -339,7 +340,9 @@ def _apply_affine(op: _Affine, H: np.ndarray, h: np.ndarray) -> tuple[np.ndarray
 
 
 def _split_layer_clipping(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
-    """Cut every polygon by the zero line of each unit of a layer.
+    """Cut every polygon by the zero line of each unit of a layer, one unit after the other.
+
+    The fallback of `_split_layer` for lines not in general position (and its reference in the tests).
 
     Z: (R, 2, n), z: (R, n) pre-activation maps of the R polygons the layer starts with; the result's
     ``parent`` says which of them each new polygon comes from. A unit's line can only cut the descendants of the starting polygons whose bounding
