@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before regioncam loads, in case it uses a thread pool
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before NumPy loads: mlplab's matrix products on one thread too
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _table import best_of, markdown_table, write_section  # noqa: E402
+from _table import markdown_table, write_section  # noqa: E402
 
 from mlplab.geometry import bounds, linear_regions  # noqa: E402
 from mlplab.models import build_model  # noqa: E402
@@ -27,7 +30,7 @@ WIDTHS = (16, 32, 64)
 DEPTHS = (1, 2, 3, 4)
 INITS = ("default", "kaiming")
 TIMED_FROM = 1000  # regions: smaller maps take well under a millisecond either way
-REPEAT = 7
+REPEAT = 9
 
 
 def regioncam_count(net) -> int:
@@ -38,11 +41,19 @@ def regioncam_count(net) -> int:
     return rc.num_faces
 
 
+def cpu_seconds(fn) -> float:
+    """CPU time of one call of ``fn``: both tools run on one thread, and CPU time is far steadier than
+    wall time on a machine shared with other jobs."""
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 def main() -> None:
     torch.set_num_threads(1)
     import regioncam  # noqa: F401  (fail early with a clear ImportError)
 
-    rows, ratios = [], []
+    rows, ratios, timed = [], [], []
     for init in INITS:
         for depth in DEPTHS:
             for width in WIDTHS:
@@ -54,10 +65,11 @@ def main() -> None:
                        f"{bounds(2, hidden)['serra2018_upper']:.3g}"]
                 if len(ours) >= TIMED_FROM:
                     # alternate the two tools so that both see the same load on a shared machine
-                    pairs = [(best_of(lambda: linear_regions(model), 1), best_of(lambda: regioncam_count(model.net), 1))
+                    pairs = [(cpu_seconds(lambda: linear_regions(model)), cpu_seconds(lambda: regioncam_count(model.net)))
                              for _ in range(REPEAT)]
                     t_ours, t_rc = (float(np.median(col)) for col in zip(*pairs))
                     ratios.append(t_ours / t_rc)
+                    timed.append((f"{init} {width}x{depth}", len(ours), t_ours / t_rc))
                     row += [f"{t_ours * 1e3:.1f}", f"{t_rc * 1e3:.1f}", f"{t_ours / t_rc:.2f}"]
                 else:
                     row += ["", "", ""]
@@ -69,23 +81,33 @@ def main() -> None:
         rows,
     )
     same = sum(r[2] == r[3] for r in rows)
+    wins = [t for t in timed if t[2] <= 1]
+    losses = sorted((t for t in timed if t[2] > 1), key=lambda t: t[1])
+    deep64 = [q for name, _, q in timed if "64x" in name and not name.endswith("x1")]
+    lost = ", ".join(f"{name} ({n} regions, {q:.2f})" for name, n, q in losses)
     text = (
         "## Exact linear regions (`bench_regions.py`)\n\n"
         "Count of linear regions in [-1, 1]^2 of 2-input ReLU MLPs (seed 0), by `mlplab.geometry.linear_regions` "
-        "(NumPy, float64, incremental polygon clipping vectorised over all polygons per unit) and by "
-        "[regioncam](https://pypi.org/project/regioncam/) (Rust, float32, planar graph). Times: median of "
-        f"{REPEAT} alternating calls, one thread each, for maps of at least {TIMED_FROM} regions; ratio = mlplab / regioncam.\n\n"
+        "(NumPy, float64, each layer split at once: the units' lines form an arrangement in every region, "
+        "whose vertices are grouped by sign vector) and by [regioncam](https://pypi.org/project/regioncam/) "
+        f"(Rust, float32, planar graph). Times: CPU time, median of {REPEAT} alternating calls, one thread each "
+        "(BLAS pinned to one thread, regioncam's pool to one), for maps of at least "
+        f"{TIMED_FROM} regions; ratio = mlplab / regioncam.\n\n"
         + table
         + f"\nCounts agree on {same} of {len(rows)} networks. Median time ratio {np.median(ratios):.2f} "
-        f"(range {min(ratios):.2f}-{max(ratios):.2f}).\n\n"
-        "Where each wins: regioncam is compiled and keeps a planar graph, so it wins on small and medium maps, "
-        "where mlplab pays a fixed NumPy dispatch cost of a few dozen array operations per hidden unit (the "
-        "single-layer 64-unit nets show it most). mlplab's work per unit is vectorised over every polygon the "
-        "unit's line can reach (bounding-circle test against the regions the layer started from), so the "
-        "ratio falls towards 1 as maps grow to ten thousand regions and more. mlplab runs in float64 and "
-        "returns each region's polygon, pattern and affine map; a sliver thinner than `tol` (1e-9 of its "
-        "region) would be merged and counted in `slivers`, and float32 arithmetic could lose such slivers "
-        "too, which is where counts could differ; on these networks none arose.\n"
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}); mlplab is at least as fast on {len(wins)} of {len(timed)} timed networks.\n\n"
+        "Where each wins: mlplab's cost per layer is a fixed number of array operations (about a quarter "
+        "of a millisecond per layer, whatever its width) plus work proportional to the crossing points, "
+        "vectorised over every region of the layer; regioncam cuts unit by unit in compiled code. So mlplab "
+        f"wins where layers hold thousands of regions: on the 64-wide nets of two to four layers it takes "
+        f"{min(deep64):.2f}-{max(deep64):.2f} of regioncam's time, less as maps grow. "
+        + (f"Regioncam is faster on {lost}: small maps, where each of mlplab's layers pays NumPy's dispatch "
+           "cost on arrays of a few thousand entries. " if losses else "")
+        + "On the smallest timed maps the two are within a few tens of percent either way. "
+        "mlplab runs in float64 and returns each region's polygon, pattern and affine map; crossings that are "
+        "not in general position (a third line through a crossing point, within `tol`) send that layer to "
+        "the older unit-by-unit clipping, where a sliver thinner than `tol` (1e-9 of its region) is merged "
+        "and counted in `slivers`; on these networks none arose.\n"
     )
     write_section("regions", text)
 
