@@ -225,8 +225,8 @@ def main() -> None:
     labels = [
         ("mlplab `train()` (frames=2), whole call", "mlplab as is"),
         ("  the loop alone (`run.timings['train_s']`)", "mlplab as is (loop)"),
-        ("  without the recorder's 2 eval forwards", "mlplab no recorder forwards"),
-        ("  without those and the final metrics forward", "mlplab no recorder, no final metrics"),
+        ("  whole call without the recorder's 2 eval forwards", "mlplab no recorder forwards"),
+        ("  ... and without the final metrics forward", "mlplab no recorder, no final metrics"),
         ("  contiguous slices of a permuted copy", "mlplab contiguous slices"),
         ("d2l loop: `DataLoader(TensorDataset)`, shuffle", "DataLoader loop"),
         ("  iterating that DataLoader alone, no model", "DataLoader alone"),
