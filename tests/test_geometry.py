@@ -328,10 +328,15 @@ def test_arrangement_matches_unit_by_unit_clipping(fields, monkeypatch):
 def test_hash_collisions_fall_back_to_exact_grouping(monkeypatch):
     from mlplab.geometry import regions as mod
 
-    model = _model(seed=1, hidden=[70])
+    model = _model(seed=1, hidden=[70, 70])
+    sorts = []
+    lexsort = np.lexsort
+    monkeypatch.setattr(mod.np, "lexsort", lambda keys: sorts.append(1) or lexsort(keys))
     honest = linear_regions(model, BOX)
+    assert sorts == []  # the hashes of distinct sign vectors did not collide
     monkeypatch.setattr(mod, "_MIX", np.zeros(4, np.uint64))  # every row hashes to 0
     colliding = linear_regions(model, BOX)
+    assert len(sorts) == 2  # one full sort per layer
     assert len(colliding) == len(honest)
     assert _by_pattern(colliding).keys() == _by_pattern(honest).keys()
 

@@ -450,7 +450,7 @@ def _with_bit(words: np.ndarray, j: np.ndarray) -> np.ndarray:
 def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Group equal rows of (owner, words): (row order that makes groups contiguous, start of each group in it).
 
-    When the owner and the n bits fit in one 64-bit integer that integer is sorted; otherwise a linear
+    When the owner and the n bits fit in one 64-bit integer that integer is sorted; otherwise a
     64-bit hash is sorted and the groups are checked row by row against their first row, with a full
     lexicographic sort in the (never seen) case of a collision.
     """
@@ -464,8 +464,10 @@ def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarra
     else:
         with np.errstate(over="ignore"):
             h = owner.astype(np.uint64) * _MIX[0]
-            for w in range(words.shape[1]):
-                h += words[:, w] * _MIX[1 + w % 3]
+            for w in range(words.shape[1]):  # xor, multiply, fold: every bit of a word reaches every bit
+                h ^= words[:, w]
+                h *= _MIX[1 + w % 3]
+                h ^= h >> np.uint64(31)
         srt = np.argsort(h)
         hs = h[srt]
         new = np.ones(len(srt), bool)
@@ -589,22 +591,24 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     bc = np.arange(n_a, T)
     dense = k.take(owner[n_a:]) * 4 > n  # points of polygons cut by many lines: all units at once
     if dense.any():
-        bd = bc[dense]
-        ob = owner.take(bd)
-        one = ob[0] == ob[-1] and (ob == ob[0]).all()
-        P3 = np.ones((len(bd), 3))
-        P3[:, 0], P3[:, 1] = px.take(bd), py.take(bd)
         thr_rn = np.full((R, n), -1.0)  # the cutting lines' tolerances, -1 for the other lines
         thr_rn.reshape(-1)[flat_rn.take(cidx)] = pthr
-        if one:
-            val = P3 @ np.concatenate([Z[ob[0]], z[ob[0]][None]])  # (Tb, n)
-            thr_b = thr_rn[ob[0]]
-        else:
-            val = np.einsum("tk,tkn->tn", P3, np.concatenate([Z.take(ob, axis=0), z.take(ob, axis=0)[:, None, :]], axis=1))
-            thr_b = thr_rn.take(ob, axis=0)
-        if (np.count_nonzero(np.abs(val) <= thr_b, axis=1) != own[dense]).any():
-            return _split_layer_clipping(P, Z, z, tol)
-        words[bd] |= _pack(val > thr_b) & _pack(np.atleast_2d(thr_b >= 0))
+        cut_rn = _pack(thr_rn >= 0)  # (R, W) the cutting lines
+        all_bd, all_own = bc[dense], own[dense]
+        step = max(1, (1 << 21) // n)  # rows per block: (rows, n) temporaries of at most 16 MB
+        for lo in range(0, len(all_bd), step):
+            bd, ob = all_bd[lo : lo + step], owner.take(all_bd[lo : lo + step])
+            P3 = np.ones((len(bd), 3))
+            P3[:, 0], P3[:, 1] = px.take(bd), py.take(bd)
+            if ob[0] == ob[-1] and (ob == ob[0]).all():  # one polygon (the box, in a first layer)
+                val = P3 @ np.concatenate([Z[ob[0]], z[ob[0]][None]])  # (rows, n)
+                thr_b, cut_b = thr_rn[ob[0]], cut_rn[ob[0]]
+            else:
+                val = np.einsum("tk,tkn->tn", P3, np.concatenate([Z.take(ob, axis=0), z.take(ob, axis=0)[:, None, :]], axis=1))
+                thr_b, cut_b = thr_rn.take(ob, axis=0), cut_rn.take(ob, axis=0)
+            if (np.count_nonzero(np.abs(val) <= thr_b, axis=1) != all_own[lo : lo + step]).any():
+                return _split_layer_clipping(P, Z, z, tol)
+            words[bd] |= _pack(val > thr_b) & cut_b
         bc, own = bc[~dense], own[~dense]
     kk = k.take(owner.take(bc))
     if len(bc):
