@@ -224,3 +224,23 @@ def test_fused_batch_norm_running_statistics_match_torch():
     np.testing.assert_allclose(ours_module.running_mean.numpy(), ref.running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(ours_module.running_var.numpy(), ref.running_var.numpy(), rtol=1e-5)
     assert int(ours_module.num_batches_tracked) == int(ref.num_batches_tracked) == 300
+
+
+def test_frames_on_large_data_follow_a_bounded_subset_and_zero_frames_record_nothing(tmp_path):
+    from mlplab.training.callbacks import FRAME_ROWS
+
+    data = make_dataset("circle", n=5000, noise=0.1)
+    model = build_model(hidden=[8], out_activation="sigmoid")
+    run = train(model, data, optimizer="adam", lr=0.01, loss="bce", epochs=2, batch_size=500, frames=3)
+    assert run.frames.shape == (3, FRAME_ROWS, 1) and len(run.frame_rows) == FRAME_ROWS
+    framed = run.framed()
+    with torch.no_grad():  # the last frame is the model before its last update, on exactly those rows
+        assert framed.data.n == FRAME_ROWS and np.array_equal(framed.data.X, data.X[run.frame_rows])
+    run.save(tmp_path)
+    assert np.array_equal(load_run(tmp_path).frame_rows, run.frame_rows)
+    mlplab.viz.animate(run)  # the views cut the data to the same rows
+    quiet = train(build_model(hidden=[8], out_activation="sigmoid"), data, optimizer="adam", lr=0.01, loss="bce",
+                  epochs=2, batch_size=500, frames=0)
+    assert quiet.frames is None and len(quiet.losses) == 20
+    quiet.save(tmp_path / "q")
+    mlplab.viz.write_report(quiet, tmp_path / "q" / "report.html")

@@ -17,12 +17,12 @@ from .training.run import Run, load_run
 from .training.loop import train
 from .presets import PRESETS, experiment
 from .api import run
-from . import autograd, geometry, store, sweep, viz
+from . import autograd, diagnostics, geometry, store, sweep, viz
 from .autograd import train_scratch
 
 __all__ = [
     "DataFileError", "MlplabError", "SpecError", "TrainingDiverged",
     "DataSpec", "Experiment", "ModelSpec", "TrainSpec",
     "Dataset", "load_csv", "make_dataset", "build_model", "count_parameters", "Run", "load_run",
-    "train", "train_scratch", "PRESETS", "experiment", "run", "autograd", "geometry", "store", "sweep", "viz",
+    "train", "train_scratch", "PRESETS", "experiment", "run", "autograd", "diagnostics", "geometry", "store", "sweep", "viz",
 ]

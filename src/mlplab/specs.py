@@ -101,7 +101,8 @@ class TrainSpec(_Spec):
     batch_size: int | None = Field(None, ge=1, description="None: full batch, one step per epoch")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     # About 100 frames whatever the length: enough for a smooth animation, small enough to ship.
-    frames: int = Field(100, ge=2, le=10_000)
+    # 0 records nothing (the fastest training, e.g. for benchmarks on large data).
+    frames: int = Field(100, ge=0, le=10_000)
     grid: int = Field(0, ge=0, le=400, description="record predictions on a grid x grid lattice (2D inputs)")
     snapshots: bool = Field(False, description="keep the parameters at every recorded frame")
     engine: Literal["torch", "numpy"] = Field("torch", description="numpy: the from-scratch engine (mlplab.autograd)")

@@ -33,8 +33,22 @@ class Callback:
     def on_train_end(self, t: Trainer) -> None: ...
 
 
+# Frames follow at most this many training rows (a seeded subset beyond it): a frame of 60000 images
+# would cost a forward pass over the whole data set and megabytes of storage, every time.
+FRAME_ROWS = 2048
+
+
+def frame_rows(n: int, seed: int) -> np.ndarray | None:
+    """The rows that frames record: None for all of them, else a sorted seeded subset of FRAME_ROWS."""
+    if n <= FRAME_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, FRAME_ROWS, replace=False))
+
+
 def frame_schedule(total_steps: int, frames: int) -> np.ndarray:
     """Which steps to record: 0 (the untrained model) .. the last, about ``frames`` of them, evenly."""
+    if frames <= 0 or total_steps < 0:
+        return np.zeros(0, dtype=np.int64)
     k = min(frames, total_steps + 1)
     return np.unique(np.round(np.linspace(0, total_steps, k)).astype(np.int64))
 
@@ -53,7 +67,9 @@ class Recorder(Callback):
     def on_train_start(self, t: Trainer) -> None:
         self.steps = frame_schedule(t.total_steps - 1, self.n_frames)
         self._slot = {int(s): i for i, s in enumerate(self.steps)}
-        n, d_out = t.X.shape[0], t.out_dim
+        self.rows = frame_rows(t.X.shape[0], t.spec.seed)
+        self.X_rows = t.X if self.rows is None else t.X[torch.from_numpy(self.rows)]
+        n, d_out = self.X_rows.shape[0], t.out_dim
         self.frames = torch.full((len(self.steps), n, d_out), float("nan"))
         self.filled = 0
         self.grid_points = self.grid_frames = None
@@ -73,8 +89,8 @@ class Recorder(Callback):
 
     def record(self, t: Trainer, step: int, pred: torch.Tensor | None) -> None:
         i = self._slot[step]
-        if pred is None or pred.shape[0] != self.frames.shape[1]:
-            pred = t.predict(t.X)
+        if pred is None or self.rows is not None or pred.shape[0] != self.frames.shape[1]:
+            pred = t.predict(self.X_rows)
         self.frames[i] = pred.detach()
         if self.grid_points is not None:
             self.grid_frames[i] = t.predict(self.grid_points).reshape(self.grid_frames.shape[1:])
@@ -90,7 +106,10 @@ class Recorder(Callback):
     def on_train_end(self, t: Trainer) -> None:
         k = self.filled
         run = t.run
+        if not len(self.steps):
+            return  # nothing was asked for: frames stay None
         run.frames, run.frame_steps = self.frames[:k].numpy(), self.steps[:k].copy()
+        run.frame_rows = self.rows
         if self.grid_frames is not None:
             run.grid_frames, run.grid_axes = self.grid_frames[:k].numpy(), self.grid_axes
         run.snapshots = {name: v[:k].numpy() for name, v in self.snapshots.items()}

@@ -40,6 +40,7 @@ class Run:
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     frames: np.ndarray | None = None
     frame_steps: np.ndarray | None = None
+    frame_rows: np.ndarray | None = None  # which training rows frames follow; None: all of them
     grid_frames: np.ndarray | None = None
     grid_axes: tuple[np.ndarray, np.ndarray] | None = None
     snapshots: dict[str, np.ndarray] = field(default_factory=dict)
@@ -65,6 +66,17 @@ class Run:
     def steps(self) -> int:
         return len(self.losses)
 
+    def framed(self) -> Run:
+        """This run with ``data`` cut to the rows its frames follow (itself when frames cover every row)."""
+        if self.frame_rows is None or self.data is None:
+            return self
+        from dataclasses import replace
+
+        from ..data.dataset import _replace
+
+        rows = self.frame_rows
+        return replace(self, data=_replace(self.data, X=self.data.X[rows], y=self.data.y[rows]), frame_rows=None)
+
     def summary(self) -> dict[str, Any]:
         """What ``run.json`` holds."""
         return {
@@ -88,6 +100,8 @@ class Run:
         arrays: dict[str, np.ndarray] = {"losses": self.losses}
         if self.frames is not None:
             arrays["frames"], arrays["frame_steps"] = self.frames, self.frame_steps
+            if self.frame_rows is not None:
+                arrays["frame_rows"] = self.frame_rows
         if self.grid_frames is not None:
             arrays["grid_frames"] = self.grid_frames
             arrays["grid_x"], arrays["grid_y"] = self.grid_axes
@@ -138,6 +152,7 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
     run.message, run.metrics, run.timings = meta.get("message", ""), meta.get("metrics", {}), meta.get("timings", {})
     run.engine = meta.get("engine", "reference")
     run.frames, run.frame_steps = arrays.get("frames"), arrays.get("frame_steps")
+    run.frame_rows = arrays.get("frame_rows")
     if "grid_frames" in arrays:
         run.grid_frames, run.grid_axes = arrays["grid_frames"], (arrays["grid_x"], arrays["grid_y"])
     for prefix, target in (("snapshot/", run.snapshots), ("extra/", run.extras), ("epoch/", run.epoch_metrics)):

@@ -25,6 +25,13 @@ from .panels import extra_figures
 from .report import write_gallery, write_report
 
 
+def init_scales_figure(*args: Any, **kwargs: Any):
+    """See `mlplab.viz.init_scales.init_scales_figure` (imported on first use)."""
+    from .init_scales import init_scales_figure as impl
+
+    return impl(*args, **kwargs)
+
+
 def region_map(*args: Any, **kwargs: Any):
     """See `mlplab.viz.regions.region_map` (imported on first use)."""
     from .regions import region_map as impl
@@ -49,6 +56,6 @@ def region_count_figure(*args: Any, **kwargs: Any):
 __all__ = [
     "animate", "animation_kind", "figure_for_run", "loss_curve", "decision_boundary", "fitted_curve",
     "activations", "prior_samples", "mapping", "images_grid", "confusion_matrix", "per_class_accuracy",
-    "write_report", "write_gallery", "export_animation", "export_png", "LiveCurve", "extra_figures",
+    "write_report", "write_gallery", "export_animation", "export_png", "LiveCurve", "extra_figures", "init_scales_figure",
     "region_map", "region_animation", "region_count_figure",
 ]

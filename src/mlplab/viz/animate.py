@@ -55,6 +55,8 @@ def animate(run: Any, *, frames: int = 100, frame_duration: float | None = None)
     """
     if run.frames is None or run.frame_steps is None or not len(run.frames):
         raise SpecError("run.frames", "a run with recorded frames (train with frames >= 2)", None)
+    if hasattr(run, "framed"):
+        run = run.framed()  # large data: the frames follow a subset of the rows
     idx = frame_indices(len(run.frames), frames)
     if frame_duration is None:
         frame_duration = max(MIN_FRAME_MS, round(ANIMATION_MS / len(idx)))

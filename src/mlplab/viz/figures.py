@@ -392,6 +392,7 @@ def prior_samples(spec_or_model_factory: Any, n: int = 10, x: Any = None, seed: 
 
 def mapping(run: Any) -> go.Figure:
     """Before/after of a 2-D -> 2-D regression: inputs X and targets (left), final predictions and targets (right)."""
+    run = run.framed() if hasattr(run, "framed") else run
     data, frames = run.data, run.frames
     if data is None or frames is None or data.d_in != 2 or frames.shape[-1] != 2:
         raise SpecError("run", "a run of a 2-D -> 2-D regression with recorded frames", repr(run))

@@ -62,7 +62,17 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
         pred = run.model(torch.from_numpy(X)).argmax(1).numpy()
     names = data.class_names
     note = data.params.get("note", "")  # which data set the d2l presets found (the headline shows the images)
-    return [
+    scales = []
+    spec = run.spec.get("model") if isinstance(run.spec, dict) else None
+    if spec and run.spec.get("train", {}).get("loss") == "ce":
+        from ..diagnostics import init_scales
+        from .init_scales import init_scales_figure
+
+        df = init_scales(spec, data.X[:1024], data.y[:1024], seed=run.spec.get("train", {}).get("seed", 0))
+        scales = [("Seed 004's variance argument, measured at step 0: each layer's output and gradient scale under "
+                   "PyTorch's default, Xavier and N(0, 0.01^2) initialisation (ticks: the formula's prediction)",
+                   init_scales_figure(df))]
+    return scales + [
         (f"Confusion matrix on the test split. {note}", F.confusion_matrix(y, pred, names)),
         ("Accuracy per class on the test split", F.per_class_accuracy(y, pred, names)),
     ]

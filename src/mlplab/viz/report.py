@@ -251,7 +251,7 @@ def sparkline_svg(losses: Any, width: int = 240, height: int = 48) -> str:
 def thumbnail_svg(run: Any, size: int = 240) -> str | None:
     """A small inline SVG of the run's final state: points, curves, or prior samples; None if not drawable."""
     try:
-        layers = _thumbnail_layers(run)
+        layers = _thumbnail_layers(run.framed() if hasattr(run, "framed") else run)
     except (SpecError, ValueError, IndexError, KeyError, TypeError, AttributeError):
         return None
     if not layers:

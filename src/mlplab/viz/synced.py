@@ -22,6 +22,7 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
     from ..geometry import default_box, linear_regions, snapshot_models
     from .regions import region_traces
 
+    run = run.framed() if hasattr(run, "framed") else run
     data = run.data
     if data is None or data.d_in != 2 or not run.snapshots or run.frames is None:
         raise SpecError("run", "a run with 2-D inputs, recorded frames and parameter snapshots", run.name,
