@@ -40,7 +40,12 @@ UNITS_INTERVAL_S = 0.5  # hidden-unit thumbnails are dearer: twice a second
 REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
 MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
 MAX_UNIT_MAPS = 64  # thumbnails for at most this many hidden units
-HISTORY_FRAMES = 200  # frames kept for export; halved (every other kept) when full
+HISTORY_FRAMES = 100  # frames kept for export (~4 MB with the grid); halved (every other kept) when full
+# With several pages training, each worker sleeps this long per epoch so the event loop (and the
+# other pages) get the GIL: without it, 20 busy workers starve WebSocket handshakes.
+SHARE_SLEEP_S = 0.001
+_active = {"workers": 0}
+_active_lock = threading.Lock()
 GRID = 100  # heatmap resolution of the input-space view
 UNIT_GRID = 24  # resolution of each hidden unit's thumbnail
 CURVE_POINTS = 200
@@ -555,6 +560,8 @@ class Session:
 
     def _work(self) -> None:
         cb = PlaygroundCallback(self)
+        with _active_lock:
+            _active["workers"] += 1
         try:
             self._wait_running()
             while self.epoch < self.config.stop_epochs and not self._stop.is_set():
@@ -575,12 +582,17 @@ class Session:
             pass
         except Exception as exc:  # a worker must never die silently: the page hears why
             self.status, self.message = "error", f"training failed: {exc}"
+        finally:
+            with _active_lock:
+                _active["workers"] -= 1
         if not self._stop.is_set():
             self._running.clear()
             self.emit(self._make_frame(force_all=True))
 
     def _epoch_done(self, t) -> None:
         self.epoch += 1
+        if _active["workers"] > 1:
+            time.sleep(SHARE_SLEEP_S)
         stop = self.config.stop_loss
         now = time.perf_counter()
         budget_done = False

@@ -215,7 +215,7 @@ function pointTraces() {
 
 function drawView(f) {
   const s = session, v = f.view, layout = { margin: { l: 40, r: 10, t: 10, b: 30 }, showlegend: false,
-    xaxis: { range: s.box[0], constrain: "domain" }, yaxis: { range: s.d_in === 2 ? s.box[1] : undefined } };
+    xaxis: { range: s.box[0] }, yaxis: { range: s.d_in === 2 ? s.box[1] : undefined } };
   let traces = [];
   if (v.kind === "curve") {
     traces = pointTraces();
@@ -246,7 +246,6 @@ function drawView(f) {
         colorscale: [[0, CLASS_COLORS[0]], [0.5, "#ffffff"], [1, CLASS_COLORS[1]]] };
     }
     traces = [heat, ...pointTraces()];
-    layout.yaxis.scaleanchor = "x";
   }
   Plotly.react("input-view", traces, layout, { displayModeBar: false, staticPlot: false });
 }
