@@ -187,6 +187,20 @@ def regions_cmd(
     out.print(f"report: {path}")
 
 
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(8000, "--port", help="port to listen on"),
+    open_browser: bool = typer.Option(False, "--open", help="open the page in the default browser"),
+) -> None:
+    """The browser playground: train, watch and share, live (works offline)."""
+    if not 0 < port < 65536:
+        raise SpecError("--port", "a port number between 1 and 65535", port)
+    from .web import serve
+
+    serve(host, port, open_browser=open_browser)
+
+
 @app.command("sweep")
 def sweep_cmd(
     file: str = typer.Argument(..., help="a sweep .toml file or a sweep preset name"),
