@@ -486,9 +486,11 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     ``parent`` says which of them each new polygon comes from. Inside one polygon the units' lines form
     an arrangement whose cells are the new regions; every cell vertex is one of: (a) a vertex of the
     polygon, (b) a point where a line crosses an edge, (c) a point where two lines cross inside. Each
-    such point is filed under the sign vectors of the cells that touch it (a point on m lines touches
-    2^m of them), the points are grouped by (polygon, sign vector), and each group, sorted by angle
-    around its mean, is a new polygon. A fixed number of array operations per layer, whatever its width.
+    such point is filed under the sign vectors of the cells that touch it (1, 2 or 4), the points are
+    grouped by (polygon, sign vector), and each group, sorted by angle around its mean, is a new
+    polygon. A fixed number of array operations per layer, whatever its width. Lines not in general
+    position (a vertex or a crossing within ``tol`` of another line) send the layer to
+    `_split_layer_clipping`, which merges slivers thinner than ``tol``.
     """
     xy, counts = P.xy, P.counts
     R, n = z.shape
@@ -524,7 +526,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     cr, cj, ccoef = pr.take(cidx), pj.take(cidx), coef.take(cidx, axis=0)  # (C,) cutting pairs, by polygon
     k = np.bincount(cr, minlength=R)  # cutting lines per polygon
     is_cut = k > 0
-    # (a) the polygons' own vertices; a vertex within the tolerance of a line lies on it
+    # (a) the polygons' own vertices, each strictly on one side of every cutting line
     cm = pm.take(cidx)
     cq = np.repeat(np.arange(len(cr)), cm)  # cutting pair of each value
     vsel = np.repeat(pstart.take(cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
@@ -532,6 +534,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     pthr = thr.take(cidx)  # (C,) each cutting line's tolerance on its polygon
     cthr = pthr[cq]
     csign = (cs > cthr).view(np.int8) - (cs < -cthr).view(np.int8)
+    if not csign.all():  # a vertex on a cutting line (within the tolerance): not in general position
+        return _split_layer_clipping(P, Z, z, tol)
     # (b) the points where a line crosses an edge, from one strict side to the other
     nxt = np.arange(1, len(cs) + 1)
     cstart = _starts_of(cm)
@@ -579,7 +583,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     base.reshape(-1)[flat_rn.take(cidx)] = False
     words = _pack(base).take(owner, axis=0)  # (T, W)
     flat = words.reshape(-1)
-    # (a) the polygon's vertices: signs from the values above (0 = on the line)
+    # (a) the polygon's vertices: signs from the values above
     pos = np.full(len(xy), -1)
     pos[av] = np.arange(n_a)
     a_pt, a_j = pos.take(cv), cj.take(cq)
@@ -628,28 +632,15 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
                 flat[bc] += add
             else:
                 words[bc, w] += add
-    # a point on m lines touches the 2^m cells on either side of them: one key per (point, cell)
+    # an edge point touches the 2 cells on either side of its line, a crossing the 4 around it
     jb, ja, jc = cj.take(b_pair), cj.take(pa), cj.take(pb)
     c_pt = np.arange(n_a + n_b, T)
     Wb, Wc = words[n_a : n_a + n_b], words[n_a + n_b :]
     Wb1, Wc1, Wc2 = _with_bit(Wb, jb), _with_bit(Wc, ja), _with_bit(Wc, jc)
     inc_words = [words[:n_a], Wb, Wb1, Wc, Wc1, Wc2, _with_bit(Wc1, jc)]
     inc_pt = [np.arange(n_a), *[np.arange(n_a, n_a + n_b)] * 2, *[c_pt] * 4]
-    zero = csign == 0
-    if zero.any():  # polygon vertices on a cutting line: rare (within the tolerance of a line)
-        z_pt, z_j = a_pt[zero], a_j[zero]
-        order = np.argsort(z_pt, kind="stable")
-        z_pt, z_j = z_pt[order], z_j[order]
-        rank = np.arange(len(z_pt)) - np.searchsorted(z_pt, z_pt)
-        ip, iw = np.arange(n_a), words[:n_a]
-        for rho in range(int(rank.max()) + 1):
-            jmap = np.full(T, -1)
-            jmap[z_pt[rank == rho]] = z_j[rank == rho]
-            dup = np.flatnonzero(jmap[ip] >= 0)
-            ip, iw = np.concatenate([ip, ip[dup]]), np.concatenate([iw, _with_bit(iw[dup], jmap[ip[dup]])])
-        inc_pt[0], inc_words[0] = ip, iw
     inc_pt, inc_words = np.concatenate(inc_pt), np.concatenate(inc_words)
-    # group by (polygon, sign vector); groups of fewer than 3 points are not cells
+    # group by (polygon, sign vector); groups of fewer than 3 points are not cells (a safety net)
     srt, first = _group_rows(owner.take(inc_pt), inc_words, n)
     size = np.empty(len(first), np.int64)
     size[:-1] = first[1:] - first[:-1]
