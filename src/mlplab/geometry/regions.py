@@ -472,11 +472,11 @@ def _group_rows(owner: np.ndarray, words: np.ndarray, n: int) -> tuple[np.ndarra
         hs = h[srt]
         new = np.ones(len(srt), bool)
         new[1:] = hs[1:] != hs[:-1]
-        head = srt[new][np.cumsum(new) - 1]  # the first row of each row's group, in sorted order
+        head = srt[new][new.cumsum() - 1]  # the first row of each row's group, in sorted order
         if (owner[srt] != owner[head]).any() or (words[srt] != words[head]).any():
             srt = np.lexsort((*words.T, owner))
             new[1:] = (owner[srt[1:]] != owner[srt[:-1]]) | (words[srt[1:]] != words[srt[:-1]]).any(1)
-    return srt, np.flatnonzero(new)
+    return srt, new.nonzero()[0]
 
 
 def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
@@ -495,7 +495,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     xy, counts = P.xy, P.counts
     R, n = z.shape
     starts = _starts_of(counts)
-    pid = np.repeat(np.arange(R), counts)
+    pid = np.arange(R).repeat(counts)
     # which lines may meet which polygons: |change over the polygon's bounding box| >= |value at its centre|
     top, bot = np.maximum.reduceat(xy, starts, axis=0), np.minimum.reduceat(xy, starts, axis=0)
     centre, half = (top + bot) / 2, (top - bot) / 2
@@ -510,8 +510,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     flat_rn = pr * n + pj
     coef = np.stack([Z[:, 0].take(flat_rn), Z[:, 1].take(flat_rn), z.take(flat_rn)], axis=1)  # (Q, 3)
     pm = counts.take(pr)
-    qv = np.repeat(np.arange(len(pr)), pm)
-    vidx = np.arange(len(qv)) + np.repeat(starts.take(pr) - np.cumsum(pm) + pm, pm)
+    qv = np.arange(len(pr)).repeat(pm)
+    vidx = np.arange(len(qv)) + (starts.take(pr) - pm.cumsum() + pm).repeat(pm)
     g = coef.take(qv, axis=0)
     s = xy[:, 0].take(vidx) * g[:, 0] + xy[:, 1].take(vidx) * g[:, 1] + g[:, 2]
     pstart = _starts_of(pm)
@@ -520,7 +520,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     has_pos, has_neg = hi > thr, lo < -thr
     bits.reshape(-1)[flat_rn] = has_pos
     slivers = P.slivers + int(np.count_nonzero((has_pos & (lo < 0) & ~has_neg) | (has_neg & (hi > 0) & ~has_pos)))
-    cidx = np.flatnonzero(has_pos & has_neg)  # the near pairs whose line crosses the polygon
+    cidx = (has_pos & has_neg).nonzero()[0]  # the near pairs whose line crosses the polygon
     if not len(cidx):
         return _Polys(xy, counts, np.arange(R), bits, slivers)
     cr, cj, ccoef = pr.take(cidx), pj.take(cidx), coef.take(cidx, axis=0)  # (C,) cutting pairs, by polygon
@@ -528,8 +528,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     is_cut = k > 0
     # (a) the polygons' own vertices, each strictly on one side of every cutting line
     cm = pm.take(cidx)
-    cq = np.repeat(np.arange(len(cr)), cm)  # cutting pair of each value
-    vsel = np.repeat(pstart.take(cidx) - np.cumsum(cm) + cm, cm) + np.arange(len(cq))
+    cq = np.arange(len(cr)).repeat(cm)  # cutting pair of each value
+    vsel = (pstart.take(cidx) - cm.cumsum() + cm).repeat(cm) + np.arange(len(cq))
     cs, cv = s.take(vsel), vidx.take(vsel)
     pthr = thr.take(cidx)  # (C,) each cutting line's tolerance on its polygon
     cthr = pthr[cq]
@@ -540,7 +540,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     nxt = np.arange(1, len(cs) + 1)
     cstart = _starts_of(cm)
     nxt[cstart + cm - 1] = cstart
-    i = np.flatnonzero(csign * csign.take(nxt) < 0)
+    i = (csign * csign.take(nxt) < 0).nonzero()[0]
     i2 = nxt.take(i)
     s1, s2 = cs.take(i), cs.take(i2)
     f = s1 / (s1 - s2)
@@ -552,27 +552,27 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     # (c) the points where two lines cross inside the polygon
     kstart = _starts_of(k)
     partners = k.take(cr) - 1 - (np.arange(len(cr)) - kstart.take(cr))
-    pa = np.repeat(np.arange(len(cr)), partners)
-    pb = pa + 1 + np.arange(len(pa)) - np.repeat(np.cumsum(partners) - partners, partners)
+    pa = np.arange(len(cr)).repeat(partners)
+    pb = pa + 1 + np.arange(len(pa)) - (partners.cumsum() - partners).repeat(partners)
     A, B = ccoef.take(pa, axis=0), ccoef.take(pb, axis=0)
     det = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
     if not det.all():  # parallel lines do not cross
-        nz = np.flatnonzero(det)
+        nz = det.nonzero()[0]
         pa, pb, A, B, det = pa.take(nz), pb.take(nz), A.take(nz, axis=0), B.take(nz, axis=0), det.take(nz)
     cx = (A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1]) / det
     cy = (A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]) / det
     c_r = cr.take(pa)
     em = counts.take(c_r)  # inside: strictly left of every edge of the counter-clockwise polygon
-    eq = np.repeat(np.arange(len(pa)), em)
-    ev = np.arange(len(eq)) + np.repeat(starts.take(c_r) - np.cumsum(em) + em, em)
+    eq = np.arange(len(pa)).repeat(em)
+    ev = np.arange(len(eq)) + (starts.take(c_r) - em.cumsum() + em).repeat(em)
     vnext = np.arange(1, len(xy) + 1)
     vnext[starts + counts - 1] = starts
     ex, ey = xs.take(vnext) - xs, ys.take(vnext) - ys  # (nv,) edge vectors
     cross = ex.take(ev) * (cy.take(eq) - ys.take(ev)) - ey.take(ev) * (cx.take(eq) - xs.take(ev))
-    inside = np.flatnonzero(np.minimum.reduceat(cross, _starts_of(em)) > 0) if len(eq) else np.zeros(0, np.int64)
+    inside = (np.minimum.reduceat(cross, _starts_of(em)) > 0).nonzero()[0] if len(eq) else np.zeros(0, np.int64)
     pa, pb, c_r = pa.take(inside), pb.take(inside), c_r.take(inside)
     # every point with its polygon
-    av = np.flatnonzero(is_cut.take(pid))
+    av = is_cut.take(pid).nonzero()[0]
     px, py = np.concatenate([xs.take(av), bx, cx.take(inside)]), np.concatenate([ys.take(av), by, cy.take(inside)])
     owner = np.concatenate([pid.take(av), cr.take(b_pair), c_r])
     T, n_a, n_b = len(px), len(av), len(bx)
@@ -616,8 +616,8 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
         bc, own = bc[~dense], own[~dense]
     kk = k.take(owner.take(bc))
     if len(bc):
-        te = np.repeat(bc, kk)
-        ce = np.repeat(kstart.take(owner.take(bc)) - np.cumsum(kk) + kk, kk) + np.arange(len(te))
+        te = bc.repeat(kk)
+        ce = (kstart.take(owner.take(bc)) - kk.cumsum() + kk).repeat(kk) + np.arange(len(te))
         cc = ccoef.take(ce, axis=0)
         val = px.take(te) * cc[:, 0] + py.take(te) * cc[:, 1] + cc[:, 2]
         je, te_thr = cj.take(ce), pthr.take(ce)
@@ -645,9 +645,9 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     size = np.empty(len(first), np.int64)
     size[:-1] = first[1:] - first[:-1]
     size[-1] = len(srt) - first[-1]
-    good = np.flatnonzero(size >= 3)
+    good = (size >= 3).nonzero()[0]
     if len(good) < len(first):
-        keep_inc = np.repeat(size >= 3, size)
+        keep_inc = (size >= 3).repeat(size)
         srt, size = srt[keep_inc], size.take(good)
         first = _starts_of(size)
     else:
@@ -669,7 +669,7 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     return _Polys(
         xy=np.concatenate([xy[keep.take(pid)], new_xy]),
         counts=np.concatenate([counts[keep], size]),
-        parent=np.concatenate([np.flatnonzero(keep), cell_parent]),
+        parent=np.concatenate([keep.nonzero()[0], cell_parent]),
         bits=np.concatenate([bits[keep], cell_bits]),
         slivers=slivers,
     )
