@@ -549,31 +549,29 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     x1, y1 = xs.take(v1), ys.take(v1)
     bx, by = x1 + f * (xs.take(v2) - x1), y1 + f * (ys.take(v2) - y1)
     b_pair = cq.take(i)
-    # (c) the points where two lines cross inside the polygon
+    if len(i) != 2 * len(cr):  # each cutting line crosses its convex polygon's boundary twice
+        return _split_layer_clipping(P, Z, z, tol)
+    # (c) the points where two lines cross inside the polygon: where the second line separates the
+    # first one's two edge points (b-points 2q and 2q + 1 of cutting pair q)
     kstart = _starts_of(k)
     partners = k.take(cr) - 1 - (np.arange(len(cr)) - kstart.take(cr))
     pa = np.arange(len(cr)).repeat(partners)
     pb = pa + 1 + np.arange(len(pa)) - (partners.cumsum() - partners).repeat(partners)
-    A, B = ccoef.take(pa, axis=0), ccoef.take(pb, axis=0)
+    B = ccoef.take(pb, axis=0)
+    e0, e1 = 2 * pa, 2 * pa + 1
+    inside = ((B[:, 0] * bx.take(e0) + B[:, 1] * by.take(e0) + B[:, 2])
+              * (B[:, 0] * bx.take(e1) + B[:, 1] * by.take(e1) + B[:, 2]) < 0).nonzero()[0]
+    pa, pb, B = pa.take(inside), pb.take(inside), B.take(inside, axis=0)
+    A = ccoef.take(pa, axis=0)
     det = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
-    if not det.all():  # parallel lines do not cross
-        nz = det.nonzero()[0]
-        pa, pb, A, B, det = pa.take(nz), pb.take(nz), A.take(nz, axis=0), B.take(nz, axis=0), det.take(nz)
+    if not det.all():  # parallel, yet one separates the other's edge points: the same line twice
+        return _split_layer_clipping(P, Z, z, tol)
     cx = (A[:, 1] * B[:, 2] - A[:, 2] * B[:, 1]) / det
     cy = (A[:, 2] * B[:, 0] - A[:, 0] * B[:, 2]) / det
     c_r = cr.take(pa)
-    em = counts.take(c_r)  # inside: strictly left of every edge of the counter-clockwise polygon
-    eq = np.arange(len(pa)).repeat(em)
-    ev = np.arange(len(eq)) + (starts.take(c_r) - em.cumsum() + em).repeat(em)
-    vnext = np.arange(1, len(xy) + 1)
-    vnext[starts + counts - 1] = starts
-    ex, ey = xs.take(vnext) - xs, ys.take(vnext) - ys  # (nv,) edge vectors
-    cross = ex.take(ev) * (cy.take(eq) - ys.take(ev)) - ey.take(ev) * (cx.take(eq) - xs.take(ev))
-    inside = (np.minimum.reduceat(cross, _starts_of(em)) > 0).nonzero()[0] if len(eq) else np.zeros(0, np.int64)
-    pa, pb, c_r = pa.take(inside), pb.take(inside), c_r.take(inside)
     # every point with its polygon
     av = is_cut.take(pid).nonzero()[0]
-    px, py = np.concatenate([xs.take(av), bx, cx.take(inside)]), np.concatenate([ys.take(av), by, cy.take(inside)])
+    px, py = np.concatenate([xs.take(av), bx, cx]), np.concatenate([ys.take(av), by, cy])
     owner = np.concatenate([pid.take(av), cr.take(b_pair), c_r])
     T, n_a, n_b = len(px), len(av), len(bx)
     # sign vectors as 64-bit words (bit j of a row in word j // 64): the polygon's bits with its cutting
