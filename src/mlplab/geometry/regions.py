@@ -663,12 +663,12 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     order = np.argsort(cell * 8.0 + (np.arctan2(dy, dx) + 4.0), kind="stable")
     new_xy = np.empty((len(order), 2))
     new_xy[:, 0], new_xy[:, 1] = qx.take(order), qy.take(order)
-    keep = ~is_cut
+    keep = (~is_cut).nonzero()[0]  # the polygons no line crosses, unchanged
     return _Polys(
-        xy=np.concatenate([xy[keep.take(pid)], new_xy]),
-        counts=np.concatenate([counts[keep], size]),
-        parent=np.concatenate([keep.nonzero()[0], cell_parent]),
-        bits=np.concatenate([bits[keep], cell_bits]),
+        xy=np.concatenate([xy.take((~is_cut).take(pid).nonzero()[0], axis=0), new_xy]),
+        counts=np.concatenate([counts.take(keep), size]),
+        parent=np.concatenate([keep, cell_parent]),
+        bits=np.concatenate([bits.take(keep, axis=0), cell_bits]),
         slivers=slivers,
     )
 
