@@ -26,6 +26,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
