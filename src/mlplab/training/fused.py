@@ -273,9 +273,10 @@ class _BatchNorm:
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         self.colsum(dy * self.xhat, out=self.gg)
         self.colsum(dy, out=self.gb)
-        dxhat = dy * self.g
-        return self.rstd * (dxhat - self.colsum(dxhat) * self.inv_n
-                            - self.xhat * (self.colsum(dxhat * self.xhat) * self.inv_n))
+        # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) with dxhat = dy * gamma; the two
+        # means are gamma * gb / n and gamma * gg / n, so no (n, d) array is needed for them.
+        scale = self.rstd * self.g
+        return (dy - self.gb * self.inv_n - self.xhat * (self.gg * self.inv_n)) * scale
 
 
 class _Residual:
@@ -419,6 +420,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
         recorders = [cb for cb in callbacks if hasattr(cb, "wants")]
         recorder_steps = {s for s in range(t.total_steps) if any(cb.wants(s) for cb in recorders)}
         others = [cb for cb in callbacks if not hasattr(cb, "wants") and type(cb).on_step_end is not Callback.on_step_end]
+        epoch_readers = [cb for cb in callbacks if type(cb).on_epoch_end is not Callback.on_epoch_end]
         n, batch = len(t.X), t.batch
         full = batch == n
         gen = torch.Generator().manual_seed(spec.seed)  # the reference loop's batches, draw for draw
@@ -452,10 +454,11 @@ def fused_train(t, losses: torch.Tensor) -> None:
                         cb.on_step_end(t, step, loss, None)
                     opt.step()
                     t.steps_done += 1
-                for layer in syncs:
-                    layer.sync()
-                for cb in callbacks:
-                    cb.on_epoch_end(t, epoch)
+                if epoch_readers:  # e.g. validation metrics in eval mode read the running statistics
+                    for layer in syncs:
+                        layer.sync()
+                    for cb in epoch_readers:
+                        cb.on_epoch_end(t, epoch)
     finally:
         for layer in layers:
             getattr(layer, "sync", lambda: None)()
