@@ -124,7 +124,7 @@ def _timed(fn) -> float:
 VARIANTS = {
     "as is": {},  # frames=0: record nothing, the default fused path (torch backend at this size)
     "reference loop": {"fused": False},  # autograd + torch.optim, the seeds' step
-    "default recording": {"frames": 100},  # 100 frames, each an eval forward over 2048 rows
+    "default recording": {"frames": 100},  # 100 frames, each an eval forward over 512 rows
 }
 
 
@@ -140,7 +140,7 @@ def findings(best: dict[str, float], floor_s: float) -> str:
         "batch gather, bias, ReLU, softmax and SGD update. What mlplab removes is everything but the products: "
         "no DataLoader (one tensor, a seeded permutation, index slicing), no autograd graph or optimizer loop "
         "(the fused path's hand-written backward and one update of a flat parameter vector). Recording costs "
-        "what it records: 100 frames are 100 eval forwards over at most 2048 rows; `frames=0` records nothing. "
+        "what it records: 100 frames are 100 eval forwards over at most 512 rows (2048 for 2-D data); `frames=0` records nothing. "
         "The final metrics (accuracy on the training rows) are one more forward after the loop, outside the epoch.\n"
     )
 
@@ -174,7 +174,7 @@ def main() -> None:
         ("mlplab `train(..., frames=0)`: the epoch (`run.timings['train_s']`)", "mlplab as is (loop)"),
         ("  the whole call (plus final train-accuracy forward)", "mlplab as is"),
         ("  the reference loop (`fused=False`: autograd + torch.optim)", "mlplab reference loop (loop)"),
-        ("  default recording (100 frames on 2048 rows)", "mlplab default recording (loop)"),
+        ("  default recording (100 frames on 512 rows)", "mlplab default recording (loop)"),
         ("d2l loop: `DataLoader(TensorDataset)`, shuffle", "DataLoader loop"),
         ("  iterating that DataLoader alone, no model", "DataLoader alone"),
         ("scikit-learn `MLPClassifier` (sgd, 1 epoch, full 60000)", "scikit-learn"),

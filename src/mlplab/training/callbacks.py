@@ -34,15 +34,18 @@ class Callback:
 
 
 # Frames follow at most this many training rows (a seeded subset beyond it): a frame of 60000 images
-# would cost a forward pass over the whole data set and megabytes of storage, every time.
+# would cost a forward pass over the whole data set and megabytes of storage, every time. Inputs of
+# more than 2 dimensions are never animated point by point, so they keep fewer rows.
 FRAME_ROWS = 2048
+FRAME_ROWS_HIGH_DIM = 512
 
 
-def frame_rows(n: int, seed: int) -> np.ndarray | None:
-    """The rows that frames record: None for all of them, else a sorted seeded subset of FRAME_ROWS."""
-    if n <= FRAME_ROWS:
+def frame_rows(n: int, seed: int, d_in: int = 2) -> np.ndarray | None:
+    """The rows that frames record: None for all of them, else a sorted seeded subset."""
+    limit = FRAME_ROWS if d_in <= 2 else FRAME_ROWS_HIGH_DIM
+    if n <= limit:
         return None
-    return np.sort(np.random.default_rng(seed).choice(n, FRAME_ROWS, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def frame_schedule(total_steps: int, frames: int) -> np.ndarray:
@@ -67,7 +70,7 @@ class Recorder(Callback):
     def on_train_start(self, t: Trainer) -> None:
         self.steps = frame_schedule(t.total_steps - 1, self.n_frames)
         self._slot = {int(s): i for i, s in enumerate(self.steps)}
-        self.rows = frame_rows(t.X.shape[0], t.spec.seed)
+        self.rows = frame_rows(t.X.shape[0], t.spec.seed, t.X.shape[1])
         self.X_rows = t.X if self.rows is None else t.X[torch.from_numpy(self.rows)]
         n, d_out = self.X_rows.shape[0], t.out_dim
         self.frames = torch.full((len(self.steps), n, d_out), float("nan"))

@@ -177,18 +177,19 @@ class _Linear:
 
 class _ReLU:
     def __init__(self, B: _Backend, slope: float = 0.0):
-        self.xp, self.slope = B.xp, slope
+        self.xp, self.slope, self.is_numpy = B.xp, slope, B.is_numpy
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
         if self.slope:
             return self.xp.where(self.mask, x, x * self.slope)
-        return x * self.mask
+        # NumPy multiplies by a boolean mask cheaply; torch would first copy it to float, where() does not
+        return x * self.mask if self.is_numpy else x.clamp(min=0)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         if self.slope:
             return self.xp.where(self.mask, dy, dy * self.slope)
-        return dy * self.mask
+        return dy * self.mask if self.is_numpy else torch.where(self.mask, dy, 0.0)
 
 
 class _Tanh:
