@@ -1,22 +1,23 @@
-"""The fused path: hand-written forward, backward and optimizer step, on one flat parameter vector.
+"""The fused path: hand-written forward, backward and optimizer step in NumPy float32, on one flat vector.
 
-Why: autograd and the optimizer's per-parameter loop cost time that these models cannot hide. The
-course's models are tiny (2-unit layers, a few hundred points): a step is dispatch overhead, about
-3-6 us per PyTorch op against NumPy's 1-1.5 us, so small steps run on the NumPy backend. The d2l
-MLP on 60000 images is the opposite: a step is a few large matrix products, so it runs on the torch
-backend (its BLAS, no graph, no per-step allocations beyond the products). The same layer code
-serves both: NumPy and torch share the operators and names used here, and `_Backend` covers the
-few calls that differ (measured in ``benchmarks/bench_training.py`` and ``bench_minibatch.py``).
+Why: the course's models are tiny (2-unit layers, a few hundred points), so a PyTorch step costs its
+dispatch overhead, not its arithmetic: about 3-6 us per op against NumPy's 1-1.5 us (measured in
+``benchmarks/bench_training.py``). Here each layer's forward and backward are a few NumPy calls into
+preallocated buffers, and the optimizer updates one flat parameter vector. The torch model's
+parameters and batch-norm buffers are rebound to views of those arrays, so the recorder, views and
+metrics read the live values at no cost. Batches come from the same seeded permutation as the
+reference loop. Results match the reference loop to float32 rounding (the tests hold it to 1e-5
+relative per step).
 
-The torch model's parameters (and batch-norm buffers) are rebound to views of the flat vector, so the
-recorder, views and metrics read the live values at no cost. Batches come from the same seeded
-permutation as the reference loop. Results match the reference loop to float32 rounding (the tests
-hold it to 1e-5 relative per step).
+It pays for large steps too: on the d2l MLP (60000 x 784, batch 256) the epoch runs within about
+1.1-1.3x of the bare matrix products, faster than autograd + torch.optim (``bench_minibatch.py``),
+because nothing but the products and a few in-place array passes is left. (A torch version of the
+same layers was measured as well and ran no faster than autograd, so NumPy it is.)
 
 Scope: MSE (mean or sum) and cross-entropy; full batch or mini-batches; Adam / SGD (momentum, weight
-decay) / the seeds' manual SGD; Linear, ReLU, leaky ReLU, tanh, sigmoid, identity and residual
-blocks, polynomial features in front, and batch norm (training mode, NumPy backend). Anything else
-uses the reference loop.
+decay) / the seeds' manual SGD; Linear, ReLU, leaky ReLU, tanh, sigmoid, identity, batch norm
+(training mode) and residual blocks, with polynomial features in front. Anything else uses the
+reference loop.
 """
 
 from __future__ import annotations
@@ -33,14 +34,6 @@ from .callbacks import Callback
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 
 
-def backend_for(model: nn.Module, batch: int) -> _Backend:
-    """NumPy for dispatch-bound steps, torch for compute-bound ones (the same threshold as the thread policy)."""
-    from .loop import SMALL_STEP
-
-    work = batch * sum(p.numel() for p in model.parameters())
-    return NUMPY if work < SMALL_STEP else TORCH
-
-
 def fused_supported(model: nn.Module, spec, t) -> bool:
     if spec.loss in ("mse", "mse_sum"):
         if t.task != "regression":
@@ -50,11 +43,7 @@ def fused_supported(model: nn.Module, spec, t) -> bool:
     net = getattr(model, "net", None)
     if not isinstance(net, nn.Sequential) or (spec.loss == "ce" and isinstance(net[-1], nn.Softmax)):
         return False
-    numpy_only = backend_for(model, t.batch) is NUMPY
     for i, m in enumerate(net):
-        if isinstance(m, nn.BatchNorm1d) or (isinstance(m, ResidualBlock) and isinstance(m.norm, nn.BatchNorm1d)):
-            if not numpy_only:
-                return False
         if isinstance(m, PolyFeatures) and i == 0:
             continue
         if isinstance(m, ResidualBlock):
@@ -69,77 +58,33 @@ def fused_supported(model: nn.Module, spec, t) -> bool:
     return True
 
 
-class _Backend:
-    """The calls where NumPy and torch differ; everything else (operators, where, exp, tanh, abs,
-    sqrt, log, .T, ravel) is spelled the same in both."""
-
-    def __init__(self, xp):
-        self.xp, self.is_numpy = xp, xp is np
-        self._ones: dict[int, object] = {}
-
-    def matmul(self, a, b, out=None):
-        return self.xp.matmul(a, b, out=out)
-
-    def colsum(self, a, out=None):
-        """Column sums (n, d) -> (d,) as a matrix-vector product: ~1 us where NumPy's ``a.sum(0)`` costs ~5 us."""
-        n = a.shape[0]
-        ones = self._ones.get(n)
-        if ones is None:
-            ones = self._ones[n] = np.ones(n, np.float32) if self.is_numpy else torch.ones(n)
-        if self.is_numpy:
-            return np.matmul(ones, a, out=out)
-        return torch.mv(a.T, ones, out=out)  # (d, n) @ (n,): torch's matmul would reshape ``out`` to (1, d)
-
-    def rowmax(self, a):
-        return a.max(1, keepdims=True) if self.is_numpy else a.amax(1, keepdim=True)
-
-    def rowsum(self, a):
-        return a.sum(1, keepdims=True) if self.is_numpy else a.sum(1, keepdim=True)
-
-    def arange(self, n):
-        return np.arange(n) if self.is_numpy else torch.arange(n)
-
-    def zeros_like(self, a):
-        return self.xp.zeros_like(a)
-
-    def dot(self, a, b) -> float:
-        return float(self.xp.dot(a, b))
-
-    def array(self, t: torch.Tensor):
-        """A tensor's data in this backend, float32 (ints stay ints: class labels); no copy when it can
-        share memory. Layers never write into their inputs, so the training data is never copied."""
-        t = t.detach()
-        if t.is_floating_point() and t.dtype != torch.float32:
-            t = t.float()
-        return t.numpy() if self.is_numpy else t
-
-    def tensor(self, a) -> torch.Tensor:
-        """A torch view of a backend array (no copy)."""
-        return torch.from_numpy(a) if self.is_numpy else a
+_ONES: dict[int, np.ndarray] = {}
 
 
-NUMPY, TORCH = _Backend(np), _Backend(torch)
+def _colsum(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Column sums (n, d) -> (d,) as a BLAS matrix-vector product: ~1 us where ``a.sum(0)`` costs ~5 us."""
+    n = a.shape[0]
+    ones = _ONES.get(n)
+    if ones is None:
+        ones = _ONES[n] = np.ones(n, dtype=np.float32)
+    return np.matmul(ones, a, out=out)
 
 
 class _Params:
     """All trainable parameters in one float32 vector; torch parameters become views of it."""
 
-    def __init__(self, model: nn.Module, B: _Backend = NUMPY):
-        self.B = B
+    def __init__(self, model: nn.Module):
         self.torch_params = [p for p in model.parameters()]
         sizes = [p.numel() for p in self.torch_params]
-        if B.is_numpy:
-            self.flat = np.concatenate([p.detach().numpy().astype(np.float32).ravel() for p in self.torch_params])
-        else:
-            self.flat = torch.cat([p.detach().float().reshape(-1) for p in self.torch_params])
-        self.grad = B.zeros_like(self.flat)
+        self.flat = np.concatenate([p.detach().numpy().astype(np.float32).ravel() for p in self.torch_params])
+        self.grad = np.zeros_like(self.flat)
         self.views, self.grads = {}, {}
         off = 0
         for p, n in zip(self.torch_params, sizes):
             shape = tuple(p.shape)
             self.views[id(p)] = self.flat[off : off + n].reshape(shape)
             self.grads[id(p)] = self.grad[off : off + n].reshape(shape)
-            p.data = B.tensor(self.views[id(p)])  # share memory: torch sees every update
+            p.data = torch.from_numpy(self.views[id(p)])  # share memory: torch sees every update
             off += n
 
     def of(self, p: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +102,6 @@ class _Params:
 
 class _Linear:
     def __init__(self, m: nn.Linear, P: _Params):
-        self.B = P.B
         self.W, self.gW = P.of(m.weight)  # (out, in)
         self.b, self.gb = P.of(m.bias) if m.bias is not None else (None, None)
 
@@ -169,35 +113,31 @@ class _Linear:
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        self.B.matmul(dy.T, self.x, out=self.gW)  # (out, n) @ (n, in)
+        np.matmul(dy.T, self.x, out=self.gW)  # (out, n) @ (n, in)
         if self.gb is not None:
-            self.B.colsum(dy, out=self.gb)
+            _colsum(dy, out=self.gb)
         return dy @ self.W if need_dx else None
 
 
 class _ReLU:
-    def __init__(self, B: _Backend, slope: float = 0.0):
-        self.xp, self.slope, self.is_numpy = B.xp, slope, B.is_numpy
+    def __init__(self, slope: float = 0.0):
+        self.slope = slope
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
         if self.slope:
-            return self.xp.where(self.mask, x, x * self.slope)
-        # NumPy multiplies by a boolean mask cheaply; torch would first copy it to float, where() does not
-        return x * self.mask if self.is_numpy else x.clamp(min=0)
+            return np.where(self.mask, x, x * self.slope)
+        return x * self.mask
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         if self.slope:
-            return self.xp.where(self.mask, dy, dy * self.slope)
-        return dy * self.mask if self.is_numpy else torch.where(self.mask, dy, 0.0)
+            return np.where(self.mask, dy, dy * self.slope)
+        return dy * self.mask
 
 
 class _Tanh:
-    def __init__(self, B: _Backend):
-        self.xp = B.xp
-
     def forward(self, x):
-        self.y = self.xp.tanh(x)
+        self.y = np.tanh(x)
         return self.y
 
     def backward(self, dy, need_dx=True):
@@ -205,13 +145,10 @@ class _Tanh:
 
 
 class _Sigmoid:
-    def __init__(self, B: _Backend):
-        self.xp = B.xp
-
     def forward(self, x):
         # exp(-|x|) never overflows; the two branches give the same value where both are finite
-        e = self.xp.exp(-self.xp.abs(x))
-        self.y = self.xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        e = np.exp(-np.abs(x))
+        self.y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return self.y
 
     def backward(self, dy, need_dx=True):
@@ -230,7 +167,7 @@ class _BatchNorm:
     """Training-mode batch norm (NumPy backend); running statistics updated as torch does (unbiased variance)."""
 
     def __init__(self, m: nn.BatchNorm1d, P: _Params):
-        self.colsum = P.B.colsum
+        self.colsum = _colsum
         self.g, self.gg = P.of(m.weight)
         self.b, self.gb = P.of(m.bias)
         self.eps, self.momentum, self.module = m.eps, m.momentum, m
@@ -308,13 +245,13 @@ def _layer(m: nn.Module, P: _Params):
     if isinstance(m, nn.Linear):
         return _Linear(m, P)
     if isinstance(m, nn.ReLU):
-        return _ReLU(P.B)
+        return _ReLU()
     if isinstance(m, nn.LeakyReLU):
-        return _ReLU(P.B, m.negative_slope)
+        return _ReLU(m.negative_slope)
     if isinstance(m, nn.Tanh):
-        return _Tanh(P.B)
+        return _Tanh()
     if isinstance(m, nn.Sigmoid):
-        return _Sigmoid(P.B)
+        return _Sigmoid()
     if isinstance(m, nn.Identity):
         return _Identity()
     if isinstance(m, nn.BatchNorm1d):
@@ -329,7 +266,7 @@ class _Adam:
 
     def __init__(self, P: _Params, lr: float, weight_decay: float, betas=(0.9, 0.999), eps=1e-8):
         self.P, self.lr, self.wd, (self.b1, self.b2), self.eps = P, lr, weight_decay, betas, eps
-        self.m, self.v = P.B.zeros_like(P.flat), P.B.zeros_like(P.flat)
+        self.m, self.v = np.zeros_like(P.flat), np.zeros_like(P.flat)
         self.t = 0
 
     def step(self) -> None:
@@ -341,7 +278,7 @@ class _Adam:
         self.v *= self.b2
         self.v += (1 - self.b2) * g * g
         step_size = self.lr / (1 - self.b1**self.t)
-        denom = self.P.B.xp.sqrt(self.v) / math.sqrt(1 - self.b2**self.t)
+        denom = np.sqrt(self.v) / math.sqrt(1 - self.b2**self.t)
         denom += self.eps
         p -= step_size * self.m / denom
 
@@ -359,7 +296,7 @@ class _SGD:
             g = g + self.wd * p
         if self.mu:
             if self.buf is None:
-                self.buf = g.copy() if self.P.B.is_numpy else g.clone()
+                self.buf = g.copy()
             else:
                 self.buf *= self.mu
                 self.buf += g
@@ -367,24 +304,24 @@ class _SGD:
         p -= self.lr * g
 
 
-def _mse_grad(h, Y, B: _Backend, mean: bool):
+def _mse_grad(h: np.ndarray, Y: np.ndarray, mean: bool) -> tuple[float, np.ndarray]:
     """(loss, dL/dh) of the squared error, averaged (``mse``) or summed (``mse_sum``)."""
     diff = h - Y
     flat = diff.ravel()
     size = flat.shape[0]
-    loss = B.dot(flat, flat) / (size if mean else 1)
+    loss = float(np.dot(flat, flat)) / (size if mean else 1)
     return loss, diff * ((2.0 / size) if mean else 2.0)
 
 
-def _ce_grad(h, labels, B: _Backend):
+def _ce_grad(h: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """(loss, dL/dh) of softmax cross-entropy on logits h (n, C), in the log-sum-exp form: subtracting
     each row's maximum keeps exp() from overflowing without changing the softmax."""
     n = h.shape[0]
-    rows = B.arange(n)
-    z = h - B.rowmax(h)
-    e = B.xp.exp(z)
-    s = B.rowsum(e)
-    loss = float((B.xp.log(s)[:, 0] - z[rows, labels]).mean())
+    rows = np.arange(n)
+    z = h - h.max(1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(1, keepdims=True)
+    loss = float((np.log(s)[:, 0] - z[rows, labels]).mean())
     d = e / s
     d[rows, labels] -= 1.0
     d *= 1.0 / n
@@ -394,8 +331,7 @@ def _ce_grad(h, labels, B: _Backend):
 def fused_train(t, losses: torch.Tensor) -> None:
     """Run ``t.total_steps`` steps; same batches, callbacks and bookkeeping as the reference loop."""
     model, spec = t.model, t.spec
-    B = backend_for(model, t.batch)
-    P = _Params(model, B)
+    P = _Params(model)
     # Overflow becomes inf and then a NaN loss, which the divergence callback reports: no warnings.
     errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
     errstate.__enter__()
@@ -406,11 +342,11 @@ def fused_train(t, losses: torch.Tensor) -> None:
         if isinstance(model.net[0], PolyFeatures):  # the inputs never change: expand them once
             with torch.no_grad():
                 X = model.net[0](t.X)
-        X, Y = B.array(X), B.array(t.Y)
+        X, Y = X.numpy(), t.Y.numpy()  # shared memory, never written: layers do not modify their inputs
         if spec.loss == "ce":
-            grad_of = lambda h, y: _ce_grad(h, y, B)  # noqa: E731
+            grad_of = _ce_grad
         else:
-            grad_of = lambda h, y: _mse_grad(h, y, B, spec.loss == "mse")  # noqa: E731
+            grad_of = lambda h, y: _mse_grad(h, y, spec.loss == "mse")  # noqa: E731
         if spec.optimizer == "adam":
             opt = _Adam(P, spec.lr, spec.weight_decay)
         else:
@@ -425,18 +361,21 @@ def fused_train(t, losses: torch.Tensor) -> None:
         n, batch = len(t.X), t.batch
         full = batch == n
         gen = torch.Generator().manual_seed(spec.seed)  # the reference loop's batches, draw for draw
+        if not full:
+            xbuf, ybuf = np.empty((batch,) + X.shape[1:], X.dtype), np.empty((batch,) + Y.shape[1:], Y.dtype)
         with torch.no_grad():
             for epoch in range(spec.epochs):
                 t.epoch = epoch
-                order = None if full else torch.randperm(n, generator=gen)
-                if order is not None and B.is_numpy:
-                    order = order.numpy()
+                order = None if full else torch.randperm(n, generator=gen).numpy()
                 for b in range(t.batches_per_epoch):
                     if full:
                         xb, yb = X, Y
                     else:
                         idx = order[b * batch : (b + 1) * batch]
-                        xb, yb = X[idx], Y[idx]
+                        if len(idx) == batch:  # gather into one reused buffer: no fresh pages per step
+                            xb, yb = np.take(X, idx, axis=0, out=xbuf), np.take(Y, idx, axis=0, out=ybuf)
+                        else:
+                            xb, yb = X[idx], Y[idx]
                     h = xb
                     for layer in layers:
                         h = layer.forward(h)
@@ -448,7 +387,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
                     if step in recorder_steps:
                         for layer in syncs:  # the recorder may read batch-norm buffers (snapshots, grid)
                             layer.sync()
-                        pred = B.tensor(h)
+                        pred = torch.from_numpy(h)
                         for cb in recorders:
                             cb.on_step_end(t, step, None, pred)
                     for cb in others:
