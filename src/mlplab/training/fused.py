@@ -328,6 +328,20 @@ def _ce_grad(h: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, d
 
 
+def _forward(layers: list, x: np.ndarray) -> np.ndarray:
+    for layer in layers:
+        x = layer.forward(x)
+    return x
+
+
+def _inputs(model: nn.Module, X: torch.Tensor) -> np.ndarray:
+    """The first layer's input for rows X: polynomial features expanded when the model has them."""
+    if isinstance(model.net[0], PolyFeatures):
+        with torch.no_grad():
+            X = model.net[0](X)
+    return X.detach().numpy()
+
+
 def fused_train(t, losses: torch.Tensor) -> None:
     """Run ``t.total_steps`` steps; same batches, callbacks and bookkeeping as the reference loop."""
     model, spec = t.model, t.spec
@@ -360,6 +374,8 @@ def fused_train(t, losses: torch.Tensor) -> None:
         epoch_readers = [cb for cb in callbacks if type(cb).on_epoch_end is not Callback.on_epoch_end]
         n, batch = len(t.X), t.batch
         full = batch == n
+        if not syncs:  # no batch norm: the forward pass is the same in eval mode, so predict in NumPy too
+            t.predict = lambda Xq: torch.from_numpy(_forward(layers, _inputs(model, Xq)))
         gen = torch.Generator().manual_seed(spec.seed)  # the reference loop's batches, draw for draw
         if not full:
             xbuf, ybuf = np.empty((batch,) + X.shape[1:], X.dtype), np.empty((batch,) + Y.shape[1:], Y.dtype)
@@ -400,6 +416,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
                     for cb in epoch_readers:
                         cb.on_epoch_end(t, epoch)
     finally:
+        t.__dict__.pop("predict", None)  # back to the trainer's own (torch, eval mode) predict
         for layer in layers:
             getattr(layer, "sync", lambda: None)()
         errstate.__exit__(None, None, None)
