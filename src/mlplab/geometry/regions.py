@@ -673,6 +673,31 @@ def _split_layer(P: _Polys, Z: np.ndarray, z: np.ndarray, tol: float) -> _Polys:
     )
 
 
+def _propagate(prog: _Program, H: np.ndarray, h: np.ndarray, split) -> tuple[np.ndarray, np.ndarray]:
+    """Compose the network's affine pieces, letting ``split`` cut the pieces at every activation.
+
+    H, h: (R, k, d), (R, d) the map from the piece's coordinates to the current layer, one per piece;
+    split(Z, z, slope) -> (parent of each new piece, Z, z after the activation) does the cutting
+    (polygons in the plane, intervals on a segment).
+    """
+    for op in prog.ops:
+        if isinstance(op, _Affine):
+            H, h = _apply_affine(op, H, h)
+        elif isinstance(op, _Act):
+            _, H, h = split(H, h, op.slope)
+        else:  # a residual block: the branch is cut, the skip follows its pieces
+            Z, z = H, h
+            for a in op.pre:
+                Z, z = _apply_affine(a, Z, z)
+            if op.act is not None:
+                parent, Z, z = split(Z, z, op.act.slope)
+                H, h = H[parent], h[parent]
+            for a in op.post:
+                Z, z = _apply_affine(a, Z, z)
+            H, h = H + Z, h + z
+    return H, h
+
+
 def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: float) -> Regions:
     """Regions of ``u -> net(origin + basis @ u)`` for u in ``box``."""
     (x0, x1), (y0, y1) = box
@@ -691,21 +716,7 @@ def _enumerate(prog: _Program, origin: np.ndarray, basis: np.ndarray, box, tol: 
         zp *= m
         return P.parent, Zp, zp
 
-    for op in prog.ops:
-        if isinstance(op, _Affine):
-            H, h = _apply_affine(op, H, h)
-        elif isinstance(op, _Act):
-            _, H, h = split(H, h, op.slope)
-        else:  # a residual block
-            Z, z = H, h
-            for a in op.pre:
-                Z, z = _apply_affine(a, Z, z)
-            if op.act is not None:
-                parent, Z, z = split(Z, z, op.act.slope)
-                H, h = H[parent], h[parent]
-            for a in op.post:
-                Z, z = _apply_affine(a, Z, z)
-            H, h = H + Z, h + z
+    H, h = _propagate(prog, H, h, split)
     return Regions(
         xy=P.xy, counts=P.counts, pattern_bits=history, A=np.ascontiguousarray(H.transpose(0, 2, 1)), c=h,
         box=((float(x0), float(x1)), (float(y0), float(y1))), tol=tol, slivers=P.slivers,
@@ -818,21 +829,7 @@ def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
         m = np.where(bits, 1.0, slope)
         return parent, m[:, None, :] * Z[parent], m * z[parent]
 
-    for op in prog.ops:
-        if isinstance(op, _Affine):
-            H, h = _apply_affine(op, H, h)
-        elif isinstance(op, _Act):
-            _, H, h = split(H, h, op.slope)
-        else:
-            Z, z = H, h
-            for aff in op.pre:
-                Z, z = _apply_affine(aff, Z, z)
-            if op.act is not None:
-                parent, Z, z = split(Z, z, op.act.slope)
-                H, h = H[parent], h[parent]
-            for aff in op.post:
-                Z, z = _apply_affine(aff, Z, z)
-            H, h = H + Z, h + z
+    H, h = _propagate(prog, H, h, split)
     return np.sort(lo)[1:]
 
 
