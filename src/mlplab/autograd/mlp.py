@@ -155,11 +155,7 @@ class BatchNorm:
         else:
             y, vjp = ops.batch_norm_eval(x, gamma, beta, rm, rv, self.eps)
 
-        def backward(g: Array) -> tuple[Array, Grads]:
-            dx, dgamma, dbeta = vjp(g)
-            return dx, {self.prefix + ".weight": dgamma, self.prefix + ".bias": dbeta}
-
-        return y, backward
+        return y, _affine_norm_backward(self.prefix, vjp)
 
     def formulas(self) -> list[tuple[str, str]]:
         return [
@@ -167,6 +163,16 @@ class BatchNorm:
             ("dx = (gamma / std) (g - mean_rows(g) - xhat mean_rows(g xhat))", f"(n, {self.width})"),
             ("dgamma = sum_rows(g xhat), dbeta = sum_rows(g)", f"({self.width},)"),
         ]
+
+
+def _affine_norm_backward(prefix: str, vjp) -> Backward:
+    """A norm's backward: its VJP gives (dx, dgamma, dbeta); gamma and beta are ``prefix.weight``/``.bias``."""
+
+    def backward(g: Array) -> tuple[Array, Grads]:
+        dx, dgamma, dbeta = vjp(g)
+        return dx, {prefix + ".weight": dgamma, prefix + ".bias": dbeta}
+
+    return backward
 
 
 @dataclass
@@ -184,11 +190,7 @@ class LayerNorm:
     def forward(self, P: dict[str, Array], B: dict[str, Array], x: Array, train: bool) -> tuple[Array, Backward]:
         y, vjp = ops.layer_norm(x, P[self.prefix + ".weight"], P[self.prefix + ".bias"], self.eps)
 
-        def backward(g: Array) -> tuple[Array, Grads]:
-            dx, dgamma, dbeta = vjp(g)
-            return dx, {self.prefix + ".weight": dgamma, self.prefix + ".bias": dbeta}
-
-        return y, backward
+        return y, _affine_norm_backward(self.prefix, vjp)
 
     def formulas(self) -> list[tuple[str, str]]:
         return [
