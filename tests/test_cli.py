@@ -103,8 +103,10 @@ def test_ctrl_c_saves_the_partial_run(tmp_path):
          "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.time() + 60
-    time.sleep(4)  # let it import and start stepping
+    deadline = time.time() + 120
+    first = proc.stdout.readline().decode()  # printed once the experiment is resolved, right before training
+    assert "training" in first, first
+    time.sleep(2)  # well inside the million steps
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=max(1, deadline - time.time()))
     assert proc.returncode == 130, err.decode()

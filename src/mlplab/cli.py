@@ -71,6 +71,8 @@ def run_cmd(
     from .api import run as run_api
 
     exp = load_experiment(target)
+    if exp.kind == "train":
+        out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
     run = run_api(exp, epochs=epochs, seed=seed, progress=progress)
     folder = write_outputs(run, output / run.name, export)
     line = f"{run.name}: {run.status}, {run.steps} steps"
