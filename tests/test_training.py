@@ -267,3 +267,17 @@ def test_fused_minibatch_cross_entropy_matches_the_reference(in_dim):
             continue  # Adam's first steps are ~lr * sign(gradient): weights with a near-zero gradient may differ by lr
         for (name, a), b in zip(fused_run.model.state_dict().items(), ref_run.model.state_dict().values()):
             assert np.abs(a.numpy() - b.numpy()).max() <= 1e-4 * max(np.abs(b.numpy()).max(), 1e-3), name
+
+
+def test_notebook_display_is_offline():
+    import re
+
+    import mlplab.training.run as run_module
+
+    run = mlplab.run("xor-mlp", epochs=10)
+    run_module._PLOTLYJS_SHOWN = False
+    first, second = run._repr_html_(), run._repr_html_()
+    assert not re.search(r"https?://", first.split("<script type=\"text/javascript\">", 2)[-1][-5000:])
+    assert not re.search(r"<script[^>]+src=[\"']https?:", first + second)
+    assert len(first) > 3_000_000 > len(second)  # plotly.js inlined once, then reused
+    assert "xor-mlp" in second and "Plotly.newPlot" in second

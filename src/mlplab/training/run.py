@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import DataFileError
 
 SCHEMA = 1
+_PLOTLYJS_SHOWN = False  # has a Run's notebook display already carried plotly.js in this process?
 
 
 @dataclass(eq=False)
@@ -124,11 +125,19 @@ class Run:
         return out
 
     def _repr_html_(self) -> str:
+        """The headline figure in a notebook, offline: plotly.js is inlined with the first run shown
+        in this process (from the installed package), later ones reuse it; never a CDN."""
+        global _PLOTLYJS_SHOWN
         from ..viz import figure_for_run
 
         fig = figure_for_run(self)
-        head = f"<p><b>{self.name}</b>: {self.status}, {self.steps} steps, final loss {self.final_loss}</p>"
-        return head + (fig._repr_html_() if fig is not None else "")
+        loss = f"{self.final_loss:.6g}" if self.final_loss is not None else "-"
+        head = f"<p><b>{self.name}</b>: {self.status}, {self.steps} steps, final loss {loss}</p>"
+        if fig is None:
+            return head
+        body = fig.to_html(full_html=False, include_plotlyjs=not _PLOTLYJS_SHOWN, auto_play=False)
+        _PLOTLYJS_SHOWN = True
+        return head + body
 
     def __repr__(self) -> str:
         loss = f"{self.final_loss:.6g}" if self.final_loss is not None else "-"
