@@ -21,6 +21,20 @@ out = Console(soft_wrap=True)
 EXPORTS = ("html", "gif", "mp4", "png")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"mlplab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """mlplab: see and measure how multilayer perceptrons learn."""
+
+
 def load_experiment(target: str) -> Any:
     """A preset name, or a TOML experiment file (``preset = "..."`` starts from a preset)."""
     from .api import resolve
