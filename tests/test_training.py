@@ -281,3 +281,15 @@ def test_notebook_display_is_offline():
     assert not re.search(r"<script[^>]+src=[\"']https?:", first + second)
     assert len(first) > 3_000_000 > len(second)  # plotly.js inlined once, then reused
     assert "xor-mlp" in second and "Plotly.newPlot" in second
+
+
+def test_loaded_run_keeps_the_data_description_without_regenerating(tmp_path, monkeypatch):
+    run = mlplab.run("d2l-mlp", extras={"fit_dims": True, "digits_epochs": 1})
+    run.save(tmp_path)
+    import mlplab.data.dataset as ds_module
+
+    monkeypatch.setattr(ds_module, "GENERATORS", {})  # loading must not need any generator
+    back = load_run(tmp_path)
+    assert back.data.task == "multiclass" and back.data.image_shape == (8, 8)
+    assert back.data.class_names == run.data.class_names and back.data.n_classes == 10
+    assert "digits" in back.data.params["note"]

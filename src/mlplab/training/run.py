@@ -92,6 +92,7 @@ class Run:
             "metrics": {k: _plain(v) for k, v in self.metrics.items()},
             "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
             "versions": versions(),
+            "data": _data_info(self.data),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -168,16 +169,15 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
         target.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
     if "data/X" in arrays:
         from ..data import Dataset
-        from ..data import make_dataset
 
-        try:
-            template = make_dataset(meta["spec"]["data"])
-            task, name = template.task, template.name
-        except Exception:  # the generator may be gone; fall back to what the arrays say
-            task = "regression" if arrays["data/y"].dtype.kind == "f" else "multiclass"
-            name = "saved"
+        info = meta.get("data") or {}
+        y = arrays["data/y"]
+        task = info.get("task") or ("regression" if y.dtype.kind == "f" else "binary" if y.max() <= 1 else "multiclass")
+        shape = info.get("image_shape")
         run.data = Dataset(
-            X=arrays["data/X"], y=arrays["data/y"], task=task, name=name,
+            X=arrays["data/X"], y=y, task=task, name=info.get("name", "saved"), params=info.get("params", {}),
+            n_classes=info.get("n_classes"), class_names=info.get("class_names"),
+            image_shape=tuple(shape) if shape else None,
             X_test=arrays.get("data/X_test"), y_test=arrays.get("data/y_test"),
             X_val=arrays.get("data/X_val"), y_val=arrays.get("data/y_val"),
         )
@@ -190,6 +190,17 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
         model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
         run.model = model.eval()
     return run
+
+
+def _data_info(data: Any) -> dict[str, Any] | None:
+    """What a saved run needs to rebuild its Dataset's description without regenerating the data."""
+    if data is None:
+        return None
+    params = {k: v for k, v in data.params.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    return {
+        "name": data.name, "task": data.task, "n_classes": data.n_classes, "class_names": data.class_names,
+        "image_shape": list(data.image_shape) if data.image_shape else None, "params": params,
+    }
 
 
 def versions() -> dict[str, str]:
