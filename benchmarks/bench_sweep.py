@@ -60,7 +60,7 @@ def main() -> None:
          f"**{t_seed / t_stacked:.0f}x**"],
     ]
     body = (
-        "## Sweeps: many seeds at once (issue: sweeps)\n\n"
+        "## Sweeps: many seeds at once (`bench_sweep.py`)\n\n"
         f"{RUNS} seeds (data and training) of `{PRESET}`, {EPOCHS} full-batch Adam epochs each, every run recorded. "
         f"Sequential rows time the first {SUBSET} runs and scale by {RUNS}/{SUBSET}. The stacked row is the whole "
         "`mlplab.sweep(...)` call: building 64 models and data sets, training them as one model with parameters "

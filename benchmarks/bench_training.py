@@ -45,7 +45,7 @@ def main() -> None:
         ])
         print(rows[-1], flush=True)
     body = (
-        "## Recorded training (issue: core)\n\n"
+        "## Recorded training (`bench_training.py`)\n\n"
         f"Steps per second, {EPOCHS} full-batch Adam steps on the 300-point three-cluster data, predictions "
         "recorded (the seeds keep every step; mlplab keeps 100 frames plus parameter snapshots). "
         "*seeds* is the notebooks' `train_model`; *reference* is mlplab's bit-identical loop with its "
