@@ -138,6 +138,7 @@ def main() -> None:
     table = markdown_table(["run", "seconds", "frames/s reaching the client", "server CPU ms per frame",
                             "errors", "server RSS MB (start -> 1/4 -> end)"], rows)
     body = (
+        "## The playground (`bench_web.py`)\n\n"
         "Frames reaching a WebSocket client while the playground trains (server in its own process, "
         f"`torch.set_num_threads(1)`). Goal: >= 20 frames/s for one page. Machine: {machine()}.\n\n" + table + "\n"
     )
