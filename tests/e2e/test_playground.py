@@ -106,3 +106,26 @@ def test_csv_upload_and_bad_input_message(page, server_url, artifacts, tmp_path)
     page.wait_for_function("document.querySelector('[data-testid=error]').textContent.includes('model.hidden')")
     assert "128" in alert.text_content()
     page.screenshot(path=str(artifacts / "playground-error.png"))
+
+
+def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifacts):
+    page.goto(server_url + "/")
+    _wait_ready(page)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 40")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Keep curve to compare").click()
+    names = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
+    page.wait_for_function(f"({names})().some((n) => n.startsWith('#1 '))")
+    kept = [n for n in page.evaluate(names) if n.startswith("#1 ")][0]
+    assert "lr" in kept and "x" in kept  # e.g. "#1 moons, 8x8 relu, adam lr 0.03"
+    page.fill("#width", "12")  # another model: a new run starts, the kept curve stays
+    page.locator("#width").dispatch_event("change")
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
+    _wait_ready(page)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 20")
+    assert kept in page.evaluate(names)
+    page.screenshot(path=str(artifacts / "playground-compare.png"))
+    page.get_by_role("button", name="Clear kept curves").click()
+    page.wait_for_function(f"!({names})().some((n) => n.startsWith('#'))")

@@ -250,14 +250,38 @@ function drawView(f) {
   Plotly.react("input-view", traces, layout, { displayModeBar: false, staticPlot: false });
 }
 
+// Runs kept for comparison: their training-loss curves stay on the plot under the live one.
+const COMPARE_MAX = 6;
+const COMPARE_COLORS = ["#8e44ad", "#16a085", "#c0392b", "#7f8c8d", "#d35400", "#2c3e50"];
+let compared = [];
+
+function runLabel(c) {
+  const m = c.model, t = c.train;
+  const arch = m.hidden.length ? m.hidden.join("x") + " " + m.activation : "linear";
+  const extras = [m.residual ? "residual" : "", m.norm !== "none" ? m.norm + " norm" : ""].filter(Boolean).join(", ");
+  return `${c.data.name}, ${arch}${extras ? " (" + extras + ")" : ""}, ${t.optimizer} lr ${t.lr}`;
+}
+
+function keepCurve() {
+  if (!curve.epoch.length) return;
+  compared.push({ label: `#${compared.length + 1} ${runLabel(readConfig())}`, epoch: curve.epoch.slice(), train: curve.train.slice() });
+  if (compared.length > COMPARE_MAX) compared.shift();
+  $("clear-curves").hidden = false;
+  drawLoss();
+}
+
 function drawLoss() {
-  const traces = [{ type: "scatter", mode: "lines", x: curve.epoch, y: curve.train, name: "train",
-    hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra></extra>", line: { color: "#1f6feb" } }];
+  const traces = compared.map((k, i) => ({ type: "scatter", mode: "lines", x: k.epoch, y: k.train, name: k.label,
+    hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra>" + k.label + "</extra>",
+    line: { color: COMPARE_COLORS[i % COMPARE_COLORS.length], dash: "dot", width: 1.5 } }));
+  traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.train, name: "train",
+    hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra></extra>", line: { color: "#1f6feb" } });
   if (curve.test.some((v) => v !== null))
     traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.test, name: "test",
       hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" } });
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0], margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" } },
-    xaxis: { title: { text: "epoch" } }, legend: { x: 1, xanchor: "right", y: 1 }, hovermode: "x" }, { displayModeBar: false });
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" } },
+    xaxis: { title: { text: "epoch" } }, legend: compared.length ? { orientation: "h", y: -0.35, font: { size: 10 } } : { x: 1, xanchor: "right", y: 1 },
+    hovermode: "x" }, { displayModeBar: false });
 }
 
 function drawRegions(r) {
@@ -374,6 +398,8 @@ async function init() {
     $("snippet").textContent = await res.text(); $("snippet").hidden = false;
   });
   $("copy-link").addEventListener("click", () => { if (navigator.clipboard) navigator.clipboard.writeText(location.href); });
+  $("keep-curve").addEventListener("click", keepCurve);
+  $("clear-curves").addEventListener("click", () => { compared = []; $("clear-curves").hidden = true; drawLoss(); });
   window.addEventListener("beforeunload", () => { if (ws) ws.close(); });
   await configure();
 }
