@@ -1,4 +1,4 @@
-"""Animation: the seeds' `animate_training` (plotly express + pandas) against `mlplab.viz.animate`.
+"""Animation: the notebooks' `animate_training` (plotly express + pandas) against `mlplab.viz.animate`.
 
 Both draw the same 2-D -> 2-D training: 300 points, 5000 epochs (5001 recorded outputs, the inputs
 first), about 100 frames shown. Measured: time to build the figure and the size of its JSON.
@@ -20,7 +20,7 @@ N_POINTS, EPOCHS = 300, 5000
 
 
 def reference_animation(outputs: list[np.ndarray], y: np.ndarray, frame_duration: int = 5):
-    """What seeds 000/001 do: a long DataFrame, px.scatter with animation_frame, then one trace per target."""
+    """What notebooks 000/001 do: a long DataFrame, px.scatter with animation_frame, then one trace per target."""
     import pandas as pd
     import plotly.express as px
 
@@ -35,7 +35,7 @@ def reference_animation(outputs: list[np.ndarray], y: np.ndarray, frame_duration
                      title="Outputs Animation")
     targets = pd.DataFrame(y, columns=["Feature 1", "Feature 2"])
     targets["Frame"] = -1
-    for _, row in targets.iterrows():  # the seeds add each target point as its own trace
+    for _, row in targets.iterrows():  # the notebooks add each target point as its own trace
         fig.add_trace(px.scatter(pd.DataFrame([row]), x="Feature 1", y="Feature 2", color="Frame").data[0])
     fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] = frame_duration
     fig.update_layout(coloraxis_showscale=False)
@@ -43,7 +43,7 @@ def reference_animation(outputs: list[np.ndarray], y: np.ndarray, frame_duration
 
 
 def synthetic_run():
-    """A run shaped like seed 000's residual experiment: inputs drift onto the targets over 5000 epochs."""
+    """A run shaped like notebook 000's residual experiment: inputs drift onto the targets over 5000 epochs."""
     from mlplab.data import Dataset
     from mlplab.training.run import Run
 
@@ -53,7 +53,7 @@ def synthetic_run():
     t = 1 - np.exp(-np.arange(EPOCHS + 1, dtype=np.float32) / 800)  # (5001,) progress of the fit
     wobble = 0.3 * np.sin(np.arange(EPOCHS + 1, dtype=np.float32) / 50)[:, None, None]
     preds = (X[None] + (Y - X)[None] * t[:, None, None] + wobble * (1 - t[:, None, None])).astype(np.float32)
-    outputs = [X] + list(preds[1:])  # the seeds' list: inputs first, then one output per epoch
+    outputs = [X] + list(preds[1:])  # the notebooks' list: inputs first, then one output per epoch
     run = Run(spec={"name": "bench"}, losses=np.ones(EPOCHS, np.float32), frames=preds[:EPOCHS],
               frame_steps=np.arange(EPOCHS), data=Dataset(X=X, y=Y, task="regression", name="bench"))
     return run, outputs, Y
@@ -77,7 +77,7 @@ def main() -> None:
     t_ours = float(np.median(ours_times))
     b_ref, b_ours = len(ref.to_json()), len(ours.to_json())
     rows = [
-        ["seeds' animate_training (px + pandas)", f"{t_ref:.2f} s", f"{b_ref / 1e6:.2f} MB", len(ref.frames),
+        ["notebooks' animate_training (px + pandas)", f"{t_ref:.2f} s", f"{b_ref / 1e6:.2f} MB", len(ref.frames),
          len(ref.data)],
         ["mlplab.viz.animate", f"{t_ours * 1e3:.0f} ms", f"{b_ours / 1e6:.2f} MB", len(ours.frames), len(ours.data)],
         ["ratio", f"**{t_ref / t_ours:.0f}x faster**", f"**{b_ref / b_ours:.1f}x smaller**", "", ""],
@@ -85,7 +85,7 @@ def main() -> None:
     body = (
         "## Animation\n\n"
         f"Building the training animation of a 2-D -> 2-D regression ({N_POINTS} points, {EPOCHS} epochs, "
-        "5001 recorded outputs, ~100 frames shown). Reference: the seeds' `animate_training` (pandas frames, "
+        "5001 recorded outputs, ~100 frames shown). Reference: the notebooks' `animate_training` (pandas frames, "
         "`px.scatter(animation_frame=...)`, then one added trace per target point). Size: `len(fig.to_json())`. "
         "Goals: >= 50x faster, >= 2x smaller.\n\n"
         + markdown_table(["figure", "build time", "JSON size", "frames", "traces"], rows)

@@ -123,7 +123,7 @@ def _timed(fn) -> float:
 
 VARIANTS = {
     "as is": {},  # frames=0: record nothing; the default (fused) path
-    "reference loop": {"fused": False},  # autograd + torch.optim, the seeds' step
+    "reference loop": {"fused": False},  # autograd + torch.optim, the notebooks' step
     "default recording": {"frames": 100},  # 100 frames, each an eval forward over 512 rows
 }
 

@@ -1,6 +1,6 @@
 """Cost of one training step: the NumPy engine vs PyTorch autograd + torch.optim vs scikit-learn.
 
-Two networks, Adam on both engines and in scikit-learn: seed 002's 2-32-1 (moons, 100 points, full
+Two networks, Adam on both engines and in scikit-learn: notebook 002's 2-32-1 (moons, 100 points, full
 batch, BCE) and a digits-sized 64-256-10 classifier (batch 256, softmax cross-entropy). scikit-learn
 is timed per ``partial_fit`` call, which is one epoch; its batch size is set so an epoch is one step.
 Run: ``python benchmarks/bench_scratch.py``; writes the "scratch" section of docs/benchmarks.md.

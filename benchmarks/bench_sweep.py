@@ -1,6 +1,6 @@
 """Sweep speed: 64 seeds of ``piecewise-residual`` as one stacked model vs 64 runs one after another.
 
-The reference does what the seeds' ``train_model`` does for each seed (forward, keep a NumPy copy of the
+The reference does what the notebooks' ``train_model`` does for each seed (forward, keep a NumPy copy of the
 predictions, MSE, zero_grad, backward, Adam step), on the same models (``build_model(spec, seed)``) and
 data (``data.seed = seed``). Timing all 64 sequential runs takes minutes, so the first SUBSET of them are
 timed and the total is scaled by 64 / SUBSET (the runs are the same size, so the scaling is linear). The
@@ -53,7 +53,7 @@ def main() -> None:
     t_fused = _sequential(lambda e: train(e.make_model(), e.make_data(), e.train, progress=False)) * RUNS / SUBSET
     steps = RUNS * EPOCHS
     rows = [
-        ["seeds' train_model, one run after another", f"{t_seed:.1f} (scaled from {SUBSET})", f"{steps / t_seed:,.0f}", "1x"],
+        ["notebooks' train_model, one run after another", f"{t_seed:.1f} (scaled from {SUBSET})", f"{steps / t_seed:,.0f}", "1x"],
         ["mlplab.train per run (NumPy fused step)", f"{t_fused:.1f} (scaled from {SUBSET})", f"{steps / t_fused:,.0f}",
          f"{t_seed / t_fused:.1f}x"],
         [f"mlplab.sweep, one stacked group of {RUNS}", f"{t_stacked:.2f}", f"{steps / t_stacked:,.0f}",
@@ -65,7 +65,7 @@ def main() -> None:
         f"Sequential rows time the first {SUBSET} runs and scale by {RUNS}/{SUBSET}. The stacked row is the whole "
         "`mlplab.sweep(...)` call: building 64 models and data sets, training them as one model with parameters "
         "(64, ...), batched matmuls and a hand-written backward, then 64 Runs with frames, snapshots and metrics. "
-        "One torch thread; goal: at least 50x over the seeds' loop.\n\n"
+        "One torch thread; goal: at least 50x over the notebooks' loop.\n\n"
         + markdown_table(["how", "seconds for 64 runs", "run-steps per second", "speed-up"], rows)
         + "\nWhy: one step of a 2-unit network is ~40 tensor operations whose cost is dispatch (a few us each), "
         "not arithmetic. Stacked, the same ~40 dispatches do 64 runs' work, so the cost per run-step falls "

@@ -1,4 +1,4 @@
-"""Recorded training speed: mlplab vs the seeds' ``train_model``, and the whole course's wall time.
+"""Recorded training speed: mlplab vs the notebooks' ``train_model``, and the whole course's wall time.
 
 The reference does what the notebooks' ``train_model`` does, step for step: forward, keep a NumPy
 copy of the predictions, MSE, zero_grad, backward, Adam step (its tqdm bar is left out, which only
@@ -47,13 +47,13 @@ def main() -> None:
     body = (
         "## Recorded training (`bench_training.py`)\n\n"
         f"Steps per second, {EPOCHS} full-batch Adam steps on the 300-point three-cluster data, predictions "
-        "recorded (the seeds keep every step; mlplab keeps 100 frames plus parameter snapshots). "
-        "*seeds* is the notebooks' `train_model`; *reference* is mlplab's bit-identical loop with its "
+        "recorded (the notebooks keep every step; mlplab keeps 100 frames plus parameter snapshots). "
+        "*notebooks' train_model* is the course's `train_model`; *reference* is mlplab's bit-identical loop with its "
         "callbacks; *mlplab* is the default path (the NumPy fused step). Median of 3, one torch thread.\n\n"
-        + markdown_table(["preset", "seeds' train_model", "mlplab reference", "mlplab (default)", "speed-up"], rows)
+        + markdown_table(["preset", "notebooks' train_model", "mlplab reference", "mlplab (default)", "speed-up"], rows)
         + "\nWhy the fused path wins: a step of these 2-unit networks is ~40 tiny tensor operations, and "
         "each PyTorch call costs 3-6 us of dispatch against ~1 us for NumPy on arrays this small; the "
-        "arithmetic itself is negligible. The reference loop stays for bit-exact comparison with the seeds "
+        "arithmetic itself is negligible. The reference loop stays for bit-exact comparison with the notebooks "
         "and for everything the fused path does not cover (mini-batches, cross-entropy, layer norm).\n"
     )
     with tempfile.TemporaryDirectory() as out:

@@ -1,7 +1,7 @@
 """Reference models and loops that do what the course notebooks do, written here for the tests.
 
 Each class mirrors one notebook class's structure and initialisation (layer names included, so
-weights can be matched by name); `seed_train_model` performs the seeds' ``train_model`` steps.
+weights can be matched by name); `seed_train_model` performs the notebooks' ``train_model`` steps.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def _eye_zero(*layers: nn.Linear) -> None:
 
 
 class SeedMLP(nn.Module):
-    """Seed 000: fc1 -> ReLU -> fc2, identity weights, zero biases."""
+    """Notebook 000: fc1 -> ReLU -> fc2, identity weights, zero biases."""
 
     def __init__(self, d_in: int, width: int, d_out: int):
         super().__init__()
@@ -29,7 +29,7 @@ class SeedMLP(nn.Module):
 
 
 class SeedBlock(nn.Module):
-    """Seed 000's residual block: x + fc2(relu(fc1(x)))."""
+    """Notebook 000's residual block: x + fc2(relu(fc1(x)))."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -41,7 +41,7 @@ class SeedBlock(nn.Module):
 
 
 class SeedResidual(nn.Module):
-    """Seed 000: a stem, two residual blocks, an output layer; optionally batch norm between them."""
+    """Notebook 000: a stem, two residual blocks, an output layer; optionally batch norm between them."""
 
     def __init__(self, d_in: int, width: int, d_out: int, bn: bool = False):
         super().__init__()
@@ -60,7 +60,7 @@ class SeedResidual(nn.Module):
 
 
 class SeedPoly(nn.Module):
-    """Seed 003's LinearRegressor: powers 1..degree of x, then one linear layer."""
+    """Notebook 003's LinearRegressor: powers 1..degree of x, then one linear layer."""
 
     def __init__(self, degree: int):
         super().__init__()
@@ -72,7 +72,7 @@ class SeedPoly(nn.Module):
 
 
 class SeedPriorMLP(nn.Module):
-    """Seed 003's prior MLP: 1-Nh-1 sigmoid, weights N(0, sw), biases N(0, sb)."""
+    """Notebook 003's prior MLP: 1-Nh-1 sigmoid, weights N(0, sw), biases N(0, sb)."""
 
     def __init__(self, nh: int, sw: float, sb: float):
         super().__init__()
@@ -86,7 +86,7 @@ class SeedPriorMLP(nn.Module):
 
 
 class SeedTanhMLP(nn.Module):
-    """Seed 003's regression MLP: 1-n-1 with tanh."""
+    """Notebook 003's regression MLP: 1-n-1 with tanh."""
 
     def __init__(self, n_hidden: int):
         super().__init__()
@@ -97,12 +97,12 @@ class SeedTanhMLP(nn.Module):
 
 
 def seed_moons_model(neurons: int = 32) -> nn.Sequential:
-    """Seed 002's classifier."""
+    """Notebook 002's classifier."""
     return nn.Sequential(nn.Linear(2, neurons), nn.ReLU(), nn.Linear(neurons, 1), nn.Sigmoid())
 
 
 class SeedD2LScratch(nn.Module):
-    """Seed 004's MLPScratch: raw parameters W1 (in, h), b1, W2 (h, out), b2."""
+    """Notebook 004's MLPScratch: raw parameters W1 (in, h), b1, W2 (h, out), b2."""
 
     def __init__(self, num_inputs: int, num_outputs: int, num_hiddens: int, sigma: float = 0.01):
         super().__init__()
@@ -117,7 +117,7 @@ class SeedD2LScratch(nn.Module):
 
 
 def seed_train_model(model: nn.Module, X: torch.Tensor, y: torch.Tensor, lr: float, epochs: int) -> list[float]:
-    """The seeds' ``train_model`` step: forward, MSE, zero_grad, backward, Adam step; one loss per step."""
+    """The notebooks' ``train_model`` step: forward, MSE, zero_grad, backward, Adam step; one loss per step."""
     criterion = nn.MSELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []

@@ -184,7 +184,7 @@ def test_stable_forms_survive_extreme_inputs():
     assert value == pytest.approx(expected)
 
 
-# ----------------------------------------------------------------------------- seed 002, three ways
+# ----------------------------------------------------------------------------- notebook 002, three ways
 
 
 def moons() -> tuple[np.ndarray, np.ndarray]:

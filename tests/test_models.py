@@ -62,7 +62,7 @@ def test_seed_class_is_a_spec(label, make_seed, fields, mapping):
 
 
 def test_seed_identity_init_matches_without_copying():
-    """The seeds initialise with eye_/zeros_: our identity init gives the same tensors by itself."""
+    """The notebooks initialise with eye_/zeros_: our identity init gives the same tensors by itself."""
     theirs = ref.SeedResidual(2, 2, 2, bn=True)
     ours = build_model(in_dim=2, out_dim=2, hidden=[2, 2], residual=True, norm="batch", init="identity")
     x = torch.randn(30, 2)

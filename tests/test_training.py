@@ -1,4 +1,4 @@
-"""The training loop: the seeds' step bit for bit, the fused path within 1e-5, callbacks, failures."""
+"""The training loop: the notebooks' step bit for bit, the fused path within 1e-5, callbacks, failures."""
 
 import numpy as np
 import pytest
@@ -35,7 +35,7 @@ def _seed_linear():
 
 
 def _seed_losses(name, data=None):
-    """The seeds' loop, under the same thread policy as mlplab's (a reduction's bits depend on the thread count)."""
+    """The notebooks' loop, under the same thread policy as mlplab's (a reduction's bits depend on the thread count)."""
     exp = mlplab.experiment(name)
     data = data or exp.make_data()
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
@@ -66,7 +66,7 @@ def test_fused_path_within_1e5_relative(name):
 def test_fused_batch_norm_stays_inside_the_reference_own_sensitivity(name):
     """With identity init and batch norm, several parameters have an exactly zero true gradient (scale
     invariance); Adam turns their float32 rounding noise into full-size steps, so ANY change of rounding
-    (here: the same data in another row order, through the seeds' own loop) moves the loss curve by
+    (here: the same data in another row order, through the notebooks' own loop) moves the loss curve by
     more than 1e-5 within a few steps. The fused path must agree at the first steps and stay inside
     that envelope; the bit-exact reference path is the one to compare curves with."""
     seed_losses, exp, data = _seed_losses(name)
@@ -171,7 +171,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_metrics_per_task():
     run = mlplab.experiment("moons-mlp").run()
-    assert run.metrics["train_accuracy"] >= 0.9  # seed 002's network on its data
+    assert run.metrics["train_accuracy"] >= 0.9  # notebook 002's network on its data
     reg = mlplab.experiment("sine-mlp-10").run()
     assert reg.metrics["train_r2"] > 0.9
 

@@ -90,7 +90,7 @@ def merge_model(exp: Experiment, **fields: Any) -> Experiment:
 
 
 def _prior(exp: Experiment, spec: dict[str, Any]) -> Run:
-    """Seed 003's prior: outputs of ``samples`` models drawn with seeds seed .. seed+samples-1."""
+    """Notebook 003's prior: outputs of ``samples`` models drawn with seeds seed .. seed+samples-1."""
     from .models import build_model
 
     ex = exp.extras
@@ -108,7 +108,7 @@ ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": to
 
 
 def _activations(exp: Experiment, spec: dict[str, Any]) -> Run:
-    """Seed 004's activation plots: each function and its derivative from autograd, on a range."""
+    """Notebook 004's activation plots: each function and its derivative from autograd, on a range."""
     ex = exp.extras
     x = torch.arange(ex.get("x_min", -8.0), ex.get("x_max", 8.0), ex.get("step", 0.1), requires_grad=True)
     extras = {"x": x.detach().numpy().copy()}

@@ -1,6 +1,6 @@
 """Side-by-side experiments: several mlplab training paths and scikit-learn on the same data.
 
-Seed 002 fits the moons three ways (torch optimizer, hand-written update, hand-written backprop)
+Notebook 002 fits the moons three ways (torch optimizer, hand-written update, hand-written backprop)
 after two scikit-learn ``MLPClassifier`` fits; ``compare`` runs them all and keeps, per path, the loss
 curve and the predicted probability on one grid, so one report can put them side by side.
 """

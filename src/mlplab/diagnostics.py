@@ -1,6 +1,6 @@
 """Measurements of an untrained network: how each initialisation scales activations and gradients.
 
-Seed 004's variance argument, measured: for o = W x with independent zero-mean weights of variance
+Notebook 004's variance argument, measured: for o = W x with independent zero-mean weights of variance
 sigma^2, Var[o] = n_in sigma^2 E[x^2]. Training curves and figures live elsewhere.
 """
 

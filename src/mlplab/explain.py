@@ -50,7 +50,7 @@ class Explanation:
 
 
 def two_layer(arg: str | None = None) -> Explanation:
-    """Seed 002's network without biases, by hand: z1 = x W1^T, a1 = relu(z1), z2 = a1 W2^T, MSE."""
+    """Notebook 002's network without biases, by hand: z1 = x W1^T, a1 = relu(z1), z2 = a1 W2^T, MSE."""
     x = np.array([[1, 1], [2, 2], [-1, -1], [-2, -2]], dtype=float)  # (4, 2)
     w1 = np.array([[1, 1], [-1, -1]], dtype=float)  # (hidden 2, in 2), torch's (out, in)
     w2 = np.array([[1, -1]], dtype=float)  # (out 1, hidden 2)

@@ -16,7 +16,7 @@ N002 = "002: neural networks and backpropagation"
 N003 = "003: function approximators and ANNs"
 N004 = "004: multilayer perceptrons (d2l)"
 
-# The seeds' 2D->2D models: identity initialisation, Adam lr 0.01, MSE, full batch.
+# The notebooks' 2D->2D models: identity initialisation, Adam lr 0.01, MSE, full batch.
 _IDENTITY_2D = {"in_dim": 2, "out_dim": 2, "init": "identity"}
 _VARIANTS = {
     "linear": ({"hidden": []}, "a single linear layer: one affine map for the whole plane"),
@@ -134,7 +134,7 @@ _ENTRIES += [
         },
     },
 ]
-# d2l (seed 004): 784-256-10 ReLU, SGD lr 0.1, batch 256, 10 epochs on Fashion-MNIST. On the 8x8 digits
+# d2l (notebook 004): 784-256-10 ReLU, SGD lr 0.1, batch 256, 10 epochs on Fashion-MNIST. On the 8x8 digits
 # (the offline fallback, 5 batches an epoch) 100 epochs give about as many steps as d2l's 10 on 60000 images.
 _D2L_TRAIN = {"optimizer": "sgd", "lr": 0.1, "loss": "ce", "epochs": 10, "batch_size": 256, "frames": 20}
 _D2L_MODEL = {"in_dim": 784, "out_dim": 10, "hidden": [256]}

@@ -44,10 +44,10 @@ class ModelSpec(_Spec):
     Plain MLP (``residual=False``): for each width h in ``hidden``: Linear -> [norm] -> activation
     (``norm_position="pre"``) or Linear -> activation -> [norm] (``"post"``); then a Linear to the output.
 
-    Residual MLP (``residual=True``, the seeds' layout): a Linear stem to ``hidden[0]`` with no
+    Residual MLP (``residual=True``, the notebooks' layout): a Linear stem to ``hidden[0]`` with no
     activation; then one residual block per entry of ``hidden`` (Linear, activation, Linear, plus the
     block's input), with a Linear projection between blocks whose widths differ; then the output
-    Linear. ``norm_position="post"`` puts a norm after the stem and after every block (seed 000's
+    Linear. ``norm_position="post"`` puts a norm after the stem and after every block (notebook 000's
     ``bn1``-``bn3``); ``"pre"`` puts it inside each block, before the activation.
     """
 
@@ -59,12 +59,12 @@ class ModelSpec(_Spec):
     residual: bool = False
     norm: Norm = "none"
     # None picks the usual place: before the activation in a plain MLP, after each block in a
-    # residual one (where seed 000 puts its BatchNorm layers).
+    # residual one (where notebook 000 puts its BatchNorm layers).
     norm_position: Literal["pre", "post"] | None = None
     out_activation: Literal["none", "sigmoid", "softmax"] = "none"
     init: Init = "default"
-    init_std_w: float = Field(1.0, gt=0, le=1e3, description="weight std for init='normal' (seed 003's sw)")
-    init_std_b: float = Field(1.0, ge=0, le=1e3, description="bias std for init='normal' (seed 003's sb)")
+    init_std_w: float = Field(1.0, gt=0, le=1e3, description="weight std for init='normal' (notebook 003's sw)")
+    init_std_b: float = Field(1.0, ge=0, le=1e3, description="bias std for init='normal' (notebook 003's sb)")
     init_value: float = Field(0.5, ge=-1e3, le=1e3, description="every weight for init='constant'")
     bias: bool = True
     poly_degree: int = Field(0, ge=0, le=200, description=">0: expand a 1-D input into x, x^2, ..., x^d first")

@@ -307,7 +307,7 @@ class MLP:
         self.params = self._views(self.flat)
         self.buffers = {k: np.array(v, dtype=np.int64 if k.endswith("num_batches_tracked") else self.dtype)
                         for k, v in (buffers or {}).items()}
-        # L2 (seed 004's lam/2 ||W||^2) applies to the Linear weights only, not to biases or norm scales.
+        # L2 (notebook 004's lam/2 ||W||^2) applies to the Linear weights only, not to biases or norm scales.
         self.weight_names = [f"{lay.prefix}.weight" for lay in _all_layers(layers) if isinstance(lay, Linear)]
 
     def _views(self, flat: Array) -> dict[str, Array]:

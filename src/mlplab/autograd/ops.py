@@ -108,7 +108,7 @@ def identity(x: Array) -> tuple[Array, VJP]:
 
 
 def sin(x: Array) -> tuple[Array, VJP]:
-    """sin(x), element-wise: a diagonal Jacobian, so the VJP is g * cos(x) (seed 002's example)."""
+    """sin(x), element-wise: a diagonal Jacobian, so the VJP is g * cos(x) (notebook 002's example)."""
     c = np.cos(x)
     return np.sin(x), lambda g: g * c
 
@@ -299,7 +299,7 @@ LOSSES: dict[str, Callable[[Array, Array], tuple[float, VJP]]] = {
 
 
 def l2_penalty(weights: list[Array], lam: float) -> tuple[float, VJP]:
-    """(lam / 2) * sum of squared Frobenius norms (seed 004's s); its gradient is lam * W."""
+    """(lam / 2) * sum of squared Frobenius norms (notebook 004's s); its gradient is lam * W."""
     value = 0.5 * lam * sum(float(np.sum(w * w)) for w in weights)
 
     def vjp(g: float = 1.0) -> list[Array]:

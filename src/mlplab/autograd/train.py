@@ -44,7 +44,7 @@ class SGD:
 
 
 class ManualSGD:
-    """Seed 002's hand-written step ``p -= lr * grad`` (weight decay, if any, added to the gradient)."""
+    """Notebook 002's hand-written step ``p -= lr * grad`` (weight decay, if any, added to the gradient)."""
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr, self.weight_decay = lr, weight_decay

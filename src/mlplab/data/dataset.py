@@ -19,7 +19,7 @@ class Dataset:
 
     X: (n, d_in) float32. y: (n, d_out) float32 for regression; (n,) int64 class labels for
     binary and multiclass tasks. Optional splits share the same layout. ``grid`` is an optional
-    (m, d_in) float32 set of inputs on which a 1-D fit is drawn (seed 003's ``x_test``).
+    (m, d_in) float32 set of inputs on which a 1-D fit is drawn (notebook 003's ``x_test``).
     """
 
     X: np.ndarray

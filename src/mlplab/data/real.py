@@ -532,7 +532,7 @@ def digits(spec: DataSpec) -> Dataset:
 
 @generator("fashion-mnist")
 def fashion_mnist(spec: DataSpec) -> Dataset:
-    """Fashion-MNIST from local IDX files, downloaded when absent (seed 004's data)."""
+    """Fashion-MNIST from local IDX files, downloaded when absent (notebook 004's data)."""
     return _from_spec("fashion-mnist", spec)
 
 

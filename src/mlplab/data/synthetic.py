@@ -76,7 +76,7 @@ def _rotation(degrees: float) -> torch.Tensor:
 
 @generator("rotation")
 def rotation(spec: DataSpec) -> Dataset:
-    """Seed 000/001 "rotation + translation": y = (scale * randn) @ R(angle) + shift + noise * randn."""
+    """Notebook 000/001 "rotation + translation": y = (scale * randn) @ R(angle) + shift + noise * randn."""
     n, noise = _n(spec, 100), _noise(spec, 0.01)
     opt = _options(spec, {"angle": 30.0, "scale": 5.0, "shift": [5.0, 5.0]})
     shift = torch.tensor(_vector(opt["shift"], "data.params.shift", 2))
@@ -90,7 +90,7 @@ def rotation(spec: DataSpec) -> Dataset:
 
 @generator("piecewise")
 def piecewise(spec: DataSpec) -> Dataset:
-    """Seed 000/001 "linear by parts": three clusters, each mapped by its own linear map.
+    """Notebook 000/001 "linear by parts": three clusters, each mapped by its own linear map.
 
     Cluster 1: X = randn + (3, -3), y = 3 X + noise. Cluster 2: X = randn, y = X @ R(150 deg) + (-3, 3)
     + noise. Cluster 3: X = randn + (3, 3), y = -5 X - noise. ``n`` is the total (default 300), split
@@ -122,7 +122,7 @@ def piecewise(spec: DataSpec) -> Dataset:
 
 @generator("practice")
 def practice(spec: DataSpec) -> Dataset:
-    """Seed 000/001 exercise: X = two opposite linspaces on [-1, 1] + noise * randn; y = 2X + X^2 + 0.5."""
+    """Notebook 000/001 exercise: X = two opposite linspaces on [-1, 1] + noise * randn; y = 2X + X^2 + 0.5."""
     n, noise = _n(spec, 500, minimum=2), _noise(spec, 0.1)
     _options(spec, {})
     g = _torch_rng(spec.seed)
@@ -134,7 +134,7 @@ def practice(spec: DataSpec) -> Dataset:
 
 @generator("moons")
 def moons(spec: DataSpec) -> Dataset:
-    """Seed 002: scikit-learn's two interleaving half circles, ``make_moons(100, noise=0.25)`` by default."""
+    """Notebook 002: scikit-learn's two interleaving half circles, ``make_moons(100, noise=0.25)`` by default."""
     from sklearn.datasets import make_moons
 
     n, noise = _n(spec, 100, minimum=2), _noise(spec, 0.25)
@@ -143,16 +143,16 @@ def moons(spec: DataSpec) -> Dataset:
     return Dataset(X, y, "binary", "moons", params={"n": n, "noise": noise, "seed": spec.seed}, n_classes=2)
 
 
-# Seed 003 removes grid points 9..13 of linspace(0, 1, 20): a gap the fit must bridge.
+# Notebook 003 removes grid points 9..13 of linspace(0, 1, 20): a gap the fit must bridge.
 _SINE_GAP = (9 / 19, 13 / 19)
 
 
 @generator("sine")
 def sine(spec: DataSpec) -> Dataset:
-    """Seed 003: y = x sin(10 x) + noise * randn on linspace(0, 1, n) with a gap; a 200-point grid.
+    """Notebook 003: y = x sin(10 x) + noise * randn on linspace(0, 1, n) with a gap; a 200-point grid.
 
     ``n`` (default 20) is the number of grid points before the gap (x in [9/19, 13/19]) is cut out,
-    so the default gives seed 003's 15 points. ``params={"gap": False}`` keeps every point.
+    so the default gives notebook 003's 15 points. ``params={"gap": False}`` keeps every point.
     ``noise`` (default 0.1) is the standard deviation of the target noise.
     """
     n, noise = _n(spec, 20, minimum=2), _noise(spec, 0.1)
@@ -174,7 +174,7 @@ _XOR_LABELS = np.array([0, 0, 1, 1])
 
 @generator("xor")
 def xor(spec: DataSpec) -> Dataset:
-    """Seed 004: XOR, (0,0),(1,1) -> 0 and (0,1),(1,0) -> 1; with n > 4, noisy copies of the corners.
+    """Notebook 004: XOR, (0,0),(1,1) -> 0 and (0,1),(1,0) -> 1; with n > 4, noisy copies of the corners.
 
     The n points cycle through the four corners (balanced classes) and get Gaussian noise of standard
     deviation ``noise``: 0 by default for the 4 plain points, 0.1 by default when n > 4.

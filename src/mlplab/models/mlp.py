@@ -134,7 +134,7 @@ def _init_constant(linear: nn.Linear, spec: ModelSpec) -> None:
         nn.init.zeros_(linear.bias)
 
 
-# Xavier and Kaiming set the weights only and keep PyTorch's default biases, as seed 004 does.
+# Xavier and Kaiming set the weights only and keep PyTorch's default biases, as notebook 004 does.
 INITS = {
     "default": None,
     "identity": _init_identity,
@@ -185,5 +185,5 @@ def parameter_table(model_or_spec: MLP | ModelSpec | dict) -> list[tuple[str, tu
 
 
 def count_parameters(model_or_spec: MLP | ModelSpec | dict) -> int:
-    """Total number of trainable numbers, e.g. 129 for 2-32-1 (seed 002, exercise 1)."""
+    """Total number of trainable numbers, e.g. 129 for 2-32-1 (notebook 002, exercise 1)."""
     return sum(count for _, _, count in parameter_table(model_or_spec))

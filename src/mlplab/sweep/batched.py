@@ -10,7 +10,7 @@ leading axis), and the optimizer updates one flat parameter vector with per-run 
 expanded to that vector. Each run is built by ``build_model(spec, seed)``, so it starts exactly where
 ``mlplab.train`` would start; per-step losses agree with the reference loop to float32 rounding.
 
-Scope: full-batch MSE (mean or sum) regression and BCE on sigmoid outputs, Adam / SGD / the seeds'
+Scope: full-batch MSE (mean or sum) regression and BCE on sigmoid outputs, Adam / SGD / the notebooks'
 manual SGD, models of Linear, elementwise activations, batch norm (training mode) and residual blocks.
 `supported` says no to anything else, and the runner trains those runs one by one with ``mlplab.train``.
 """
@@ -232,7 +232,7 @@ class _Adam:
 
 
 class _SGD:
-    """torch.optim.SGD (momentum buffer starts as the first gradient) and the seeds' manual step."""
+    """torch.optim.SGD (momentum buffer starts as the first gradient) and the notebooks' manual step."""
 
     def __init__(self, flat: _Flat, lr: torch.Tensor, wd: torch.Tensor, momentum: float):
         self.F, self.lr, self.wd, self.mu = flat, lr, wd if bool((wd != 0).any()) else None, momentum

@@ -133,7 +133,7 @@ def _panel_xy(run: Any, frame_index: int) -> tuple[np.ndarray, np.ndarray, np.nd
     pred = run.frames[frame_index]  # (n, d_out)
     X = run.data.X if run.data is not None else None
     if pred.shape[1] >= 2:
-        return pred[:, 0], pred[:, 1], None  # the mapped plane (seed 000's view)
+        return pred[:, 0], pred[:, 1], None  # the mapped plane (notebook 000's view)
     if X is not None and X.shape[1] == 1:
         order = np.argsort(X[:, 0])
         return X[order, 0], pred[order, 0], None  # a fitted curve

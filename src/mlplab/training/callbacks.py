@@ -61,7 +61,7 @@ class Recorder(Callback):
 
     Storage is preallocated once. Step s means "the model before update s", steps 0 .. total-1. With
     full-batch training the step's own forward output is that prediction, so recording costs one copy
-    (exactly what the seeds' ``train_model`` records); with mini-batches it is an eval-mode forward.
+    (exactly what the notebooks' ``train_model`` records); with mini-batches it is an eval-mode forward.
     """
 
     def __init__(self, frames: int = 100, grid: int = 0, snapshots: bool = False):
@@ -127,7 +127,7 @@ def _lattice(data, size: int) -> tuple[tuple[np.ndarray, ...], torch.Tensor]:
     bounds = data.bounds(margin=0.1)
     axes = tuple(np.linspace(lo, hi, size, dtype=np.float32) for lo, hi in bounds)
     if len(axes) == 1:
-        # 1-D: the data's own plotting grid when it has one (seed 003's x_test), else an even lattice
+        # 1-D: the data's own plotting grid when it has one (notebook 003's x_test), else an even lattice
         x = data.grid[:, 0] if data.grid is not None else axes[0]
         return (x, x), torch.from_numpy(np.ascontiguousarray(x[:, None]))  # (m, 1)
     xx, yy = np.meshgrid(axes[0], axes[1])  # rows follow y, columns follow x (as a heatmap draws them)

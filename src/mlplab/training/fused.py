@@ -15,7 +15,7 @@ because nothing but the products and a few in-place array passes is left. (A tor
 same layers was measured as well and ran no faster than autograd, so NumPy it is.)
 
 Scope: MSE (mean or sum) and cross-entropy; full batch or mini-batches; Adam / SGD (momentum, weight
-decay) / the seeds' manual SGD; Linear, ReLU, leaky ReLU, tanh, sigmoid, identity, batch norm
+decay) / the notebooks' manual SGD; Linear, ReLU, leaky ReLU, tanh, sigmoid, identity, batch norm
 (training mode) and residual blocks, with polynomial features in front. Anything else uses the
 reference loop.
 """
@@ -284,7 +284,7 @@ class _Adam:
 
 
 class _SGD:
-    """torch.optim.SGD's update (momentum buffer starts as the first gradient), or the seeds' manual step."""
+    """torch.optim.SGD's update (momentum buffer starts as the first gradient), or the notebooks' manual step."""
 
     def __init__(self, P: _Params, lr: float, momentum: float, weight_decay: float):
         self.P, self.lr, self.mu, self.wd = P, lr, momentum, weight_decay

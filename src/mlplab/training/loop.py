@@ -1,6 +1,6 @@
 """`train(model, data, spec) -> Run`: the one training loop every surface uses.
 
-The step is the seeds' ``train_model`` step (forward, loss, zero_grad, backward, optimizer step), so
+The step is the notebooks' ``train_model`` step (forward, loss, zero_grad, backward, optimizer step), so
 the reference path reproduces the course bit for bit. Everything else is a callback. A hand-fused
 path (`fused.py`) takes over for the small full-batch models where it is exact to 1e-5 and faster.
 """
@@ -143,7 +143,7 @@ def train(
 
 
 def _reference_loop(t: Trainer, losses: torch.Tensor) -> None:
-    """The seeds' step, batch by batch. Full batch: one step per epoch, on the data as given."""
+    """The notebooks' step, batch by batch. Full batch: one step per epoch, on the data as given."""
     model, spec, X, Y = t.model, t.spec, t.X, t.Y
     optimizer = t.optimizer = make_optimizer(model, spec)  # on the trainer so callbacks can steer it (lr)
     loss_fn, callbacks = t.loss_fn, t.callbacks
@@ -196,7 +196,7 @@ def threads_for(model: torch.nn.Module, batch: int):
 
 
 class ManualSGD:
-    """Seed 002's hand-written update, ``p -= lr * grad`` (plus an L2 term when weight_decay > 0)."""
+    """Notebook 002's hand-written update, ``p -= lr * grad`` (plus an L2 term when weight_decay > 0)."""
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         self.params, self.lr, self.wd = list(params), lr, weight_decay

@@ -51,7 +51,7 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     status: str = "finished"
     message: str = ""
-    engine: str = "reference"  # which training path ran: "reference" (the seeds' step), "fused", "scratch"
+    engine: str = "reference"  # which training path ran: "reference" (the notebooks' step), "fused", "scratch"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
 

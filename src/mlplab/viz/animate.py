@@ -71,7 +71,7 @@ def animate(run: Any, *, frames: int = 100, frame_duration: float | None = None)
 
 
 def _mapping(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
-    """Seeds 000/001: frame 0 is the inputs X, then the predictions as they move onto the targets."""
+    """Notebooks 000/001: frame 0 is the inputs X, then the predictions as they move onto the targets."""
     data = run.data
     if data.d_in != 2 or run.frames.shape[-1] != 2 or data.task != "regression":
         raise SpecError("run", "a 2-D -> 2-D regression run for view='mapping'", repr(data))
@@ -120,7 +120,7 @@ def curve_frames(run: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _curve(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
-    """Seed 003: the fitted curve over the data points, frame by frame."""
+    """Notebook 003: the fitted curve over the data points, frame by frame."""
     data = run.data
     if data.d_in != 1:
         raise SpecError("run", "a run with 1-D inputs for view='curve'", f"{data.d_in} input columns")
@@ -141,7 +141,7 @@ def _curve(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
 
 
 def _boundary(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
-    """Seed 002 in motion: p(class 1) (or the argmax class) on the recorded grid, the data on top."""
+    """Notebook 002 in motion: p(class 1) (or the argmax class) on the recorded grid, the data on top."""
     data = run.data
     if data.d_in != 2 or data.task == "regression":
         raise SpecError("run", "a classification run with 2-D inputs for view='boundary'", repr(data))

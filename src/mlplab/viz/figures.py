@@ -30,7 +30,7 @@ TEMPLATE = go.layout.Template(
     )
 )
 CLASS_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf"]  # class 0 red, class 1 blue: the seeds' RdBu convention
+                "#bcbd22", "#17becf"]  # class 0 red, class 1 blue: the notebooks' RdBu convention
 MAX_LOSS_POINTS = 20_000  # beyond this a loss line is thinned (every k-th step, last kept)
 
 
@@ -215,7 +215,7 @@ def points_traces(X: np.ndarray, labels: np.ndarray, class_names: Sequence[str] 
 
 
 def decision_boundary(model: Any, data: Any, *, grid: int = 100, box: Sequence[float] | None = None) -> go.Figure:
-    """Seed 002's picture: the model's p(class 1) on a ``grid`` x ``grid`` lattice, the data on top.
+    """Notebook 002's picture: the model's p(class 1) on a ``grid`` x ``grid`` lattice, the data on top.
 
     ``model``: a torch module taking (n, 2) inputs; ``data``: a 2-D-input classification `Dataset`;
     ``box``: (xmin, xmax, ymin, ymax), default the data's bounds plus 10 %.
@@ -269,7 +269,7 @@ def data_traces_1d(data: Any) -> list[go.Scatter]:
 
 
 def fitted_curve(model: Any, data: Any) -> go.Figure:
-    """Seed 003's fit: the model's output on ``data.grid`` (or the data's range) over the data points."""
+    """Notebook 003's fit: the model's output on ``data.grid`` (or the data's range) over the data points."""
     if data.d_in != 1 or data.task != "regression":
         raise SpecError("data", "a 1-D regression data set (1 input column)", repr(data))
     x = curve_grid(data)
@@ -307,7 +307,7 @@ def _activation_fns() -> dict[str, Callable]:
 
 
 def activation_curves(names: Iterable[str] = ("relu", "sigmoid", "tanh"), x: Any = None) -> dict[str, Any]:
-    """{"x": (m,), name: f(x), name + "_grad": f'(x)} computed with torch autograd (seed 004's way)."""
+    """{"x": (m,), name: f(x), name + "_grad": f'(x)} computed with torch autograd (notebook 004's way)."""
     import torch
 
     fns = _activation_fns()
@@ -344,7 +344,7 @@ def activation_figure(curves: dict[str, Any], names: Sequence[str]) -> go.Figure
 
 
 def activations(names: Sequence[str] = ("relu", "sigmoid", "tanh"), x: Any = None) -> go.Figure:
-    """Seed 004: each activation and its derivative (torch autograd), side by side; x default [-8, 8)."""
+    """Notebook 004: each activation and its derivative (torch autograd), side by side; x default [-8, 8)."""
     names = list(names)
     return activation_figure(activation_curves(names, x), names)
 
@@ -382,7 +382,7 @@ def prior_figure(x: np.ndarray, samples: np.ndarray, title: str = "Prior samples
 
 
 def prior_samples(spec_or_model_factory: Any, n: int = 10, x: Any = None, seed: int = 0) -> go.Figure:
-    """Seed 003's prior: ``n`` curves of randomly initialised MLPs (see `prior_draws`)."""
+    """Notebook 003's prior: ``n`` curves of randomly initialised MLPs (see `prior_draws`)."""
     xs, samples = prior_draws(spec_or_model_factory, n=n, x=x, seed=seed)
     return prior_figure(xs, samples)
 

@@ -69,7 +69,7 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
         from .init_scales import init_scales_figure
 
         df = init_scales(spec, data.X[:1024], data.y[:1024], seed=run.spec.get("train", {}).get("seed", 0))
-        scales = [("Seed 004's variance argument, measured at step 0: each layer's output and gradient scale under "
+        scales = [("Notebook 004's variance argument, measured at step 0: each layer's output and gradient scale under "
                    "PyTorch's default, Xavier and N(0, 0.01^2) initialisation (ticks: the formula's prediction)",
                    init_scales_figure(df))]
     return scales + [

@@ -1,6 +1,6 @@
 """The outputs and the linear regions through training, side by side under one slider.
 
-Left: what the seeds animate (predictions moving onto the targets, or the decision boundary);
+Left: what the notebooks animate (predictions moving onto the targets, or the decision boundary);
 right: the exact linear regions of the network at the same recorded step. Both come from the same
 recorded frames and parameter snapshots, so the two panels always show the same model.
 """
@@ -111,7 +111,7 @@ def _left_traces(run: Any, i: int, frame: bool = False) -> tuple[list, list]:
 
 
 def _fix_left_axes(fig: Any, run: Any, keep: np.ndarray) -> None:
-    """Fixed axes for the output panel, covering every shown frame (as the seeds' animation should)."""
+    """Fixed axes for the output panel, covering every shown frame (as the notebooks' animation should)."""
     data = run.data
     if data.task == "regression" and data.y.shape[1] == 2:
         pts = np.concatenate([data.y] + [run.frames[i] for i in keep])
