@@ -103,6 +103,15 @@ def _paragraphs(text: str) -> str:
 def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     data, model, train = spec.get("data") or {}, spec.get("model") or {}, spec.get("train") or {}
+    # Only what the kind of experiment uses: a comparison brings its own runs' models and training,
+    # prior samples have no data or training, the activation curves none of the three.
+    kind = spec.get("kind", "train")
+    if kind == "compare":
+        model, train = {}, {}
+    elif kind == "prior":
+        data, train = {}, {}
+    elif kind == "activations":
+        data, model, train = {}, {}, {}
     if data:
         rows.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, ""))))
     if model:
@@ -119,7 +128,9 @@ def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
 def summary_rows(run: Any) -> list[tuple[str, str]]:
     """(label, HTML) rows of the summary table."""
     status = _status_badge(run.status) + (f" {_esc(run.message)}" if run.message else "")
-    rows = [("status", status), ("steps", _number(run.steps)), ("final loss", _number(run.final_loss))]
+    rows = [("status", status)]
+    if run.steps:  # prior samples, activation curves and comparisons train nothing themselves
+        rows += [("steps", _number(run.steps)), ("final loss", _number(run.final_loss))]
     if run.frames is not None:
         rows.append(("recorded frames", _number(len(run.frames))))
     rows += [(_esc(k.replace("_", " ")), _number(v)) for k, v in sorted(run.metrics.items())]
