@@ -225,17 +225,32 @@ def write_gallery(entries: Iterable[Any], path: str | os.PathLike, title: str = 
         run = e.get("run")
         thumb = thumbnail_svg(run) if run is not None else None
         spark = sparkline_svg(e.get("losses"))
+        headline = _card_headline(e, run)
         status = _status_badge(e["status"]) if e.get("status") else ""
         cards.append(
             f'<a class="card" href="{_esc(e["href"])}"><h3>{_esc(e["name"])}</h3>'
             f'<div class="t">{_esc(e.get("title") or "")}</div>{thumb or ""}{spark}'
-            f'<div class="row"><span>final loss {_number(e.get("final_loss"))}</span>{status}</div></a>'
+            f'<div class="row"><span>{headline}</span>{status}</div></a>'
         )
     body = (f'<header><h1>{_esc(title)}</h1><p class="sub">{len(cards)} run{"s" * (len(cards) != 1)}</p></header>'
             f'<div class="grid">{"".join(cards)}</div>')
     out = _target(path, "index.html")
     out.write_text(_page(title, body, with_plotly=False), encoding="utf-8")
     return out
+
+
+def _card_headline(entry: dict[str, Any], run: Any) -> str:
+    """The card's one number: the final loss, or for runs that train nothing, what they hold."""
+    if entry.get("final_loss") is not None:
+        return f"final loss {_number(entry['final_loss'])}"
+    accuracies = {k.split("/")[0]: v for k, v in (getattr(run, "metrics", None) or {}).items() if k.endswith("/train_accuracy")}
+    if accuracies:
+        return f"{len(accuracies)} fits, accuracy {min(accuracies.values()):.2f}-{max(accuracies.values()):.2f}"
+    extras = getattr(run, "extras", None) or {}
+    if extras.get("samples") is not None:
+        return f"{len(extras['samples'])} prior samples"
+    grads = [k for k in extras if k.endswith("_grad")]
+    return f"{len(grads)} functions and their gradients" if grads else ""
 
 
 def _scale(values: np.ndarray, lo: float, hi: float, a: float, b: float) -> np.ndarray:
@@ -315,6 +330,13 @@ def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
     spec = run.spec if isinstance(run.spec, dict) else {}
     if spec.get("kind") == "prior" and "samples" in run.extras:
         return [("line", run.extras["x"], s, "rgba(31,119,180,.6)") for s in run.extras["samples"]]
+    if spec.get("kind") == "compare" and "grid_x" in run.extras and run.data is not None:
+        first = next((k for k in run.extras if k.startswith("proba/")), None)
+        if first is None:
+            return []
+        step = max(1, len(run.extras["grid_x"]) // 24)
+        cells = ("cells", run.extras["grid_x"][::step], run.extras["grid_y"][::step], run.extras[first][::step, ::step])
+        return [cells, ("points", run.data.X[:, 0], run.data.X[:, 1], F.class_color(run.data.y))]
     if spec.get("kind") == "activations" and "x" in run.extras:
         names = [n for n in ("relu", "sigmoid", "tanh") if n in run.extras]
         return [("line", run.extras["x"], run.extras[n], F.TEMPLATE.layout.colorway[i]) for i, n in enumerate(names)]
