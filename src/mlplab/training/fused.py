@@ -22,13 +22,13 @@ reference loop.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..models.mlp import PolyFeatures, ResidualBlock
+from ..autograd.train import make_optimizer
 from .callbacks import Callback
 
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
@@ -261,49 +261,6 @@ def _layer(m: nn.Module, P: _Params):
     raise TypeError(f"the fused path has no layer for {type(m).__name__}")  # guarded by fused_supported
 
 
-class _Adam:
-    """torch.optim.Adam's update (L2 weight decay added to the gradient, bias correction, eps outside sqrt)."""
-
-    def __init__(self, P: _Params, lr: float, weight_decay: float, betas=(0.9, 0.999), eps=1e-8):
-        self.P, self.lr, self.wd, (self.b1, self.b2), self.eps = P, lr, weight_decay, betas, eps
-        self.m, self.v = np.zeros_like(P.flat), np.zeros_like(P.flat)
-        self.t = 0
-
-    def step(self) -> None:
-        p, g = self.P.flat, self.P.grad
-        if self.wd:
-            g = g + self.wd * p
-        self.t += 1
-        self.m += (1 - self.b1) * (g - self.m)
-        self.v *= self.b2
-        self.v += (1 - self.b2) * g * g
-        step_size = self.lr / (1 - self.b1**self.t)
-        denom = np.sqrt(self.v) / math.sqrt(1 - self.b2**self.t)
-        denom += self.eps
-        p -= step_size * self.m / denom
-
-
-class _SGD:
-    """torch.optim.SGD's update (momentum buffer starts as the first gradient), or the notebooks' manual step."""
-
-    def __init__(self, P: _Params, lr: float, momentum: float, weight_decay: float):
-        self.P, self.lr, self.mu, self.wd = P, lr, momentum, weight_decay
-        self.buf = None
-
-    def step(self) -> None:
-        p, g = self.P.flat, self.P.grad
-        if self.wd:
-            g = g + self.wd * p
-        if self.mu:
-            if self.buf is None:
-                self.buf = g.copy()
-            else:
-                self.buf *= self.mu
-                self.buf += g
-            g = self.buf
-        p -= self.lr * g
-
-
 def _mse_grad(h: np.ndarray, Y: np.ndarray, mean: bool) -> tuple[float, np.ndarray]:
     """(loss, dL/dh) of the squared error, averaged (``mse``) or summed (``mse_sum``)."""
     diff = h - Y
@@ -361,10 +318,9 @@ def fused_train(t, losses: torch.Tensor) -> None:
             grad_of = _ce_grad
         else:
             grad_of = lambda h, y: _mse_grad(h, y, spec.loss == "mse")  # noqa: E731
-        if spec.optimizer == "adam":
-            opt = _Adam(P, spec.lr, spec.weight_decay)
-        else:
-            opt = _SGD(P, spec.lr, spec.momentum if spec.optimizer == "sgd" else 0.0, spec.weight_decay)
+        # The NumPy engine's optimizers update a flat vector in place with torch.optim's rules (tested
+        # against it to 1e-12): the same ones serve here.
+        opt = make_optimizer(spec)
         loss_np = losses.numpy()
         syncs = [layer for layer in layers if hasattr(layer, "sync")]
         callbacks = t.callbacks
@@ -408,7 +364,7 @@ def fused_train(t, losses: torch.Tensor) -> None:
                             cb.on_step_end(t, step, None, pred)
                     for cb in others:
                         cb.on_step_end(t, step, loss, None)
-                    opt.step()
+                    opt.step(P.flat, P.grad)
                     t.steps_done += 1
                 if epoch_readers:  # e.g. validation metrics in eval mode read the running statistics
                     for layer in syncs:
