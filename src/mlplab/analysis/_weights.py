@@ -7,7 +7,7 @@ it (`torch.func.vmap` of `torch.func.functional_call`); batch norm runs in eval 
 from __future__ import annotations
 
 import copy
-from functools import partial
+from functools import partial, wraps
 from typing import Any, Callable
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 
 from ..errors import SpecError
-from ..models import build_model
+from ..models import build_model, count_parameters
 
 # The training losses by their spec name. They mirror the loop's table on purpose: an analysis must
 # measure the same objective, and the tests check both against torch.nn.functional by name.
@@ -96,6 +96,31 @@ def train_mode_copy(model: torch.nn.Module) -> torch.nn.Module:
     m = copy.deepcopy(model)
     replace_all_batch_norm_modules_(m)
     return m.train()
+
+
+# Below this many multiply-adds per forward pass a model is dispatch-bound: one thread runs it as fast as
+# two, and two slow down several-fold when another process keeps a core busy (as in training).
+SMALL_PASS = 8_000_000
+
+
+def small_threads(fn: Callable) -> Callable:
+    """Run an analysis ``fn(run, ...)`` on one torch thread when the run's model is small."""
+
+    @wraps(fn)
+    def wrapper(run: Any, *args: Any, **kwargs: Any) -> Any:
+        spec = getattr(run, "spec", None)
+        model = spec.get("model") if isinstance(spec, dict) else None
+        rows = getattr(getattr(run, "data", None), "n", 0)
+        before = torch.get_num_threads()
+        if not model or before == 1 or rows * count_parameters(model) >= SMALL_PASS:
+            return fn(run, *args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return fn(run, *args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
 
 
 def chunk_size(model: torch.nn.Module, rows: int, budget: int = CHUNK_BYTES) -> int:

@@ -57,6 +57,7 @@ def _param_layers(model: nn.Module) -> dict[str, list[str]]:
     return out
 
 
+@W.small_threads
 def health(run: Any) -> Health:
     """Per-layer health at every recorded frame (needs snapshots); one forward and backward pass per frame.
 

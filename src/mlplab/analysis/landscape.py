@@ -126,6 +126,7 @@ def pca_directions(run: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[s
     return dirs, ratios, M @ dirs.T, shapes
 
 
+@W.small_threads
 def landscape(run: Any, *, directions: str = "random", steps: int = 51, span: float = 1.0, seed: int = 0) -> Landscape:
     """The training loss on a steps x steps slice through the final weights.
 
@@ -212,6 +213,7 @@ def _frame_losses(run: Any, model, X, Y) -> np.ndarray:
     return out.numpy()
 
 
+@W.small_threads
 def interpolation(run: Any, *, steps: int = 51, start: float = -0.5, stop: float = 1.5) -> Interpolation:
     """The training loss along the straight line from the first recorded frame to the final weights."""
     steps = _check_steps(steps)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
 from ..errors import SpecError
 from . import _weights as W
@@ -82,12 +82,13 @@ def _power(hvp, v0, shift, tol, max_iter):
     return lam, iters, done
 
 
+@W.small_threads
 def sharpness(run: Any, *, tol: float = 1e-5, max_iter: int = 300, seed: int = 0, dtype: torch.dtype = torch.float32,
               every: int = 1) -> Sharpness:
     """The top Hessian eigenvalue of the training loss at every ``every``-th recorded frame (needs snapshots).
 
     The loss is the full-batch training objective (batch norm on the batch's statistics). All frames
-    iterate together: one batched Hessian-vector product (double backward, torch.func) per
+    iterate together: one backward pass through the batched gradient's graph (double backward) per
     iteration. ``dtype=torch.float64`` for precise values (the tests do so).
     """
     if not isinstance(every, int) or every < 1:
@@ -108,15 +109,19 @@ def sharpness(run: Any, *, tol: float = 1e-5, max_iter: int = 300, seed: int = 0
     def loss(flat: torch.Tensor) -> torch.Tensor:
         return loss_fn(functional_call(model, W.unflatten(flat, shapes), (X,)), Y)
 
-    def hvp_one(flat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        # reverse over reverse: d/dtheta <grad L(theta), v>. (Forward over reverse trips over a zero
-        # tensor in ReLU's backward under torch.func.)
-        return grad(lambda t: (grad(loss)(t) * v).sum())(flat)
+    # One graph for every frame: the gradient of the summed losses, built once with create_graph; each
+    # power iteration is then one backward pass through it. Row k of the result is H_k v_k, because
+    # frame k's gradient depends on frame k's parameters only.
+    theta = theta.clone().requires_grad_(True)
+    g, = torch.autograd.grad(vmap(loss)(theta).sum(), theta, create_graph=True)  # (k, P)
 
-    batched = vmap(hvp_one)
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(g, theta, grad_outputs=v, retain_graph=True)[0]
+
     gen = torch.Generator().manual_seed(int(seed))
     v0 = torch.randn(theta.shape, generator=gen, dtype=torch.float64).to(dtype)
-    lam, iters, done = top_eigenvalues(lambda v: batched(theta, v), v0, tol=tol, max_iter=max_iter)
+    lam, iters, done = top_eigenvalues(hvp, v0, tol=tol, max_iter=max_iter)
+    theta = theta.detach()
     with torch.no_grad():
         losses = vmap(loss)(theta)
     train = spec.get("train", {})

@@ -83,6 +83,7 @@ def _uniform(x: np.ndarray) -> bool:
     return len(x) >= 8 and bool(np.all(d > 0)) and np.allclose(d, d.mean(), rtol=1e-3, atol=0)
 
 
+@W.small_threads
 def spectrum(run: Any, *, target: Callable[[np.ndarray], np.ndarray] | None = None, window: str = "none",
              points: int = GRID_POINTS) -> Spectrum:
     """Residual spectra through training of a 1-D regression run.
