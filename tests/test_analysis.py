@@ -183,9 +183,13 @@ def test_sine_target_is_the_generators_noise_free_function():
 
 
 def test_spectrum_of_recorded_grid_and_of_snapshots(sine):
-    spec = A.spectrum(sine)
-    assert spec.source == "grid frames" and spec.amplitude.shape == (len(sine.frames), len(spec.freqs))
-    np.testing.assert_allclose(spec.residual, A.TARGETS["sine"](spec.x)[None] - sine.grid_frames[..., 0], rtol=1e-6)
+    whole = A.spectrum(sine, domain="grid")
+    assert whole.source == "grid frames" and whole.amplitude.shape == (len(sine.frames), len(whole.freqs))
+    np.testing.assert_allclose(whole.residual, A.TARGETS["sine"](whole.x)[None] - sine.grid_frames[..., 0], rtol=1e-6)
+    spec = A.spectrum(sine)  # cut to the training inputs' range, still evenly spaced
+    assert sine.data.X.min() <= spec.x[0] < spec.x[-1] <= sine.data.X.max()
+    assert 0 < len(spec.x) < len(whole.x) and np.allclose(np.diff(spec.x), np.diff(whole.x).mean())
+    np.testing.assert_allclose(spec.residual, whole.residual[:, np.isin(whole.x, spec.x)])
     bare = replace(sine, grid_frames=None, grid_axes=None)
     evaluated = A.spectrum(bare, points=64)
     assert evaluated.source == "snapshots" and evaluated.residual.shape == (len(sine.frames), 64)

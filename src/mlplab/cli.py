@@ -218,7 +218,7 @@ def analyze_cmd(
     """
     from .analysis import ANALYSES
     from .training.run import load_run
-    from .viz.analysis import analysis_figures, figure as analysis_figure
+    from .viz.analysis import CAPTIONS, analysis_figures, figure as analysis_figure, write_comparison
     from .viz.report import write_report
 
     names = [w.strip() for w in what.split(",") if w.strip()]
@@ -264,10 +264,10 @@ def analyze_cmd(
                     results = [getattr(A, name)(r) for r in runs]
             except MlplabError:
                 continue  # not every run gives every analysis; each run's own page says why
-            pairs.append((f"{name}, side by side", analysis_figure(results)))
+            pairs.append((f"{CAPTIONS[name]} Side by side.", analysis_figure(results)))
         label = "-vs-".join(r.name for r in runs)
-        path = write_report(runs[0], output / f"compare-{label}.html", figures=pairs,
-                            title=f"{' vs '.join(r.name for r in runs)}: analyses side by side")
+        path = write_comparison(runs, pairs, output / f"compare-{label}.html",
+                                f"{' vs '.join(r.name for r in runs)}: analyses side by side")
         out.print(f"comparison: {path}")
 
 

@@ -20,6 +20,7 @@ TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sine": lambda x: x * np.sin(10 * x),  # notebook 003
 }
 WINDOWS = ("none", "hann")
+DOMAINS = ("data", "grid")
 GRID_POINTS = 256  # when the run's recorded grid is missing or uneven: snapshots evaluated on this many
 
 
@@ -85,12 +86,14 @@ def _uniform(x: np.ndarray) -> bool:
 
 @W.small_threads
 def spectrum(run: Any, *, target: Callable[[np.ndarray], np.ndarray] | None = None, window: str = "none",
-             points: int = GRID_POINTS) -> Spectrum:
+             domain: str = "data", points: int = GRID_POINTS) -> Spectrum:
     """Residual spectra through training of a 1-D regression run.
 
     Uses the run's recorded ``grid_frames`` when its grid is uniform; else evaluates the snapshots on
-    ``points`` evenly spaced inputs over the data's range. ``target``: the noise-free function (default:
-    ``TARGETS[data name]``).
+    ``points`` evenly spaced inputs. ``domain="data"`` keeps the inputs between the smallest and largest
+    training x (where the fit is asked for: a degree-100 polynomial's blow-up just outside would swamp
+    every frequency); ``"grid"`` keeps the whole recorded grid. ``target``: the noise-free function
+    (default: ``TARGETS[data name]``).
     """
     spec = W._spec(run)
     model = spec["model"]
@@ -105,15 +108,22 @@ def spectrum(run: Any, *, target: Callable[[np.ndarray], np.ndarray] | None = No
         target = TARGETS[data.name]
     if window not in WINDOWS:
         raise SpecError("window", f"one of {', '.join(WINDOWS)}", window)
+    if domain not in DOMAINS:
+        raise SpecError("domain", f"one of {', '.join(DOMAINS)}", domain)
+    lo, hi = float(data.X.min()), float(data.X.max())
     grid = run.grid_frames
     axis = run.grid_axes[0] if run.grid_axes is not None else None
     if grid is not None and axis is not None and grid.ndim == 3 and _uniform(np.asarray(axis)):
         x, pred, steps, source = np.asarray(axis, np.float64), grid[..., 0], np.asarray(run.frame_steps), "grid frames"
         steps = steps[: len(pred)]
+        if domain == "data":  # a uniform grid cut to an interval stays uniform
+            keep = (x >= lo - 1e-6) & (x <= hi + 1e-6)
+            x, pred = x[keep], pred[:, keep]
     else:
         if not isinstance(points, int) or not 8 <= points <= 100_000:
             raise SpecError("points", "an integer from 8 to 100000", points)
-        (lo, hi), = data.bounds(margin=0.1)
+        if domain == "grid":
+            (lo, hi), = data.bounds(margin=0.1)
         x = np.linspace(lo, hi, points)
         pred, steps, source = _snapshot_outputs(run, x), W.frame_steps(run), "snapshots"
     residual = np.asarray(target(x), np.float64)[None] - np.asarray(pred, np.float64)  # (k, m)

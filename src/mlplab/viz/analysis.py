@@ -19,6 +19,7 @@ COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
 }
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
 
 
@@ -40,11 +41,14 @@ def figure(result: Any) -> Any:
 def _subplots(n: int, titles: list[str], **kw: Any):
     from plotly.subplots import make_subplots
 
-    return make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.08 if n > 1 else 0.02, **kw)
+    # one panel needs no title of its own: the report names the run
+    return make_subplots(rows=1, cols=n, subplot_titles=titles if n > 1 else None,
+                         horizontal_spacing=0.08 if n > 1 else 0.02, **kw)
 
 
 def _layout(fig: Any, title: str, height: int = 460) -> Any:
-    fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(t=80, l=60, r=30, b=50))
+    fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(t=80, l=60, r=30, b=50),
+                      legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="left", x=0))
     return fig
 
 
@@ -127,36 +131,39 @@ def _health(items: list[Health]) -> Any:
 
     rows = [("grad_norm", "gradient norm", True), ("update_ratio", "update / weight per step", True),
             ("act_std", "activation std", False), ("dead_fraction", "dead ReLU fraction", False)]
+    rows = [row for row in rows if any(r.table[row[0]].notna().any() for r in items)]  # e.g. no ReLU: no dead row
     n = len(items)
     fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, vertical_spacing=0.05, horizontal_spacing=0.06,
                         column_titles=[r.run_name for r in items] if n > 1 else None,
                         row_titles=[label for _, label, _ in rows])
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    layers = list(dict.fromkeys(layer for r in items for layer in r.table["layer"]))
+    colour = {layer: PALETTE[i % len(PALETTE)] for i, layer in enumerate(layers)}  # one colour per layer everywhere
+    shown: set[str] = set()
     for c, r in enumerate(items, start=1):
         t = r.table
         for ri, (col, label, log) in enumerate(rows, start=1):
             part = t[t[col].notna()]
-            for li, layer in enumerate(dict.fromkeys(part["layer"])):
+            for layer in dict.fromkeys(part["layer"]):
                 sub = part[part["layer"] == layer]
                 fig.add_trace(go.Scatter(x=sub["step"].to_numpy(), y=sub[col].to_numpy(np.float64), mode="lines",
                                          name=f"{layer} ({sub['kind'].iloc[0]})", legendgroup=layer,
-                                         showlegend=c == 1 and ri in (1, 3),
-                                         line=dict(color=palette[li % len(palette)]),
+                                         showlegend=layer not in shown, line=dict(color=colour[layer]),
                                          hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"),
                               row=ri, col=c)
+                shown.add(layer)
             if log:
                 fig.update_yaxes(type="log", row=ri, col=c)
         fig.update_xaxes(title_text="step", row=len(rows), col=c)
-    return _layout(fig, "Layer health through training (full training batch at each recorded frame)", height=820)
+    return _layout(fig, "Layer health through training (full training batch at each recorded frame)",
+                   height=220 * len(rows) + 160)
 
 
 def _sharpness(items: list[Sharpness]) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     for i, r in enumerate(items):
-        colour = palette[i % len(palette)]
+        colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=r.steps, y=r.top_eigenvalue, mode="lines+markers", marker=dict(size=4),
                                  name=f"{r.run_name}: top Hessian eigenvalue", line=dict(color=colour),
                                  hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
@@ -218,3 +225,32 @@ def course_panels(run: Any) -> list[tuple[str, Any]]:
         except MlplabError:
             continue  # e.g. a run recorded without snapshots: the report shows what it can
     return out
+
+
+def write_comparison(runs: list[Any], figures: list[tuple[str, Any]], path: Any, title: str) -> Any:
+    """One self-contained page: the runs compared (name, steps, final loss, model) and side-by-side figures."""
+    from pathlib import Path
+
+    from .report import _esc, _number, _page, figure_div
+
+    rows = "".join(
+        f"<tr><td>{_esc(r.name)}</td><td>{_number(r.steps)}</td><td>{_number(r.final_loss)}</td>"
+        f"<td>{_esc(_model_line(r))}</td></tr>" for r in runs)
+    parts = [f"<header><h1>{_esc(title)}</h1></header>",
+             f"<section><h2>Runs</h2><table><tr><th>run</th><th>steps</th><th>final loss</th><th>model</th></tr>"
+             f"{rows}</table></section>"]
+    for caption, fig in figures:
+        parts.append(f'<section><figure><div class="plot">{figure_div(fig)}</div>'
+                     f"<figcaption>{_esc(caption)}</figcaption></figure></section>")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(title, "".join(parts), with_plotly=True), encoding="utf-8")
+    return out
+
+
+def _model_line(run: Any) -> str:
+    m = (run.spec or {}).get("model") or {}
+    widths = [m.get("in_dim"), *m.get("hidden", []), m.get("out_dim")]
+    keys = ("activation", "residual", "norm", "init", "poly_degree") if m.get("hidden") else ("init", "poly_degree")
+    extra = [f"{k}={m[k]}" for k in keys if m.get(k) not in (None, False, "none", "default", 0)]
+    return "-".join(str(w) for w in widths if w is not None) + (", " + ", ".join(extra) if extra else "")
