@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 
 from ..errors import SpecError
-from ..models import build_model, count_parameters
+from ..models import build_model
 
 # The training losses by their spec name. They mirror the loop's table on purpose: an analysis must
 # measure the same objective, and the tests check both against torch.nn.functional by name.
@@ -112,7 +112,8 @@ def small_threads(fn: Callable) -> Callable:
         model = spec.get("model") if isinstance(spec, dict) else None
         rows = getattr(getattr(run, "data", None), "n", 0)
         before = torch.get_num_threads()
-        if not model or before == 1 or rows * count_parameters(model) >= SMALL_PASS:
+        # a built model, not count_parameters: its meta-device path loads torch's decompositions (seconds)
+        if not model or before == 1 or rows * sum(p.numel() for p in build_model(model).parameters()) >= SMALL_PASS:
             return fn(run, *args, **kwargs)
         torch.set_num_threads(1)
         try:
