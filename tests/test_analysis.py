@@ -359,3 +359,33 @@ def test_cli_analyze_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "moons-manual-step"), "--what", "health", "-o", str(tmp_path)]) == 2
     text = capsys.readouterr().err
     assert "train.snapshots" in text and "Traceback" not in text
+
+
+def test_analysis_never_imports_a_higher_layer():
+    import ast
+    from pathlib import Path
+
+    higher = {"viz", "api", "sweep", "web", "cli", "compare", "explain", "store"}
+    folder = Path(A.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names] if node.level else [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = set(name.replace("mlplab.", "").split("."))
+                assert not parts & higher, f"{path.name} imports {name}"
+
+
+def test_figures_work_after_importing_only_the_analysis_package():
+    import subprocess
+    import sys
+
+    code = ("import sys, mlplab.analysis as A; assert 'pandas' not in sys.modules; "
+            "import numpy as np; r = A.Spectrum('x', np.arange(8.0), np.arange(5.0), np.arange(3), np.ones((3, 5)), "
+            "np.ones((3, 8)), np.ones(5), 'grid frames', 'none'); print(type(r.figure()).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Figure"

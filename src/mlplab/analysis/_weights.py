@@ -124,8 +124,9 @@ def small_threads(fn: Callable) -> Callable:
     return wrapper
 
 
-def chunk_size(model: torch.nn.Module, rows: int, budget: int = CHUNK_BYTES) -> int:
+def chunk_size(model: torch.nn.Module, rows: int, budget: int | None = None) -> int:
     """How many weight vectors fit in one batched call: parameters plus every layer's outputs, float32."""
+    budget = CHUNK_BYTES if budget is None else budget
     widths = sum(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
     per = 4 * (sum(p.numel() for p in model.parameters()) + 3 * rows * max(widths, 1))
     return max(1, budget // per)
