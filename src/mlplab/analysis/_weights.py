@@ -67,8 +67,12 @@ def training_tensors(run: Any, dtype: torch.dtype = torch.float32) -> tuple[torc
 
 def snapshots(run: Any, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """name -> (k, *shape): parameters and batch-norm statistics at each recorded frame."""
-    _spec(run)
+    spec = _spec(run)
     if not getattr(run, "snapshots", None):
+        if spec.get("train", {}).get("snapshots"):  # asked for, but this run's engine kept none
+            raise SpecError("train.snapshots", "parameters recorded at every frame", "none recorded",
+                            f"the '{getattr(run, 'engine', '?')}' training path did not keep them; train with "
+                            "engine 'torch'")
         raise SpecError("train.snapshots", "true (parameters kept at every recorded frame)", False, SNAPSHOT_HINT)
     return {k: torch.from_numpy(np.asarray(v)).to(dtype) for k, v in run.snapshots.items()}
 
