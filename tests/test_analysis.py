@@ -379,13 +379,3 @@ def test_analysis_never_imports_a_higher_layer():
                 parts = set(name.replace("mlplab.", "").split("."))
                 assert not parts & higher, f"{path.name} imports {name}"
 
-
-def test_figures_work_after_importing_only_the_analysis_package():
-    import subprocess
-    import sys
-
-    code = ("import sys, mlplab.analysis as A; assert 'pandas' not in sys.modules; "
-            "import numpy as np; r = A.Spectrum('x', np.arange(8.0), np.arange(5.0), np.arange(3), np.ones((3, 5)), "
-            "np.ones((3, 8)), np.ones(5), 'grid frames', 'none'); print(type(r.figure()).__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "Figure"
