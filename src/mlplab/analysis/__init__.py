@@ -1,20 +1,34 @@
 """Analyses of recorded runs: loss landscapes, spectral bias, layer health and sharpness.
 
 They read a `Run` (its snapshots, frames and data) and never train. Each returns a result holding
-arrays or a DataFrame, and ``figure()`` (drawn by `mlplab.viz.analysis`, registered from above).
+arrays or a DataFrame, and ``figure()`` (drawn by `mlplab.viz.analysis`, registered from above). The
+analyses live in private modules (``_landscape.py``, ...) and load on first use.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from ._result import Result, register_renderer, render
-from .health import Health, health
-from .landscape import Interpolation, Landscape, filter_normalised_direction, interpolation, landscape, pca_directions
-from .sharpness import Sharpness, sharpness, top_eigenvalues
-from .spectrum import TARGETS, Spectrum, amplitudes, spectrum
 
 ANALYSES = ("landscape", "spectrum", "health", "sharpness")
+_WHERE = {
+    "_landscape": ("landscape", "interpolation", "Landscape", "Interpolation", "filter_normalised_direction",
+                   "pca_directions"),
+    "_spectrum": ("spectrum", "Spectrum", "amplitudes", "TARGETS"),
+    "_health": ("health", "Health"),
+    "_sharpness": ("sharpness", "Sharpness", "top_eigenvalues"),
+}
+_MODULE = {name: module for module, names in _WHERE.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_MODULE[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def figure(result: Any) -> Any:
@@ -22,8 +36,4 @@ def figure(result: Any) -> Any:
     return render(result)
 
 
-__all__ = [
-    "ANALYSES", "Result", "register_renderer", "figure", "landscape", "interpolation", "Landscape", "Interpolation",
-    "filter_normalised_direction", "pca_directions", "spectrum", "Spectrum", "amplitudes", "TARGETS",
-    "health", "Health", "sharpness", "Sharpness", "top_eigenvalues",
-]
+__all__ = ["ANALYSES", "Result", "register_renderer", "figure", *_MODULE]
