@@ -79,7 +79,7 @@ def landscape_rows(run) -> tuple[list[list[object]], dict[str, float]]:
     t_pca = seconds(lambda: A.landscape(run, steps=STEPS, directions="pca"))
     t_loop = seconds(lambda: loop_landscape(run, land), repeat=3)
     rows = [["mlplab.analysis.landscape (random, filter-normalised)", f"{1e3 * t_mlplab:.1f}", "1.0x", f"{worst:.1e}"],
-            ["mlplab.analysis.landscape (PCA plane, with the 100 frames' own losses)", f"{1e3 * t_pca:.1f}",
+            ["mlplab.analysis.landscape (PCA plane, plus every frame's own loss)", f"{1e3 * t_pca:.1f}",
              f"{t_pca / t_mlplab:.1f}x", ""],
             ["loop of single forward passes (load_state_dict + forward)", f"{1e3 * t_loop:.1f}",
              f"**{t_loop / t_mlplab:.0f}x slower**", "0 (reference)"]]
