@@ -379,3 +379,16 @@ def test_analysis_never_imports_a_higher_layer():
                 parts = set(name.replace("mlplab.", "").split("."))
                 assert not parts & higher, f"{path.name} imports {name}"
 
+
+
+def test_the_documented_example_runs(monkeypatch):
+    from pathlib import Path
+
+    import plotly.graph_objects as go
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "analysis.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.setattr(go.Figure, "show", lambda self, *a, **k: None)  # no browser in a test
+    scope: dict = {}
+    exec(compile(code, "docs/analysis.md", "exec"), scope)
+    assert scope["run"].snapshots and isinstance(scope["mlp"], mlplab.Run)
