@@ -130,3 +130,15 @@ def test_ci_is_a_thin_wrapper_over_make_test(tmp_path):
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run([str(ROOT / ".ci" / "run")], env=env, check=True, timeout=60, cwd=tmp_path)
     assert log.read_text().split() == ["test"]
+
+
+@needs_make
+def test_make_notebooks_installs_the_notebook_extra_and_opens_the_notebooks():
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["notebook"]
+    assert {re.split(r"[<>=]", r)[0] for r in extra} >= {"jupyterlab", "ipykernel"}
+    dry = _make("-n", "notebooks").stdout
+    assert '-e ".[notebook]"' in dry
+    opened = re.search(r"jupyter lab (\S+)$", dry, re.M)
+    assert opened and sorted((ROOT / opened.group(1)).glob("*.ipynb"))
