@@ -253,3 +253,16 @@ def test_sweeps_over_image_and_scratch_presets_run_on_their_engines():
     assert (df["status"] == "finished").all() and set(df["engine"]) == {"numpy"}
     df = mlplab.sweep.sweep("piecewise-residual", grid={"seed": [0, 1, 2], "train.epochs": [5]}, progress=False)
     assert set(df["engine"]) == {"stacked"}
+
+
+# ------------------------------------------------------------------ L-BFGS (torch engine)
+
+def test_lbfgs_runs_on_the_torch_engine_and_beats_adam_step_for_step_on_the_sine():
+    lbfgs = mlplab.run("sine-mlp-10", train={"optimizer": "lbfgs", "lr": 1.0, "epochs": 200, "frames": 3})
+    adam = mlplab.run("sine-mlp-10", train={"epochs": 200, "frames": 3})
+    assert lbfgs.engine == "torch" and lbfgs.status == "finished" and len(lbfgs.losses) == 200
+    assert lbfgs.final_loss < 0.5 * adam.final_loss  # notebook 003's curve: quasi-Newton needs far fewer steps
+    with pytest.raises(SpecError, match="train.engine.*L-BFGS"):
+        mlplab.run("sine-mlp-10", train={"optimizer": "lbfgs", "engine": "fused", "epochs": 2})
+    with pytest.raises(SpecError, match="train.engine.*full-batch"):
+        mlplab.run("moons-mlp", train={"optimizer": "lbfgs", "batch_size": 16, "epochs": 2})

@@ -16,7 +16,7 @@ Activation = Literal["relu", "tanh", "sigmoid", "identity", "leaky_relu"]
 Norm = Literal["none", "batch", "layer"]
 Init = Literal["default", "identity", "xavier_uniform", "xavier_normal", "kaiming", "normal", "constant"]
 Loss = Literal["mse", "mse_sum", "bce", "bce_logits", "ce"]
-Optimizer = Literal["adam", "sgd", "manual_sgd"]
+Optimizer = Literal["adam", "sgd", "manual_sgd", "lbfgs"]
 
 
 class _Spec(BaseModel):

@@ -38,6 +38,8 @@ class FusedEngine(Engine):
 
     @classmethod
     def refuses(cls, model: nn.Module, spec: Any, task: str) -> str | None:
+        if spec.optimizer == "lbfgs":
+            return "an optimizer it has code for (L-BFGS runs on the torch engine)"
         why = L.unsupported(model)
         return f"it needs {why}" if why else None
 
