@@ -1,6 +1,6 @@
 """Exact linear-region geometry of piecewise-linear MLPs, and the known bounds on region counts."""
 
-from .bounds import bounds, serra_upper
+from .bounds import bounds, residual_upper, serra_upper, upper_bound
 from .regions import (
     TOL,
     Region,
@@ -19,5 +19,5 @@ from .regions import (
 __all__ = [
     "TOL", "Region", "Regions", "activation_patterns", "bounds", "count_on_segment", "default_box",
     "linear_regions", "linear_regions_slice", "plane_basis", "regions_over_training", "segment_breakpoints",
-    "serra_upper", "snapshot_models",
+    "residual_upper", "serra_upper", "snapshot_models", "upper_bound",
 ]

@@ -18,6 +18,7 @@ from . import figures as F
 KINDS = ("mapping", "curve", "boundary", "fit")
 ANIMATION_MS = 4000  # default total play time; each frame gets ANIMATION_MS / frames (at least MIN_FRAME_MS)
 MIN_FRAME_MS = 20
+ANIMATION_GRID = 50  # cells a side of an animated probability map (zsmooth interpolates between them)
 
 
 def animation_kind(run: Any) -> str:
@@ -150,14 +151,16 @@ def _boundary(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     labels = [f"step {int(s)}" for s in run.frame_steps[idx]]
     if run.grid_frames is None or run.grid_frames.ndim != 4:
         return _points_boundary(run, idx, ms, labels, out_act, loss)
-    gx, gy = (np.asarray(a, np.float32) for a in run.grid_axes)
-    probs = F.probabilities(run.grid_frames[idx], out_act, loss)  # (f, g, g, d_out)
+    # every k-th grid line: at most ANIMATION_GRID cells a side (smoothed when drawn), 1 byte a cell
+    k = -(-len(run.grid_axes[0]) // ANIMATION_GRID)
+    gx, gy = (np.asarray(a, np.float32)[::k] for a in run.grid_axes)
+    probs = F.probabilities(run.grid_frames[idx][:, ::k, ::k], out_act, loss)  # (f, g, g, d_out)
     n_classes = data.n_classes or probs.shape[-1]
     fig = F._figure(f"{run.name}: decision boundary during training", width=680, height=600)
-    fig.add_trace(F.boundary_trace(gx, gy, probs[0], n_classes))
+    fig.add_trace(F.boundary_trace(gx, gy, probs[0], n_classes, percent=True))
     for t in F.points_traces(data.X, data.y, data.class_names):
         fig.add_trace(t)
-    frame_z = (lambda p: F.compact(p[..., 0], 3)) if probs.shape[-1] == 1 else (lambda p: p.argmax(-1).astype(np.int8))
+    frame_z = (lambda p: F.to_percent(p[..., 0])) if probs.shape[-1] == 1 else (lambda p: p.argmax(-1).astype(np.int8))
     fig.frames = [go.Frame(name=label, data=[go.Heatmap(z=frame_z(p))], traces=[0]) for label, p in zip(labels, probs)]
     fig.update_xaxes(range=[float(gx[0]), float(gx[-1])], autorange=False, title_text="x1", constrain="domain")
     fig.update_yaxes(range=[float(gy[0]), float(gy[-1])], autorange=False, title_text="x2", scaleanchor="x",

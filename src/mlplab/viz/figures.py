@@ -43,6 +43,11 @@ def compact(a: Any, decimals: int | None = None) -> np.ndarray:
     return np.round(out, decimals) if decimals is not None else np.ascontiguousarray(out)
 
 
+def to_percent(p: Any) -> np.ndarray:
+    """Probabilities in [0, 1] as whole percents, uint8 (animations of heatmaps: 1 byte a cell)."""
+    return np.round(np.clip(np.nan_to_num(np.asarray(p, dtype=np.float32), nan=0.5), 0, 1) * 100).astype(np.uint8)
+
+
 def padded_range(*arrays: Any, pad: float = 0.05) -> list[float]:
     """[lo, hi] covering every finite value of ``arrays``, widened by ``pad`` of the span."""
     parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
@@ -53,6 +58,36 @@ def padded_range(*arrays: Any, pad: float = 0.05) -> list[float]:
     lo, hi = float(allv.min()), float(allv.max())
     span = max(hi - lo, 1e-6)
     return [lo - pad * span, hi + pad * span]
+
+
+def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
+    """Axis settings for a log scale over the positive values of ``arrays``, with readable ticks.
+
+    Left to itself plotly labels minor ticks ("2", "5" or every digit) inside each decade, which crowds
+    a short axis. Here: ticks at 1, 2, 5 x 10^k (short ranges) or only at powers of ten, every one
+    labelled in full; ``integer`` writes counts as plain integers.
+    """
+    parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
+    v = np.concatenate(parts) if parts else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return dict(type="log")
+    lo, hi = np.floor(np.log10(v.min())), np.ceil(np.log10(v.max()))
+    if hi == lo:
+        hi += 1
+    decades = hi - lo
+    mantissas = (1, 2, 5) if decades <= 2 else (1,)
+    step = max(1, int(np.ceil(decades / 8)))  # at most about 8 labelled powers
+    ticks = [m * 10.0**k for k in np.arange(lo, hi + 1, step) for m in mantissas]
+    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5] or [10.0**lo, 10.0**hi]
+    if integer:
+        text = [f"{int(round(t)):,}" for t in ticks]
+    elif decades <= 2 and 1e-3 <= max(ticks) and min(ticks) >= 1e-4 and max(ticks) < 1e5:
+        text = [f"{t:g}" for t in ticks]
+    else:
+        text = [f"10<sup>{int(round(np.log10(t)))}</sup>" if np.isclose(t, 10.0 ** round(np.log10(t))) else f"{t:.0e}"
+                for t in ticks]
+    return dict(type="log", tickvals=ticks, ticktext=text, minor=dict(showgrid=False, ticks=""))
 
 
 def class_color(labels: np.ndarray) -> list[str]:
@@ -110,6 +145,14 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- loss curves
 
 
+_METRIC_WORDS = {"val": "validation", "train": "training", "acc": "accuracy", "lr": "learning rate"}
+
+
+def metric_label(name: str) -> str:
+    """A metric's key as a reader says it: "val_accuracy" -> "validation accuracy"."""
+    return " ".join(_METRIC_WORDS.get(w, w) for w in str(name).replace("/", " ").split("_") if w)
+
+
 def _thin(n: int) -> np.ndarray:
     if n <= MAX_LOSS_POINTS:
         return np.arange(n)
@@ -138,7 +181,7 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
         color = TEMPLATE.layout.colorway[i % len(TEMPLATE.layout.colorway)]
         losses = np.asarray(run.losses, dtype=np.float32)
         idx = _thin(len(losses))
-        label = run.name if many else "train loss (per step)"
+        label = run.name if many else "training loss (each step)"
         fig.add_trace(go.Scatter(
             x=(idx + 1).astype(np.int32), y=losses[idx], mode="lines", name=label, line=dict(color=color, width=1.6),
             hovertemplate=f"{run.name}<br>step %{{x}}<br>loss %{{y:.7g}}<extra></extra>",
@@ -149,19 +192,23 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
                 continue
             per_epoch = max(len(losses), 1) / len(values)
             steps = np.round((np.arange(len(values)) + 1) * per_epoch).astype(np.int32)
-            dash = ["dot", "dash", "dashdot", "longdash"][j % 4]
+            label = metric_label(name)
+            # one run: each curve its own colour; several: the run's colour, the metric told by its dash
+            own = TEMPLATE.layout.colorway[(j + 1) % len(TEMPLATE.layout.colorway)]
+            dash = ["dot", "dash", "dashdot", "longdash"][j % 4] if many else "solid"
             row = 1 if "loss" in name else 2
             fig.add_trace(go.Scatter(
                 x=steps, y=values, mode="lines+markers" if len(values) <= 60 else "lines",
-                name=f"{run.name}: {name}" if many else name, line=dict(color=color, dash=dash, width=1.4),
-                marker=dict(size=4), hovertemplate=f"{name}<br>step %{{x}} (epoch end)<br>%{{y:.7g}}<extra></extra>",
+                name=f"{run.name}: {label}" if many else label,
+                line=dict(color=color if many else own, dash=dash, width=1.4),
+                marker=dict(size=4), hovertemplate=f"{label}<br>step %{{x}} (epoch end)<br>%{{y:.7g}}<extra></extra>",
             ), row=row, col=1)
     finite = np.concatenate([np.asarray(r.losses, np.float64) for r in run_list] or [np.zeros(0)])
     positive = finite[np.isfinite(finite) & (finite > 0)]
     use_log = bool(log and len(positive))
-    decades = np.log10(positive.max() / positive.min()) if use_log else 0.0
-    fig.update_yaxes(title_text="loss", type="log" if use_log else "linear", row=1, col=1,
-                     dtick=1 if decades >= 2 else "D2", exponentformat="power")
+    loss_values = [positive] + [np.asarray(v) for r in run_list for k, v in r.epoch_metrics.items() if "loss" in k]
+    axis = log_axis(*loss_values) if use_log else dict(type="linear")
+    fig.update_yaxes(title_text="loss", row=1, col=1, **axis)
     if rows == 2:
         fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
@@ -180,12 +227,21 @@ def _grid_box(data: Any, box: Sequence[float] | None) -> tuple[float, float, flo
     return tuple(float(b) for b in box)  # type: ignore[return-value]
 
 
-def boundary_trace(gx: np.ndarray, gy: np.ndarray, values: np.ndarray, n_classes: int) -> go.Heatmap:
+def boundary_trace(gx: np.ndarray, gy: np.ndarray, values: np.ndarray, n_classes: int, *,
+                   percent: bool = False) -> go.Heatmap:
     """Heatmap of p(class 1) (binary, ``values`` (g, g, 1)) or of the argmax class (``values`` (g, g, C)).
 
-    Rows of ``values`` follow y and columns follow x, as a heatmap draws them.
+    Rows of ``values`` follow y and columns follow x, as a heatmap draws them. ``percent``: z holds whole
+    percents (uint8, see `to_percent`), as animation frames do.
     """
     if values.shape[-1] == 1:
+        if percent:
+            return go.Heatmap(
+                x=compact(gx), y=compact(gy), z=to_percent(values[..., 0]), colorscale="RdBu", zmin=0,
+                zmax=100, zsmooth="best", colorbar=dict(title=dict(text="p(class 1)"), len=0.8, tickvals=[0, 25, 50, 75, 100],
+                                                         ticktext=["0", "0.25", "0.5", "0.75", "1"]),
+                hovertemplate="x %{x:.3g}, y %{y:.3g}<br>p(class 1) %{z}%<extra></extra>",
+            )
         return go.Heatmap(
             x=compact(gx), y=compact(gy), z=compact(values[..., 0], 3), colorscale="RdBu", zmin=0, zmax=1,
             zsmooth="best", colorbar=dict(title=dict(text="p(class 1)"), len=0.8),

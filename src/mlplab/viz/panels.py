@@ -35,7 +35,8 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
         curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=label,
                                     hovertemplate="step %{x}: %{y:.6g}<extra>" + label + "</extra>"))
     curves.update_layout(title="Training loss of each path", xaxis_title="step (scikit-learn: epoch)",
-                         yaxis_title="loss", yaxis_type="log", height=420, template="plotly_white")
+                         height=420, template="plotly_white")
+    curves.update_yaxes(title_text="loss", **F.log_axis(*(run.extras[f"loss/{label}"] for label in labels)))
     cols = min(3, max(1, len(labels)))
     rows = -(-len(labels) // cols)
     grid = make_subplots(rows=rows, cols=cols, subplot_titles=labels, horizontal_spacing=0.05, vertical_spacing=0.12)
@@ -81,18 +82,23 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
 def region_figures(run: Any) -> list[tuple[str, Any]]:
     """The exact linear regions of the trained network, and their count through training against the bound."""
     from ..geometry import default_box, linear_regions
-    from .regions import region_count_figure, region_map
+    from .regions import region_count_figure, region_map, regions_phrase
 
     try:
         regions = linear_regions(run.model, default_box(run))
     except (SpecError, MlplabError):
         return []  # not piecewise linear (tanh, sigmoid hidden units): no regions to draw
     binary = run.data.task == "binary"  # only a binary classifier has a decision boundary to draw
-    out = [(f"The {len(regions)} exact linear regions of the trained network (Serra et al. 2018)",
+    what = "the black line is the decision boundary" if binary else (
+        "the points are the training inputs, coloured by their target" if run.data.task == "regression" else
+        "the points are the training data")
+    out = [(f"The trained network has {regions_phrase(len(regions))} in this box (computed exactly); "
+            f"neighbouring regions always differ in colour, {what}",
             region_map(regions, run.data, show_boundary=binary))]
     if run.snapshots and run.frames is not None:
         from .synced import regions_and_outputs
 
         out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
-        out.append(("Number of linear regions through training, against the upper bound", region_count_figure(run)))
+        out.append(("Number of linear regions through training, against the upper bound proven for this architecture",
+                    region_count_figure(run)))
     return out

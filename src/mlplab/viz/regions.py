@@ -11,10 +11,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
-from ..geometry.bounds import bounds
 from ..geometry.regions import Regions, default_box, linear_regions, snapshot_models
 
-PALETTE_SIZE = 12  # colour groups for "pattern": enough that neighbours rarely match, few traces
+# Colours for "pattern": pastel enough for data points on top, different enough to tell apart. A map
+# of regions that touch along edges is planar, so a greedy colouring in smallest-last order needs at
+# most 6 colours (every planar graph has a vertex of degree <= 5); 8 leaves room for near-coincident
+# lines the adjacency test joins. Maps of at most 8 regions give every region its own colour.
+PALETTE = ("#8dd3c7", "#ffe680", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#e5a8d0")
+PALETTE_SIZE = len(PALETTE)
 OUTPUT_LEVELS = 16  # colour bins for "output"
 COLORS = ("pattern", "output")
 
@@ -41,20 +45,40 @@ def _gapped(xy: np.ndarray, counts: np.ndarray, starts: np.ndarray, keep: np.nda
 
 def _group_of(regions: Regions, color: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Colour group per region, the group colours, and the coloured value (output mode)."""
-    from plotly.colors import qualitative, sample_colorscale
+    from plotly.colors import sample_colorscale
 
     if color == "pattern":
-        # a stable pseudo-random colour per pattern: a hash of its bits
-        weights = np.random.default_rng(7).integers(1, 2**31, size=regions.patterns.shape[1], dtype=np.int64)
-        group = (regions.patterns.astype(np.int64) @ weights) % PALETTE_SIZE
-        palette = (qualitative.Pastel + qualitative.Set3)[:PALETTE_SIZE]
-        return group, palette, None
+        return region_colours(regions), list(PALETTE), None
     value = _score(regions, regions.centroids())
     lo, hi = float(value.min()), float(value.max())
     span = hi - lo if hi > lo else 1.0
     group = np.minimum(((value - lo) / span * OUTPUT_LEVELS).astype(int), OUTPUT_LEVELS - 1)
     palette = sample_colorscale("RdBu_r", [(k + 0.5) / OUTPUT_LEVELS for k in range(OUTPUT_LEVELS)])
     return group, palette, value
+
+
+def region_colours(regions: Regions) -> np.ndarray:
+    """(R,) palette index per region; regions sharing an edge segment never share a colour.
+
+    networkx's greedy colouring (smallest-last order) of the region adjacency graph; with no more
+    regions than colours, each region gets its own.
+    """
+    import networkx as nx
+
+    from ..geometry.adjacency import region_adjacency
+
+    n = len(regions)
+    if n <= PALETTE_SIZE:
+        return np.arange(n)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(region_adjacency(regions).tolist())
+    found = nx.greedy_color(graph, strategy="smallest_last")
+    colours = np.array([found[i] for i in range(n)])
+    if colours.max() >= PALETTE_SIZE:  # not planar after all (near-coincident lines): try harder
+        found = nx.greedy_color(graph, strategy="saturation_largest_first")
+        colours = np.array([found[i] for i in range(n)])
+    return colours % PALETTE_SIZE
 
 
 def _score(regions: Regions, points: np.ndarray) -> np.ndarray:
@@ -90,10 +114,20 @@ def boundary_segments(regions: Regions) -> np.ndarray:
     return np.stack([p[first], p[first + 1]], axis=1)
 
 
+def regions_phrase(n: int) -> str:
+    """ "1 linear region", "4 linear regions"."""
+    return f"{n:,} linear region{'s' * (n != 1)}"
+
+
 def region_traces(
-    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True
+    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full"
 ) -> list:
-    """The traces of a region map, always in the same number and order (so frames can swap them)."""
+    """The traces of a region map, always in the same number and order (so frames can swap them).
+
+    ``show_boundary``: draw the decision boundary (only meaningful for a binary classifier; the trace is
+    there, empty, otherwise). ``hover``: "full" (pattern, area and affine map) or "pattern" (animations:
+    a fraction of the bytes).
+    """
     import plotly.graph_objects as go
 
     if color not in COLORS:
@@ -101,14 +135,14 @@ def region_traces(
     group, palette, value = _group_of(regions, color)
     starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]])
     traces: list = []
-    edge = dict(color="rgba(255,255,255,0.9)", width=0.6) if show_boundary else dict(width=0)
+    edge = dict(color="rgba(255,255,255,0.9)", width=0.6)
     for k, col in enumerate(palette):
         x, y = _gapped(regions.xy, regions.counts, starts, group == k)
         traces.append(
             go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=col, line=edge, hoverinfo="skip",
                        showlegend=False, name=f"regions {k}")
         )
-    seg = boundary_segments(regions)
+    seg = boundary_segments(regions) if show_boundary else np.zeros((0, 2, 2))
     bx = np.full((len(seg), 3), np.nan).astype(object)
     by = bx.copy()
     bx[:, :2], by[:, :2] = seg[:, :, 0], seg[:, :, 1]
@@ -119,24 +153,27 @@ def region_traces(
     )
     cen = regions.centroids()
     patterns = regions.pattern_strings()
-    text = [
-        f"pattern {p}<br>area {ar:.3g}<br>" + "<br>".join(
-            f"y{o} = {A[o, 0]:+.3g} x1 {A[o, 1]:+.3g} x2 {c[o]:+.3g}" for o in range(min(len(c), 4))
-        )
-        for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
-    ]
+    if hover == "full":
+        text = [
+            f"pattern {p}<br>area {ar:.3g}<br>" + "<br>".join(
+                f"y{o} = {A[o, 0]:+.3g} x1 {A[o, 1]:+.3g} x2 {c[o]:+.3g}" for o in range(min(len(c), 4))
+            )
+            for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
+        ]
+    else:
+        text = patterns
     marker: dict[str, Any] = dict(size=6, opacity=0)
     if value is not None:
         marker.update(color=value, colorscale="RdBu_r", showscale=True, colorbar=dict(title="logit", thickness=12))
     traces.append(
-        go.Scatter(x=cen[:, 0], y=cen[:, 1], mode="markers", marker=marker, hovertext=text, hoverinfo="text",
-                   name="regions", showlegend=False)
+        go.Scatter(x=cen[:, 0].astype(np.float32), y=cen[:, 1].astype(np.float32), mode="markers", marker=marker,
+                   hovertext=text, hoverinfo="text", name="regions", showlegend=False)
     )
-    traces.extend(_data_traces(regions, data))
+    traces.extend(_data_traces(regions, data, colorbar=value is None))
     return traces
 
 
-def _data_traces(regions: Regions, data: Any) -> list:
+def _data_traces(regions: Regions, data: Any, colorbar: bool = True) -> list:
     import plotly.graph_objects as go
 
     from .figures import CLASS_COLORS
@@ -157,8 +194,14 @@ def _data_traces(regions: Regions, data: Any) -> list:
                        marker=dict(color=CLASS_COLORS[int(c) % len(CLASS_COLORS)], **style))
             for c in np.unique(y)
         ]
-    target = y.reshape(len(y), -1)[:, 0]
-    return [go.Scatter(x=X[:, 0], y=X[:, 1], mode="markers", name="data", marker=dict(color=target, colorscale="Viridis", **style))]
+    # regression: each training input, coloured by its target's first coordinate (say so on the map)
+    target = y.reshape(len(y), -1)[:, 0].astype(np.float32)
+    what = "target y1" if y.reshape(len(y), -1).shape[1] > 1 else "target y"
+    bar = dict(title=dict(text=what), thickness=12, x=1.02) if colorbar else None
+    return [go.Scatter(x=X[:, 0].astype(np.float32), y=X[:, 1].astype(np.float32), mode="markers",
+                       name=f"training inputs, coloured by {what}",
+                       marker=dict(color=target, colorscale="Viridis", showscale=colorbar, colorbar=bar, **style),
+                       hovertemplate=f"(%{{x:.3g}}, %{{y:.3g}})<br>{what} %{{marker.color:.3g}}<extra></extra>")]
 
 
 def _layout(fig, regions: Regions, title: str) -> None:
@@ -172,17 +215,32 @@ def _layout(fig, regions: Regions, title: str) -> None:
     )
 
 
-def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_boundary: bool = True):
+def _is_binary(regions: Regions, data: Any) -> bool:
+    """Whether a decision boundary means something: a binary classifier (class labels, or a sigmoid /
+    two-way softmax output). A 2-D -> 2-D regression has none."""
+    if regions.A.shape[1] not in (1, 2):
+        return False
+    if data is not None:
+        y = np.asarray(data.y if hasattr(data, "y") else data[1])
+        return y.ndim == 1 and y.dtype.kind in "iub" and len(np.unique(y)) <= 2
+    return regions.out_activation in ("Sigmoid", "Softmax")
+
+
+def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_boundary: bool | None = None):
     """Every linear region filled (by pattern, or by the logit at its centroid), the data on top, and
     the exact decision boundary of a binary classifier. Hover a region for its pattern and map.
 
     data: a Dataset, or (X, y) with X (n, 2) (or the slice's input size, projected).
+    show_boundary: default: only for a binary classifier.
     """
     import plotly.graph_objects as go
 
+    if show_boundary is None:
+        show_boundary = _is_binary(regions, data)
+
     fig = go.Figure(region_traces(regions, data, color=color, show_boundary=show_boundary))
     extra = f", {regions.slivers} slivers merged" if regions.slivers else ""
-    _layout(fig, regions, f"{len(regions)} linear regions{extra}")
+    _layout(fig, regions, f"{regions_phrase(len(regions))}{extra}")
     return fig
 
 
@@ -195,7 +253,8 @@ def _snapshots(run, box, max_frames: int) -> list[tuple[int, Regions]]:
     return found
 
 
-def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bool = True, max_frames: int = 60):
+def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bool | None = None,
+                     max_frames: int = 60):
     """The region map at every recorded snapshot of ``run`` (at most ``max_frames``), with a slider."""
     import plotly.graph_objects as go
 
@@ -203,9 +262,11 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     if data is not None and np.asarray(data.X).shape[1:] != (2,):
         data = None
     shots = _snapshots(run, box, max_frames)
+    if show_boundary is None:
+        show_boundary = _is_binary(shots[0][1], data)
     frames = [
-        go.Frame(data=region_traces(r, data, color=color, show_boundary=show_boundary), name=str(step),
-                 layout=dict(title=f"step {step}: {len(r)} linear regions"))
+        go.Frame(data=region_traces(r, data, color=color, show_boundary=show_boundary, hover="pattern"), name=str(step),
+                 layout=dict(title=f"step {step}: {regions_phrase(len(r))}"))
         for step, r in shots
     ]
     fig = go.Figure(data=frames[0].data, frames=frames)
@@ -222,8 +283,26 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     return fig
 
 
+def count_axis(*values: Any) -> dict[str, Any]:
+    """A log axis for region counts: integer ticks at 1, 2, 5 x 10^k (or powers of ten), never "2" and
+    "5" digits crowding a decade."""
+    from .figures import log_axis
+
+    return log_axis(*values, integer=True)
+
+
+def architecture_bound(spec: dict[str, Any]) -> tuple[int, str] | None:
+    """(upper bound, its name) proven for the model ``spec`` (a dict), or None for non-ReLU networks."""
+    from ..geometry.bounds import upper_bound
+
+    if spec.get("activation", "relu") not in ("relu", "leaky_relu") or spec.get("poly_degree") or not spec.get("hidden"):
+        return None
+    return upper_bound(int(spec.get("in_dim", 2)), list(spec["hidden"]), residual=bool(spec.get("residual", False)))
+
+
 def region_count_figure(run, box=None, *, tol: float | None = None):
-    """Region count at each snapshot against Serra et al.'s upper bound (plain ReLU nets), log scale."""
+    """Region count at each snapshot against the upper bound proven for the architecture, log scale
+    (Serra et al. 2018 for plain ReLU nets, `geometry.bounds.residual_upper` for residual ones)."""
     import plotly.graph_objects as go
 
     box = default_box(run) if box is None else box
@@ -231,17 +310,20 @@ def region_count_figure(run, box=None, *, tol: float | None = None):
     for step, model in snapshot_models(run):
         steps.append(step)
         counts.append(len(linear_regions(model, box) if tol is None else linear_regions(model, box, tol=tol)))
-    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in box"))
-    spec = run.spec["model"]
-    plain = not spec.get("residual", False) and spec.get("activation", "relu") in ("relu", "leaky_relu")
-    if plain and spec.get("hidden"):
-        upper = bounds(int(spec.get("in_dim", 2)), list(spec["hidden"]))["serra2018_upper"]
+    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in the box",
+                               line=dict(color="#1f77b4"), hovertemplate="step %{x}: %{y} regions<extra></extra>"))
+    found = architecture_bound(run.spec["model"])
+    shown = list(counts)
+    if found is not None:
+        upper, label = found
+        shown.append(upper)
         fig.add_trace(
             go.Scatter(x=[steps[0], steps[-1]], y=[upper, upper], mode="lines", line=dict(dash="dash", color="gray"),
-                       name=f"Serra et al. 2018 upper bound ({upper:,})")
+                       name=f"{label}: {upper:,}")
         )
     fig.update_layout(
-        title="Linear regions during training", template="plotly_white", xaxis_title="step",
-        yaxis=dict(title="regions", type="log"), legend=dict(orientation="h", y=-0.2),
+        title="Linear regions during training", template="plotly_white",
+        xaxis=dict(title="step", tickformat="d"),
+        yaxis=dict(title="regions", **count_axis(shown)), legend=dict(orientation="h", y=-0.2),
     )
     return fig

@@ -1,8 +1,8 @@
-"""Self-contained HTML pages: one report per run, and a gallery (index) of reports.
+"""HTML pages: one report per run, and a gallery (index) of reports.
 
-A report inlines plotly.js once, from the installed plotly package, so it opens offline; nothing on
-either page points at a CDN or any other URL. The gallery needs no JavaScript at all: its thumbnails
-are small inline SVG drawings.
+A report inlines plotly.js from the installed plotly package (one portable file), or, in a gallery,
+loads the one copy `write_plotlyjs` puts beside the reports by a relative path; either way it opens
+offline and nothing points at a CDN. The gallery itself needs no JavaScript (inline SVG thumbnails).
 """
 
 from __future__ import annotations
@@ -47,10 +47,25 @@ footer { color:var(--muted); font-size:.85em; text-align:center; margin-top:24px
 """
 
 
+PLOTLY_JS = "plotly.min.js"  # the shared copy's file name, beside a gallery's index.html
+
+
 def _plotlyjs() -> str:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs()
+
+
+def write_plotlyjs(folder: str | os.PathLike) -> Path:
+    """Write the installed plotly.js to ``folder/plotly.min.js`` (unless an identical copy is there)."""
+    out = Path(folder) / PLOTLY_JS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = _plotlyjs()
+    if not (out.exists() and out.stat().st_size == len(text.encode("utf-8")) and out.read_text(encoding="utf-8") == text):
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    return out
 
 
 def _target(path: str | os.PathLike, filename: str) -> Path:
@@ -147,12 +162,14 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
 
 
 def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[str, Any]] | None = None,
-                 title: str | None = None) -> Path:
-    """Write one self-contained HTML report of ``run`` and return its path.
+                 title: str | None = None, plotly_js: str | None = None) -> Path:
+    """Write one HTML report of ``run`` and return its path.
 
     ``path``: an .html file, or a directory (then ``path/report.html``). The page holds the title, the
     experiment's description and source notebook, a summary table, the headline figure (usually the
     animation), the loss curve, and any extra ``figures`` given as (caption, figure) pairs.
+    ``plotly_js``: None inlines plotly.js (a self-contained page, ~4.6 MB); a relative path such as
+    "../plotly.min.js" loads the shared copy `write_plotlyjs` wrote there instead.
     """
     from .animate import figure_for_run
 
@@ -179,14 +196,18 @@ def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[s
         parts.append(f'<section><figure><div class="plot">{figure_div(fig)}</div>'
                      f"<figcaption>{_esc(caption)}</figcaption></figure></section>")
     out = _target(path, "report.html")
-    out.write_text(_page(heading, "".join(parts), with_plotly=True), encoding="utf-8")
+    out.write_text(_page(heading, "".join(parts), with_plotly=plotly_js or True), encoding="utf-8")
     return out
 
 
-def _page(title: str, body: str, *, with_plotly: bool) -> str:
+def _page(title: str, body: str, *, with_plotly: bool | str) -> str:
+    """The page around ``body``; ``with_plotly``: True inlines plotly.js, a string loads it from that path."""
     from .. import __version__
 
-    script = f'<script type="text/javascript">{_plotlyjs()}</script>' if with_plotly else ""
+    if isinstance(with_plotly, str):
+        script = f'<script type="text/javascript" src="{_esc(with_plotly)}"></script>'
+    else:
+        script = f'<script type="text/javascript">{_plotlyjs()}</script>' if with_plotly else ""
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -289,7 +289,7 @@ function drawRegions(r) {
   if (!session || !session.regions) { box.textContent = "Linear regions: only for 2-input ReLU / leaky ReLU / identity models."; return; }
   if (!r) { box.textContent = ""; return; }
   if (r.error) { box.textContent = `Linear regions: ${r.error}`; return; }
-  const which = r.plain ? "Serra et al. upper bound" : "bound for a plain MLP of these widths (the model is residual)";
+  const which = r.bound_name;  // the server names the bound proven for this architecture
   box.innerHTML = `Exact linear regions in view: <b data-testid="region-count">${r.count}</b> (${which}: ${r.bound})`;
 }
 
