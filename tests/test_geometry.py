@@ -248,8 +248,8 @@ def test_to_dict_is_json_and_repr_is_short():
 # ----------------------------------------------------------------------------------------------------
 
 
-def _fake_run(hidden=(8, 8), seeds=(0, 5, 9)):
-    models = [_model(seed=s, hidden=list(hidden)) for s in seeds]
+def _fake_run(hidden=(8, 8), seeds=(0, 5, 9), **fields):
+    models = [_model(seed=s, hidden=list(hidden), **fields) for s in seeds]
     snaps = {k: np.stack([m.state_dict()[k].numpy() for m in models]) for k, _ in models[0].named_parameters()}
     steps = np.arange(len(seeds)) * 10
     return models, Run(spec={"model": models[0].spec.model_dump()}, snapshots=snaps, frame_steps=steps)
@@ -382,6 +382,24 @@ def test_region_animation_and_count_figure_follow_the_snapshots():
     counts = region_count_figure(run, box=BOX)
     assert list(counts.data[0].y) == [len(linear_regions(m, BOX)) for m in models]
     assert counts.data[1].y[0] == bounds(2, [8, 8])["serra2018_upper"]
+
+
+def test_a_residual_runs_count_is_drawn_against_the_residual_bound_never_serras():
+    from mlplab.geometry import bounds, residual_upper
+    from mlplab.viz.regions import region_count_figure
+
+    models, run = _fake_run(hidden=(2, 2), residual=True, init="normal", init_std_b=1.0, seeds=(48, 3, 7))
+    box = ((-20.0, 20.0), (-20.0, 20.0))
+    fig = region_count_figure(run, box=box)
+    counts = [len(linear_regions(m, box)) for m in models]
+    assert list(fig.data[0].y) == counts and max(counts) > bounds(2, [2, 2])["serra2018_upper"]
+    assert fig.data[1].y[0] == residual_upper(2, [2, 2]) >= max(counts)
+    assert "residual" in fig.data[1].name and "Serra" not in fig.data[1].name
+    # counts are integers: ticks at whole numbers, written as such, no crowded minor digits
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and all(float(v).is_integer() for v in axis.tickvals)
+    assert list(axis.ticktext) == [f"{int(v):,}" for v in axis.tickvals]
+    assert axis.minor.ticks == "" and fig.layout.xaxis.tickformat == "d"
 
 
 # ----------------------------------------------------------------------------------------------------
