@@ -193,9 +193,12 @@ def test_boundary_heatmap_shows_probabilities_of_logits():
     fig = viz.animate(run)
     assert isinstance(fig.data[0], go.Heatmap)
     assert sum(isinstance(t, go.Scatter) for t in fig.data) == 2  # one trace per class
-    z = arr(fig.frames[2].data[0].z)
-    np.testing.assert_allclose(z, 1 / (1 + np.exp(-2 * np.broadcast_to(gx, (g, g)))), atol=6e-4)  # rounded to 3 places
-    assert fig.frames[0].data[0].z[0][0] == 0.5
+    z = arr(fig.frames[2].data[0].z)  # whole percents, one byte a cell
+    assert fig.frames[2].data[0].z.dtype == np.uint8
+    np.testing.assert_allclose(z, 100 / (1 + np.exp(-2 * np.broadcast_to(gx, (g, g)))), atol=0.5 + 1e-6)
+    assert fig.frames[0].data[0].z[0][0] == 50
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 100)
+    assert list(fig.data[0].colorbar.ticktext) == ["0", "0.25", "0.5", "0.75", "1"]
     assert fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["redraw"] is True
 
 
@@ -248,11 +251,30 @@ def test_loss_curve_exact_values_one_line_per_run_and_epoch_metrics():
     np.testing.assert_array_equal(arr(lines[0].y), a.losses)
     np.testing.assert_array_equal(arr(lines[0].x), np.arange(1, 31))
     assert fig.layout.yaxis.type == "log"
-    val = next(t for t in fig.data if t.name == "other: val_loss")
+    val = next(t for t in fig.data if t.name == "other: validation loss")
     np.testing.assert_array_equal(arr(val.x), [10, 20, 30])  # 30 steps over 3 epochs: metric at each epoch's end
-    acc = next(t for t in fig.data if t.name == "other: val_accuracy")
+    acc = next(t for t in fig.data if t.name == "other: validation accuracy")
     assert acc.yaxis == "y2"
+    # several runs: a run keeps its colour, its metrics differ by dash
+    assert val.line.color == acc.line.color == lines[1].line.color and val.line.dash != acc.line.dash
     assert viz.loss_curve(a, log=False).layout.yaxis.type == "linear"
+
+
+def test_one_runs_curves_of_different_meaning_have_different_colours_and_readable_names():
+    run = mapping_run()
+    run.epoch_metrics = {"train_loss": np.array([0.4, 0.3, 0.2]), "val_loss": np.array([0.5, 0.2, 0.1]),
+                         "val_accuracy": np.array([0.5, 0.75, 1.0])}
+    fig = viz.loss_curve(run)
+    names = [t.name for t in fig.data]
+    assert names == ["training loss (each step)", "training loss", "validation accuracy", "validation loss"]
+    assert len({t.line.color for t in fig.data}) == 4
+    # the loss axis: log, ticks only where labelled, each label a plain number (no minor-tick digits)
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and len(axis.tickvals) == len(axis.ticktext) and axis.minor.ticks == ""
+    read = [10.0 ** int(t[7:-6]) if t.startswith("10<sup>") else float(t) for t in axis.ticktext]
+    assert read == pytest.approx(list(axis.tickvals))
+    values = np.concatenate([run.losses, *run.epoch_metrics.values()])
+    assert min(axis.tickvals) <= values[values > 0].max() and max(axis.tickvals) >= values.min()
 
 
 def test_decision_boundary_matches_a_hand_built_model():
