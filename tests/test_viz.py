@@ -418,6 +418,23 @@ def test_report_is_self_contained_and_complete(tmp_path):
     assert "Plotly.addFrames" in rest
 
 
+def test_gallery_reports_share_one_plotly_js_beside_them(tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    from mlplab.viz.report import PLOTLY_JS, write_plotlyjs
+
+    shared = write_plotlyjs(tmp_path)
+    assert shared == tmp_path / PLOTLY_JS and shared.read_text(encoding="utf-8") == get_plotlyjs()
+    stamp = shared.stat().st_mtime_ns
+    assert write_plotlyjs(tmp_path).stat().st_mtime_ns == stamp  # an identical copy is left alone
+    path = viz.write_report(mapping_run(), tmp_path / "rot" / "report.html", plotly_js=f"../{PLOTLY_JS}")
+    html = no_external_refs(path.read_text(encoding="utf-8"))
+    assert get_plotlyjs()[:2000] not in html and len(html) < 500_000
+    (src,) = re.findall(r'<script type="text/javascript" src="([^"]+)"></script>', html)
+    assert (path.parent / src).resolve() == shared.resolve()  # the relative path reaches the shared copy
+    assert html.index(src) < html.index("Plotly.newPlot")  # loaded before any figure is drawn
+
+
 def test_report_title_override_and_bad_figures(tmp_path):
     path = viz.write_report(mapping_run(), tmp_path / "x.html", title="My title")
     assert path.name == "x.html" and "<title>My title</title>" in path.read_text()
@@ -456,8 +473,19 @@ def test_views_of_a_real_training_run(tmp_path):
     with torch.no_grad():  # frame 0 is the model before its first update
         first = untrained(torch.from_numpy(run.grid_axes[0][:, None]))[:, 0].numpy()
     np.testing.assert_allclose(arr(fig.frames[0].data[0].y), first, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(arr(fig.frames[-1].data[0].y), first)
-    assert viz.write_report(run, tmp_path).exists()
+    # the last frame is the model after that many updates: train a second one for exactly that long
+    last = int(run.frame_steps[-1])
+    again = train(build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0), data, epochs=last,
+                  lr=0.05, frames=0, progress=False)
+    with torch.no_grad():
+        trained = again.model(torch.from_numpy(run.grid_axes[0][:, None]))[:, 0].numpy()
+    np.testing.assert_allclose(arr(fig.frames[-1].data[0].y), trained, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(trained, first, atol=1e-3)
+    # the report carries that animation: every frame, by name, with plotly.js inlined
+    html = viz.write_report(run, tmp_path).read_text(encoding="utf-8")
+    names = re.findall(r'"name":"(step \d+)"', html)
+    assert names[-len(fig.frames):] == [f.name for f in fig.frames]
+    assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0 and "Plotly.newPlot" in html and len(html) > 3_000_000
 
 
 # ---------------------------------------------------------------- exports
