@@ -30,7 +30,7 @@ def test_each_frame_shows_the_model_trained_for_that_many_steps():
     run = mlplab.run("moons-mlp", epochs=60, progress=False)
     fig = regions_and_outputs(run, max_frames=4)
     box = default_box(run)
-    gx, gy = (np.asarray(a, np.float64) for a in run.grid_axes)
+    gx, gy = (np.asarray(a, np.float64) for a in (fig.data[0].x, fig.data[0].y))  # the heatmap's own lattice
     grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)  # rows follow y, as the heatmap draws them
     checked = 0
     for frame in fig.frames:
@@ -38,8 +38,9 @@ def test_each_frame_shows_the_model_trained_for_that_many_steps():
         if step == 0:
             continue  # no run trains for zero steps; step 0 is the untrained model
         model = _trained_for("moons-mlp", step)
-        with torch.no_grad():
-            p = model(torch.from_numpy(grid)).numpy().reshape(len(gy), len(gx))  # sigmoid output
+        with torch.no_grad():  # the recorder evaluates in float32
+            p = model.float()(torch.from_numpy(grid).float()).double().numpy().reshape(len(gy), len(gx))
+        model.double()
         heat = np.asarray(frame.data[0].z, dtype=np.float64)  # whole percents
         np.testing.assert_allclose(heat, p * 100, atol=0.5 + 1e-3)
         exact = linear_regions(model, box)

@@ -18,6 +18,9 @@ from . import figures as F
 KINDS = ("mapping", "curve", "boundary", "fit")
 ANIMATION_MS = 4000  # default total play time; each frame gets ANIMATION_MS / frames (at least MIN_FRAME_MS)
 MIN_FRAME_MS = 20
+# Recorders keep ~100 frames; 60 of them play smoothly (scatter frames tween) at 60% of the bytes in
+# every report that holds the animation.
+ANIMATION_FRAMES = 60
 ANIMATION_GRID = 50  # cells a side of an animated probability map (zsmooth interpolates between them)
 
 
@@ -47,7 +50,7 @@ def frame_indices(k: int, frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, k - 1, min(frames, k))).astype(np.int64))
 
 
-def animate(run: Any, *, frames: int = 100, frame_duration: float | None = None) -> go.Figure:
+def animate(run: Any, *, frames: int = ANIMATION_FRAMES, frame_duration: float | None = None) -> go.Figure:
     """The run's training as an animation: play/pause buttons, a slider, fixed axes over all frames.
 
     ``frames``: at most this many recorded frames are shown (evenly spaced, first and last kept).

@@ -264,12 +264,14 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     shots = _snapshots(run, box, max_frames)
     if show_boundary is None:
         show_boundary = _is_binary(shots[0][1], data)
-    frames = [
-        go.Frame(data=region_traces(r, data, color=color, show_boundary=show_boundary, hover="pattern"), name=str(step),
-                 layout=dict(title=f"step {step}: {regions_phrase(len(r))}"))
-        for step, r in shots
-    ]
-    fig = go.Figure(data=frames[0].data, frames=frames)
+    # frames swap the region traces only; the data points after them stay as drawn first
+    frames = []
+    for step, r in shots:
+        moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern")
+        frames.append(go.Frame(data=moving, traces=list(range(len(moving))), name=str(step),
+                               layout=dict(title=f"step {step}: {regions_phrase(len(r))}")))
+    first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern")
+    fig = go.Figure(data=first, frames=frames)
     _layout(fig, shots[0][1], frames[0].layout.title.text)
     slider = dict(
         active=0, currentvalue=dict(prefix="step "), pad=dict(t=40),

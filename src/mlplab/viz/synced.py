@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
+from .animate import ANIMATION_GRID
 from .figures import to_percent
 
 
@@ -46,9 +47,10 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
     dynamic_idx = list(range(len(left_dynamic)))
     frames = []
     for j, (i, (step, regions)) in enumerate(zip(keep, shots)):
-        right = region_traces(regions, data, color=color, show_boundary=binary, hover="pattern")
+        # frames swap the regions only; the data points (the traces after them) never move
+        right = region_traces(regions, None, color=color, show_boundary=binary, hover="pattern")
         if j == 0:
-            for tr in right:
+            for tr in region_traces(regions, data, color=color, show_boundary=binary, hover="pattern"):
                 fig.add_trace(tr, row=1, col=2)
             right_idx = list(range(n_left, n_left + len(right)))
         for tr in right:
@@ -90,8 +92,9 @@ def _left_traces(run: Any, i: int, frame: bool = False) -> tuple[list, list]:
 
     data = run.data
     if data.task == "binary" and run.grid_frames is not None:
-        gx, gy = run.grid_axes
-        z = np.asarray(run.grid_frames[i][..., 0], dtype=np.float32)
+        k = -(-len(run.grid_axes[0]) // ANIMATION_GRID)  # every k-th grid line, as the headline animation
+        gx, gy = (np.asarray(a)[::k] for a in run.grid_axes)
+        z = np.asarray(run.grid_frames[i][::k, ::k, 0], dtype=np.float32)
         if run.spec.get("model", {}).get("out_activation") != "sigmoid":
             z = 1 / (1 + np.exp(-z))
         z = to_percent(z)  # whole percent in one byte each: a quarter of float32's size, invisible in colour
