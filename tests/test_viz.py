@@ -544,3 +544,20 @@ def test_export_errors_name_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MlplabError, match="BROWSER_PATH"):
         E.find_browser()
+
+
+def test_sine_poly_keeps_the_datas_y_range_and_says_what_the_model_is():
+    import mlplab
+    from mlplab.viz.report import summary_rows
+
+    run = mlplab.run("sine-poly", progress=False)  # notebook 003: degree 100, Adam, 10000 steps
+    fig = viz.figure_for_run(run)
+    lo, hi = fig.layout.yaxis.range
+    y = run.data.y[:, 0]
+    assert lo < y.min() and hi > y.max() and hi - lo < 1.5 * (y.max() - y.min())  # the data fill the view
+    curve = arr(fig.frames[-1].data[-1].y)
+    assert curve.min() < lo - 10 * (hi - lo)  # the polynomial explodes somewhere: it leaves the view ...
+    assert np.mean((curve >= lo) & (curve <= hi)) > 0.5  # ... and is drawn where the data are
+    fitted = viz.fitted_curve(run.model, run.data)
+    assert fitted.layout.yaxis.range == fig.layout.yaxis.range
+    assert dict(summary_rows(run))["model"] == "polynomial, degree 100 (a linear layer on x, x^2, ..., x^100)"

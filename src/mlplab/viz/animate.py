@@ -137,9 +137,11 @@ def _curve(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     line = len(fig.data)
     fig.add_trace(go.Scatter(x=x, y=curves[0], mode="lines", name="model", line=dict(color="#1f77b4", width=2.5)))
     fig.frames = [go.Frame(name=label, data=[go.Scatter(y=c)], traces=[line]) for label, c in zip(labels, curves)]
-    ys = [curves] + ([data.y] if data.task == "regression" else [])
+    # the data's y-range, as notebook 003 keeps it: a wild fit (degree 100) leaves the frame where it is
+    # wild instead of flattening the data to a line
+    ys = F.data_y_range(data) if data.task == "regression" else F.padded_range(curves)
     fig.update_xaxes(range=F.padded_range(x, data.X[:, 0], pad=0.02), autorange=False, title_text="x")
-    fig.update_yaxes(range=F.padded_range(*ys), autorange=False, title_text="y")
+    fig.update_yaxes(range=ys, autorange=False, title_text="y")
     _controls(fig, labels, ms, redraw=False)
     return fig
 

@@ -324,6 +324,11 @@ def data_traces_1d(data: Any) -> list[go.Scatter]:
     return traces
 
 
+def data_y_range(data: Any) -> list[float]:
+    """The y-range of a 1-D regression's training and test targets, padded: fits are judged inside it."""
+    return padded_range(data.y[:, 0], getattr(data, "y_test", None), pad=0.15)
+
+
 def fitted_curve(model: Any, data: Any) -> go.Figure:
     """Notebook 003's fit: the model's output on ``data.grid`` (or the data's range) over the data points."""
     if data.d_in != 1 or data.task != "regression":
@@ -336,7 +341,7 @@ def fitted_curve(model: Any, data: Any) -> go.Figure:
     fig.add_trace(go.Scatter(x=compact(x), y=compact(y[:, 0]), mode="lines", name="model",
                              line=dict(color="#1f77b4", width=2.5)))
     fig.update_xaxes(title_text="x")
-    fig.update_yaxes(title_text="y", range=padded_range(data.y, y[:, 0]))
+    fig.update_yaxes(title_text="y", range=data_y_range(data))
     return fig
 
 

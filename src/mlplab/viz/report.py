@@ -130,14 +130,30 @@ def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
     if data:
         rows.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, ""))))
     if model:
-        widths = [model.get("in_dim"), *model.get("hidden", []), model.get("out_dim")]
-        extra = [f"{k}={model[k]}" for k in ("activation", "residual", "norm", "init", "out_activation")
-                 if k in model and model[k] not in (False, "none", "default")]
-        rows.append(("model", "-".join(str(w) for w in widths if w is not None) + (", " + ", ".join(extra) if extra else "")))
+        rows.append(("model", _model_summary(model)))
     if train:
         keys = ("optimizer", "lr", "loss", "epochs", "batch_size", "seed")
         rows.append(("training", ", ".join(f"{k}={train[k]}" for k in keys if train.get(k) is not None)))
     return rows
+
+
+def _model_summary(model: dict[str, Any]) -> str:
+    """ "2-32-1, out_activation=sigmoid", or what the model really is when it has no hidden layer."""
+    hidden = list(model.get("hidden") or [])
+    # with no hidden layer there is no activation, norm or skip to speak of
+    keys = ("activation", "residual", "norm", "init", "out_activation") if hidden else ("init", "out_activation")
+    extra = [f"{k}={model[k]}" for k in keys if k in model and model[k] not in (False, "none", "default")]
+    tail = ", " + ", ".join(extra) if extra else ""
+    degree = model.get("poly_degree")
+    if degree and not hidden:
+        return f"polynomial, degree {degree} (a linear layer on x, x^2, ..., x^{degree}){tail}"
+    widths = [model.get("in_dim"), *hidden, model.get("out_dim")]
+    shape = "-".join(str(w) for w in widths if w is not None)
+    if degree:
+        shape = f"polynomial features of degree {degree}, then {shape}"
+    elif not hidden:
+        shape = f"linear, {shape}"
+    return shape + tail
 
 
 def summary_rows(run: Any) -> list[tuple[str, str]]:
