@@ -512,6 +512,8 @@ def test_export_png_gif_mp4(tmp_path):
     png = viz.export_png(fig, tmp_path / "a.png", width=320, height=240)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert iio.imread(png).shape[:2] == (240, 320)
+    first = viz.export_png(fig, tmp_path / "first.png", width=320, height=240, frame=0)
+    assert not np.array_equal(iio.imread(first), iio.imread(png))  # the default is not the untrained state
     gif = viz.export_animation(fig, tmp_path / "a.gif", fps=5, width=320, height=320)
     assert gif.read_bytes()[:6] == b"GIF89a"
     frames = iio.imread(gif, index=None)
@@ -530,6 +532,21 @@ def test_frame_figures_merge_each_frame_into_the_base():
     np.testing.assert_array_equal(arr(stills[-1]["data"][0]["x"]), arr(fig.frames[-1].data[0].x))
     np.testing.assert_array_equal(arr(stills[-1]["data"][1]["x"]), arr(fig.data[1].x))  # targets untouched
     assert stills[2]["layout"]["title"]["text"].endswith(fig.frames[2].name)
+
+
+def test_a_still_of_an_animation_shows_the_trained_result_unless_a_frame_is_chosen():
+    run = mapping_run(k=4, n=20)
+    fig = viz.animate(run)
+    still = E.still_figure(fig)
+    # the moving trace holds the predictions recorded last, not the inputs the animation starts from
+    np.testing.assert_array_equal(arr(still["data"][0]["x"]), run.frames[-1][:, 0].astype(np.float32))
+    assert not np.array_equal(arr(still["data"][0]["x"]), arr(fig.data[0].x))
+    assert "sliders" not in still["layout"] and still["layout"]["title"]["text"].endswith(fig.frames[-1].name)
+    np.testing.assert_array_equal(arr(E.still_figure(fig, 0)["data"][0]["x"]), arr(fig.data[0].x))
+    np.testing.assert_array_equal(arr(E.still_figure(fig, fig.frames[2].name)["data"][0]["x"]), arr(fig.frames[2].data[0].x))
+    for bad in (99, "step 12345", True):
+        with pytest.raises(SpecError, match="frame"):
+            E.still_figure(fig, bad)
 
 
 def test_export_errors_name_the_fix(tmp_path, monkeypatch):
