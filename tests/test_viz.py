@@ -359,13 +359,32 @@ def test_images_grid_tiles_images_and_marks_mistakes():
     imgs = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 16) / 80  # (N, H*W) square
     fig = viz.images_grid(imgs, [0, 1, 2, 3, 4], preds=[0, 1, 0, 3, 4], shape=(2, 3))
     z = arr(fig.data[0].z)
-    cap = 3  # caption band above each 4x4 image
-    assert z.shape == (2 * (4 + cap), 3 * 5)
-    np.testing.assert_allclose(z[7 + cap: 7 + cap + 4, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # row 1, column 0
+    cap = (z.shape[0] // 2) - 4  # caption band above each 4x4 image
+    assert z.shape == (2 * (4 + cap), 3 * 5) and cap >= 1
+    np.testing.assert_allclose(z[4 + 2 * cap: 4 + 2 * cap + 4, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # row 1, col 0
     assert np.isnan(z[:cap]).all()
     notes = fig.layout.annotations
-    assert [a.text for a in notes] == ["0/0", "1/1", "2/0", "3/3", "4/4"]
-    assert notes[2].font.color == "#d62728" and notes[0].font.color != "#d62728"
+    wrong = "2<br><span style='color:#d62728'>0</span>"  # the label, the wrong prediction in red below it
+    assert [a.text for a in notes] == ["0", "1", wrong, "3", "4"]
+
+
+def test_image_captions_do_not_overlap_even_with_long_class_names():
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    labels = np.arange(64) % 10
+    fig = viz.images_grid(np.zeros((64, 28, 28)), labels, preds=(labels + 1) % 10, class_names=names)  # all wrong
+    lay, z = fig.layout, arr(fig.data[0].z)
+    cols, rows = 8, 8
+    # the axes keep pixels square and fit the plotting area: screen pixels per mosaic pixel
+    unit = min((lay.width - lay.margin.l - lay.margin.r) / z.shape[1], (lay.height - lay.margin.t - lay.margin.b) / z.shape[0])
+    cell_w, cell_h = unit * z.shape[1] / cols, unit * z.shape[0] / rows
+    band = cell_h - unit * 28  # screen height of the caption band above each image
+    size = lay.annotations[0].font.size
+    for note in lay.annotations:
+        text_lines = re.sub(r"<span[^>]*>|</span>", "", note.text).split("<br>")
+        widest = max(len(t) for t in text_lines) * 0.62 * size  # a generous width per character
+        assert widest < cell_w - 4, note.text  # neighbours' captions stay apart
+        assert len(text_lines) * size * 1.3 <= band, note.text  # two lines fit above the image
+    assert {n.text.split("<br>")[0] for n in lay.annotations} == set(names)
     with pytest.raises(SpecError, match="images"):
         viz.images_grid(np.zeros((2, 15)), [0, 1])
 

@@ -31,6 +31,9 @@ TEMPLATE = go.layout.Template(
 )
 CLASS_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]  # class 0 red, class 1 blue: the notebooks' RdBu convention
+# Image mosaics: each cell is CELL_PX wide on screen, captions CAPTION_FONT px text in CAPTION_PX-high
+# lines; "T-shirt/top" (11 characters, ~70 px) fits a cell with room to spare.
+CELL_PX, CAPTION_FONT, CAPTION_PX = 96, 11, 15
 MAX_LOSS_POINTS = 20_000  # beyond this a loss line is thinned (every k-th step, last kept)
 
 
@@ -496,7 +499,11 @@ def images_grid(images: Any, labels: Any, preds: Any = None, class_names: Sequen
     rows = int(np.ceil(k / cols))
     labels = np.asarray(labels).reshape(-1)
     h, w = imgs.shape[1:]
-    cap = max(3, h // 3)  # a blank band above each image holds its caption
+    # a blank band above each image holds its caption: the label, and under it a wrong prediction
+    lines = 2 if preds is not None else 1
+    unit = CELL_PX / (w + 1)  # screen pixels per image pixel (the axes keep pixels square)
+    cap = int(np.ceil((CAPTION_PX * lines + 2) / unit))  # the band, in image rows
+    row_px = (h + cap) * unit
     mosaic = np.full((rows * (h + cap), cols * (w + 1)), np.nan, dtype=np.float32)  # NaN: drawn as background
     names = (lambda c: class_names[int(c)]) if class_names else (lambda c: str(int(c)))
     notes = []
@@ -504,15 +511,16 @@ def images_grid(images: Any, labels: Any, preds: Any = None, class_names: Sequen
         r, c = divmod(i, cols)
         top = r * (h + cap) + cap
         mosaic[top: top + h, c * (w + 1): c * (w + 1) + w] = imgs[i]
-        text, color = names(labels[i]), "#222"
+        text = names(labels[i])
         if preds is not None:
             p = np.asarray(preds).reshape(-1)[i]
-            text += f"/{names(p)}"
-            color = "#222" if int(p) == int(labels[i]) else "#d62728"
-        notes.append(dict(x=c * (w + 1) + w / 2 - 0.5, y=top - cap / 2 - 0.5, text=text, showarrow=False,
-                          font=dict(size=11, color=color), yanchor="middle"))
-    fig = _figure("label/prediction (red: wrong)" if preds is not None else "labels",
-                  width=max(320, cols * 80 + 40), height=max(320, rows * 95 + 100), margin=dict(l=10, r=10, t=60, b=10))
+            if int(p) != int(labels[i]):
+                text += f"<br><span style='color:#d62728'>{names(p)}</span>"
+        notes.append(dict(x=c * (w + 1) + w / 2 - 0.5, y=top - 0.5, text=text, showarrow=False,
+                          font=dict(size=CAPTION_FONT, color="#222"), yanchor="bottom", yshift=1))
+    title = "label (above each image); the prediction in red under it where it is wrong" if preds is not None else "labels"
+    width = cols * CELL_PX + 20
+    fig = _figure(title, width=width, height=int(np.ceil(rows * row_px)) + 70, margin=dict(l=10, r=10, t=60, b=10))
     fig.add_trace(go.Heatmap(z=compact(mosaic, 3), colorscale="Greys", showscale=False,
                              hovertemplate="%{z:.2f}<extra></extra>"))
     fig.update_layout(annotations=notes, plot_bgcolor="white")
