@@ -597,3 +597,43 @@ def test_sine_poly_keeps_the_datas_y_range_and_says_what_the_model_is():
     fitted = viz.fitted_curve(run.model, run.data)
     assert fitted.layout.yaxis.range == fig.layout.yaxis.range
     assert dict(summary_rows(run))["model"] == "polynomial, degree 100 (a linear layer on x, x^2, ..., x^100)"
+
+
+# ---------------------------------------------------------------- sweep reports (mlplab.sweep.report)
+
+
+def _sweep_frame(variants: int = 5, seeds: int = 2):
+    import pandas as pd
+
+    rows, runs = [], {}
+    for v in range(variants):
+        for s in range(seeds):
+            run = mapping_run(seed=10 * v + s)
+            run.losses = (np.geomspace(1, 10.0 ** -(v + 1), 30) * (1 + 0.1 * s)).astype(np.float32)
+            rid = f"r{v}{s}"
+            runs[rid] = run
+            rows.append(dict(run_id=rid, variant=f"lr={v}", name=rid, status="finished", final_loss=float(run.losses[-1])))
+    return pd.DataFrame(rows), runs
+
+
+def test_sweep_animation_controls_sit_below_the_axes_tick_labels():
+    from mlplab.sweep.report import animation_grid
+
+    frame, runs = _sweep_frame()
+    fig = animation_grid(frame, runs)
+    lay = fig.layout
+    plot_px = lay.height - lay.margin.t - lay.margin.b
+    for control in (lay.updatemenus[0], lay.sliders[0]):
+        assert control.yanchor == "top"
+        assert -control.y * plot_px >= 30  # the top of the controls is at least 30 px under the axes
+    assert lay.margin.b >= 100  # and the margin holds them, instead of the plot
+
+
+def test_sweep_log_axes_label_only_readable_ticks():
+    from mlplab.sweep.report import dot_plot, loss_curves
+
+    frame, runs = _sweep_frame()
+    for axis in (loss_curves(frame, runs).layout.yaxis, dot_plot(frame).layout.xaxis):
+        assert axis.type == "log" and axis.minor.ticks == ""
+        assert len(axis.tickvals) == len(axis.ticktext) <= 10
+        assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)

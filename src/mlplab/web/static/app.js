@@ -297,8 +297,10 @@ function drawUnits(u) {
   const box = $("units"), size = u.size, z = f32(u.z);
   box.innerHTML = "";
   let idx = 0;
-  for (const width of u.layers) {
+  u.layers.forEach((width, layer) => {  // one row per hidden layer, labelled; each thumbnail names its unit
     const row = document.createElement("div"); row.className = "layer";
+    const label = document.createElement("span"); label.textContent = `layer ${layer + 1}`;
+    label.style.cssText = "flex-basis:100%;font-size:11px;color:#666"; row.appendChild(label);
     for (let j = 0; j < width && idx < u.count; j++, idx++) {
       const c = document.createElement("canvas"); c.width = size; c.height = size;
       const vals = z.subarray(idx * size * size, (idx + 1) * size * size);
@@ -309,11 +311,11 @@ function drawUnits(u) {
         const t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5, o = ((size - 1 - r) * size + q) * 4;
         img.data[o] = 255 * t; img.data[o + 1] = 140 + 60 * t; img.data[o + 2] = 255 * (1 - t); img.data[o + 3] = 255;
       }
-      ctx.putImageData(img, 0, 0); c.title = `layer ${u.layers.indexOf(width) + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
-      row.appendChild(c);
+      ctx.putImageData(img, 0, 0); c.title = `layer ${layer + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
+      c.dataset.unit = `${layer + 1}.${j + 1}`; row.appendChild(c);
     }
     box.appendChild(row);
-  }
+  });
 }
 
 // ---- own data: upload and drawing
