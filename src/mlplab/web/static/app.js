@@ -279,9 +279,19 @@ function drawLoss() {
   if (curve.test.some((v) => v !== null))
     traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.test, name: "test",
       hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" } });
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" } },
-    xaxis: { title: { text: "epoch" } }, legend: compared.length ? { orientation: "h", y: -0.35, font: { size: 10 } } : { x: 1, xanchor: "right", y: 1 },
+  // the legend floats inside the plot (top right, where falling losses leave room) instead of taking its height
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
+    xaxis: { title: { text: "epoch" } }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
     hovermode: "x" }, { displayModeBar: false });
+}
+
+function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each labelled in full: no crowded minor digits
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) for (const v of t.y) if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi > 0)) return {};
+  const a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi)), steps = b - a <= 2 ? [1, 2, 5] : [1], vals = [];
+  for (let k = a; k <= b; k += Math.max(1, Math.ceil((b - a) / 8))) for (const f of steps) if (f * 10 ** k >= lo / 1.5 && f * 10 ** k <= hi * 1.5) vals.push(f * 10 ** k);
+  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(1)))), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
