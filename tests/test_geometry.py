@@ -395,11 +395,21 @@ def test_a_residual_runs_count_is_drawn_against_the_residual_bound_never_serras(
     assert list(fig.data[0].y) == counts and max(counts) > bounds(2, [2, 2])["serra2018_upper"]
     assert fig.data[1].y[0] == residual_upper(2, [2, 2]) >= max(counts)
     assert "residual" in fig.data[1].name and "Serra" not in fig.data[1].name
-    # counts are integers: ticks at whole numbers, written as such, no crowded minor digits
-    axis = fig.layout.yaxis
-    assert axis.type == "log" and all(float(v).is_integer() for v in axis.tickvals)
-    assert list(axis.ticktext) == [f"{int(v):,}" for v in axis.tickvals]
-    assert axis.minor.ticks == "" and fig.layout.xaxis.tickformat == "d"
+    # counts are integers: ticks at whole numbers, written as such
+    axis = fig.layout.yaxis  # 13 against 16: a linear axis from 0, every count and the bound in view
+    assert axis.type == "linear" and axis.range[0] == 0 and axis.range[1] > 16
+    assert float(axis.dtick).is_integer() and axis.tickformat == "d" and fig.layout.xaxis.tickformat == "d"
+
+
+def test_counts_far_below_their_bound_get_a_log_axis_with_integer_ticks_only():
+    from mlplab.viz.regions import count_axis
+
+    axis = count_axis([30, 45, 61], [1369])
+    assert axis["type"] == "log" and axis["minor"]["ticks"] == ""
+    assert all(float(v).is_integer() for v in axis["tickvals"])
+    assert axis["ticktext"] == [f"{int(v):,}" for v in axis["tickvals"]]
+    assert min(axis["tickvals"]) <= 30 * 1.5 and max(axis["tickvals"]) >= 1369 / 1.5
+    assert count_axis([1, 1, 1])["type"] == "linear"  # one region all along: 0, 1 in view
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
 
     Left to itself plotly labels minor ticks ("2", "5" or every digit) inside each decade, which crowds
     a short axis. Here: ticks at 1, 2, 5 x 10^k (short ranges) or only at powers of ten, every one
-    labelled in full; ``integer`` writes counts as plain integers.
+    labelled in full; ``integer`` writes counts as plain integers (ticks below 1 dropped).
     """
     parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
     v = np.concatenate(parts) if parts else np.zeros(0)
@@ -79,13 +79,14 @@ def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
     if hi == lo:
         hi += 1
     decades = hi - lo
-    mantissas = (1, 2, 5) if decades <= 2 else (1,)
+    mantissas = (1, 2, 5) if decades <= 3 else (1,)  # about 3 labels a decade, or one
     step = max(1, int(np.ceil(decades / 8)))  # at most about 8 labelled powers
     ticks = [m * 10.0**k for k in np.arange(lo, hi + 1, step) for m in mantissas]
-    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5] or [10.0**lo, 10.0**hi]
+    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5 and (t >= 1 or not integer)]
+    ticks = ticks or [10.0**lo, 10.0**hi]
     if integer:
         text = [f"{int(round(t)):,}" for t in ticks]
-    elif decades <= 2 and 1e-3 <= max(ticks) and min(ticks) >= 1e-4 and max(ticks) < 1e5:
+    elif decades <= 3 and min(ticks) >= 1e-4 and max(ticks) < 1e5:
         text = [f"{t:g}" for t in ticks]
     else:
         text = [f"10<sup>{int(round(np.log10(t)))}</sup>" if np.isclose(t, 10.0 ** round(np.log10(t))) else f"{t:.0e}"

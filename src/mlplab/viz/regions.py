@@ -286,11 +286,20 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
 
 
 def count_axis(*values: Any) -> dict[str, Any]:
-    """A log axis for region counts: integer ticks at 1, 2, 5 x 10^k (or powers of ten), never "2" and
-    "5" digits crowding a decade."""
+    """An axis for region counts, with integer ticks only: linear from 0 when the counts (and bound)
+    lie within a factor 10, else log with ticks at 1, 2, 5 x 10^k or powers of ten, never the "2" and
+    "5" digits plotly writes inside a decade."""
     from .figures import log_axis
 
-    return log_axis(*values, integer=True)
+    v = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in values] or [np.ones(1)])
+    v = v[np.isfinite(v) & (v > 0)]
+    top = float(v.max()) if len(v) else 1.0
+    if len(v) and top / v.min() >= 10:
+        return log_axis(v, integer=True)
+    raw = max(1.0, top / 6)  # about six ticks
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = int(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+    return dict(type="linear", range=[0, top * 1.12 + 0.5], dtick=step, tick0=0, tickformat="d")
 
 
 def architecture_bound(spec: dict[str, Any]) -> tuple[int, str] | None:
