@@ -638,3 +638,13 @@ def test_sweep_log_axes_label_only_readable_ticks():
         assert axis.type == "log" and axis.minor.ticks == ""
         assert len(axis.tickvals) == len(axis.ticktext) <= 10
         assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)
+
+
+def test_animation_controls_sit_under_the_x_axis_title_not_on_it():
+    figs = [viz.animate(mapping_run()), viz.animate(mapping_run(k=3, n=10), frames=2)]
+    for fig in figs:
+        lay = fig.layout
+        plot_px = lay.height - lay.margin.t - lay.margin.b
+        for control in (lay.updatemenus[0], lay.sliders[0]):
+            assert control.yanchor == "top" and -control.y * plot_px >= 55  # tick labels and title fit above
+        assert lay.margin.b >= 110

@@ -92,7 +92,7 @@ def _mapping(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
                   for label, c in zip(labels, clouds)]
     fig.update_xaxes(range=F.padded_range(X[:, 0], Y[:, 0], shown[..., 0]), autorange=False, title_text="feature 1")
     fig.update_yaxes(range=F.padded_range(X[:, 1], Y[:, 1], shown[..., 1]), autorange=False, title_text="feature 2")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -142,7 +142,7 @@ def _curve(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     ys = F.data_y_range(data) if data.task == "regression" else F.padded_range(curves)
     fig.update_xaxes(range=F.padded_range(x, data.X[:, 0], pad=0.02), autorange=False, title_text="x")
     fig.update_yaxes(range=ys, autorange=False, title_text="y")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -170,7 +170,7 @@ def _boundary(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     fig.update_xaxes(range=[float(gx[0]), float(gx[-1])], autorange=False, title_text="x1", constrain="domain")
     fig.update_yaxes(range=[float(gy[0]), float(gy[-1])], autorange=False, title_text="x2", scaleanchor="x",
                      constrain="domain")
-    _controls(fig, labels, ms, redraw=True)
+    controls(fig, labels, ms, redraw=True)
     return fig
 
 
@@ -195,7 +195,7 @@ def _points_boundary(run: Any, idx: np.ndarray, ms: float, labels: list[str], ou
     (x0, x1), (y0, y1) = data.bounds(margin=0.05)[:2]
     fig.update_xaxes(range=[x0, x1], autorange=False, title_text="x1")
     fig.update_yaxes(range=[y0, y1], autorange=False, title_text="x2")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -212,30 +212,38 @@ def _fit(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     fig.frames = [go.Frame(name=label, data=[go.Scatter(y=p)], traces=[0]) for label, p in zip(labels, preds)]
     fig.update_xaxes(range=rng, autorange=False, title_text="target")
     fig.update_yaxes(range=rng, autorange=False, title_text="prediction")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
-def _controls(fig: go.Figure, labels: list[str], ms: float, *, redraw: bool) -> None:
-    """Play/pause buttons and a slider over the frames named ``labels``."""
+CONTROLS_PX = 120  # bottom margin kept for the play buttons and the slider
+UNDER_AXIS_PX = 62  # the x axis' tick labels and title take about this much height under the plot
+
+
+def controls(fig: go.Figure, labels: list[str], ms: float, *, redraw: bool, prefix: str = "") -> None:
+    """Play/pause buttons and a slider over the frames named ``labels``, under the x axis' title."""
     # Scatter frames tween point positions over the frame time; heatmaps must redraw, so no tween.
     tween = dict(duration=0 if redraw else ms, easing="linear")
     play = dict(frame=dict(duration=ms, redraw=redraw), fromcurrent=True, transition=tween, mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     jump = dict(frame=dict(duration=0, redraw=redraw), transition=dict(duration=0), mode="immediate")
+    margin = fig.layout.margin
+    top = margin.t if margin.t is not None else F.TEMPLATE.layout.margin.t
+    plot_px = (fig.layout.height or 450) - top - CONTROLS_PX
+    below = -UNDER_AXIS_PX / max(plot_px, 100)  # paper coordinates: that many pixels under the plot
     fig.update_layout(
         updatemenus=[dict(
-            type="buttons", direction="left", showactive=False, x=0.0, y=-0.1, xanchor="left", yanchor="top",
+            type="buttons", direction="left", showactive=False, x=0.0, y=below, xanchor="left", yanchor="top",
             pad=dict(r=8, t=4),
             buttons=[dict(label="▶ play", method="animate", args=[None, play]),
                      dict(label="❚❚ pause", method="animate", args=[[None], pause])],
         )],
         sliders=[dict(
-            active=0, x=0.2, len=0.8, y=-0.1, yanchor="top", pad=dict(t=4),
-            currentvalue=dict(prefix="", visible=True, xanchor="right"),
+            active=0, x=0.2, len=0.8, y=below, yanchor="top", pad=dict(t=4),
+            currentvalue=dict(prefix=prefix, visible=True, xanchor="right"),
             steps=[dict(label=label, method="animate", args=[[label], jump]) for label in labels],
         )],
-        margin=dict(b=120),
+        margin=dict(b=CONTROLS_PX, t=top),
     )
 
 

@@ -211,7 +211,7 @@ def _layout(fig, regions: Regions, title: str) -> None:
         title=title, template="plotly_white", width=640, height=600,
         xaxis=dict(range=[x0, x1], title=f"{axis}1", constrain="domain"),
         yaxis=dict(range=[y0, y1], title=f"{axis}2", scaleanchor="x", scaleratio=1),
-        legend=dict(orientation="h", y=-0.12),
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"),  # above: the controls of an animation go below
     )
 
 
@@ -258,6 +258,8 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     """The region map at every recorded snapshot of ``run`` (at most ``max_frames``), with a slider."""
     import plotly.graph_objects as go
 
+    from .animate import controls
+
     data = getattr(run, "data", None)
     if data is not None and np.asarray(data.X).shape[1:] != (2,):
         data = None
@@ -273,15 +275,8 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern")
     fig = go.Figure(data=first, frames=frames)
     _layout(fig, shots[0][1], frames[0].layout.title.text)
-    slider = dict(
-        active=0, currentvalue=dict(prefix="step "), pad=dict(t=40),
-        steps=[dict(label=f.name, method="animate", args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))]) for f in frames],
-    )
-    play = dict(
-        type="buttons", showactive=False, x=0.0, y=-0.08, xanchor="right",
-        buttons=[dict(label="play", method="animate", args=[None, dict(frame=dict(duration=200, redraw=True), fromcurrent=True)])],
-    )
-    fig.update_layout(sliders=[slider], updatemenus=[play])
+    fig.update_layout(height=680)
+    controls(fig, [f.name for f in frames], 200, redraw=True, prefix="step ")
     return fig
 
 

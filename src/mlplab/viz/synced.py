@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
-from .animate import ANIMATION_GRID
+from .animate import ANIMATION_GRID, controls
 from .figures import to_percent
 
 
@@ -64,17 +64,9 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
     fig.update_xaxes(range=[x0, x1], row=1, col=2)
     fig.update_yaxes(range=[y0, y1], row=1, col=2)
     _fix_left_axes(fig, run, keep)
-    steps = [dict(label=f.name, method="animate",
-                  args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
-             for f in frames]
-    fig.update_layout(
-        title=frames[0].layout.title.text, template="plotly_white", height=520, showlegend=False,
-        sliders=[dict(active=0, currentvalue=dict(prefix="step "), pad=dict(t=40), steps=steps)],
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.12, xanchor="right", buttons=[
-            dict(label="play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True)]),
-            dict(label="pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
-        ])],
-    )
+    fig.update_layout(title=frames[0].layout.title.text, template="plotly_white", height=560, showlegend=False,
+                      margin=dict(t=90))
+    controls(fig, [f.name for f in frames], 250, redraw=True, prefix="step ")
     return fig
 
 
