@@ -268,7 +268,11 @@ def test_one_runs_curves_of_different_meaning_have_different_colours_and_readabl
     fig = viz.loss_curve(run)
     names = [t.name for t in fig.data]
     assert names == ["training loss (each step)", "training loss", "validation accuracy", "validation loss"]
-    assert len({t.line.color for t in fig.data}) == 4
+    loss_panel = [t for t in fig.data if t.yaxis in (None, "y")]
+    acc_panel = [t for t in fig.data if t.yaxis == "y2"]
+    assert len({t.line.color for t in loss_panel}) == len(loss_panel) == 3  # different meanings, different colours
+    assert [t.name for t in acc_panel] == ["validation accuracy"]
+    assert acc_panel[0].line.color == loss_panel[2].line.color  # one colour per split across the two panels
     # the loss axis: log, ticks only where labelled, each label a plain number (no minor-tick digits)
     axis = fig.layout.yaxis
     assert axis.type == "log" and len(axis.tickvals) == len(axis.ticktext) and axis.minor.ticks == ""

@@ -149,6 +149,7 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- loss curves
 
 
+SPLIT_COLORS = {"train": "#2ca02c", "val": "#9467bd", "test": "#ff7f0e"}  # the per-step loss is blue
 _METRIC_WORDS = {"val": "validation", "train": "training", "acc": "accuracy", "lr": "learning rate"}
 
 
@@ -197,8 +198,10 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
             per_epoch = max(len(losses), 1) / len(values)
             steps = np.round((np.arange(len(values)) + 1) * per_epoch).astype(np.int32)
             label = metric_label(name)
-            # one run: each curve its own colour; several: the run's colour, the metric told by its dash
-            own = TEMPLATE.layout.colorway[(j + 1) % len(TEMPLATE.layout.colorway)]
+            # one run: a colour per split, so the two panels read alike (accuracies sit in their own panel);
+            # several runs: the run's colour, the metric told by its dash
+            split = name.split("_")[0]
+            own = SPLIT_COLORS.get(split, TEMPLATE.layout.colorway[(j + 4) % len(TEMPLATE.layout.colorway)])
             dash = ["dot", "dash", "dashdot", "longdash"][j % 4] if many else "solid"
             row = 1 if "loss" in name else 2
             fig.add_trace(go.Scatter(

@@ -164,7 +164,7 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
         rows += [("steps", _number(run.steps)), ("final loss", _number(run.final_loss))]
     if run.frames is not None:
         rows.append(("recorded frames", _number(len(run.frames))))
-    rows += [(_esc(k.replace("_", " ")), _number(v)) for k, v in sorted(run.metrics.items())]
+    rows += [(_esc(F.metric_label(k)), _number(v)) for k, v in sorted(run.metrics.items())]
     for k, v in sorted(run.timings.items()):  # "<what>_per_s" is a rate, "<what>_s" seconds
         if k.endswith("_per_s"):
             rows.append((_esc(f"{k[:-6].replace('_', ' ')} per second"), f"{float(v):,.0f}"))
