@@ -125,3 +125,17 @@ def test_residual_bound_is_the_arrangement_product_with_the_stream_rank():
 def test_bad_arguments_name_the_parameter(n_in, hidden, param):
     with pytest.raises(SpecError, match=param):
         bounds(n_in, hidden)
+
+
+def test_every_surface_shows_the_residual_bound_for_a_residual_net(tmp_path, capsys):
+    from mlplab.cli import main
+    from mlplab.web.session import region_summary
+
+    model = build_model(in_dim=2, hidden=[2, 2], residual=True, init="normal", init_std_b=1.0, seed=48).eval()
+    summary = region_summary(model, [(-20.0, 20.0), (-20.0, 20.0)])  # what the playground is sent
+    assert summary["count"] == 13 and summary["bound"] == "16" and "residual" in summary["bound_name"]
+    plain = region_summary(build_model(in_dim=2, hidden=[2, 2], seed=0).eval(), [(-1.0, 1.0), (-1.0, 1.0)])
+    assert plain["bound"] == "11" and plain["bound_name"].startswith("Serra")
+    assert main(["regions", "practice-residual", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "residual_upper: 16" in out and "serra" not in out.lower()
