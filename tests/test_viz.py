@@ -250,7 +250,7 @@ def test_loss_curve_exact_values_one_line_per_run_and_epoch_metrics():
     lines = [t for t in fig.data if t.name in ("rot", "other")]
     assert len(lines) == 2
     np.testing.assert_array_equal(arr(lines[0].y), a.losses)
-    np.testing.assert_array_equal(arr(lines[0].x), np.arange(1, 31))
+    assert lines[0].x is None and (lines[0].x0, lines[0].dx) == (1, 1)  # steps 1, 2, ... implied, not sent
     assert fig.layout.yaxis.type == "log"
     val = next(t for t in fig.data if t.name == "other: validation loss")
     np.testing.assert_array_equal(arr(val.x), [10, 20, 30])  # 30 steps over 3 epochs: metric at each epoch's end
@@ -259,6 +259,15 @@ def test_loss_curve_exact_values_one_line_per_run_and_epoch_metrics():
     # several runs: a run keeps its colour, its metrics differ by dash
     assert val.line.color == acc.line.color == lines[1].line.color and val.line.dash != acc.line.dash
     assert viz.loss_curve(a, log=False).layout.yaxis.type == "linear"
+
+
+def test_a_long_loss_curve_is_thinned_and_then_sends_its_steps():
+    run = mapping_run()
+    run.losses = np.geomspace(1, 1e-3, F.MAX_LOSS_POINTS * 2 + 7).astype(np.float32)
+    line = viz.loss_curve(run).data[0]
+    x = arr(line.x)
+    assert len(x) <= F.MAX_LOSS_POINTS + 1 and x[0] == 1 and x[-1] == len(run.losses)
+    np.testing.assert_array_equal(arr(line.y), run.losses[x.astype(int) - 1])
 
 
 def test_one_runs_curves_of_different_meaning_have_different_colours_and_readable_names():
@@ -334,6 +343,7 @@ def test_prior_samples_are_seeded_models():
         np.testing.assert_allclose(samples[i], want, rtol=1e-6)
     assert not np.allclose(samples[0], samples[1])
     fig = viz.prior_samples(spec, n=4, x=x)
+    assert fig.data[0].x is None and fig.data[0].x0 == pytest.approx(x[0]) and fig.data[0].dx == pytest.approx(x[1] - x[0])
     assert len(fig.data) == 4
     factory_fig = viz.prior_samples(lambda s: build_model(spec, seed=s), n=2, x=x, seed=7)
     np.testing.assert_allclose(arr(factory_fig.data[0].y), samples[0], rtol=1e-6)

@@ -51,6 +51,16 @@ def to_percent(p: Any) -> np.ndarray:
     return np.round(np.clip(np.nan_to_num(np.asarray(p, dtype=np.float32), nan=0.5), 0, 1) * 100).astype(np.uint8)
 
 
+def _even(x: Any) -> dict[str, Any]:
+    """Scatter x settings: x0 and dx for evenly spaced values (nothing to send per point), else the values."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if len(x) > 2:
+        dx = (x[-1] - x[0]) / (len(x) - 1)
+        if dx > 0 and np.allclose(x, x[0] + dx * np.arange(len(x)), rtol=0, atol=1e-6 * abs(dx)):
+            return dict(x0=float(x[0]), dx=float(dx))
+    return dict(x=compact(x))
+
+
 def padded_range(*arrays: Any, pad: float = 0.05) -> list[float]:
     """[lo, hi] covering every finite value of ``arrays``, widened by ``pad`` of the span."""
     parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
@@ -187,8 +197,10 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
         losses = np.asarray(run.losses, dtype=np.float32)
         idx = _thin(len(losses))
         label = run.name if many else "training loss (each step)"
+        # every step: the x values are 1, 2, ... and need not travel (x0, dx); thinned: they must
+        xs = dict(x0=1, dx=1) if len(idx) == len(losses) else dict(x=(idx + 1).astype(np.int32))
         fig.add_trace(go.Scatter(
-            x=(idx + 1).astype(np.int32), y=losses[idx], mode="lines", name=label, line=dict(color=color, width=1.6),
+            **xs, y=losses[idx], mode="lines", name=label, line=dict(color=color, width=1.6),
             hovertemplate=f"{run.name}<br>step %{{x}}<br>loss %{{y:.7g}}<extra></extra>",
         ), row=1, col=1)
         epochs = {k: np.asarray(v, dtype=np.float32) for k, v in run.epoch_metrics.items()}
@@ -440,8 +452,9 @@ def prior_draws(spec_or_model_factory: Any, n: int = 10, x: Any = None, seed: in
 
 def prior_figure(x: np.ndarray, samples: np.ndarray, title: str = "Prior samples: outputs of random MLPs") -> go.Figure:
     fig = _figure(title, width=720, height=400, showlegend=False)
+    xs = _even(x)
     for i, s in enumerate(np.atleast_2d(samples)):
-        fig.add_trace(go.Scatter(x=compact(x), y=compact(s), mode="lines", name=f"sample {i}",
+        fig.add_trace(go.Scatter(**xs, y=compact(s), mode="lines", name=f"sample {i}",
                                  line=dict(color="rgba(31,119,180,0.55)", width=1.6),
                                  hovertemplate=f"sample {i}<br>x %{{x:.3g}}<br>f(x) %{{y:.4g}}<extra></extra>"))
     fig.update_xaxes(title_text="x")

@@ -43,8 +43,10 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
     gx, gy = run.extras["grid_x"], run.extras["grid_y"]
     for i, label in enumerate(labels):
         r, c = i // cols + 1, i % cols + 1
-        grid.add_trace(go.Heatmap(x=gx, y=gy, z=np.round(run.extras[f"proba/{label}"], 3), colorscale="RdBu",
-                                  zmin=0, zmax=1, showscale=i == 0), row=r, col=c)
+        grid.add_trace(go.Heatmap(x=F.compact(gx), y=F.compact(gy), z=F.to_percent(run.extras[f"proba/{label}"]),
+                                  colorscale="RdBu", zmin=0, zmax=100, showscale=i == 0, zsmooth="best",
+                                  colorbar=dict(title=dict(text="p(class 1)"), tickvals=[0, 50, 100], ticktext=["0", "0.5", "1"]),
+                                  hovertemplate="(%{x:.3g}, %{y:.3g})<br>p(class 1) %{z}%<extra></extra>"), row=r, col=c)
         for cls, colour in ((0, "#d62728"), (1, "#1f77b4")):
             pts = run.data.X[run.data.y == cls]
             grid.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False,

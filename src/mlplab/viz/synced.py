@@ -16,7 +16,7 @@ from .animate import ANIMATION_GRID, controls
 from .figures import to_percent
 
 
-def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern") -> Any:
+def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern") -> Any:
     """One figure, two panels, one slider; needs a run with 2-D inputs, frames and snapshots."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
