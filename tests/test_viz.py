@@ -662,3 +662,12 @@ def test_animation_controls_sit_under_the_x_axis_title_not_on_it():
         for control in (lay.updatemenus[0], lay.sliders[0]):
             assert control.yanchor == "top" and -control.y * plot_px >= 55  # tick labels and title fit above
         assert lay.margin.b >= 110
+
+
+def test_gallery_thumbnails_draw_every_point_in_its_class_colour_compactly():
+    run = mapping_run(n=300)
+    svg = viz.report.thumbnail_svg(run)
+    paths = re.findall(r'<path stroke="([^"]+)"[^>]*d="([^"]+)"', svg)
+    assert {c for c, _ in paths} == {"rgba(214,39,40,.45)", "#1f77b4"}  # targets and predictions
+    dots = [d.count("M") for _, d in paths]
+    assert dots == [300, 300] and len(svg) < 12 * 600 + 500  # about a dozen bytes a dot

@@ -20,6 +20,7 @@ from ..geometry.regions import Regions, default_box, linear_regions, snapshot_mo
 PALETTE = ("#8dd3c7", "#ffe680", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#e5a8d0")
 PALETTE_SIZE = len(PALETTE)
 OUTPUT_LEVELS = 16  # colour bins for "output"
+HOVER_REGIONS = 64  # animation frames name each region's pattern on hover only up to this many regions
 COLORS = ("pattern", "output")
 
 
@@ -126,7 +127,7 @@ def region_traces(
 
     ``show_boundary``: draw the decision boundary (only meaningful for a binary classifier; the trace is
     there, empty, otherwise). ``hover``: "full" (pattern, area and affine map) or "pattern" (animations:
-    a fraction of the bytes).
+    a fraction of the bytes; nothing beyond HOVER_REGIONS regions).
     """
     import plotly.graph_objects as go
 
@@ -160,11 +161,14 @@ def region_traces(
             )
             for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
         ]
-    else:
+    elif len(regions) <= HOVER_REGIONS:
         text = patterns
+    else:  # a big map in an animation: hovering its static map (full detail) is the way in
+        cen, text = cen[:0], []
     marker: dict[str, Any] = dict(size=6, opacity=0)
-    if value is not None:
-        marker.update(color=value, colorscale="RdBu_r", showscale=True, colorbar=dict(title="logit", thickness=12))
+    if value is not None:  # the colour bar of the "output" colouring (its range holds without markers too)
+        marker.update(color=value[: len(cen)], cmin=float(value.min()), cmax=float(value.max()), colorscale="RdBu_r",
+                      showscale=True, colorbar=dict(title="logit", thickness=12))
     traces.append(
         go.Scatter(x=cen[:, 0].astype(np.float32), y=cen[:, 1].astype(np.float32), mode="markers", marker=marker,
                    hovertext=text, hoverinfo="text", name="regions", showlegend=False)

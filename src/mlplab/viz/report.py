@@ -330,22 +330,30 @@ def thumbnail_svg(run: Any, size: int = 240) -> str | None:
     for kind, x, y, color in layers:
         px = _scale(np.asarray(x, np.float64), x0, x1, 0, size)
         py = _scale(np.asarray(y, np.float64), y0, y1, h, 0)
-        if kind == "cells":  # a coarse probability map: one rect per cell, red (0) to blue (1)
+        if kind == "cells":  # a coarse probability map, red (0) to blue (1): one path of unit squares per
+            # colour level, scaled into place (a rect per cell costs ~5x the bytes)
             xs_, ys_ = np.asarray(x, np.float64), np.asarray(y, np.float64)
-            dx, dy = (xs_[1] - xs_[0]) / 2, (ys_[1] - ys_[0]) / 2
-            for j, yv in enumerate(ys_):
-                for i, xv in enumerate(xs_):
-                    a, b = _scale(np.array([xv - dx, xv + dx]), x0, x1, 0, size), _scale(np.array([yv + dy, yv - dy]), y0, y1, h, 0)
-                    out.append(f'<rect x="{a[0]:.1f}" y="{b[0]:.1f}" width="{a[1] - a[0] + 0.3:.1f}" '
-                               f'height="{b[1] - b[0] + 0.3:.1f}" fill="{_prob_colour(color[j, i])}"/>')
+            dx, dy = xs_[1] - xs_[0], ys_[1] - ys_[0]
+            sx, sy = size * dx / (x1 - x0), h * dy / (y1 - y0)  # one cell in SVG units
+            ox, oy = _scale(np.array([xs_[0] - dx / 2]), x0, x1, 0, size)[0], _scale(np.array([ys_[0] - dy / 2]), y0, y1, h, 0)[0]
+            level = np.clip(np.round(np.nan_to_num(np.asarray(color, np.float64), nan=0.5) * 10), 0, 10).astype(int)
+            out.append(f'<g transform="translate({ox:.1f} {oy:.1f}) scale({sx:.3f} {-sy:.3f})">')
+            for v in np.unique(level):
+                jj, ii = np.nonzero(level == v)
+                d = "".join(f"M{i} {j}h1.05v1.05h-1.05z" for i, j in zip(ii, jj))
+                out.append(f'<path fill="{_prob_colour(v / 10)}" d="{d}"/>')
+            out.append("</g>")
             continue
+        ok = np.isfinite(px) & np.isfinite(py)
         if kind == "line":
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py) if np.isfinite(a) and np.isfinite(b))
+            pts = " ".join(f"{a:.0f},{b:.0f}" for a, b in zip(px[ok], py[ok]))
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{pts}"/>')
-        else:
-            colors = color if isinstance(color, list) else [color] * len(px)
-            out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.8" fill="{c}"/>'
-                    for a, b, c in zip(px, py, colors) if np.isfinite(a) and np.isfinite(b)]
+        else:  # dots: one path per colour, each dot a zero-length stroke with round caps
+            colors = np.asarray(color if isinstance(color, list) else [color] * len(px))
+            for c in dict.fromkeys(colors[ok].tolist()):
+                sel = ok & (colors == c)
+                d = "".join(f"M{a:.0f} {b:.0f}h0" for a, b in zip(px[sel], py[sel]))
+                out.append(f'<path stroke="{c}" stroke-width="3.6" stroke-linecap="round" d="{d}"/>')
     out.append("</svg>")
     return "".join(out)
 
@@ -386,9 +394,10 @@ def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
         final = run.frames[-1][keep]
         return [("points", data.y[keep, 0], data.y[keep, 1], "rgba(214,39,40,.45)"),
                 ("points", final[:, 0], final[:, 1], "#1f77b4")]
-    if kind == "curve":
+    if kind == "curve":  # in the data's y-range, as the report's view: a wild fit runs along the edge
         x, curves = curve_frames(run, np.array([len(run.frames) - 1]))
-        return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, curves[0], "#1f77b4")]
+        lo, hi = F.data_y_range(data)
+        return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, np.clip(curves[0], lo, hi), "#1f77b4")]
     if kind == "boundary":
         model, train = spec.get("model", {}) or {}, spec.get("train", {}) or {}
         layers = []
