@@ -18,9 +18,9 @@ from . import figures as F
 KINDS = ("mapping", "curve", "boundary", "fit")
 ANIMATION_MS = 4000  # default total play time; each frame gets ANIMATION_MS / frames (at least MIN_FRAME_MS)
 MIN_FRAME_MS = 20
-# Recorders keep ~100 frames; 40 of them play smoothly (scatter frames tween) at 40% of the bytes in
+# Recorders keep ~100 frames; 30 of them play smoothly (scatter frames tween) at 30% of the bytes in
 # every report that holds the animation.
-ANIMATION_FRAMES = 40
+ANIMATION_FRAMES = 30
 ANIMATION_GRID = 50  # cells a side of an animated probability map (zsmooth interpolates between them)
 
 
