@@ -671,3 +671,25 @@ def test_gallery_thumbnails_draw_every_point_in_its_class_colour_compactly():
     assert {c for c, _ in paths} == {"rgba(214,39,40,.45)", "#1f77b4"}  # targets and predictions
     dots = [d.count("M") for _, d in paths]
     assert dots == [300, 300] and len(svg) < 12 * 600 + 500  # about a dozen bytes a dot
+
+
+def test_a_report_sharing_plotly_js_draws_every_figure_in_a_browser(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from mlplab.viz.report import PLOTLY_JS, write_plotlyjs
+
+    write_plotlyjs(tmp_path)
+    path = viz.write_report(mapping_run(), tmp_path / "rot" / "report.html", figures=[("curves", viz.activations())],
+                            plotly_js=f"../{PLOTLY_JS}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.as_uri())
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3")
+            drawn = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(d => d.data.length)")
+        finally:
+            browser.close()
+    assert errors == [] and drawn == [2, 1, 6]  # animation (predictions, targets), loss, the 3 x 2 curves
