@@ -693,3 +693,19 @@ def test_a_report_sharing_plotly_js_draws_every_figure_in_a_browser(tmp_path):
         finally:
             browser.close()
     assert errors == [] and drawn == [2, 1, 6]  # animation (predictions, targets), loss, the 3 x 2 curves
+
+
+def test_init_scale_bars_label_their_log_ticks_in_full():
+    import pandas as pd
+
+    from mlplab.viz.init_scales import init_scales_figure
+
+    df = pd.DataFrame(dict(init=["default", "default", "normal", "normal"], layer=[0, 1, 0, 1], n_in=[64, 256] * 2,
+                           n_out=[256, 10] * 2, act_std=[0.55, 0.28, 0.08, 0.007], predicted_std=[0.56, 0.27, 0.08, 0.009],
+                           weight_grad_std=[0.004, 0.02, 0.001, 0.002]))
+    fig = init_scales_figure(df)
+    for axis, values in ((fig.layout.yaxis, df[["act_std", "predicted_std"]].to_numpy()),
+                         (fig.layout.yaxis2, df["weight_grad_std"].to_numpy())):
+        assert axis.type == "log" and axis.minor.ticks == "" and len(axis.tickvals) == len(axis.ticktext)
+        assert [float(t) for t in axis.ticktext] == pytest.approx(list(axis.tickvals))  # "0.005", not "5"
+        assert min(axis.tickvals) <= values.max() and max(axis.tickvals) >= values.min()
