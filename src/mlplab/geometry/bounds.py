@@ -112,9 +112,9 @@ def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False) -> tupl
     >>> upper_bound(2, [2, 2])
     (11, 'Serra et al. 2018 upper bound')
     >>> upper_bound(2, [2, 2], residual=True)
-    (16, 'upper bound for residual nets (mlplab.geometry.bounds.residual_upper)')
+    (16, 'upper bound proven for residual nets')
     """
     named = bounds(n_in, hidden, residual=residual)
     if residual:
-        return int(named["residual_upper"]), "upper bound for residual nets (mlplab.geometry.bounds.residual_upper)"
+        return int(named["residual_upper"]), "upper bound proven for residual nets"
     return int(named["serra2018_upper"]), "Serra et al. 2018 upper bound"
