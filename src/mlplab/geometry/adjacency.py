@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .regions import Regions
+from .polygons import Regions
 
 # Edges on one line are grouped by their direction and offset. Vertices of one cut are computed per
 # polygon, so the same line shows up with float64 rounding differences (~1e-15 of the box); these

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
-from ..geometry.regions import Regions, default_box, linear_regions, snapshot_models
+from ..geometry import Regions, default_box, linear_regions, snapshot_models
 
 # Colours for "pattern": pastel enough for data points on top, different enough to tell apart. A map
 # of regions that touch along edges is planar, so a greedy colouring in smallest-last order needs at
