@@ -22,6 +22,7 @@ from mlplab import viz
 A = importlib.import_module("mlplab.viz.animate")
 F = importlib.import_module("mlplab.viz.figures")
 E = importlib.import_module("mlplab.viz.export")
+I = importlib.import_module("mlplab.viz.images")
 
 
 def arr(x) -> np.ndarray:
@@ -360,14 +361,14 @@ def test_mapping_before_after():
 def test_confusion_matrix_and_per_class_accuracy_by_hand():
     t = [0, 0, 1, 1, 2, 2, 2]
     p = [0, 1, 1, 1, 0, 2, 2]
-    counts = F.confusion_counts(t, p)
+    counts = I.confusion_counts(t, p)
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 2, 0], [1, 0, 2]])
-    np.testing.assert_allclose(F.class_accuracies(t, p), [0.5, 1.0, 2 / 3])
+    np.testing.assert_allclose(I.class_accuracies(t, p), [0.5, 1.0, 2 / 3])
     fig = viz.confusion_matrix(t, p, ["a", "b", "c"])
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), counts)
     bars = viz.per_class_accuracy(t, p)
     np.testing.assert_allclose(arr(bars.data[0].y), [0.5, 1.0, 2 / 3])
-    assert np.isnan(F.class_accuracies([0, 0], [0, 1], n_classes=3)[2])
+    assert np.isnan(I.class_accuracies([0, 0], [0, 1], n_classes=3)[2])
 
 
 def test_images_grid_tiles_images_and_marks_mistakes():

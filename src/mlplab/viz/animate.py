@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from ..errors import SpecError
 from . import figures as F
+from .images import images_grid
 
 KINDS = ("mapping", "curve", "boundary", "fit")
 ANIMATION_MS = 4000  # default total play time; each frame gets ANIMATION_MS / frames (at least MIN_FRAME_MS)
@@ -293,6 +294,6 @@ def _images_for_run(run: Any) -> go.Figure | None:
     shape = getattr(data, "image_shape", None)
     images = X.reshape((len(X),) + tuple(shape[-2:])) if shape else X
     try:
-        return F.images_grid(images, y, preds, data.class_names)
+        return images_grid(images, y, preds, data.class_names)
     except SpecError:
         return None

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import MlplabError, SpecError
 from . import figures as F
+from . import images as I
 
 
 def extra_figures(run: Any) -> list[tuple[str, Any]]:
@@ -76,8 +77,8 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
                    "PyTorch's default, Xavier and N(0, 0.01^2) initialisation (ticks: the formula's prediction)",
                    init_scales_figure(df))]
     return scales + [
-        (f"Confusion matrix on the test split. {note}", F.confusion_matrix(y, pred, names)),
-        ("Accuracy per class on the test split", F.per_class_accuracy(y, pred, names)),
+        (f"Confusion matrix on the test split. {note}", I.confusion_matrix(y, pred, names)),
+        ("Accuracy per class on the test split", I.per_class_accuracy(y, pred, names)),
     ]
 
 
