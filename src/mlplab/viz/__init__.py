@@ -12,6 +12,7 @@ from .export import export_animation, export_png
 from .figures import activations, decision_boundary, fitted_curve, loss_curve, mapping, prior_samples
 from .images import confusion_matrix, images_grid, per_class_accuracy
 from .live import LiveCurve
+from .notebook import use_offline_renderer
 from .panels import extra_figures
 from .report import write_gallery, write_report
 
@@ -48,5 +49,7 @@ __all__ = [
     "animate", "animation_kind", "figure_for_run", "loss_curve", "decision_boundary", "fitted_curve",
     "activations", "prior_samples", "mapping", "images_grid", "confusion_matrix", "per_class_accuracy",
     "write_report", "write_gallery", "export_animation", "export_png", "LiveCurve", "extra_figures", "init_scales_figure",
-    "region_map", "region_animation", "region_count_figure",
+    "region_map", "region_animation", "region_count_figure", "use_offline_renderer",
 ]
+
+use_offline_renderer()  # in a Jupyter kernel: figures display offline (see viz/notebook.py); elsewhere a no-op
