@@ -511,7 +511,7 @@ def test_views_of_a_real_training_run(tmp_path):
     # the last frame is the model after that many updates: train a second one for exactly that long
     last = int(run.frame_steps[-1])
     again = train(build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0), data, epochs=last,
-                  lr=0.05, frames=0, progress=False)
+                  lr=0.05, frames=0)
     with torch.no_grad():
         trained = again.model(torch.from_numpy(run.grid_axes[0][:, None]))[:, 0].numpy()
     np.testing.assert_allclose(arr(fig.frames[-1].data[0].y), trained, rtol=1e-5, atol=1e-6)
