@@ -78,7 +78,7 @@ def _regioncam_net(model):
             layers.append(rn.Residual(rn.Sequential(rn.convert(module.fc1), rn.ReLU(), rn.convert(module.fc2))))
         elif isinstance(module, nn.ReLU):
             layers.append(rn.ReLU())
-        else:
+        else:  # Linear, LeakyReLU
             layers.append(rn.convert(module))
     return rn.Sequential(*layers)
 
@@ -89,19 +89,22 @@ def _regioncam_count(model, half_width: float) -> int:
     return cam.num_faces
 
 
-NETS = [([6, 6], False), ([8, 8], False), ([4, 4, 4], False), ([10, 3, 10], False),
-        ([2, 2], True), ([8, 8], True), ([3, 3, 3], True), ([6, 6, 6], True)]
+NETS = [([6, 6], False, "relu"), ([8, 8], False, "relu"), ([4, 4, 4], False, "relu"), ([10, 3, 10], False, "relu"),
+        ([2, 2], True, "relu"), ([8, 8], True, "relu"), ([3, 3, 3], True, "relu"), ([6, 6, 6], True, "relu"),
+        ([6, 6], False, "leaky_relu"), ([2, 2, 2], False, "leaky_relu")]
 
 
-@pytest.mark.parametrize("hidden, residual", NETS)
+@pytest.mark.parametrize("hidden, residual, activation", NETS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_exact_counts_equal_regioncams_and_stay_under_the_architectures_bound(hidden, residual, seed):
+def test_exact_counts_equal_regioncams_and_stay_under_the_architectures_bound(hidden, residual, activation, seed):
     # large biases put many of the units' lines inside the box, so counts come near the bounds
-    model = build_model(in_dim=2, hidden=hidden, residual=residual, init="normal", init_std_b=1.0, seed=seed).eval()
+    model = build_model(in_dim=2, hidden=hidden, residual=residual, activation=activation, leaky_slope=0.2,
+                        init="normal", init_std_b=1.0, seed=seed).eval()
     ours = len(linear_regions(model, ((-20.0, 20.0), (-20.0, 20.0))))
     assert ours == _regioncam_count(model, 20.0)  # an independent implementation (Rust, its own arithmetic)
-    bound, _ = upper_bound(2, hidden, residual=residual)
-    assert 1 <= ours <= bound <= bounds(2, hidden, residual=residual)["trivial_upper"]
+    leaky = activation == "leaky_relu"
+    bound, _ = upper_bound(2, hidden, residual=residual, leaky=leaky)
+    assert 1 <= ours <= bound <= bounds(2, hidden, residual=residual, leaky=leaky)["trivial_upper"]
 
 
 def test_serras_plain_bound_does_not_hold_for_residual_nets():
@@ -136,6 +139,9 @@ def test_every_surface_shows_the_residual_bound_for_a_residual_net(tmp_path, cap
     assert summary["count"] == 13 and summary["bound"] == "16" and "residual" in summary["bound_name"]
     plain = region_summary(build_model(in_dim=2, hidden=[2, 2], seed=0).eval(), [(-1.0, 1.0), (-1.0, 1.0)])
     assert plain["bound"] == "11" and plain["bound_name"].startswith("Serra")
+    leaky = region_summary(build_model(in_dim=2, hidden=[2, 2], activation="leaky_relu", seed=0).eval(),
+                           [(-1.0, 1.0), (-1.0, 1.0)])
+    assert leaky["bound"] == "16" and "Serra" not in leaky["bound_name"]  # Serra's proof needs ReLU's zeros
     assert main(["regions", "practice-residual", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "residual_upper: 16" in out and "serra" not in out.lower()

@@ -201,13 +201,13 @@ def regions_cmd(
         raise SpecError("target", "a run of a model with 2-D inputs", target)
     regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
     spec = run.model.spec
-    named = bounds(spec.in_dim, spec.hidden, residual=spec.residual)
+    named = bounds(spec.in_dim, spec.hidden, residual=spec.residual, leaky=spec.activation == "leaky_relu")
     folder = output / run.name
     folder.mkdir(parents=True, exist_ok=True)
     path = write_report(run, folder / "regions.html", figures=region_figures(run), title=f"{run.name}: linear regions")
     out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
-    if spec.residual:  # the plain-MLP bounds (Serra's, the lower bounds) are not proven for skip connections
-        out.print("  bounds proven for residual nets (see mlplab.geometry.bounds.residual_upper):")
+    if spec.residual or spec.activation == "leaky_relu":  # Serra's bound and the lower bounds need plain ReLU
+        out.print("  bounds proven for this architecture (see mlplab.geometry.bounds.residual_upper):")
     for key, value in named.items():
         out.print(f"  {key}: {value}")
     out.print(f"report: {path}")

@@ -57,10 +57,12 @@ def residual_upper(n_in: int, hidden: list[int]) -> int:
     most sum_{j <= rank A} C(n_l, j) cells (the general-position count is the maximum), and each
     cell meets the convex region in at most one convex piece. Every region of the next stage is such
     a piece, so the count multiplies by at most that sum. A box only removes regions. Leaky ReLU
-    changes nothing (pieces are decided by the same signs).
+    changes nothing (pieces are decided by the same signs), and the same argument, with a plain layer
+    D W in place of a block, proves Montufar 2017's bound for plain leaky ReLU nets.
 
     Serra et al.'s sharper bound does not carry over: it relies on a layer with j active units
-    passing on at most j dimensions, and the skip connection passes on all of them (a residual
+    passing on at most j dimensions, and the skip connection passes on all of them (so does a leaky
+    ReLU's inactive unit, so Serra's bound is not claimed for leaky ReLU nets either) (a residual
     2-[2, 2] net reaches 13-16 regions in the course's box, above Serra's 11 for a plain 2-2-2 net).
     """
     return montufar2017_upper(n_in, hidden)
@@ -80,10 +82,11 @@ def serra_lower(n_in: int, hidden: list[int]) -> int | None:
     return prod((n // n_in + 1) ** n_in for n in hidden[:-1]) * _arrangement(hidden[-1], n_in)
 
 
-def bounds(n_in: int, hidden: list[int], *, residual: bool = False) -> dict[str, int | None]:
+def bounds(n_in: int, hidden: list[int], *, residual: bool = False, leaky: bool = False) -> dict[str, int | None]:
     """The named bounds for a ReLU MLP; a lower bound whose width condition fails is None.
 
-    For a residual net only what is proven for it: the trivial bound and `residual_upper`.
+    For a residual net only what is proven for it: the trivial bound and `residual_upper`; for a plain
+    leaky ReLU net the trivial bound and Montufar 2017's (see `residual_upper` for why it holds).
 
     >>> bounds(2, [8, 8])["serra2018_upper"]
     1369
@@ -97,6 +100,8 @@ def bounds(n_in: int, hidden: list[int], *, residual: bool = False) -> dict[str,
         raise SpecError("hidden", "a list of positive integer widths", hidden)
     if residual:
         return {"trivial_upper": 2 ** sum(hidden), "residual_upper": residual_upper(n_in, hidden)}
+    if leaky:
+        return {"trivial_upper": 2 ** sum(hidden), "montufar2017_upper": montufar2017_upper(n_in, hidden)}
     return {
         "trivial_upper": 2 ** sum(hidden),
         "montufar2014_lower": montufar2014_lower(n_in, hidden),
@@ -106,15 +111,19 @@ def bounds(n_in: int, hidden: list[int], *, residual: bool = False) -> dict[str,
     }
 
 
-def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False) -> tuple[int, str]:
+def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False, leaky: bool = False) -> tuple[int, str]:
     """The tightest upper bound proven for the architecture, and its name for a reader.
 
     >>> upper_bound(2, [2, 2])
     (11, 'Serra et al. 2018 upper bound')
     >>> upper_bound(2, [2, 2], residual=True)
     (16, 'upper bound proven for residual nets')
+    >>> upper_bound(2, [2, 2], leaky=True)
+    (16, 'Montufar 2017 upper bound (leaky ReLU)')
     """
-    named = bounds(n_in, hidden, residual=residual)
+    named = bounds(n_in, hidden, residual=residual, leaky=leaky)
     if residual:
         return int(named["residual_upper"]), "upper bound proven for residual nets"
+    if leaky:
+        return int(named["montufar2017_upper"]), "Montufar 2017 upper bound (leaky ReLU)"
     return int(named["serra2018_upper"]), "Serra et al. 2018 upper bound"

@@ -307,7 +307,8 @@ def architecture_bound(spec: dict[str, Any]) -> tuple[int, str] | None:
 
     if spec.get("activation", "relu") not in ("relu", "leaky_relu") or spec.get("poly_degree") or not spec.get("hidden"):
         return None
-    return upper_bound(int(spec.get("in_dim", 2)), list(spec["hidden"]), residual=bool(spec.get("residual", False)))
+    return upper_bound(int(spec.get("in_dim", 2)), list(spec["hidden"]), residual=bool(spec.get("residual", False)),
+                       leaky=spec.get("activation") == "leaky_relu")
 
 
 def region_count_figure(run, box=None, *, tol: float | None = None):

@@ -407,7 +407,7 @@ def region_summary(model: torch.nn.Module, box: list[tuple[float, float]]) -> di
     started = time.perf_counter()
     regions = linear_regions(model, (tuple(box[0]), tuple(box[1])))
     units = sum(spec.hidden) * (2 if spec.residual else 1)
-    bound, name = upper_bound(2, list(spec.hidden), residual=spec.residual)
+    bound, name = upper_bound(2, list(spec.hidden), residual=spec.residual, leaky=spec.activation == "leaky_relu")
     return {"count": len(regions), "bound": str(bound), "bound_name": name, "plain": not spec.residual,
             "units": units, "seconds": round(time.perf_counter() - started, 4)}
 
