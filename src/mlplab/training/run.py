@@ -55,6 +55,7 @@ class Run:
     engine: str = "torch"  # which engine trained it: "torch", "fused", "numpy", "stacked"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
+    resume_state: dict[str, Any] | None = field(default=None, repr=False)  # what `resume` continues from
 
     @property
     def name(self) -> str:
@@ -67,6 +68,14 @@ class Run:
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    def resume(self, epochs: int, **fields: Any) -> Run:
+        """Train this run ``epochs`` more epochs from where it stopped (optimizer state, step counter, batch
+        order) and return the continued Run, whose trajectory holds both parts: ``run.resume(500)`` after
+        500 epochs equals 1000 epochs in one call, loss for loss. Only a Run trained in this process."""
+        from .loop import train
+
+        return train(None, None, None, resume=self, **{**(self.spec.get("train") or {}), **fields, "epochs": epochs})
 
     def framed(self) -> Run:
         """This run with ``data`` cut to the rows its frames follow (itself when frames cover every row)."""
