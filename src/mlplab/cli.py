@@ -103,13 +103,16 @@ def run_cmd(
         raise typer.Exit(130)
 
 
-def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
-    """Save the run and its report; every surface that writes runs to disk comes through here."""
+def write_outputs(run, folder: Path, export: list[str] = (), plotly_js: Optional[str] = None) -> Path:
+    """Save the run and its report; every surface that writes runs to disk comes through here.
+
+    ``plotly_js``: None writes a self-contained report; a relative path shares one plotly.js (galleries).
+    """
     from .viz.panels import extra_figures
     from .viz.report import write_report
 
     run.save(folder)
-    write_report(run, folder / "report.html", figures=extra_figures(run))
+    write_report(run, folder / "report.html", figures=extra_figures(run), plotly_js=plotly_js)
     if export:
         from .viz import figure_for_run
         from .viz.export import export_animations, export_png
@@ -132,12 +135,15 @@ def course(
     only: list[str] = typer.Option([], "--only", help="run only these presets (repeatable)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override every preset's epochs (for a quick look)"),
 ) -> None:
-    """Run every preset of the course and write DIR/index.html, a gallery of the reports."""
+    """Run every preset of the course and write DIR/index.html, a gallery of the reports.
+
+    The reports share one DIR/plotly.min.js (keep it beside them); `mlplab run` writes portable ones.
+    """
     from rich.progress import Progress
 
     from .api import run as run_api
     from .presets import PRESETS
-    from .viz.report import write_gallery
+    from .viz.report import PLOTLY_JS, write_gallery, write_plotlyjs
 
     names = list(only) or [n for n, e in PRESETS.items() if e.extras.get("in_course", True)]
     for name in names:
@@ -150,9 +156,10 @@ def course(
         for name in names:
             bar.update(task, description=name)
             run = run_api(name, epochs=epochs, progress=False)
-            write_outputs(run, output / name)
+            write_outputs(run, output / name, plotly_js=f"../{PLOTLY_JS}")
             entries.append(run)
             bar.advance(task)
+    write_plotlyjs(output)
     index = write_gallery(entries, output / "index.html", title="mlplab: the course, experiment by experiment")
     out.print(f"{len(entries)} experiments in {time.perf_counter() - started:.1f} s")
     out.print(f"gallery: {index}")
@@ -178,6 +185,7 @@ def regions_cmd(
     from .geometry import bounds, default_box, linear_regions
     from .training.run import load_run
     from .viz.panels import region_figures
+    from .viz.regions import regions_phrase
     from .viz.report import write_report
 
     if Path(target).is_dir():
@@ -193,11 +201,13 @@ def regions_cmd(
         raise SpecError("target", "a run of a model with 2-D inputs", target)
     regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
     spec = run.model.spec
-    named = bounds(spec.in_dim, spec.hidden if not spec.residual else spec.hidden)
+    named = bounds(spec.in_dim, spec.hidden, residual=spec.residual, leaky=spec.activation == "leaky_relu")
     folder = output / run.name
     folder.mkdir(parents=True, exist_ok=True)
     path = write_report(run, folder / "regions.html", figures=region_figures(run), title=f"{run.name}: linear regions")
-    out.print(f"{run.name}: {len(regions)} linear regions (smallest area {regions.smallest_area:.3g})")
+    out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
+    if spec.residual or spec.activation == "leaky_relu":  # Serra's bound and the lower bounds need plain ReLU
+        out.print("  bounds proven for this architecture (see mlplab.geometry.bounds.residual_upper):")
     for key, value in named.items():
         out.print(f"  {key}: {value}")
     out.print(f"report: {path}")

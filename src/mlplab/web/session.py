@@ -399,14 +399,16 @@ def _num(v: Any) -> float | None:
 
 
 def region_summary(model: torch.nn.Module, box: list[tuple[float, float]]) -> dict[str, Any]:
-    """Exact linear-region count inside the view's box and the Serra et al. upper bound for the widths."""
-    from ..geometry import linear_regions, serra_upper
+    """Exact linear-region count inside the view's box and the upper bound proven for the architecture
+    (Serra et al. for plain nets, `geometry.bounds.residual_upper` for residual ones), with its name."""
+    from ..geometry import linear_regions, upper_bound
 
     spec = model.spec
     started = time.perf_counter()
     regions = linear_regions(model, (tuple(box[0]), tuple(box[1])))
     units = sum(spec.hidden) * (2 if spec.residual else 1)
-    return {"count": len(regions), "bound": str(serra_upper(2, list(spec.hidden))), "plain": not spec.residual,
+    bound, name = upper_bound(2, list(spec.hidden), residual=spec.residual, leaky=spec.activation == "leaky_relu")
+    return {"count": len(regions), "bound": str(bound), "bound_name": name, "plain": not spec.residual,
             "units": units, "seconds": round(time.perf_counter() - started, 4)}
 
 

@@ -279,9 +279,19 @@ function drawLoss() {
   if (curve.test.some((v) => v !== null))
     traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.test, name: "test",
       hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" } });
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" } },
-    xaxis: { title: { text: "epoch" } }, legend: compared.length ? { orientation: "h", y: -0.35, font: { size: 10 } } : { x: 1, xanchor: "right", y: 1 },
+  // the legend floats inside the plot (top right, where falling losses leave room) instead of taking its height
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
+    xaxis: { title: { text: "epoch" } }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
     hovermode: "x" }, { displayModeBar: false });
+}
+
+function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each labelled in full: no crowded minor digits
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) for (const v of t.y) if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi > 0)) return {};
+  const a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi)), steps = b - a <= 2 ? [1, 2, 5] : [1], vals = [];
+  for (let k = a; k <= b; k += Math.max(1, Math.ceil((b - a) / 8))) for (const f of steps) if (f * 10 ** k >= lo / 1.5 && f * 10 ** k <= hi * 1.5) vals.push(f * 10 ** k);
+  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(1)))), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
@@ -289,7 +299,7 @@ function drawRegions(r) {
   if (!session || !session.regions) { box.textContent = "Linear regions: only for 2-input ReLU / leaky ReLU / identity models."; return; }
   if (!r) { box.textContent = ""; return; }
   if (r.error) { box.textContent = `Linear regions: ${r.error}`; return; }
-  const which = r.plain ? "Serra et al. upper bound" : "bound for a plain MLP of these widths (the model is residual)";
+  const which = r.bound_name;  // the server names the bound proven for this architecture
   box.innerHTML = `Exact linear regions in view: <b data-testid="region-count">${r.count}</b> (${which}: ${r.bound})`;
 }
 
@@ -297,8 +307,10 @@ function drawUnits(u) {
   const box = $("units"), size = u.size, z = f32(u.z);
   box.innerHTML = "";
   let idx = 0;
-  for (const width of u.layers) {
+  u.layers.forEach((width, layer) => {  // one row per hidden layer, labelled; each thumbnail names its unit
     const row = document.createElement("div"); row.className = "layer";
+    const label = document.createElement("span"); label.textContent = `layer ${layer + 1}`;
+    label.style.cssText = "flex-basis:100%;font-size:11px;color:#666"; row.appendChild(label);
     for (let j = 0; j < width && idx < u.count; j++, idx++) {
       const c = document.createElement("canvas"); c.width = size; c.height = size;
       const vals = z.subarray(idx * size * size, (idx + 1) * size * size);
@@ -309,11 +321,11 @@ function drawUnits(u) {
         const t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5, o = ((size - 1 - r) * size + q) * 4;
         img.data[o] = 255 * t; img.data[o + 1] = 140 + 60 * t; img.data[o + 2] = 255 * (1 - t); img.data[o + 3] = 255;
       }
-      ctx.putImageData(img, 0, 0); c.title = `layer ${u.layers.indexOf(width) + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
-      row.appendChild(c);
+      ctx.putImageData(img, 0, 0); c.title = `layer ${layer + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
+      c.dataset.unit = `${layer + 1}.${j + 1}`; row.appendChild(c);
     }
     box.appendChild(row);
-  }
+  });
 }
 
 // ---- own data: upload and drawing
