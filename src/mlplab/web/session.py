@@ -461,7 +461,7 @@ class PlaygroundCallback(Callback):
         s = self.s
         if s._stop.is_set():
             raise StopTraining("interrupted", s._stop_reason)
-        s._step_losses.append(float(loss))
+        s._step_losses.append(loss.item())  # a tensor or a NumPy float, depending on the engine
         if s.lr != s._lr_applied:
             if not _set_lr(t, s.lr):  # the loop keeps no handle on its optimizer: restart the segment
                 raise StopTraining("lr", "learning rate changed")
@@ -510,6 +510,7 @@ class Session:
         self._stop = threading.Event()
         self._stop_reason = ""
         self._turn = Turn(self.scheduler, self._stop)
+        self.parked = threading.Event()  # set while the worker sleeps paused (it trains nothing then)
         self._build()
         check_compatible(self.model, config.data, self.train_spec)
 
@@ -634,7 +635,11 @@ class Session:
         """Paused: give up the time slice, sleep until the page plays (or the session stops)."""
         if self.machine.state != "running":
             self._turn.give()
-            self.machine.wait_running(self._stop)
+            self.parked.set()
+            try:
+                self.machine.wait_running(self._stop)
+            finally:
+                self.parked.clear()
             if not self._stop.is_set() and self.machine.state == "running":
                 self._turn.take()
         if self._stop.is_set() or self.machine.state != "running":
