@@ -159,7 +159,10 @@ function send(cmd, value) {
 
 function flush() {
   if (configuring || !ws || ws.readyState !== WebSocket.OPEN) { showState(); return; }
-  while (pending.length) ws.send(pending.shift());
+  while (pending.length) {
+    ws.send(pending.shift());
+    document.body.dataset.sent = String(Number(document.body.dataset.sent || 0) + 1);  // for the browser tests
+  }
 }
 
 function onMessage(m) {
