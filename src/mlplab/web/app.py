@@ -8,6 +8,7 @@ frames from the session's worker thread. Training itself lives in session.py, th
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import json
 import math
@@ -160,6 +161,7 @@ class Sessions:
             entry = self.entries.pop(sid, None)
         if entry is not None:
             entry.session.close()
+            _return_memory()
         return entry
 
     def reap(self) -> None:
@@ -171,6 +173,15 @@ class Sessions:
     def close_all(self) -> None:
         for sid in list(self.entries):
             self.remove(sid)
+
+
+def _return_memory() -> None:
+    """Hand freed heap back to the system: each worker thread allocated in its own malloc arena, and
+    glibc keeps an arena's free pages unless asked, so a closed page's memory would otherwise stay."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _error(status: int, param: str, message: str) -> JSONResponse:
@@ -359,6 +370,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"))
+        # Frames are base64 floats that deflate barely shrinks; compressing them would cost the event loop.
+        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"),
+                    ws_per_message_deflate=False)
     finally:
         app.state.sessions.close_all()

@@ -26,37 +26,52 @@ def default_slots() -> int:
 
 
 class Scheduler:
-    """Grants at most ``slots`` turns at once, in the order they were asked for."""
+    """Grants at most ``slots`` turns at once, in the order they were asked for.
+
+    Each waiter sleeps on its own event and only the next in line is woken: with 20 pages, waking
+    every waiter on every hand-over would make 20 threads fight for the GIL each time.
+    """
 
     def __init__(self, slots: int | None = None):
         self.slots = slots or default_slots()
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.queue: deque[object] = deque()
+        self.waiters: dict[object, threading.Event] = {}
         self.holders: set[object] = set()
 
     def acquire(self, ticket: object, stop: threading.Event) -> bool:
         """Wait for a turn; False (no turn taken) once ``stop`` is set (call `wake` after setting it)."""
-        with self.cond:
+        with self.lock:
+            woken = self.waiters[ticket] = threading.Event()
             self.queue.append(ticket)
-            while not stop.is_set() and not (len(self.holders) < self.slots and self.queue[0] is ticket):
-                self.cond.wait()
-            self.queue.remove(ticket)
-            if stop.is_set():
-                self.cond.notify_all()
-                return False
-            self.holders.add(ticket)
-            self.cond.notify_all()  # the next in line may fit in another free slot
-            return True
+            self._grant()
+        while True:
+            woken.wait()
+            with self.lock:
+                if ticket in self.holders:
+                    return True
+                if stop.is_set():
+                    self.queue.remove(ticket)
+                    del self.waiters[ticket]
+                    return False
+                woken.clear()  # woken by `wake` for someone else's stop
 
     def release(self, ticket: object) -> None:
-        with self.cond:
+        with self.lock:
             self.holders.discard(ticket)
-            self.cond.notify_all()
+            self._grant()
+
+    def _grant(self) -> None:
+        while self.queue and len(self.holders) < self.slots:
+            ticket = self.queue.popleft()
+            self.holders.add(ticket)
+            self.waiters.pop(ticket).set()
 
     def wake(self) -> None:
-        """Let waiters re-check their stop events."""
-        with self.cond:
-            self.cond.notify_all()
+        """Let every waiter re-check its stop event."""
+        with self.lock:
+            for woken in self.waiters.values():
+                woken.set()
 
     def waiting(self) -> int:
         return len(self.queue)
