@@ -197,7 +197,7 @@ def main() -> None:
     table = markdown_table(["run", "seconds", "frames/s per page (median)", "slowest / fastest page",
                             "server CPU ms per frame", "GET /api/options ms (median / p95 / max)",
                             "create + delete a session ms (median / p95 / max)", "errors"], rows)
-    ok = min(fps) >= 3 and max(many["options"] + many["create"]) < 0.5
+    ok = min(fps) >= 3 and max(many["options"] + many["create"]) < 0.5 and rss_end <= 1.05 * rss_start
     body = (
         "## The playground (`bench_web.py`)\n\n"
         "Frames reaching WebSocket clients while the playground trains 2-[16,16]-1 on 500 moons points "

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -37,6 +38,7 @@ MAX_MESSAGE = 10_000  # bytes of one WebSocket command
 OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
 UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
 COMMANDS = ("play", "pause", "step", "reset", "lr")
+SWITCH_INTERVAL_S = 0.001
 
 
 class BadRequest(Exception):
@@ -362,6 +364,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
     import uvicorn
 
     torch.set_num_threads(1)  # tiny models are dispatch-bound; one thread per session is fastest
+    # Each torch call releases the GIL, so training threads and the event loop hand it over thousands
+    # of times a second; a waiting thread gets it after this long instead of the default 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     app = create_app(hosts=(host,))
     url = f"http://{host}:{port}/"
     print(f"mlplab playground: {url}  (Ctrl-C to stop)", flush=True)

@@ -15,7 +15,7 @@ from collections import deque
 
 # Every waiting page should get a turn about five times a second: the slice shrinks as pages are
 # added (cycle x slots / pages), within bounds that keep switching cheap and turns frequent.
-CYCLE_S = 0.2
+CYCLE_S = 0.12
 MIN_SLICE_S = 0.005
 MAX_SLICE_S = 0.05
 
