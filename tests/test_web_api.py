@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
+import json
 import os
 import re
 import socket
 import threading
+import urllib.error
+import urllib.request
+import weakref
 import zipfile
 
 import numpy as np
@@ -456,6 +461,26 @@ def test_session_limit(client):
 # scheduling: a few slots, time slices, first come first served
 
 
+def test_slices_shrink_as_pages_are_added_within_bounds():
+    scheduler = Scheduler(slots=2)
+    assert scheduler.slice_s() == pytest.approx(0.05)  # alone: the longest slice
+    scheduler.holders |= {"a", "b"}
+    scheduler.queue.extend(range(18))
+    assert scheduler.slice_s() == pytest.approx(0.12 * 2 / 20)  # 20 pages: each gets a turn ~8 times a second
+    scheduler.queue.extend(range(18, 500))
+    assert scheduler.slice_s() == pytest.approx(0.005)  # never shorter than a switch is worth
+
+
+def test_a_lone_turn_keeps_its_slot():
+    scheduler = Scheduler(slots=1)
+    turn = Turn(scheduler, threading.Event())
+    assert turn.take()
+    turn.started -= 1.0  # its slice is long over, but nobody waits
+    assert turn.tick() and turn.held and turn.turns == 1
+    turn.give()
+    assert not scheduler.holders
+
+
 def test_scheduler_grants_turns_in_order_and_never_more_than_its_slots():
     scheduler = Scheduler(slots=2)
     never = threading.Event()
@@ -488,19 +513,28 @@ def test_scheduler_grants_turns_in_order_and_never_more_than_its_slots():
     assert all(t.turns == 20 for t in turns)
 
 
-def test_every_busy_page_gets_turns():
-    """Six sessions on one slot: each one trains (no page starves), through the first-come queue."""
-    sent: list[dict] = []
+def test_every_busy_page_gets_a_turn_before_any_gets_a_second():
+    """Six sessions on one slot: first come, first served; nobody starves, and each reaches its limit."""
     scheduler = Scheduler(slots=1)
-    cfg = sess.parse_config({"data": {"name": "moons", "n": 100}, "model": {"hidden": [8]}, "stop": {"epochs": 30}})
-    sessions = [sess.Session(cfg, sent.append, scheduler) for _ in range(6)]
+    cfg = sess.parse_config({"data": {"name": "moons", "n": 100}, "model": {"hidden": [8]}, "stop": {"epochs": 300}})
+    log: list[tuple[int, int]] = []  # (session, its turn number) for every frame, in the order they were made
+    sessions: list[sess.Session] = []
+    for i in range(6):
+        sessions.append(sess.Session(cfg, lambda m, i=i: log.append((i, sessions[i]._turn.turns)), scheduler))
+    blocker = Turn(scheduler, threading.Event())
+    assert blocker.take()  # hold the slot until all six are queued, so the order is theirs
     try:
         for s in sessions:
             s.play()
+        with scheduler.joined:
+            assert scheduler.joined.wait_for(lambda: scheduler.waiting() == 6, timeout=WAIT_S)
+        blocker.give()
         for s in sessions:
             s.worker.join(WAIT_S)
-        assert all(s.status == "finished" and s.epoch == 30 for s in sessions)
-        assert all(s._turn.turns >= 1 for s in sessions)
+        assert all(s.status == "finished" and s.epoch == 300 for s in sessions)
+        assert all(s._turn.turns >= 2 for s in sessions)  # 300 epochs do not fit one slice: they took turns
+        first_second = next(k for k, (_, turn) in enumerate(log) if turn >= 2)
+        assert {i for i, turn in log[:first_second] if turn == 1} == set(range(6))
     finally:
         for s in sessions:
             s.close()
@@ -609,46 +643,92 @@ def test_bodies_are_bounded_while_they_arrive():
     assert status == 200 and read == 3
 
 
-def test_a_real_server_answers_413_before_the_body_is_sent():
-    """uvicorn on a socket: a 300 MB chunked upload gets its 413 after about the limit, not at the end."""
+@pytest.fixture(scope="module")
+def real_server():
+    """uvicorn serving the playground on a bound, listening socket (no polling for it to start)."""
     import uvicorn
 
     app = create_app(max_sessions=2)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    sock.listen(16)  # connections wait in the backlog until uvicorn accepts them
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws_per_message_deflate=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()  # the socket is bound: connections wait in its backlog until uvicorn accepts them
-    try:
-        with socket.create_connection(("127.0.0.1", port)) as c:
-            c.sendall(f"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n".encode())
-            chunk = b"x" * 65_536
-            framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-            sent = 0
-            try:
-                while sent < 300_000_000:
-                    c.sendall(framed)
-                    sent += len(chunk)
-                    c.setblocking(False)
-                    try:
-                        if c.recv(1, socket.MSG_PEEK):
-                            break
-                    except BlockingIOError:
-                        pass
-                    finally:
-                        c.setblocking(True)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            c.settimeout(WAIT_S)
-            head = c.recv(200)
-        assert head.startswith(b"HTTP/1.1 413") and sent < 50_000_000, (head, sent)
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
-        app.state.sessions.close_all()
+    thread.start()
+    yield sock.getsockname()[1], app
+    server.should_exit = True
+    thread.join(WAIT_S)
+    app.state.sessions.close_all()
+
+
+def test_a_real_server_answers_413_before_the_body_is_sent(real_server):
+    """A 300 MB chunked upload gets its 413 after about the limit, not at the end."""
+    port, _ = real_server
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(f"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"x" * 65_536
+        framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        sent = 0
+        try:
+            while sent < 300_000_000:
+                c.sendall(framed)
+                sent += len(chunk)
+                c.setblocking(False)
+                try:
+                    if c.recv(1, socket.MSG_PEEK):
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    c.setblocking(True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        c.settimeout(WAIT_S)
+        head = c.recv(200)
+    assert head.startswith(b"HTTP/1.1 413") and sent < 50_000_000, (head, sent)
+
+
+def test_a_real_server_refuses_foreign_hosts_and_websocket_origins(real_server):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    port, app = real_server
+    base = f"http://127.0.0.1:{port}"
+    req = urllib.request.Request(base + "/api/options", headers={"Host": f"evil.example:{port}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=WAIT_S)
+    assert refused.value.code == 400
+    body = b'{"data": {"name": "xor"}}'
+    req = urllib.request.Request(base + "/api/session", data=body, headers=JSON)
+    with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+        sid = json.loads(r.read())["id"]
+    uri = f"ws://127.0.0.1:{port}/api/session/{sid}/ws"
+    with pytest.raises(InvalidStatus) as handshake:
+        connect(uri, origin="http://evil.example", open_timeout=WAIT_S)
+    assert handshake.value.response.status_code == 403
+    with connect(uri, origin=base, open_timeout=WAIT_S, max_size=2**24) as ws:
+        assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "frame"
+        ws.send(json.dumps({"cmd": "lr", "value": int(BIG)}))
+        reply = json.loads(ws.recv(timeout=WAIT_S))  # a readable message, and the socket stays open
+        assert reply["type"] == "error" and reply["field"] == "lr"
+        ws.send(json.dumps({"cmd": "pause"}))
+        assert json.loads(ws.recv(timeout=WAIT_S))["state"] == "idle"
+
+
+def test_a_closed_session_is_freed(client):
+    info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [16]}})
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _frames_until(ws, lambda m: m["epoch"] >= 3)
+        session, model = weakref.ref(s), weakref.ref(s.model)
+        del s
+        client.delete(f"/api/session/{info['id']}")
+        _state(ws, "closed")
+    gc.collect()
+    assert session() is None and model() is None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class Scheduler:
         self.queue: deque[object] = deque()
         self.waiters: dict[object, threading.Event] = {}
         self.holders: set[object] = set()
+        self.joined = threading.Condition(self.lock)  # notified whenever a waiter joins the queue
 
     def acquire(self, ticket: object, stop: threading.Event) -> bool:
         """Wait for a turn; False (no turn taken) once ``stop`` is set (call `wake` after setting it)."""
@@ -45,6 +46,7 @@ class Scheduler:
             woken = self.waiters[ticket] = threading.Event()
             self.queue.append(ticket)
             self._grant()
+            self.joined.notify_all()
         while True:
             woken.wait()
             with self.lock:
