@@ -182,6 +182,9 @@ def test_every_control_in_every_state(page, server_url, playground):
     assert not page.locator("#play").is_disabled()
 
     # closed: the session is deleted behind the page's back; the page says so and nothing restarts it
+    page.fill("#stop_epochs", "100000")
+    page.locator("#stop_epochs").dispatch_event("change")
+    _shown(page)
     sid = _session_id(page)
     session = app.state.sessions.entries[sid].session
     page.get_by_role("button", name="Play").click()
