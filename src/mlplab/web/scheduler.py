@@ -1,9 +1,6 @@
 """How the playground shares the CPU: a few slots, time slices, and a first-come queue.
 
-Each training session keeps its own worker thread (``mlplab.train`` is one blocking call), but at
-most ``slots`` of them compute at once. A worker holding a slot trains for one time slice, then, if
-others are waiting, goes to the back of the queue. Waiting threads sleep on a condition (no GIL),
-so the event loop competes with at most ``slots`` busy threads and no page starves.
+Each session keeps its own worker thread; at most ``slots`` of them compute at once (see docs/playground.md).
 """
 
 from __future__ import annotations
@@ -13,8 +10,9 @@ import threading
 import time
 from collections import deque
 
-# Every waiting page should get a turn about five times a second: the slice shrinks as pages are
-# added (cycle x slots / pages), within bounds that keep switching cheap and turns frequent.
+# Every waiting page should get a turn (and so a frame) about 8 times a second: the slice shrinks as
+# pages are added (cycle x slots / pages), within bounds that keep switching cheap and turns frequent.
+# Hand-overs and frames add to each turn, so the cycle is set below the 1/3 s that 3 frames/s needs.
 CYCLE_S = 0.12
 MIN_SLICE_S = 0.005
 MAX_SLICE_S = 0.05
@@ -27,6 +25,9 @@ def default_slots() -> int:
 
 class Scheduler:
     """Grants at most ``slots`` turns at once, in the order they were asked for.
+
+    A worker holding a slot trains for one time slice, then, if others wait, goes to the back of the
+    queue. Waiting threads sleep (no GIL), so the event loop competes with at most ``slots`` busy ones.
 
     Each waiter sleeps on its own event and only the next in line is woken: with 20 pages, waking
     every waiter on every hand-over would make 20 threads fight for the GIL each time.
