@@ -43,7 +43,7 @@ def test_moons_three_paths_agree_and_sklearn_is_beside_them():
     run = mlplab.run("moons-sklearn")
     curves = {k: v for k, v in run.extras.items() if k.startswith("loss/")}
     mlp, manual, scratch = (curves[f"loss/mlplab {n}"] for n in
-                            ("moons-mlp (reference)", "moons-manual-step (reference)", "moons-scratch (scratch)"))
+                            ("moons-mlp (torch)", "moons-manual-step (torch)", "moons-scratch (numpy)"))
     np.testing.assert_allclose(manual, mlp, rtol=1e-5)
     np.testing.assert_allclose(scratch, mlp, rtol=1e-3)  # float32 NumPy vs float32 torch over 1000 SGD steps
     assert run.metrics["moons-scratch/train_accuracy"] >= 0.9

@@ -303,7 +303,7 @@ def test_step_is_exactly_one_epoch_of_mlplab_train(client):
         assert _state(ws, "paused")["state"] == "paused"
     data = make_dataset("circle", n=200, seed=3)
     model = build_model(info["experiment"]["model"], seed=4)
-    train(model, data, loss="bce", lr=0.05, seed=4, epochs=1, fused=False, progress=False)
+    train(model, data, loss="bce", lr=0.05, seed=4, epochs=1)
     model.eval()
     with torch.no_grad():
         prob = model(torch.from_numpy(data.X))
@@ -326,7 +326,8 @@ def test_reported_metrics_equal_mlplab_train_on_the_same_config(client):
     exp = info["experiment"]
     data = make_dataset(exp["data"]["name"], n=120, noise=0.25, seed=5, test_fraction=0.25)
     model = build_model(exp["model"], seed=7)
-    run = train(model, data, {**exp["train"], "epochs": 25, "fused": False}, progress=False)
+    run = train(model, data, {**exp["train"], "epochs": 25})
+    assert last["loss"] == pytest.approx(run.metrics["train_loss"], rel=1e-5)
     assert last["metric"] == pytest.approx(run.metrics["train_accuracy"], abs=1e-9)
     assert last["test_metric"] == pytest.approx(run.metrics["test_accuracy"], abs=1e-9)
     assert last["test_loss"] == pytest.approx(run.metrics["test_loss"], rel=1e-5)

@@ -22,8 +22,9 @@ GRID = 100
 def compare(exp: Experiment, spec: dict[str, Any]) -> Run:
     """Run ``extras["runs"]`` (preset names) and ``extras["sklearn"]`` (MLPClassifier settings) on the same data."""
     from .api import run as run_preset
+    from .data import make_dataset
 
-    data = exp.make_data()
+    data = make_dataset(exp.data)
     if data.task != "binary" or data.d_in != 2:
         raise SpecError("data", "a binary 2-D data set for a comparison", data.name)
     (x0, x1), (y0, y1) = data.bounds(margin=0.1)
