@@ -729,6 +729,47 @@ def test_a_real_server_refuses_foreign_hosts_and_websocket_origins(real_server):
         assert json.loads(ws.recv(timeout=WAIT_S))["state"] == "idle"
 
 
+def test_ctrl_c_stops_a_server_whose_pages_are_training():
+    """`serve` in its own process, three pages training, then SIGINT: a clean exit, every worker joined."""
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MLPLAB_LOG": "info"}
+    code = f"from mlplab.web import serve; serve('127.0.0.1', {port})"
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        for line in server.stderr:  # uvicorn says when it listens
+            if "Uvicorn running" in line:
+                break
+        with contextlib.ExitStack() as pages:
+            for _ in range(3):
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers=JSON,
+                                             data=b'{"data": {"name": "moons"}, "model": {"hidden": [16, 16]}}')
+                with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+                    sid = json.loads(r.read())["id"]
+                ws = pages.enter_context(connect(f"ws://127.0.0.1:{port}/api/session/{sid}/ws", max_size=2**24))
+                ws.recv(timeout=WAIT_S)
+                ws.send(json.dumps({"cmd": "play"}))
+                while json.loads(ws.recv(timeout=WAIT_S)).get("epoch", 0) < 1:
+                    pass
+            server.send_signal(signal.SIGINT)
+            out, err = server.communicate(timeout=WAIT_S)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err[-2000:]
+    assert "Traceback" not in err and "Fatal" not in err and "abort" not in err.lower(), err[-2000:]
+
+
 def test_a_closed_session_is_freed(client):
     info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [16]}})
     s = _live(client, info["id"])

@@ -17,6 +17,7 @@ import secrets
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,9 @@ class Sessions:
         self.scheduler = scheduler or Scheduler()
         self.entries: dict[str, Entry] = {}
         self.lock = threading.Lock()
+        # Every session not yet freed, forgotten or not: one being closed by another thread (a page
+        # that just disconnected) must still be waited for when the server stops.
+        self.alive: weakref.WeakSet[sess.Session] = weakref.WeakSet()
 
     def add(self, config: sess.Config) -> tuple[str, Entry]:
         self.reap()
@@ -150,6 +154,7 @@ class Sessions:
             entry = Entry(sess.Session(config, outbox.put, self.scheduler), outbox)
             sid = secrets.token_urlsafe(12)
             self.entries[sid] = entry
+            self.alive.add(entry.session)
         return sid, entry
 
     def get(self, sid: str) -> Entry:
@@ -173,8 +178,11 @@ class Sessions:
             self.remove(sid)
 
     def close_all(self) -> None:
+        """Close every session and wait for every worker thread to end (also those closing elsewhere)."""
         for sid in list(self.entries):
             self.remove(sid)
+        for session in list(self.alive):
+            session.close()
 
 
 def _return_memory() -> None:
