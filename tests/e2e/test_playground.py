@@ -196,6 +196,25 @@ def test_every_control_in_every_state(page, server_url, playground):
     assert not worker.is_alive() and session.status == "closed"
 
 
+def test_a_diverging_run_stops_with_its_reason_and_reset_brings_it_back(page, server_url, playground):
+    app = playground[1]
+    settings = {"data": {"name": "reg-plane", "n": 100}, "model": {"hidden": [8]},
+                "train": {"optimizer": "sgd", "lr": 100}}
+    page.goto(server_url + "/#" + urllib.parse.quote(json.dumps(settings)))
+    _shown(page)
+    page.get_by_role("button", name="Play").click()
+    _status(page, "diverged")
+    assert "smaller learning rate" in page.locator(STATUS).text_content()
+    assert page.locator("#play").is_disabled() and page.locator("#step").is_disabled()
+    session = app.state.sessions.entries[_session_id(page)].session
+    assert session.status == "diverged"
+    session.worker.join(HANG_GUARD_MS / 1000)  # the worker ends after its last frame
+    assert not session.worker.is_alive()
+    assert _click_and_check(page, app, "reset") == "idle"
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
+    assert not page.locator("#play").is_disabled()
+
+
 def test_play_right_after_changing_the_data_set_goes_to_the_new_session(page, server_url, playground):
     app = playground[1]
     page.goto(server_url + "/")
