@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -248,6 +249,14 @@ def test_play_loss_falls_switch_data_and_model_url_round_trip(page, server_url, 
     page.get_by_role("button", name="Pause").click()
     _status(page, "paused")
     page.get_by_role("button", name="Play").wait_for()
+
+    # the page's own export and snippet pass the cross-site guard
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export run (.zip)").click()
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert {"playground/run.json", "playground/snippet.py"} <= set(z.namelist())
+    page.get_by_role("button", name="Python snippet").click()
+    page.wait_for_function("document.getElementById('snippet').textContent.includes('mlplab.run(experiment)')")
 
     # another data set and model: spiral, 3 x 16 tanh
     page.select_option("#dataset", "spiral")
