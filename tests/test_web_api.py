@@ -342,6 +342,25 @@ def test_reported_metrics_equal_mlplab_train_on_the_same_config(client):
             assert acc == pytest.approx(float(((p > 0.5).double() == t).double().mean()), abs=1e-9)
 
 
+def test_a_slow_page_loses_old_frames_but_never_a_state_or_an_error():
+    from mlplab.web.app import OUTBOX, Outbox
+
+    box = Outbox()
+    m = StateMachine(box.put)
+    m.send({"type": "frame", "epoch": 0})
+    m.command("play")
+    for epoch in range(1, 40):
+        m.send({"type": "frame", "epoch": epoch})
+    m.send({"type": "error", "field": "lr", "error": "lr: expected ..."})
+    m.command("pause")
+    kinds = [json.loads(text) for _, text in box.items]
+    frames = [k["epoch"] for k in kinds if k["type"] == "frame"]
+    assert frames == list(range(40 - OUTBOX, 40))  # the newest frames
+    assert [(k["type"], k["state"]) for k in kinds if k["type"] != "frame"] == [
+        ("state", "running"), ("error", "running"), ("state", "paused")]
+    assert [k["seq"] for k in kinds] == sorted(k["seq"] for k in kinds)
+
+
 def test_finished_session_ignores_play_until_reset(client):
     info = _session(client, {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}, "stop": {"epochs": 3}})
     with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:

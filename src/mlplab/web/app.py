@@ -37,6 +37,7 @@ MAX_BODY = 2_000_000  # bytes of a JSON request (a drawn or uploaded data set in
 MAX_UPLOAD = 1_000_000  # bytes of an uploaded CSV
 MAX_MESSAGE = 10_000  # bytes of one WebSocket command
 OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
+MAX_WAITING = 256  # messages of any kind waiting for a page that does not read them
 UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
 COMMANDS = ("play", "pause", "step", "reset", "lr")
 SWITCH_INTERVAL_S = 0.001
@@ -96,6 +97,9 @@ class Outbox:
             if frame and sum(f for f, _ in self.items) >= OUTBOX:
                 oldest = next(i for i, (f, _) in enumerate(self.items) if f)
                 del self.items[oldest]
+                self.dropped += 1
+            if len(self.items) >= MAX_WAITING:  # a client that sends but never reads: the newest still say the state
+                del self.items[0]
                 self.dropped += 1
             self.items.append((frame, text))
             self.closed = self.closed or message.get("state") == "closed"
