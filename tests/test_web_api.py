@@ -388,12 +388,13 @@ def test_websocket_commands_validate_and_lr_changes_live(client):
                             ('{"cmd": ["play"]}', "cmd"), ('{"cmd": "lr", "value": "fast"}', "lr"),
                             ('{"cmd": "lr", "value": 1e300}', "lr"), ('{"cmd": "lr", "value": %s}' % BIG, "lr"),
                             ('{"cmd": "lr", "value": 1e999}', "lr"), ('{"cmd": "lr", "value": true}', "lr"),
-                            ('{"cmd": "lr", "value": NaN}', "message"), ("x" * 20_000, "message")]:
-            ws.send_text(text)
+                            ('{"cmd": "lr", "value": NaN}', "message"), ("x" * 20_000, "message"),
+                            (b"\xff\xfe binary", "message")]:
+            ws.send_bytes(text) if isinstance(text, bytes) else ws.send_text(text)
             reply = ws.receive_json()
             assert reply["type"] == "error" and reply["field"] == field and reply["error"].startswith(field), reply
             assert reply["state"] == "idle"
-        ws.send_json({"cmd": "lr", "value": 0.001})
+        ws.send_bytes(b'{"cmd": "lr", "value": 0.001}')  # a binary frame holding a command is read as text
         assert ws.receive_json()["lr"] == 0.001
         ws.send_json({"cmd": "play"})
         frame = _frames_until(ws, lambda m: m["epoch"] >= 5)

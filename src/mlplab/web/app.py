@@ -8,6 +8,7 @@ frames from the session's worker thread. Training itself lives in session.py, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import json
@@ -25,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.websockets import WebSocketState
 
 from ..errors import DataFileError, SpecError
 from . import session as sess
@@ -308,7 +310,12 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
 
         async def receive() -> None:
             while True:
-                text = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:  # a binary frame: read it as UTF-8 text, or answer that it is not
+                    text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
                 await _command(s, text)
 
         tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
@@ -320,6 +327,9 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
             # Closing joins the worker thread: do it off the loop, and without awaiting, so that a
             # cancelled handler (server shutdown) cannot leave the session open.
             threading.Thread(target=sessions.remove, args=(sid,), name="mlplab-close", daemon=True).start()
+            if WebSocketState.CONNECTED == ws.client_state == ws.application_state:  # a task failed: hang up, not go silent
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
 
     return app
 
