@@ -38,6 +38,7 @@ MAX_SESSIONS = 32
 MAX_BODY = 2_000_000  # bytes of a JSON request (a drawn or uploaded data set included)
 MAX_UPLOAD = 1_000_000  # bytes of an uploaded CSV
 MAX_MESSAGE = 10_000  # bytes of one WebSocket command
+MAX_WS_FRAME = 1_000_000  # uvicorn hangs up above this; between the two, the page gets a readable error
 OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
 MAX_WAITING = 256  # messages of any kind waiting for a page that does not read them
 UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
@@ -399,6 +400,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
     try:
         # Frames are base64 floats that deflate barely shrinks; compressing them would cost the event loop.
         uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"),
-                    ws_per_message_deflate=False)
+                    ws_per_message_deflate=False, ws_max_size=MAX_WS_FRAME)
     finally:
         app.state.sessions.close_all()
