@@ -9,7 +9,12 @@ const MAX_CURVE_POINTS = 4000; // loss curve points kept on the page
 const MAX_URL_POINTS = 300;    // drawn points beyond this are not put in the link
 
 let options = null, session = null, ws = null, latest = null, drawPending = false;
-let running = false, kept = [], curve = { epoch: [], train: [], test: [] };
+let kept = [], curve = { epoch: [], train: [], test: [] };
+// The server owns the state (idle, running, paused, finished, diverged, error, closed); the page
+// only shows the newest one it was told. Until a socket is open the page is "connecting", and the
+// commands clicked meanwhile wait in `pending`, then go to the session that opens next.
+let state = "connecting", stateMessage = "", lastSeq = 0, pending = [], configuring = false;
+const STOPPED = ["finished", "diverged", "error", "closed", "disconnected"];
 let custom = null;             // {task, X, y} from an upload or drawing
 let applying = false;
 let lastConfig = null;
@@ -118,41 +123,57 @@ async function configure() {
   if (text === lastConfig) return;  // a change event with nothing changed (e.g. blur after typing)
   lastConfig = text;
   const mine = ++configSeq;
-  document.body.dataset.ready = "0";
+  configuring = true; showState();
   writeUrl(config);
   const info = await startSession(config);
   if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
-  if (!info) { document.body.dataset.ready = "1"; return; }
+  if (!info) { configuring = false; flush(); showState(); return; }  // refused: the old session stays
   showError(null);
   connect(info, mine);
 }
 
 function connect(info, seq) {
   info.seq = seq;
-  if (ws) { ws.onclose = null; ws.close(); }
+  if (ws) { ws.onclose = null; ws.onmessage = null; ws.close(); }
   session = info; latest = null; kept = []; curve = { epoch: [], train: [], test: [] };
-  running = false; setPlay();
+  lastSeq = 0; state = "connecting"; stateMessage = ""; showState();
   $("export").href = `/api/session/${info.id}/export`;
   $("metric-name").textContent = info.task === "regression" ? "R²" : "accuracy";
   $("snippet").hidden = true;
-  const sock = new WebSocket(`ws://${location.host}/api/session/${info.id}/ws`);
+  const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/session/${info.id}/ws`);
   ws = sock;
+  sock.onopen = () => { if (sock === ws) { configuring = false; flush(); } };
   sock.onmessage = (ev) => { if (sock === ws) onMessage(JSON.parse(ev.data)); };
-  ws.onclose = () => { if (ws) { $("status").textContent = "disconnected: reload the page"; } };
+  sock.onclose = () => {
+    if (sock !== ws) return;
+    if (state !== "closed") { state = "disconnected"; stateMessage = "reload the page"; }
+    showState();
+  };
   drawLoss();
 }
 
 function send(cmd, value) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(value === undefined ? { cmd } : { cmd, value }));
+  pending.push(JSON.stringify(value === undefined ? { cmd } : { cmd, value }));
+  flush();
+}
+
+function flush() {
+  if (configuring || !ws || ws.readyState !== WebSocket.OPEN) { showState(); return; }
+  while (pending.length) {
+    ws.send(pending.shift());
+    document.body.dataset.sent = String(Number(document.body.dataset.sent || 0) + 1);  // for the browser tests
+  }
 }
 
 function onMessage(m) {
+  if (m.seq !== undefined) {
+    if (m.seq <= lastSeq) return;  // never show an older state over a newer one
+    lastSeq = m.seq;
+  }
+  if (m.state) { state = m.state; stateMessage = m.message || ""; showState(); }
   if (m.type === "error") { showError(m.error); return; }
-  if (m.type === "status") { running = !!m.running; setPlay(); if (m.status === "paused") $("status").textContent = "paused"; return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type !== "frame") return;
-  running = !!m.running; setPlay();
-  if (session.seq === configSeq) document.body.dataset.ready = "1";
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
   if (!curve.epoch.length || curve.epoch[curve.epoch.length - 1] !== m.epoch) {
     curve.epoch.push(m.epoch); curve.train.push(m.loss); curve.test.push(m.test_loss === undefined ? null : m.test_loss);
@@ -164,12 +185,23 @@ function onMessage(m) {
   if (kept.length > MAX_KEPT_FRAMES) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
   latest = m;
   const sc = $("scrubber"); sc.max = kept.length - 1; sc.value = kept.length - 1;
-  if (m.message) $("status").textContent = `${m.status}: ${m.message}`;
-  else $("status").textContent = m.status;
   if (!drawPending) { drawPending = true; requestAnimationFrame(() => { drawPending = false; render(latest, true); }); }
 }
 
-function setPlay() { $("play").textContent = running ? "Pause" : "Play"; }
+// Status text and buttons follow the server's state; queued clicks are shown until the socket opens.
+function showState() {
+  const shown = configuring || !ws ? "connecting" : state;
+  let text = shown === "connecting" ? "connecting" : shown;
+  if (shown === "connecting" && pending.length) text += ` (${pending.map((p) => JSON.parse(p).cmd).join(", ")} queued)`;
+  else if (stateMessage && shown !== "connecting") text += `: ${stateMessage}`;
+  $("status").textContent = text;
+  document.body.dataset.state = shown;
+  const stopped = STOPPED.includes(shown);
+  $("play").textContent = shown === "running" ? "Pause" : "Play";
+  $("play").disabled = stopped;
+  $("step").disabled = stopped;
+  $("reset").disabled = shown === "closed" || shown === "disconnected";
+}
 
 // ---- drawing
 
@@ -364,6 +396,12 @@ function addPoint(ev) {
 // ---- wiring
 
 async function init() {
+  // The controls work from the first moment: clicks before the session is open are queued.
+  // What a click means follows what the page shows: Pause while the server says running, else Play.
+  $("play").addEventListener("click", () => send(state === "running" && !configuring ? "pause" : "play"));
+  $("step").addEventListener("click", () => send("step"));
+  $("reset").addEventListener("click", () => { curve = { epoch: [], train: [], test: [] }; kept = []; send("reset"); });
+  showState();
   options = await (await fetch("/api/options")).json();
   fill($("dataset"), options.datasets.map((d) => d.name), options.datasets.map((d) => `${d.name} (${d.task}${d.d_in === 1 ? ", 1-D" : ""})`));
   $("dataset").value = "moons";
@@ -385,23 +423,20 @@ async function init() {
   $("preset").addEventListener("change", async () => {
     const name = $("preset").value; if (!name) return;
     const mine = ++configSeq;
-    document.body.dataset.ready = "0";
+    configuring = true; showState();
     const info = await startSession({ preset: name });
-    if (mine !== configSeq) return;
-    if (!info) return;
+    if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
+    if (!info) { configuring = false; flush(); showState(); return; }
     const e = info.experiment, d = Object.assign({}, e.data);
     applyConfig({ data: d, model: e.model, train: e.train, stop: { epochs: e.train.epochs } });
     writeUrl(readConfig()); showError(null); connect(info, mine);
   });
-  $("play").addEventListener("click", () => { running = !running; setPlay(); send(running ? "play" : "pause"); });
-  $("step").addEventListener("click", () => send("step"));
-  $("reset").addEventListener("click", () => { curve = { epoch: [], train: [], test: [] }; kept = []; send("reset"); });
   $("csv").addEventListener("change", (ev) => uploadCsv(ev.target.files[0]));
   $("clear-points").addEventListener("click", () => { custom = null; configure(); });
   $("reset").addEventListener("click", () => { lastConfig = null; });
   $("input-view").addEventListener("click", addPoint);
   $("scrubber").addEventListener("input", (ev) => {
-    if (running) { send("pause"); running = false; setPlay(); }
+    if (state === "running") send("pause");
     render(kept[Number(ev.target.value)], false);
   });
   $("show-snippet").addEventListener("click", async () => {
