@@ -42,7 +42,7 @@ MAX_WS_FRAME = 1_000_000  # uvicorn hangs up above this; between the two, the pa
 OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
 MAX_WAITING = 256  # messages of any kind waiting for a page that does not read them
 UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
-COMMANDS = ("play", "pause", "step", "reset", "lr")
+COMMANDS = ("play", "pause", "step", "reset", "lr", "weight")
 SWITCH_INTERVAL_S = 0.001
 
 
@@ -351,7 +351,9 @@ def _static_options() -> dict[str, Any]:
         "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
         "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
         "limits": {"points": sess.MAX_POINTS, "depth": sess.MAX_DEPTH, "width": sess.MAX_WIDTH,
-                   "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": sess.MAX_CLASSES},
+                   "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": sess.MAX_CLASSES,
+                   "weight": sess.MAX_WEIGHT, "diagram_units": sess.DIAGRAM_UNITS},
+        "features": list(sess.FEATURES),
     }
 
 
@@ -373,6 +375,9 @@ async def _command(s: sess.Session, text: str) -> None:
         if cmd == "lr":
             s.set_lr(msg.get("value"))
             s.machine.send({"type": "lr", "lr": s.lr})
+        elif cmd == "weight":
+            reply = await asyncio.to_thread(s.set_weight, msg.get("layer"), msg.get("to"), msg.get("from"), msg.get("value"))
+            s.machine.send(reply)
         elif cmd == "reset":
             await asyncio.to_thread(s.command, cmd)
         else:

@@ -42,7 +42,10 @@ FRAME_INTERVAL_S = 1 / 30  # at most ~30 frames a second reach a page
 UNITS_INTERVAL_S = 0.5  # hidden-unit thumbnails are dearer: twice a second
 REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
 MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
-MAX_UNIT_MAPS = 64  # thumbnails for at most this many hidden units
+DIAGRAM_UNITS = 16  # the network diagram draws the first this many units of each layer (and their links)
+MAX_WEIGHT = 1000.0  # a weight typed into the diagram
+FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")  # input features for 2-D data
+XOR_DATA = ("xor", "tf-xor")  # a test split must leave training points in all four quadrants
 HISTORY_FRAMES = 100  # frames kept for export (~4 MB with the grid); halved (every other kept) when full
 GRID = 100  # heatmap resolution of the input-space view
 UNIT_GRID = 24  # resolution of each hidden unit's thumbnail
@@ -53,8 +56,8 @@ PIECEWISE_LINEAR = {"relu", "leaky_relu", "identity"}
 DATA_KEYS = {"name", "n", "noise", "seed", "test_fraction", "X", "y", "task"}
 EXCLUDED_DATA = {"csv", "digits", "mnist", "fashion-mnist"}  # not 2-D, or files: the page uploads instead
 TOP_KEYS = {"preset", "data", "model", "train", "stop"}
-MODEL_KEYS = {"hidden", "activation", "residual", "norm", "init", "leaky_slope"}
-TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "loss", "seed"}
+MODEL_KEYS = {"hidden", "activation", "residual", "norm", "init", "leaky_slope", "features"}
+TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed"}
 STOP_KEYS = {"epochs", "loss"}
 
 
@@ -99,6 +102,7 @@ class Config:
     stop_epochs: int
     stop_loss: float | None
     raw: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # adjustments the page should tell the user about
 
 
 def _table(value: Any, param: str, allowed: set[str]) -> dict[str, Any]:
@@ -185,7 +189,8 @@ FIELD_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "model.residual": ("true or false", (bool,)), "model.leaky_slope": (NUMBER, (int, float)),
     "train.optimizer": ("a string", (str,)), "train.loss": ("a string", (str,)),
     "train.lr": (NUMBER, (int, float)), "train.momentum": (NUMBER, (int, float)),
-    "train.weight_decay": (NUMBER, (int, float)), "train.batch_size": ("a whole number", (int,)),
+    "train.weight_decay": (NUMBER, (int, float)), "train.l1": (NUMBER, (int, float)),
+    "model.features": ("a list of feature names", (list,)), "train.batch_size": ("a whole number", (int,)),
     "train.seed": ("a whole number", (int,)), "stop.epochs": ("a whole number", (int,)), "stop.loss": (NUMBER, (int, float)),
 }
 
@@ -219,6 +224,7 @@ def parse_config(raw: Any) -> Config:
             raise SpecError("preset", f"a trainable 1-D or 2-D preset ({', '.join(sorted(names))})", preset)
         base = resolve(preset).model_dump()
 
+    notes: list[str] = []
     custom = data_in.get("name") == "custom"
     if custom:
         data = custom_dataset(data_in)
@@ -239,6 +245,13 @@ def parse_config(raw: Any) -> Config:
         data = make_dataset(spec)
         if data.d_in not in (1, 2):
             raise SpecError("data.name", "a data set with 1 or 2 inputs", spec.name)
+        if spec.name in XOR_DATA and data.X_test is not None and min(xor_quadrants(data)) < 1:
+            # A split that empties a quadrant leaves a problem a straight line can solve: no longer XOR.
+            notes.append(f"test split dropped: {spec.name} with {spec.n or data.n + len(data.X_test)} points and "
+                         f"test_fraction {spec.test_fraction} would leave a quadrant without training points "
+                         "(then it is no longer XOR); add points for a test split")
+            spec = spec.model_copy(update={"test_fraction": 0.0})
+            data = make_dataset(spec)
         total = data.n + (0 if data.X_test is None else len(data.X_test))
         if total > MAX_POINTS:
             raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", total)
@@ -258,6 +271,19 @@ def parse_config(raw: Any) -> Config:
         if "loss" in train_in:
             raise SpecError("train.loss", f"one of {', '.join(TASK_LOSSES[data.task])} for {data.task} data", loss)
         loss = {"regression": "mse", "binary": "bce", "multiclass": "ce"}[data.task]
+    features = model_in.get("features", model_base.get("features", [])) or []
+    for i, name in enumerate(features):
+        if name not in FEATURES:
+            raise SpecError(f"model.features[{i}]", f"one of {', '.join(FEATURES)}", name)
+    if len(set(features)) != len(features):
+        raise SpecError("model.features", "each feature at most once", features)
+    if features and data.d_in != 2:
+        raise SpecError("model.features", "[] for 1-D data (the features are of x1 and x2)", features)
+    if features and "features" not in ModelSpec.model_fields:
+        raise SpecError("model.features", "[] (this mlplab has no input features yet)", features)
+    model_in = {k: v for k, v in model_in.items() if k != "features"}
+    if features:
+        model_in["features"] = list(features)
     hidden = model_in.get("hidden", model_base.get("hidden", [8, 8]))
     if not isinstance(hidden, list) or len(hidden) > MAX_DEPTH:
         raise SpecError("model.hidden", f"a list of at most {MAX_DEPTH} widths", hidden)
@@ -266,20 +292,22 @@ def parse_config(raw: Any) -> Config:
     out_act = LOSS_OUTPUT.get(loss, "none")
     if data.task == "multiclass":
         out_act = "none"
-    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS | {"norm_position", "bias", "init_std_w", "init_std_b", "init_value"}},
+    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS - {"features"} | {"norm_position", "bias", "init_std_w", "init_std_b", "init_value"}},
                     **model_in, "hidden": hidden, "in_dim": data.d_in, "out_dim": data.d_out, "out_activation": out_act}
     model_spec = validate(ModelSpec, model_fields, "model")
     if model_spec.poly_degree:
         raise SpecError("model.poly_degree", "0 in the playground", model_spec.poly_degree)
     train_fields = {**{k: v for k, v in train_base.items() if k in TRAIN_KEYS}, **train_in, "loss": loss}
-    for key in ("lr", "weight_decay", "momentum"):
+    for key in ("lr", "weight_decay", "momentum", "l1"):
         if key in train_fields:
             _finite_number(train_fields[key], f"train.{key}", 0.0, 100.0)
     train_spec = validate(TrainSpec, train_fields, "train")
     if model_spec.norm == "batch" and train_spec.batch_size == 1:
         raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
 
-    stop_epochs = _integer(stop_in.get("epochs", MAX_EPOCHS), "stop.epochs", 1, MAX_EPOCHS)
+    # A preset keeps its notebook's epochs unless the page sets its own stop.
+    default_epochs = min(int(train_base.get("epochs", MAX_EPOCHS)), MAX_EPOCHS) if base else MAX_EPOCHS
+    stop_epochs = _integer(stop_in.get("epochs", default_epochs), "stop.epochs", 1, MAX_EPOCHS)
     batch = data.n if train_spec.batch_size is None else min(train_spec.batch_size, data.n)
     steps = stop_epochs * -(-data.n // batch)
     if steps > MAX_STEPS:
@@ -292,7 +320,15 @@ def parse_config(raw: Any) -> Config:
         "name": "playground", "kind": "train", "data": data_spec,
         "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
     }
-    return Config(experiment, data, custom, stop_epochs, stop_loss, raw)
+    return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes)
+
+
+def xor_quadrants(data: Dataset) -> list[int]:
+    """Training points in each quadrant around the middle of all the points (training and test)."""
+    X = data.X if data.X_test is None else np.concatenate([data.X, data.X_test])
+    mid = (X.min(0) + X.max(0)) / 2
+    right, up = data.X[:, 0] > mid[0], data.X[:, 1] > mid[1]
+    return [int((r & u).sum()) for r in (right, ~right) for u in (up, ~up)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +341,25 @@ def b64(a: np.ndarray) -> str:
 
 
 def piecewise_linear(spec: ModelSpec) -> bool:
-    return spec.activation in PIECEWISE_LINEAR and spec.norm != "layer" and not spec.poly_degree and spec.in_dim == 2
+    return regions_reason(spec) is None
+
+
+def regions_reason(spec: ModelSpec) -> str | None:
+    """Why the exact linear regions cannot be drawn for this model (None: they can)."""
+    features = [f for f in getattr(spec, "features", None) or [] if f not in ("x1", "x2")]
+    if spec.in_dim != 2:
+        return "only for models of 2 inputs (this one has 1)"
+    if spec.activation not in PIECEWISE_LINEAR:
+        return f"{spec.activation} is not piecewise linear (ReLU, leaky ReLU or identity are)"
+    if spec.norm == "layer":
+        return "layer norm is not piecewise linear"
+    if spec.poly_degree or features:
+        return f"the input features {', '.join(features)} are not linear in x1, x2 (regions do not apply)"
+    units = sum(spec.hidden) * (2 if spec.residual else 1)
+    if units > MAX_REGION_UNITS:
+        return (f"{units} hidden units, above the cap of {MAX_REGION_UNITS} for exact enumeration "
+                "(the count grows too fast to stay live)")
+    return None
 
 
 def view_kind(data: Dataset) -> str:
@@ -331,6 +385,8 @@ class Frames:
         if data.d_in == 1:
             self.grid_x = np.linspace(box[0][0], box[0][1], CURVE_POINTS, dtype=np.float32)
             self.grid = torch.from_numpy(self.grid_x[:, None])  # (m, 1)
+            # 1-D thumbnails are curves: UNIT_GRID^2 / 12 points across the input range
+            self.unit_grid = torch.from_numpy(np.linspace(box[0][0], box[0][1], 48, dtype=np.float32)[:, None])
         else:
             self.axes = [np.linspace(lo, hi, GRID, dtype=np.float32) for lo, hi in box]
             xx, yy = np.meshgrid(*self.axes)  # rows follow y, columns follow x
@@ -377,7 +433,8 @@ class Frames:
                 f["test_loss"] = _num(self.loss_fn(out_t, self.Yt))
                 f["test_metric"] = _num(self.metric(out_t, self.Yt))
             f["view"] = self._view(model, out)
-            if units and self.data.d_in == 2:
+            f["net"] = network(model)
+            if units:
                 f["units"] = self._units(model)
             if regions is not None:
                 f["regions"] = regions
@@ -396,7 +453,8 @@ class Frames:
         return {"kind": "heatmap", "z": b64(g[:, 0].numpy())}
 
     def _units(self, model: torch.nn.Module) -> dict[str, Any]:
-        """Each hidden unit's activation on a small grid: (units, u*u), for the first MAX_UNIT_MAPS units."""
+        """Each node's output over the input plane (a curve for 1-D data), for the diagram and the unit
+        panel: the inputs (or input features), the first DIAGRAM_UNITS units of every hidden layer, the outputs."""
         maps: list[torch.Tensor] = []
         hooks = []
         acts = [m for m in model.modules() if type(m).__name__ in ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Identity")
@@ -407,15 +465,58 @@ class Frames:
         for m in acts:
             hooks.append(m.register_forward_hook(keep))
         try:
-            model(self.unit_grid)
+            out = self.display(model(self.unit_grid))
         finally:
             for h in hooks:
                 h.remove()
-        if not maps:
-            return {"count": 0}
-        per_layer = [m.shape[1] for m in maps]
-        every = torch.cat(maps, 1).T[:MAX_UNIT_MAPS]  # (units, u*u)
-        return {"count": int(every.shape[0]), "layers": per_layer, "size": UNIT_GRID, "z": b64(every.numpy())}
+        inputs = _first_inputs(model, self.unit_grid)
+        points = int(self.unit_grid.shape[0])
+        shown = [m[:, :DIAGRAM_UNITS] for m in maps]
+        every = torch.cat(shown, 1).T if shown else torch.zeros((0, points))  # (units, points)
+        return {"count": int(every.shape[0]), "layers": [int(m.shape[1]) for m in shown],
+                "totals": [int(m.shape[1]) for m in maps], "size": UNIT_GRID, "dim": self.data.d_in,
+                "points": points, "z": b64(every.numpy()), "inputs": b64(inputs.T.numpy()),
+                "outputs": b64(out.T.numpy()), "n_inputs": int(inputs.shape[1]), "n_outputs": int(out.shape[1])}
+
+
+def input_names(spec: ModelSpec) -> list[str]:
+    """The diagram's input nodes: the features the model reads, or its raw inputs."""
+    features = getattr(spec, "features", None) or []
+    if features:
+        return list(features)
+    return ["x"] if spec.in_dim == 1 else [f"x{i + 1}" for i in range(spec.in_dim)]
+
+
+def _linears(model: torch.nn.Module) -> list[torch.nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _first_inputs(model: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """What the first Linear layer reads: the inputs, or the input features the model expands them into."""
+    seen: list[torch.Tensor] = []
+    lins = _linears(model)
+    if not lins:
+        return X
+    hook = lins[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    try:
+        model(X)
+    finally:
+        hook.remove()
+    return seen[0] if seen else X
+
+
+def network(model: torch.nn.Module) -> dict[str, Any] | None:
+    """The diagram's links: for a plain MLP, every Linear layer's weights between the drawn units
+    (the first DIAGRAM_UNITS of each layer); None for residual models, whose skips are not drawn."""
+    spec = getattr(model, "spec", None)
+    if spec is None or spec.residual:
+        return None
+    lins = _linears(model)
+    sizes = [lins[0].in_features] + [m.out_features for m in lins]
+    shown = [min(n, DIAGRAM_UNITS) for n in sizes]
+    shown[-1] = sizes[-1]  # every output is drawn (at most MAX_CLASSES)
+    w = [lin.weight.detach()[: shown[i + 1], : shown[i]].numpy() for i, lin in enumerate(lins)]
+    return {"sizes": sizes, "shown": shown, "w": [b64(x) for x in w]}
 
 
 def _is_hidden_activation(model: torch.nn.Module, m: torch.nn.Module) -> bool:
@@ -464,6 +565,7 @@ class PlaygroundCallback(Callback):
         if s._stop.is_set():
             raise StopTraining("interrupted", s._stop_reason)
         s._step_losses.append(float(loss))
+        s._apply_edits()  # before the update: the step goes on from the edited weights
         if s.lr != s._lr_applied:
             t.engine.lr = s.lr  # every engine takes a new learning rate between steps
             s._lr_applied = s.lr
@@ -494,7 +596,10 @@ class Session:
         self.box = config.data.bounds(margin=0.1)
         self.frames = Frames(config.data, self.train_spec.loss, self.box)
         self.lr = self.train_spec.lr
-        self.regions_on = piecewise_linear(self.model_spec) and sum(self.model_spec.hidden) <= MAX_REGION_UNITS
+        self.regions_reason = regions_reason(self.model_spec)
+        self.regions_on = self.regions_reason is None
+        self._edits: list[tuple[int, int, int, float]] = []  # weight edits waiting for the running worker
+        self._edits_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -531,6 +636,8 @@ class Session:
         msg = {"type": "data", "task": d.task, "d_in": d.d_in, "d_out": d.d_out, "n_classes": d.n_classes,
                "X": d.X.tolist(), "y": d.y.tolist(), "box": self.box, "view": self.frames.kind,
                "grid": GRID, "unit_grid": UNIT_GRID, "lr": self.lr, "regions": self.regions_on,
+               "regions_reason": self.regions_reason, "notes": self.config.notes,
+               "inputs": input_names(self.model_spec), "diagram_units": DIAGRAM_UNITS,
                "experiment": self.config.experiment}
         if d.X_test is not None:
             msg["X_test"], msg["y_test"] = d.X_test.tolist(), d.y_test.tolist()
@@ -572,6 +679,40 @@ class Session:
 
     def set_lr(self, lr: Any) -> None:
         self.lr = _finite_number(lr, "lr", 1e-8, 100.0)
+
+    def set_weight(self, layer: Any, to: Any, frm: Any, value: Any) -> dict[str, Any]:
+        """Set one weight: Linear layer ``layer`` (0 = the first), from unit ``frm`` to unit ``to``.
+
+        A running worker applies it between two steps; otherwise it applies now and the page gets a
+        frame showing it. Training goes on from the edited weights (and `to_run` exports them)."""
+        lins = _linears(self.model)
+        layer = _integer(layer, "layer", 0, len(lins) - 1)
+        w = lins[layer].weight
+        to = _integer(to, "to", 0, w.shape[0] - 1)
+        frm = _integer(frm, "from", 0, w.shape[1] - 1)
+        value = _finite_number(value, "value", -MAX_WEIGHT, MAX_WEIGHT)
+        with self.machine.lock:
+            if self.machine.state == "closed":
+                raise SpecError("session", "an open session", "closed")
+            if self.machine.state == "running":
+                with self._edits_lock:
+                    self._edits.append((layer, to, frm, value))
+            else:  # no worker computes now: paused, idle or stopped
+                self._apply((layer, to, frm, value))
+                self.machine.send(self._make_frame(force_all=True))
+        return {"type": "weight", "layer": layer, "to": to, "from": frm, "value": value}
+
+    def _apply(self, edit: tuple[int, int, int, float]) -> None:
+        layer, to, frm, value = edit
+        with torch.no_grad():  # in place: the engine's flat parameters share this memory
+            _linears(self.model)[layer].weight[to, frm] = value
+
+    def _apply_edits(self) -> None:
+        if self._edits:
+            with self._edits_lock:
+                edits, self._edits = self._edits, []
+            for e in edits:
+                self._apply(e)
 
     def reset(self) -> None:
         """Stop the worker, rebuild the model from its seed, and show the untrained frame (state idle)."""
@@ -656,6 +797,7 @@ class Session:
         except Exception as exc:  # a worker must never die silently: the page hears why
             self.machine.event("failed", f"training failed: {exc}")
         if not self._stop.is_set():
+            self._apply_edits()  # an edit that came with the last step
             self.machine.send(self._make_frame(force_all=True))
 
     def _epoch_done(self, t) -> None:
