@@ -19,6 +19,8 @@ let custom = null;             // {task, X, y} from an upload or drawing
 let applying = false;
 let lastConfig = null;
 let configSeq = 0;             // only the newest settings' session is connected
+let hidden = [8, 8];           // per-layer widths, edited by the layer rows
+const RAW_FEATURES = ["x1", "x2"];
 
 function f32(b64) {
   const bin = atob(b64), bytes = new Uint8Array(bin.length);
@@ -50,20 +52,25 @@ function currentTask() {
   return d ? d.task : "binary";
 }
 
+function checkedFeatures() {
+  return Array.from(document.querySelectorAll("#features input:checked")).map((c) => c.value);
+}
+
 function readConfig() {
-  const layers = num("layers"), width = num("width");
-  const hidden = Array.from({ length: Math.max(0, layers || 0) }, () => width);
   const data = custom
     ? { name: "custom", task: custom.task, X: custom.X, y: custom.y, test_fraction: num("test_fraction"), seed: num("data_seed") }
     : { name: $("dataset").value, noise: num("noise"), n: num("n"), test_fraction: num("test_fraction"), seed: num("data_seed") };
-  const train = { optimizer: $("optimizer").value, lr: num("lr"), weight_decay: num("weight_decay"),
-                  loss: $("loss_fn").value, seed: num("seed") };
+  const train = { optimizer: $("optimizer").value, lr: num("lr"), weight_decay: num("weight_decay"), l1: num("l1"),
+                  momentum: num("momentum"), loss: $("loss_fn").value, seed: num("seed") };
   const bs = num("batch_size");
   if (bs) train.batch_size = bs;
   const stop = { epochs: num("stop_epochs") };
   if (num("stop_loss") !== null) stop.loss = num("stop_loss");
-  return { data, model: { hidden, activation: $("activation").value, residual: $("residual").checked,
-           norm: $("norm").value, init: $("init").value }, train, stop };
+  const model = { hidden: hidden.slice(), activation: $("activation").value, residual: $("residual").checked,
+                  norm: $("norm").value, init: $("init").value };
+  const feats = checkedFeatures();  // x1 and x2 alone are the raw inputs: no features field
+  if (!(feats.length === 2 && feats[0] === "x1" && feats[1] === "x2")) model.features = feats;
+  return { data, model, train, stop };
 }
 
 function setLossChoices(keep) {
@@ -80,7 +87,10 @@ function applyConfig(c) {
   if (d.name !== "custom") { $("noise").value = d.noise ?? ""; $("n").value = d.n ?? ""; }
   if (d.test_fraction !== undefined) $("test_fraction").value = d.test_fraction;
   if (d.seed !== undefined) $("data_seed").value = d.seed;
-  if (m.hidden) { $("layers").value = m.hidden.length; if (m.hidden.length) $("width").value = m.hidden[0]; }
+  if (m.hidden) { hidden = m.hidden.slice(); $("layers").value = hidden.length; if (hidden.length) $("width").value = hidden[0]; }
+  drawWidths();
+  const feats = m.features && m.features.length ? m.features : RAW_FEATURES;
+  document.querySelectorAll("#features input").forEach((c) => { c.checked = feats.includes(c.value); });
   if (m.activation) $("activation").value = m.activation;
   $("residual").checked = !!m.residual;
   if (m.norm) $("norm").value = m.norm;
@@ -89,11 +99,40 @@ function applyConfig(c) {
   if (t.lr !== undefined) $("lr").value = t.lr;
   $("batch_size").value = t.batch_size || 0;
   if (t.weight_decay !== undefined) $("weight_decay").value = t.weight_decay;
+  $("l1").value = t.l1 || 0;
+  $("momentum").value = t.momentum || 0;
   if (t.seed !== undefined) $("seed").value = t.seed;
   setLossChoices(t.loss);
   if (s.epochs) $("stop_epochs").value = s.epochs;
   $("stop_loss").value = s.loss !== undefined && s.loss !== null ? s.loss : "";
   applying = false;
+}
+
+// ---- per-layer widths: one row per hidden layer with - and +; "width of every layer" sets them all
+
+function drawWidths() {
+  const box = $("widths"), max = options ? options.limits.width : 128;
+  box.innerHTML = "";
+  hidden.forEach((w, i) => {
+    const row = document.createElement("div"); row.className = "row"; row.dataset.layer = String(i + 1);
+    const name = document.createElement("span"); name.textContent = `layer ${i + 1}`;
+    const minus = document.createElement("button"); minus.type = "button"; minus.textContent = "\u2212";
+    minus.setAttribute("aria-label", `fewer units in layer ${i + 1}`); minus.disabled = w <= 1;
+    const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
+    plus.setAttribute("aria-label", `more units in layer ${i + 1}`); plus.disabled = w >= max;
+    const count = document.createElement("b"); count.textContent = String(w); count.dataset.testid = "width";
+    minus.addEventListener("click", () => { hidden[i] = Math.max(1, hidden[i] - 1); widthsChanged(); });
+    plus.addEventListener("click", () => { hidden[i] = Math.min(max, hidden[i] + 1); widthsChanged(); });
+    row.append(name, minus, count, plus); box.appendChild(row);
+  });
+  $("remove-layer").disabled = !hidden.length;
+  $("add-layer").disabled = options && hidden.length >= options.limits.depth;
+}
+
+function widthsChanged() {
+  $("layers").value = hidden.length;
+  if (hidden.length) $("width").value = hidden[0];
+  drawWidths(); configure();
 }
 
 function writeUrl(config) {
@@ -140,6 +179,9 @@ function connect(info, seq) {
   $("export").href = `/api/session/${info.id}/export`;
   $("metric-name").textContent = info.task === "regression" ? "R²" : "accuracy";
   $("snippet").hidden = true;
+  $("units").innerHTML = ""; netKey = null; $("network").innerHTML = ""; hideWeightTools();  // nothing of the old model stays
+  $("notes").hidden = !(info.notes && info.notes.length); $("notes").textContent = (info.notes || []).join("; ");
+  document.querySelectorAll("#features input").forEach((c) => { c.disabled = info.d_in !== 2; });
   const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/session/${info.id}/ws`);
   ws = sock;
   sock.onopen = () => { if (sock === ws) { configuring = false; flush(); } };
@@ -173,6 +215,7 @@ function onMessage(m) {
   if (m.state) { state = m.state; stateMessage = m.message || ""; showState(); }
   if (m.type === "error") { showError(m.error); return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
+  if (m.type === "weight") { document.body.dataset.weightSet = `${m.layer}:${m.to}:${m.from}:${m.value}`; return; }
   if (m.type !== "frame") return;
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
   if (!curve.epoch.length || curve.epoch[curve.epoch.length - 1] !== m.epoch) {
@@ -217,7 +260,8 @@ function render(f, live) {
   drawView(f);
   if (live) drawLoss();
   drawRegions(f.regions);
-  if (f.units && f.units.z) drawUnits(f.units);
+  if (f.units && f.units.z !== undefined) drawUnits(f.units);
+  drawNetwork(f);
 }
 
 function axes() {
@@ -241,7 +285,8 @@ function pointTraces() {
       hoverinfo: "skip", marker: { color: y.map((c) => CLASS_COLORS[c % 10]), size: 6,
         symbol: test ? "circle-open" : "circle", line: { width: 1, color: test ? undefined : "#fff" } } });
   };
-  add(s.X, s.y, false); add(s.X_test, s.y_test, true);
+  add(s.X, s.y, false);
+  if ($("show_test").checked) add(s.X_test, s.y_test, true);
   return traces;
 }
 
@@ -274,6 +319,7 @@ function drawView(f) {
     } else if (s.task === "regression") {
       heat = { type: "heatmap", x: ax, y: ay, z: rows, colorscale: "Viridis", opacity: 0.6, showscale: false, hoverinfo: "skip" };
     } else {
+      if ($("discretize").checked) for (const row of rows) for (let q = 0; q < row.length; q++) row[q] = row[q] >= 0.5 ? 1 : 0;
       heat = { type: "heatmap", x: ax, y: ay, z: rows, zmin: 0, zmax: 1, opacity: 0.6, showscale: false, hoverinfo: "skip",
         colorscale: [[0, CLASS_COLORS[0]], [0.5, "#ffffff"], [1, CLASS_COLORS[1]]] };
     }
@@ -328,36 +374,176 @@ function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each
 
 function drawRegions(r) {
   const box = $("regions");
-  if (!session || !session.regions) { box.textContent = "Linear regions: only for 2-input ReLU / leaky ReLU / identity models."; return; }
+  if (!session || !session.regions) { box.textContent = `Linear regions not drawn: ${session && session.regions_reason || "only for 2-input ReLU / leaky ReLU / identity models"}.`; return; }
   if (!r) { box.textContent = ""; return; }
   if (r.error) { box.textContent = `Linear regions: ${r.error}`; return; }
   const which = r.bound_name;  // the server names the bound proven for this architecture
   box.innerHTML = `Exact linear regions in view: <b data-testid="region-count">${r.count}</b> (${which}: ${r.bound})`;
 }
 
+// One node's map over the input plane (a size x size image), or over the input line (a curve).
+function drawMap(c, vals, u, discrete) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of vals) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const ctx = c.getContext("2d");
+  if (u.dim === 1) {
+    c.width = 48; c.height = 24;
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, 48, 24); ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.5; ctx.beginPath();
+    vals.forEach((v, i) => { const x = 48 * i / (vals.length - 1), y = 22 - 20 * (hi > lo ? (v - lo) / (hi - lo) : 0.5);
+      if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
+    ctx.stroke();
+  } else {
+    const size = u.size; c.width = size; c.height = size;
+    const img = ctx.createImageData(size, size);
+    for (let r = 0; r < size; r++) for (let q = 0; q < size; q++) {
+      let t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5;
+      if (discrete) t = vals[r * size + q] >= 0.5 ? 1 : 0;
+      const o = ((size - 1 - r) * size + q) * 4;
+      img.data[o] = 255 * t; img.data[o + 1] = 140 + 60 * t; img.data[o + 2] = 255 * (1 - t); img.data[o + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+  return [lo, hi];
+}
+
 function drawUnits(u) {
-  const box = $("units"), size = u.size, z = f32(u.z);
+  const box = $("units"), per = u.points, z = f32(u.z);
   box.innerHTML = "";
+  if (!u.count) { box.textContent = "This model has no hidden units."; return; }
   let idx = 0;
   u.layers.forEach((width, layer) => {  // one row per hidden layer, labelled; each thumbnail names its unit
     const row = document.createElement("div"); row.className = "layer";
-    const label = document.createElement("span"); label.textContent = `layer ${layer + 1}`;
+    const label = document.createElement("span");
+    label.textContent = `layer ${layer + 1}` + (u.totals[layer] > width ? ` (first ${width} of ${u.totals[layer]} units)` : "");
     label.style.cssText = "flex-basis:100%;font-size:11px;color:#666"; row.appendChild(label);
-    for (let j = 0; j < width && idx < u.count; j++, idx++) {
-      const c = document.createElement("canvas"); c.width = size; c.height = size;
-      const vals = z.subarray(idx * size * size, (idx + 1) * size * size);
-      let lo = Infinity, hi = -Infinity;
-      for (const v of vals) { if (v < lo) lo = v; if (v > hi) hi = v; }
-      const ctx = c.getContext("2d"), img = ctx.createImageData(size, size);
-      for (let r = 0; r < size; r++) for (let q = 0; q < size; q++) {
-        const t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5, o = ((size - 1 - r) * size + q) * 4;
-        img.data[o] = 255 * t; img.data[o + 1] = 140 + 60 * t; img.data[o + 2] = 255 * (1 - t); img.data[o + 3] = 255;
-      }
-      ctx.putImageData(img, 0, 0); c.title = `layer ${layer + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
+    for (let j = 0; j < width; j++, idx++) {
+      const c = document.createElement("canvas");
+      const [lo, hi] = drawMap(c, z.subarray(idx * per, (idx + 1) * per), u, false);
+      if (u.dim === 1) c.style.width = "60px";
+      c.title = `layer ${layer + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
       c.dataset.unit = `${layer + 1}.${j + 1}`; row.appendChild(c);
     }
     box.appendChild(row);
   });
+}
+
+// ---- the network diagram: inputs, hidden units and outputs as nodes (each with its map), links
+// coloured by sign and as thick as |weight|. Built once per architecture; each frame restyles links.
+
+const SVG = "http://www.w3.org/2000/svg", NODE = 26, GAP = 6;
+let netKey = null, netLinks = [], netWeights = null, netNodes = [], editing = null;
+
+function linkStyle(line, w) {
+  line.setAttribute("stroke", w >= 0 ? "#e07b00" : "#1f6feb");
+  line.setAttribute("stroke-width", Math.min(7, 0.4 + 2.5 * Math.abs(w)).toFixed(2));
+  line.dataset.weight = String(w);
+}
+
+function nodeName(layer, i, n) {
+  if (layer === 0) return session.inputs[i] || `x${i + 1}`;
+  if (layer === n - 1) return session.d_out === 1 && session.task !== "multiclass" ? "out" : `out${i + 1}`;
+  return `h${layer}.${i + 1}`;
+}
+
+function buildNetwork(net) {
+  const svg = $("network"), cols = net.sizes.length, tall = Math.max(...net.shown);
+  const width = Math.max(svg.parentElement.clientWidth - 4, 90 * (cols - 1) + 60), height = 24 + tall * (NODE + GAP) + 16;
+  svg.innerHTML = ""; svg.setAttribute("width", width); svg.setAttribute("height", height);
+  const x = (c) => 30 + (width - 60) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
+  const links = document.createElementNS(SVG, "g"); svg.appendChild(links);
+  netLinks = [];
+  for (let l = 0; l + 1 < cols; l++)
+    for (let i = 0; i < net.shown[l + 1]; i++)
+      for (let j = 0; j < net.shown[l]; j++) {
+        const line = document.createElementNS(SVG, "line");
+        line.setAttribute("x1", x(l) + NODE / 2); line.setAttribute("y1", y(l, j));
+        line.setAttribute("x2", x(l + 1) - NODE / 2); line.setAttribute("y2", y(l + 1, i));
+        line.dataset.layer = l; line.dataset.to = i; line.dataset.from = j;
+        line.dataset.name = `${nodeName(l, j, cols)} \u2192 ${nodeName(l + 1, i, cols)}`;
+        links.appendChild(line); netLinks.push(line);
+      }
+  netNodes = [];
+  for (let c = 0; c < cols; c++) {
+    const column = [];
+    for (let i = 0; i < net.shown[c]; i++) {
+      const fo = document.createElementNS(SVG, "foreignObject");
+      fo.setAttribute("x", x(c) - NODE / 2); fo.setAttribute("y", y(c, i) - NODE / 2); fo.setAttribute("width", NODE); fo.setAttribute("height", NODE);
+      const cv = document.createElement("canvas"); cv.style.cssText = `width:${NODE}px;height:${NODE}px;border:1px solid #999;display:block;background:#fff`;
+      cv.title = nodeName(c, i, cols); fo.appendChild(cv); svg.appendChild(fo); column.push(cv);
+      if (c === 0 || c === cols - 1) {
+        const t = document.createElementNS(SVG, "text"); t.textContent = nodeName(c, i, cols);
+        t.setAttribute("x", c === 0 ? x(c) - NODE / 2 - 2 : x(c) + NODE / 2 + 2); t.setAttribute("y", y(c, i) + 3);
+        t.setAttribute("text-anchor", c === 0 ? "end" : "start"); svg.appendChild(t);
+      }
+    }
+    if (net.sizes[c] > net.shown[c]) {
+      const t = document.createElementNS(SVG, "text"); t.textContent = `+${net.sizes[c] - net.shown[c]} more`;
+      t.setAttribute("x", x(c)); t.setAttribute("y", height - 4); t.setAttribute("text-anchor", "middle"); svg.appendChild(t);
+    }
+    netNodes.push(column);
+  }
+  netWeights = null;
+  const cut = net.sizes.map((n, c) => [c, n, net.shown[c]]).filter(([, n, k]) => n > k);
+  $("network-note").textContent = cut.length
+    ? `Too many units to draw: each layer shows its first ${session.diagram_units} units and their links (` +
+      cut.map(([c, n, k]) => `${c === 0 ? "inputs" : "layer " + c}: ${k} of ${n}`).join(", ") + "); the others train as well but are not drawn."
+    : "Hover a link for its weight; click it to type a new one (training goes on from there).";
+}
+
+function drawNetwork(f) {
+  const net = f.net;
+  if (!net) {
+    if (netKey !== "none") { netKey = "none"; $("network").innerHTML = "";
+      $("network-note").textContent = "The diagram draws plain MLPs; this model's residual blocks add skip connections, so see its hidden units on the right."; }
+    return;
+  }
+  const key = net.sizes.join(",") + "/" + net.shown.join(",");
+  if (key !== netKey) { buildNetwork(net); netKey = key; }
+  const w = [];
+  for (const b of net.w) { const a = f32(b); for (let k = 0; k < a.length; k++) w.push(a[k]); }
+  for (let k = 0; k < netLinks.length; k++) if (!netWeights || netWeights[k] !== w[k]) linkStyle(netLinks[k], w[k]);
+  netWeights = w;
+  const u = f.units;
+  if (u && u.z !== undefined && u.n_inputs !== undefined) {
+    const per = u.points, hz = f32(u.z), inputs = f32(u.inputs), outs = f32(u.outputs), cols = netNodes.length;
+    const disc = $("discretize").checked && session.task === "binary";
+    netNodes[0].forEach((cv, i) => drawMap(cv, inputs.subarray(i * per, (i + 1) * per), u, false));
+    let idx = 0;
+    for (let c = 1; c < cols - 1; c++) {
+      const shown = u.layers[c - 1] || 0;
+      netNodes[c].forEach((cv, i) => { if (i < shown) drawMap(cv, hz.subarray((idx + i) * per, (idx + i + 1) * per), u, false); });
+      idx += shown;
+    }
+    netNodes[cols - 1].forEach((cv, i) => drawMap(cv, outs.subarray(i * per, (i + 1) * per), u, disc));
+  }
+}
+
+function hideWeightTools() { $("link-tip").hidden = true; $("weight-editor").hidden = true; editing = null; }
+
+function wireNetwork() {
+  const svg = $("network"), tip = $("link-tip");
+  svg.addEventListener("mouseover", (ev) => {
+    const line = ev.target.closest("line"); if (!line) return;
+    tip.textContent = `${line.dataset.name}: weight ${Number(line.dataset.weight).toPrecision(4)}`;
+    tip.style.left = `${ev.clientX + 12}px`; tip.style.top = `${ev.clientY + 12}px`; tip.hidden = false;
+  });
+  svg.addEventListener("mouseout", (ev) => { if (ev.target.closest("line")) tip.hidden = true; });
+  svg.addEventListener("click", (ev) => {
+    const line = ev.target.closest("line"); if (!line) return;
+    editing = { layer: Number(line.dataset.layer), to: Number(line.dataset.to), from: Number(line.dataset.from) };
+    $("weight-which").textContent = line.dataset.name;
+    $("weight-value").value = line.dataset.weight;
+    const ed = $("weight-editor"); ed.style.left = `${ev.clientX + 12}px`; ed.style.top = `${ev.clientY + 12}px`; ed.hidden = false;
+    tip.hidden = true; $("weight-value").focus(); $("weight-value").select();
+  });
+  $("weight-editor").addEventListener("submit", (ev) => {
+    ev.preventDefault(); if (!editing) return;
+    const text = $("weight-value").value.trim(), value = text === "" ? null : Number(text);
+    // the server checks it (a finite number within the limit) and answers a bad one by name
+    pending.push(JSON.stringify({ cmd: "weight", ...editing, value: Number.isFinite(value) ? value : text }));
+    flush(); hideWeightTools();
+  });
+  $("weight-cancel").addEventListener("click", hideWeightTools);
 }
 
 // ---- own data: upload and drawing
@@ -409,12 +595,40 @@ async function init() {
   fill($("activation"), options.activation); fill($("norm"), options.norm); fill($("init"), options.init); fill($("optimizer"), options.optimizer);
   $("optimizer").value = "adam";
   setLossChoices();
+  for (const name of options.features) {  // checkboxes labelled by the feature's name
+    const label = document.createElement("label"), box = document.createElement("input");
+    box.type = "checkbox"; box.value = name; box.checked = RAW_FEATURES.includes(name);
+    box.addEventListener("change", () => {
+      if (!checkedFeatures().length) { box.checked = true; showError("model.features: expected at least one input feature, got none"); return; }
+      configure();
+    });
+    label.append(box, " " + name); $("features").appendChild(label);
+  }
+  drawWidths();
+  wireNetwork();
   const fromUrl = readUrl();
   if (fromUrl) applyConfig(fromUrl);
 
-  for (const id of ["noise", "n", "test_fraction", "data_seed", "layers", "width", "activation", "residual", "norm", "init",
-                    "optimizer", "batch_size", "weight_decay", "loss_fn", "seed", "stop_epochs", "stop_loss"])
+  for (const id of ["noise", "n", "test_fraction", "data_seed", "activation", "residual", "norm", "init",
+                    "optimizer", "batch_size", "weight_decay", "l1", "momentum", "loss_fn", "seed", "stop_epochs", "stop_loss"])
     $(id).addEventListener("change", configure);
+  $("layers").addEventListener("change", () => {  // more layers get the width of every layer; fewer drop the last ones
+    const n = Math.max(0, Math.min(options.limits.depth, num("layers") || 0)), w = num("width") || 8;
+    hidden = hidden.slice(0, n); while (hidden.length < n) hidden.push(w);
+    widthsChanged();
+  });
+  $("width").addEventListener("change", () => { const w = num("width"); hidden = hidden.map(() => w); drawWidths(); configure(); });
+  $("add-layer").addEventListener("click", () => {
+    if (hidden.length < options.limits.depth) hidden.push(hidden.length ? hidden[hidden.length - 1] : num("width") || 8);
+    widthsChanged();
+  });
+  $("remove-layer").addEventListener("click", () => { hidden.pop(); widthsChanged(); });
+  $("regenerate").addEventListener("click", () => {
+    $("data_seed").value = 1 + Math.floor(Math.random() * 1e9);  // a new draw of the same data set
+    configure();
+  });
+  for (const id of ["discretize", "show_test"])  // display only: redraw what is on screen
+    $(id).addEventListener("change", () => { if (latest) render(latest, false); });
   $("dataset").addEventListener("change", () => {
     custom = null; $("preset").value = "";
     const d = options.datasets.find((d) => d.name === $("dataset").value);
