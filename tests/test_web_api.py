@@ -190,6 +190,18 @@ BAD = [
     (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, 1], "seed": -1}}', 422, "data.seed"),
     (b'{"data": {"name": "moons", "params": {"x": 1}}}', 422, "data.params"),
     (b'"' + b"x" * 3_000_000 + b'"', 413, "body"),
+    # issue 14: input features, per-layer widths beyond the limits, L1
+    (b'{"model": {"features": ["x3"]}}', 422, "model.features[0]"),
+    (b'{"model": {"features": ["x1", 2]}}', 422, "model.features[1]"),
+    (b'{"model": {"features": ["x1", "x1"]}}', 422, "model.features"),
+    (b'{"model": {"features": "x1^2"}}', 422, "model.features"),
+    (b'{"data": {"name": "sine"}, "model": {"features": ["x1^2"]}}', 422, "model.features"),
+    (b'{"model": {"hidden": [8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]}}', 422, "model.hidden"),
+    (b'{"model": {"hidden": [8, 129]}}', 422, "model.hidden[1]"),
+    (b'{"model": {"hidden": [8, 0]}}', 422, "model.hidden[1]"),
+    (b'{"train": {"l1": -0.1}}', 422, "train.l1"),
+    (b'{"train": {"l1": "some"}}', 422, "train.l1"),
+    (b'{"train": {"l1": 1e308}}', 422, "train.l1"),
 ]
 
 
@@ -869,3 +881,181 @@ def test_export_zip_round_trips_and_its_snippet_reproduces_the_losses(client, tm
     again = scope["run"]
     n = min(len(again.losses), epochs)
     np.testing.assert_allclose(again.losses[:n], run.losses[:n], rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 14: the network diagram and its weight edits, features, presets' epochs, XOR splits, units
+
+
+def _unit_maps(u):
+    q = np.frombuffer(base64.b64decode(u["z8"]), np.uint8).reshape(u["count"], u["points"]).astype(np.float64)
+    lo, hi = np.asarray(u["lo"])[:, None], np.asarray(u["hi"])[:, None]
+    return lo + q * (hi - lo) / 255
+
+
+def _weights(frame, layer):
+    net = frame["net"]
+    return np.frombuffer(base64.b64decode(net["w"][layer]), "<f4").reshape(net["shown"][layer + 1], net["shown"][layer])
+
+
+def test_diagram_links_are_the_models_weights_and_scale_to_10_by_128(client):
+    info = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [3, 20]}, "train": {"seed": 2}})
+    assert info["inputs"] == ["x1", "x2"]
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        first = ws.receive_json()
+    model = build_model(info["experiment"]["model"], seed=2)  # the untrained model, rebuilt independently
+    lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert first["net"]["sizes"] == [2, 3, 20, 1] and first["net"]["shown"] == [2, 3, sess.DIAGRAM_UNITS, 1]
+    for i, lin in enumerate(lins):
+        rows, cols = first["net"]["shown"][i + 1], first["net"]["shown"][i]
+        np.testing.assert_array_equal(_weights(first, i), lin.weight.detach().numpy()[:rows, :cols])
+    # every node's map: inputs are x1, x2 on the unit grid; a hidden unit is relu(W x + b) there
+    u = first["units"]
+    g = sess.UNIT_GRID
+    maps = _unit_maps(u)
+    inputs = np.frombuffer(base64.b64decode(u["inputs"]), "<f4").reshape(2, g * g)
+    box = info["box"]
+    xx, yy = np.meshgrid(np.linspace(*box[0], g, dtype=np.float32), np.linspace(*box[1], g, dtype=np.float32))
+    grid = np.stack([xx.ravel(), yy.ravel()], 1)
+    np.testing.assert_allclose(inputs, grid.T, rtol=1e-6)
+    w, b = lins[0].weight.detach().numpy(), lins[0].bias.detach().numpy()
+    expected = np.maximum(grid @ w.T + b, 0).T
+    step = (expected.max(1) - expected.min(1))[:, None] / 255  # maps travel as bytes within their own range
+    np.testing.assert_allclose(maps[:3], expected, rtol=0, atol=step.max() * 0.5 + 1e-6)
+    assert u["layers"] == [3, sess.DIAGRAM_UNITS] and u["totals"] == [3, 20] and u["n_outputs"] == 1
+    # the largest model the page allows: the diagram summarises, and every frame stays far below 1 MB
+    big = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [128] * 10}})
+    assert "256" in big["regions_reason"] and big["regions"] is False
+    with client.websocket_connect(f"{WS}/api/session/{big['id']}/ws") as ws:
+        ws.send_json({"cmd": "play"})
+        frame = _frames_until(ws, lambda m: m["epoch"] >= 2 and "units" in m)
+    assert frame["net"]["shown"] == [2] + [sess.DIAGRAM_UNITS] * 10 + [1]
+    assert len(json.dumps(frame)) < 250_000
+
+
+def test_bad_weight_edits_are_named_errors_and_the_socket_stays(client):
+    info = _session(client, {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        good = {"cmd": "weight", "layer": 0, "to": 0, "from": 0, "value": 0.5}
+        for change, field in [({"layer": 2}, "layer"), ({"layer": -1}, "layer"), ({"layer": "0"}, "layer"),
+                              ({"to": 4}, "to"), ({"from": 2}, "from"), ({"from": 1.5}, "from"),
+                              ({"value": "big"}, "value"), ({"value": None}, "value"), ({"value": True}, "value"),
+                              ({"value": 1e308}, "value"), ({"value": int(BIG)}, "value"), ({"value": -1e4}, "value")]:
+            ws.send_text(json.dumps({**good, **change}))
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and reply["field"] == field and reply["error"].startswith(field), reply
+            assert reply["state"] == "idle"
+        ws.send_text('{"cmd": "weight", "layer": 0, "to": 0, "from": 0, "value": 1e999}')  # inf: not a JSON number
+        assert ws.receive_json()["field"] == "value"
+        ws.send_json(good)  # the socket still works
+        assert _until(ws, lambda m: m["type"] == "weight")["value"] == 0.5
+
+
+def test_a_weight_edit_changes_the_training_and_is_in_the_exported_run(client, tmp_path):
+    """Edit a weight while paused: the frame, the next epoch's loss (against mlplab.train on a model edited
+    the same way) and the exported model.pt all hold it."""
+    cfg = {"data": {"name": "circle", "n": 200, "seed": 3}, "model": {"hidden": [8]}, "train": {"lr": 0.05, "seed": 4}}
+    info = _session(client, cfg)
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "step"})
+        _frames_until(ws, lambda m: m["epoch"] == 1)
+        _state(ws, "paused")
+        s = _live(client, info["id"])
+        assert s.parked.wait(WAIT_S)
+        ws.send_json({"cmd": "weight", "layer": 1, "to": 0, "from": 3, "value": -2.5})
+        shown = _frames_until(ws, lambda m: True)
+        assert _weights(shown, 1)[0, 3] == -2.5
+        assert _until(ws, lambda m: m["type"] == "weight")["value"] == -2.5
+        r = client.get(f"/api/session/{info['id']}/export", headers={**ORIGIN, "Sec-Fetch-Site": "same-origin"})
+        ws.send_json({"cmd": "step"})
+        after = _frames_until(ws, lambda m: m["epoch"] == 2)
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        z.extractall(tmp_path)
+    exported = mlplab.load_run(tmp_path / "playground").model
+    assert float(sess._linears(exported)[1].weight.detach()[0, 3]) == -2.5
+    # the oracle: one epoch with mlplab.train, the edit, one more epoch (the page's epochs are separate train calls
+    # only when the learning rate changes, so train two epochs in one call with the edit made by a callback)
+    data = make_dataset("circle", n=200, seed=3)
+    model = build_model(info["experiment"]["model"], seed=4)
+
+    class Edit(mlplab.training.callbacks.Callback):
+        def on_epoch_end(self, t, epoch):
+            if epoch == 0:
+                with torch.no_grad():
+                    sess._linears(t.model)[1].weight[0, 3] = -2.5
+
+    train(model, data, {**info["experiment"]["train"], "epochs": 2}, callbacks=[Edit()])
+    model.eval()
+    with torch.no_grad():
+        prob = model(torch.from_numpy(data.X))
+    expected = torch.nn.functional.binary_cross_entropy(prob, torch.from_numpy(data.y).float()[:, None])
+    assert after["loss"] == pytest.approx(float(expected), rel=1e-5)
+    unedited = build_model(info["experiment"]["model"], seed=4)
+    train(unedited, data, {**info["experiment"]["train"], "epochs": 2})
+    with torch.no_grad():
+        plain = torch.nn.functional.binary_cross_entropy(unedited.eval()(torch.from_numpy(data.X)),
+                                                         torch.from_numpy(data.y).float()[:, None])
+    assert abs(float(plain) - after["loss"]) > 1e-4  # the edit mattered
+
+
+def test_an_edit_while_running_reaches_the_worker(client):
+    info = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [4]}, "train": {"lr": 1e-8}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _state(ws, "running")
+        ws.send_json({"cmd": "weight", "layer": 0, "to": 1, "from": 0, "value": 7.0})
+        # lr 1e-8: training moves the weight by far less than 1e-3 after the edit
+        frame = _frames_until(ws, lambda m: abs(_weights(m, 0)[1, 0] - 7.0) < 1e-3)
+        assert frame["state"] == "running"
+
+
+def test_features_go_through_the_config_when_the_model_has_them():
+    if "features" not in sess.ModelSpec.model_fields:
+        with pytest.raises(mlplab.errors.SpecError, match="model.features"):
+            sess.parse_config({"model": {"features": ["x1", "x1^2"]}})
+        cfg = sess.parse_config({"model": {"features": []}})  # [] is the raw inputs: always fine
+        assert "features" not in cfg.experiment["model"] or cfg.experiment["model"]["features"] == []
+        return
+    cfg = sess.parse_config({"model": {"features": ["x1", "x2", "x1*x2"]}})
+    assert cfg.experiment["model"]["features"] == ["x1", "x2", "x1*x2"]
+    s = sess.Session(cfg, lambda m: None)
+    assert s.regions_on is False and "x1*x2" in s.regions_reason
+    assert s.data_message()["inputs"] == ["x1", "x2", "x1*x2"]
+
+
+def test_a_preset_keeps_its_notebooks_epochs_unless_the_page_sets_them():
+    from mlplab.presets import PRESETS
+
+    for name in ("xor-mlp", "moons-mlp"):
+        assert sess.parse_config({"preset": name}).stop_epochs == PRESETS[name].train.epochs
+        cfg = sess.parse_config({"preset": name, "stop": {"epochs": 7}})
+        assert cfg.stop_epochs == 7 and cfg.experiment["train"]["epochs"] == 7
+
+
+def test_a_test_split_never_leaves_xor_without_a_quadrant():
+    cfg = sess.parse_config({"data": {"name": "xor", "test_fraction": 0.25}})  # 4 points: any split breaks XOR
+    assert cfg.data.X_test is None and cfg.data.n == 4 and cfg.experiment["data"]["test_fraction"] == 0.0
+    assert "no longer XOR" in cfg.notes[0]
+    corners = {(int(x > 0.5), int(y > 0.5)) for x, y in cfg.data.X}
+    assert corners == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    kept = sess.parse_config({"data": {"name": "tf-xor", "n": 400, "test_fraction": 0.5}})  # plenty of points: kept
+    assert not kept.notes and len(kept.data.X_test) == 200
+    signs = {(int(x > 0), int(y > 0)) for x, y in kept.data.X}
+    assert len(signs) == 4
+
+
+def test_one_d_units_are_the_current_models_curves(client):
+    info = _session(client, {"data": {"name": "sine"}, "model": {"hidden": [5], "activation": "tanh"}, "train": {"seed": 1}})
+    assert info["regions"] is False and "1" in info["regions_reason"] and info["inputs"] == ["x"]
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        first = ws.receive_json()
+    u = first["units"]
+    assert u["dim"] == 1 and u["count"] == 5 and u["layers"] == [5]
+    xs = np.linspace(*info["box"][0], u["points"], dtype=np.float32)[:, None]
+    lin = build_model(info["experiment"]["model"], seed=1).net[0]
+    expected = np.tanh(xs @ lin.weight.detach().numpy().T + lin.bias.detach().numpy()).T
+    step = (expected.max(1) - expected.min(1)).max() / 255
+    np.testing.assert_allclose(_unit_maps(u), expected, rtol=0, atol=step * 0.5 + 1e-6)

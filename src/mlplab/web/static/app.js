@@ -28,6 +28,18 @@ function f32(b64) {
   return new Float32Array(bytes.buffer);
 }
 
+// Unit maps come as bytes 0..255 between each map's own min (lo) and max (hi).
+function unitMaps(u) {
+  const out = new Float32Array(u.count * u.points);
+  if (!u.count) return out;
+  const bin = atob(u.z8);
+  for (let m = 0; m < u.count; m++) {
+    const lo = u.lo[m], step = (u.hi[m] - lo) / 255;
+    for (let k = 0, o = m * u.points; k < u.points; k++, o++) out[o] = lo + bin.charCodeAt(o) * step;
+  }
+  return out;
+}
+
 function showError(text) {
   const box = $("error");
   if (!text) { box.hidden = true; box.textContent = ""; return; }
@@ -260,7 +272,7 @@ function render(f, live) {
   drawView(f);
   if (live) drawLoss();
   drawRegions(f.regions);
-  if (f.units && f.units.z !== undefined) drawUnits(f.units);
+  if (f.units && f.units.z8 !== undefined) drawUnits(f.units);
   drawNetwork(f);
 }
 
@@ -407,7 +419,7 @@ function drawMap(c, vals, u, discrete) {
 }
 
 function drawUnits(u) {
-  const box = $("units"), per = u.points, z = f32(u.z);
+  const box = $("units"), per = u.points, z = unitMaps(u);
   box.innerHTML = "";
   if (!u.count) { box.textContent = "This model has no hidden units."; return; }
   let idx = 0;
@@ -430,7 +442,8 @@ function drawUnits(u) {
 // ---- the network diagram: inputs, hidden units and outputs as nodes (each with its map), links
 // coloured by sign and as thick as |weight|. Built once per architecture; each frame restyles links.
 
-const SVG = "http://www.w3.org/2000/svg", NODE = 26, GAP = 6;
+const NODE = 26, GAP = 6;
+const svgNS = () => $("network").namespaceURI;  // the SVG namespace, read from the page's own <svg>
 let netKey = null, netLinks = [], netWeights = null, netNodes = [], editing = null;
 
 function linkStyle(line, w) {
@@ -450,12 +463,12 @@ function buildNetwork(net) {
   const width = Math.max(svg.parentElement.clientWidth - 4, 90 * (cols - 1) + 60), height = 24 + tall * (NODE + GAP) + 16;
   svg.innerHTML = ""; svg.setAttribute("width", width); svg.setAttribute("height", height);
   const x = (c) => 30 + (width - 60) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
-  const links = document.createElementNS(SVG, "g"); svg.appendChild(links);
+  const links = document.createElementNS(svgNS(), "g"); svg.appendChild(links);
   netLinks = [];
   for (let l = 0; l + 1 < cols; l++)
     for (let i = 0; i < net.shown[l + 1]; i++)
       for (let j = 0; j < net.shown[l]; j++) {
-        const line = document.createElementNS(SVG, "line");
+        const line = document.createElementNS(svgNS(), "line");
         line.setAttribute("x1", x(l) + NODE / 2); line.setAttribute("y1", y(l, j));
         line.setAttribute("x2", x(l + 1) - NODE / 2); line.setAttribute("y2", y(l + 1, i));
         line.dataset.layer = l; line.dataset.to = i; line.dataset.from = j;
@@ -466,18 +479,18 @@ function buildNetwork(net) {
   for (let c = 0; c < cols; c++) {
     const column = [];
     for (let i = 0; i < net.shown[c]; i++) {
-      const fo = document.createElementNS(SVG, "foreignObject");
+      const fo = document.createElementNS(svgNS(), "foreignObject");
       fo.setAttribute("x", x(c) - NODE / 2); fo.setAttribute("y", y(c, i) - NODE / 2); fo.setAttribute("width", NODE); fo.setAttribute("height", NODE);
       const cv = document.createElement("canvas"); cv.style.cssText = `width:${NODE}px;height:${NODE}px;border:1px solid #999;display:block;background:#fff`;
       cv.title = nodeName(c, i, cols); fo.appendChild(cv); svg.appendChild(fo); column.push(cv);
       if (c === 0 || c === cols - 1) {
-        const t = document.createElementNS(SVG, "text"); t.textContent = nodeName(c, i, cols);
+        const t = document.createElementNS(svgNS(), "text"); t.textContent = nodeName(c, i, cols);
         t.setAttribute("x", c === 0 ? x(c) - NODE / 2 - 2 : x(c) + NODE / 2 + 2); t.setAttribute("y", y(c, i) + 3);
         t.setAttribute("text-anchor", c === 0 ? "end" : "start"); svg.appendChild(t);
       }
     }
     if (net.sizes[c] > net.shown[c]) {
-      const t = document.createElementNS(SVG, "text"); t.textContent = `+${net.sizes[c] - net.shown[c]} more`;
+      const t = document.createElementNS(svgNS(), "text"); t.textContent = `+${net.sizes[c] - net.shown[c]} more`;
       t.setAttribute("x", x(c)); t.setAttribute("y", height - 4); t.setAttribute("text-anchor", "middle"); svg.appendChild(t);
     }
     netNodes.push(column);
@@ -504,8 +517,8 @@ function drawNetwork(f) {
   for (let k = 0; k < netLinks.length; k++) if (!netWeights || netWeights[k] !== w[k]) linkStyle(netLinks[k], w[k]);
   netWeights = w;
   const u = f.units;
-  if (u && u.z !== undefined && u.n_inputs !== undefined) {
-    const per = u.points, hz = f32(u.z), inputs = f32(u.inputs), outs = f32(u.outputs), cols = netNodes.length;
+  if (u && u.z8 !== undefined) {
+    const per = u.points, hz = unitMaps(u), inputs = f32(u.inputs), outs = f32(u.outputs), cols = netNodes.length;
     const disc = $("discretize").checked && session.task === "binary";
     netNodes[0].forEach((cv, i) => drawMap(cv, inputs.subarray(i * per, (i + 1) * per), u, false));
     let idx = 0;
