@@ -31,6 +31,11 @@ def train_scratch(model, data, spec=None, **fields: Any) -> Run:
     return train(model, data, spec, engine="numpy", **fields)
 
 
+def playground_url(experiment_or_run: Any, host: str = "127.0.0.1", port: int = 8000) -> str:
+    """The playground page (``mlplab serve``) with this experiment, preset name or Run loaded."""
+    return importlib.import_module(".web.url", __name__).playground_url(experiment_or_run, host, port)
+
+
 def _run_html(r: Run) -> str:
     return importlib.import_module(".viz.notebook", __name__).run_html(r)
 

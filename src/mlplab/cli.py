@@ -285,14 +285,20 @@ def analyze_cmd(
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8000, "--port", help="port to listen on"),
-    open_browser: bool = typer.Option(False, "--open", help="open the page in the default browser"),
+    open_target: Optional[str] = typer.Option(
+        None, "--open", help="NAME|FILE.toml: open the page in the browser with that experiment loaded ('-': empty)"),
 ) -> None:
     """The browser playground: train, watch and share, live (works offline)."""
     if not 0 < port < 65536:
         raise SpecError("--port", "a port number between 1 and 65535", port)
-    from .web import serve
+    from . import web
 
-    serve(host, port, open_browser=open_browser)
+    url = None
+    if open_target not in (None, "-"):
+        from .web.url import playground_url
+
+        url = playground_url(load_experiment(open_target), host, port)
+    web.serve(host, port, open_browser=open_target is not None, url=url)
 
 
 @app.command("sweep")
