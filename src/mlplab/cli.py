@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import socket
@@ -27,6 +28,23 @@ EXPORTS = ("html", "gif", "mp4", "png")
 # No experiment or sweep nests deeper than a few tables; a deeper file is a mistake (or an attack on
 # the parser's recursion) and is refused before anything runs.
 MAX_TOML_DEPTH = 16
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM inside a command, carried past click (which would end it silently) to `main`."""
+
+
+def _interruptible(command):
+    """Let `main` say what an interrupted command kept, instead of click's bare exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(str(exc)) from None
+
+    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -100,6 +118,7 @@ def check_output(folder: Path, option: str = "-o") -> Path:
 
 
 @app.command("list")
+@_interruptible
 def list_presets() -> None:
     """List the presets, in course order."""
     from rich.table import Table
@@ -113,6 +132,7 @@ def list_presets() -> None:
 
 
 @app.command("run")
+@_interruptible
 def run_cmd(
     target: str = typer.Argument(..., help="a preset name (see `mlplab list`) or an experiment .toml file"),
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; the run goes to DIR/<name>/"),
@@ -192,6 +212,7 @@ def write_outputs(run, folder: Path, export: list[str] = (), plotly_js: Optional
 
 
 @app.command("course")
+@_interruptible
 def course(
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory for the gallery and the reports"),
     only: list[str] = typer.Option([], "--only", help="run only these presets (repeatable)"),
@@ -242,6 +263,7 @@ def course(
 
 
 @app.command("explain")
+@_interruptible
 def explain_cmd(
     topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
     spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
@@ -253,6 +275,7 @@ def explain_cmd(
 
 
 @app.command("regions")
+@_interruptible
 def regions_cmd(
     target: str = typer.Argument(..., help="a preset name, an experiment .toml, or a run directory"),
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; writes DIR/<name>/regions.html"),
@@ -359,6 +382,7 @@ def analyze_cmd(
 
 
 @app.command("serve")
+@_interruptible
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8000, "--port", help="port to listen on"),
@@ -379,7 +403,7 @@ def check_listen(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
         raise SpecError("--host", "an address or name of this machine (127.0.0.1, 0.0.0.0, localhost)", host,
-                        hint=str(exc)) from None
+                        hint=getattr(exc, "strerror", None) or str(exc)) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
@@ -395,6 +419,7 @@ def check_listen(host: str, port: int) -> None:
 
 
 @app.command("sweep")
+@_interruptible
 def sweep_cmd(
     file: str = typer.Argument(..., help="a sweep .toml file or a sweep preset name"),
     output: Path = typer.Option(Path("sweeps"), "-o", "--output", help="the run store; the report goes to DIR/<name>/"),
@@ -408,8 +433,12 @@ def sweep_cmd(
     if Path(file).is_file():
         read_toml(Path(file))  # a broken or absurdly nested file is named before the store is touched
     check_output(output)
-
-    sweep_command(file, output, executor, workers, progress, console=out)
+    try:
+        sweep_command(file, output, executor, workers, progress, console=out)
+    except KeyboardInterrupt as exc:
+        # a Ctrl-C while workers run reaches here bare; every run finished before it has its files and row
+        raise _Stopped(str(exc) or f"the runs finished before the Ctrl-C are stored in {output}; the same command "
+                       "finishes the rest (stored runs are reused)") from None
 
 
 runs_app = typer.Typer(help="Look into a run store written by `mlplab sweep`.", no_args_is_help=True)
@@ -417,6 +446,7 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.command("list")
+@_interruptible
 def runs_list_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", help="the store directory")) -> None:
     """One line per stored run."""
     from .sweep import runs_list
@@ -425,6 +455,7 @@ def runs_list_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", he
 
 
 @runs_app.command("show")
+@_interruptible
 def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix"),
                   store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
     """Everything stored about one run."""
@@ -434,6 +465,7 @@ def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix
 
 
 @runs_app.command("compare")
+@_interruptible
 def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or field=value filters"),
                      store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
     """Runs side by side: their differing fields, final losses and metrics."""
@@ -458,8 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("aborted")
         return 130
-    except KeyboardInterrupt as exc:  # what was finished is saved already; the message says what
-        err.print(f"interrupted: {exc}" if str(exc) else "interrupted (the step in progress was not saved)",
+    except (KeyboardInterrupt, _Stopped) as exc:  # what was finished is saved already; the message says what
+        err.print(f"interrupted: {exc}" if str(exc) else "interrupted before anything was saved",
                   highlight=False, markup=False)
         return 130
     except Exception as exc:
