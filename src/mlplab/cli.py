@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -474,8 +475,33 @@ def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or
     runs_compare(store, items, console=out)
 
 
+@runs_app.command("rebuild")
+@_interruptible
+def runs_rebuild_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", help="the store directory")) -> None:
+    """Rebuild the store's index from its run folders (the folders are the truth)."""
+    from .store import Store
+
+    if not (store / "runs").is_dir():
+        raise SpecError("--store", "a directory written by `mlplab sweep -o DIR`", str(store), "no runs/ folder there")
+    out.print(Store(store).rebuild())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings in the CLI are one line on stderr (a rebuilt index, a note from a library), not source lines."""
+    err.print(f"warning: {message}", highlight=False, markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit code 2; Ctrl-C or SIGTERM exit code 130."""
+    with warnings.catch_warnings():
+        from .store import IndexRebuilt
+
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", IndexRebuilt)  # a repair is news, never an error
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     restore = _term_as_interrupt()
     try:
         # Without standalone mode, click hands back typer.Exit's code instead of raising it.
