@@ -162,7 +162,9 @@ def run_cmd(
     check_extras(exp)  # everything that can be refused is refused before the first step
     check_budget(exp)
     check_output(output)
-    check_output(output / exp.name)
+    if (output / exp.name).exists() and not (output / exp.name).is_dir():  # made only once there is a run to save
+        raise SpecError("-o", f"a directory where {exp.name}/ can be written", str(output),
+                        hint=f"{output / exp.name} is a file")
     if exp.kind == "train":
         out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
     try:
