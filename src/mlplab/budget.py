@@ -23,7 +23,7 @@ FLOAT = 4  # float32 everywhere a run records or trains
 ACTIVATION_COPIES = 4
 # Training rows of the data sets whose size is not in the spec (before validation/test splits).
 KNOWN_ROWS = {"fashion-mnist": 60_000, "mnist": 60_000, "fashion-or-digits": 60_000, "digits": 1797}
-DEFAULT_ROWS = 1000  # generators whose default is not known here draw a few hundred points
+DEFAULT_ROWS = 2000  # at least what any built-in generator draws by default (tests/test_budget.py checks)
 # Mirrors training/callbacks.py: frames follow at most this many rows.
 FRAME_ROWS, FRAME_ROWS_HIGH_DIM = 2048, 512
 ACTIVATION_NAMES = ("relu", "sigmoid", "tanh")
