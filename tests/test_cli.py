@@ -106,7 +106,6 @@ def test_run_exports_png_gif_mp4(tmp_path):
 PRELUDE = """
 import sys
 import mlplab.training.loop as loop
-import mlplab.sweep.batched as batched
 from mlplab.training.callbacks import Callback
 
 class Mark(Callback):
@@ -122,7 +121,7 @@ def with_mark(fn):
     return wrapped
 
 loop.train = with_mark(loop.train)
-batched.train_group = with_mark(batched.train_group)
+loop.train_stacked = with_mark(loop.train_stacked)
 """
 
 
