@@ -299,7 +299,10 @@ def regions_cmd(
         exp = load_experiment(target)
         if exp.kind != "train":
             raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
-        run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
+        try:
+            run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
+        except KeyboardInterrupt:
+            raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
     if run.model is None or run.data is None or run.data.d_in != 2:
         raise SpecError("target", "a run of a model with 2-D inputs", target)
     regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
