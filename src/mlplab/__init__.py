@@ -12,6 +12,7 @@ Everything but the errors and the `Run` record loads on first use: ``import mlpl
 __version__ = "0.1.0"
 
 import importlib
+import importlib.util
 from typing import Any
 
 from .errors import DataFileError, MlplabError, SpecError, TrainingDiverged
@@ -27,7 +28,6 @@ _LAZY = {
     "train": "training.loop", "train_stacked": "training.loop",
     "PRESETS": "presets", "experiment": "presets", "run": "api",
 }
-_SUBMODULES = {"autograd", "geometry", "viz", "sweep", "store", "diagnostics", "analysis", "explain"}
 
 
 def train_scratch(model, data, spec=None, **fields: Any):
@@ -57,8 +57,8 @@ _analysis_registry.register_renderer(_analysis_figure)
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # mlplab.viz, mlplab.presets, ...: loaded when used
     else:
         raise AttributeError(f"module 'mlplab' has no attribute {name!r}")
     globals()[name] = value
