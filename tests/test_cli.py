@@ -376,3 +376,18 @@ def test_run_json_never_holds_nan_or_infinity(tmp_path):
     assert meta["final_loss"] is None and meta["status"] == "diverged"
     assert meta["metrics"] == {"train_r2": None, "val_loss": None, "ok": 0.5, "curve": [1.0, None]}
     assert np.isinf(load_run(tmp_path).losses[-1])  # the array itself keeps the truth
+
+
+@pytest.mark.parametrize("case", ["deep", "output is a file"])
+def test_a_sweep_is_refused_before_its_store_is_touched(tmp_path, capsys, case):
+    toml = tmp_path / "s.toml"
+    store = tmp_path / "store"
+    if case == "deep":
+        toml.write_text('experiment = "piecewise-mlp"\n[grid]\nseed = ' + "[" * 40 + "0" + "]" * 40 + "\n")
+    else:
+        toml.write_text('experiment = "piecewise-mlp"\n[grid]\nseed = [0]\n')
+        store.write_text("a file")
+    assert main(["sweep", str(toml), "-o", str(store), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + ("grid.seed" if case == "deep" else "-o")) and "Traceback" not in err
+    assert store.is_file() if case != "deep" else not store.exists()
