@@ -256,3 +256,13 @@ def test_a_run_without_its_weights_is_redone(tmp_path):
     assert store.check(run_id) == "damaged: model.pt is missing"
     assert _redone(tmp_path, run_id)
     assert store.load(run_id, with_model=True).model is not None
+
+
+def test_an_index_damaged_while_in_use_is_one_clear_error(stored, tmp_path):
+    out, df = _copy(stored, tmp_path)
+    store = Store(out)
+    assert len(store.query()) == 4  # checked and sound
+    (out / "index.sqlite").write_bytes(b"garbage " * 1000)
+    with pytest.raises(DataFileError, match="runs rebuild") as err:
+        store.row(df.run_id[0])
+    assert err.value.path == out / "index.sqlite"

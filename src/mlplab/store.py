@@ -15,13 +15,13 @@ import os
 import sqlite3
 import warnings
 import zipfile
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import DataFileError, SpecError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -73,6 +73,20 @@ class Store:
             self._checked = True  # before verify(): it connects too
             self.verify()
         return self._open()
+
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A checked connection (one transaction when ``write``); SQLite's failures become one DataFileError."""
+        try:
+            with closing(self._connect()) as db:
+                if write:
+                    with db:
+                        yield db
+                else:
+                    yield db
+        except sqlite3.Error as exc:  # e.g. the file was damaged after it was checked, or the disk is full
+            raise DataFileError(self.index, f"cannot be used ({exc})",
+                                hint=f"`mlplab runs rebuild -s {self.dir}` rebuilds it from the run folders") from None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.index, timeout=30)
@@ -199,17 +213,17 @@ class Store:
                  "created": _dt.datetime.now().isoformat(timespec="seconds")}
         _write_json(self.folder(run_id) / ROW_FILE, extra)  # lets `rebuild` restore this row from the folder
         row = _row(run_id, summary, extra)
-        with closing(self._connect()) as db, db:  # one transaction: the row appears whole or not at all
+        with self._db(write=True) as db:  # one transaction: the row appears whole or not at all
             db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
 
     def remove(self, run_id: str) -> None:
-        with closing(self._connect()) as db, db:
+        with self._db(write=True) as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # ---------------------------------------------------------------- reading
 
     def row(self, run_id: str) -> dict[str, Any] | None:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             r = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return dict(r) if r is not None else None
 
@@ -228,7 +242,6 @@ class Store:
 
     def load(self, run_id: str, *, with_model: bool = False):
         """The stored `Run` (checked first: a damaged run raises DataFileError, naming the folder)."""
-        from .errors import DataFileError
         from .training.run import load_run
 
         state = self.check(run_id)
@@ -239,7 +252,7 @@ class Store:
         return load_run(self.folder(run_id), with_model=with_model)
 
     def ids(self, prefix: str = "") -> list[str]:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             return [r[0] for r in db.execute("SELECT id FROM runs WHERE id LIKE ? ORDER BY created, id", (prefix + "%",))]
 
     def resolve_id(self, text: str) -> str:
@@ -256,7 +269,7 @@ class Store:
         column matches any of its items."""
         import pandas as pd
 
-        with closing(self._connect()) as db:
+        with self._db() as db:
             rows = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY created, id")]
         records = []
         for r in rows:
