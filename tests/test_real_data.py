@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import re
 import socket
-import time
 import zlib
 import struct
 import threading

@@ -5,7 +5,6 @@ with statistics of the training split only. CSV and synthetic sets live elsewher
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import math
