@@ -7,10 +7,10 @@ import gzip
 import hashlib
 import re
 import socket
-import zlib
 import struct
 import threading
 import urllib.request
+import zlib
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 

@@ -27,8 +27,8 @@ DEFAULT_ROWS = 2000  # at least what any built-in generator draws by default (te
 # Mirrors training/callbacks.py: frames follow at most this many rows.
 FRAME_ROWS, FRAME_ROWS_HIGH_DIM = 2048, 512
 ACTIVATION_NAMES = ("relu", "sigmoid", "tanh")
-# A recorded array is held about three times at the end of a run: the recorder's buffer, the figure's
-# copy and its text in the report being written.
+# A recorded array is counted three times (an assumption, not a measurement): the recorder's buffer,
+# the figure's copy and its text in the report being written all exist at the end of a run.
 RECORD_COPIES = 3
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
