@@ -139,6 +139,13 @@ class Experiment(_Spec):
     train: TrainSpec = Field(default_factory=TrainSpec)
     extras: dict[str, Any] = Field(default_factory=dict, description="kind-specific settings")
 
+    @field_validator("name")
+    @classmethod
+    def _not_only_dots(cls, name: str) -> str:
+        if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
+            raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
+        return name
+
 
 def validate(cls: type[_Spec], values: Any, where: str = ""):
     """Build a spec from plain values; any problem becomes one `SpecError` naming the field."""
