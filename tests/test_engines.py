@@ -31,6 +31,8 @@ CASES = {
                            dict(loss="mse", optimizer="manual_sgd", lr=0.01), "piecewise"),
     "poly-features": (dict(in_dim=1, hidden=[], poly_degree=5), dict(loss="mse", lr=0.01), "sine"),
     "l1-adam": (dict(hidden=[8], out_dim=2), dict(loss="mse", l1=0.01), "piecewise"),
+    "input-features": (dict(hidden=[6], features=["x1", "x2", "x1^2", "x1*x2", "sin(x2)"], out_activation="sigmoid"),
+                       dict(loss="bce", lr=0.03), "circle"),
     "ce-multiclass": (dict(hidden=[16], out_dim=3), dict(loss="ce"), "blobs"),
 }
 

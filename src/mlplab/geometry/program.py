@@ -100,6 +100,9 @@ def _refuse(module, name: str):
     )
     if kind == "PolyFeatures":
         hint = "polynomial features are not piecewise linear; use poly_degree=0"
+    if kind == "InputFeatures":
+        hint = ("input features other than x1, x2 bend the regions' edges in the input plane: exact linear "
+                "regions exist in the feature space only; use features = ['x1', 'x2'] to draw them")
     raise SpecError(f"{name} ({kind})", f"a piecewise-linear layer ({PIECEWISE_LINEAR})", module, hint=hint)
 
 

@@ -386,8 +386,9 @@ async def _command(s: sess.Session, text: str) -> None:
         s.machine.send({"type": "error", "field": exc.param, "error": str(exc)})
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False) -> None:
-    """Run the playground with uvicorn until Ctrl-C; prints the address to open."""
+def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False, url: str | None = None) -> None:
+    """Run the playground with uvicorn until Ctrl-C; prints the address to open (``url``: the page with an
+    experiment loaded, see `web.url.playground_url`)."""
     import torch
     import uvicorn
 
@@ -396,7 +397,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
     # of times a second; a waiting thread gets it after this long instead of the default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     app = create_app(hosts=(host,))
-    url = f"http://{host}:{port}/"
+    url = url or f"http://{host}:{port}/"
     print(f"mlplab playground: {url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
         import webbrowser

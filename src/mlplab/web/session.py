@@ -317,7 +317,8 @@ def parse_config(raw: Any) -> Config:
     if stop_loss is not None:
         stop_loss = _finite_number(stop_loss, "stop.loss", 0.0, 1e9)
     experiment = {
-        "name": "playground", "kind": "train", "data": data_spec,
+        "name": preset or "playground",  # the preset it started from, so a URL of it maps back to it
+        "kind": "train", "data": data_spec,
         "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
     }
     return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes)
