@@ -1012,18 +1012,19 @@ def test_an_edit_while_running_reaches_the_worker(client):
         assert frame["state"] == "running"
 
 
-def test_features_go_through_the_config_when_the_model_has_them():
-    if "features" not in sess.ModelSpec.model_fields:
-        with pytest.raises(mlplab.errors.SpecError, match="model.features"):
-            sess.parse_config({"model": {"features": ["x1", "x1^2"]}})
-        cfg = sess.parse_config({"model": {"features": []}})  # [] is the raw inputs: always fine
-        assert "features" not in cfg.experiment["model"] or cfg.experiment["model"]["features"] == []
-        return
-    cfg = sess.parse_config({"model": {"features": ["x1", "x2", "x1*x2"]}})
+def test_features_go_through_the_config_and_regions_say_they_do_not_apply():
+    cfg = sess.parse_config({"model": {"features": ["x1", "x2", "x1*x2"]}, "train": {"seed": 3}})
     assert cfg.experiment["model"]["features"] == ["x1", "x2", "x1*x2"]
     s = sess.Session(cfg, lambda m: None)
     assert s.regions_on is False and "x1*x2" in s.regions_reason
     assert s.data_message()["inputs"] == ["x1", "x2", "x1*x2"]
+    # the input nodes' maps are the features on the unit grid, computed here by hand
+    u = s.first_frame()["units"]
+    g = sess.UNIT_GRID
+    xx, yy = np.meshgrid(*[np.linspace(lo, hi, g, dtype=np.float32) for lo, hi in s.box])
+    maps = np.frombuffer(base64.b64decode(u["inputs"]), "<f4").reshape(3, g * g)
+    np.testing.assert_allclose(maps, np.stack([xx.ravel(), yy.ravel(), xx.ravel() * yy.ravel()]), rtol=1e-6)
+    assert sess.parse_config({"model": {"features": ["x1", "x2"]}}).experiment["model"]["features"] == ["x1", "x2"]
 
 
 def test_a_preset_keeps_its_notebooks_epochs_unless_the_page_sets_them():

@@ -23,7 +23,7 @@ import torch
 
 from ..data import Dataset, make_dataset
 from ..errors import DataFileError, SpecError
-from ..specs import DataSpec, ModelSpec, TrainSpec, validate
+from ..specs import FEATURES, DataSpec, ModelSpec, TrainSpec, validate
 from ..training.callbacks import Callback, StopTraining
 from ..training import metrics as M
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES, train
@@ -44,7 +44,6 @@ REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
 MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
 DIAGRAM_UNITS = 16  # the network diagram draws the first this many units of each layer (and their links)
 MAX_WEIGHT = 1000.0  # a weight typed into the diagram
-FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")  # input features for 2-D data
 XOR_DATA = ("xor", "tf-xor")  # a test split must leave training points in all four quadrants
 HISTORY_FRAMES = 100  # frames kept for export (~4 MB with the grid); halved (every other kept) when full
 GRID = 100  # heatmap resolution of the input-space view
@@ -279,8 +278,6 @@ def parse_config(raw: Any) -> Config:
         raise SpecError("model.features", "each feature at most once", features)
     if features and data.d_in != 2:
         raise SpecError("model.features", "[] for 1-D data (the features are of x1 and x2)", features)
-    if features and "features" not in ModelSpec.model_fields:
-        raise SpecError("model.features", "[] (this mlplab has no input features yet)", features)
     model_in = {k: v for k, v in model_in.items() if k != "features"}
     if features:
         model_in["features"] = list(features)
@@ -358,15 +355,19 @@ def piecewise_linear(spec: ModelSpec) -> bool:
 
 def regions_reason(spec: ModelSpec) -> str | None:
     """Why the exact linear regions cannot be drawn for this model (None: they can)."""
-    features = [f for f in getattr(spec, "features", None) or [] if f not in ("x1", "x2")]
+    from ..models.mlp import uses_features
+
     if spec.in_dim != 2:
         return "only for models of 2 inputs (this one has 1)"
     if spec.activation not in PIECEWISE_LINEAR:
         return f"{spec.activation} is not piecewise linear (ReLU, leaky ReLU or identity are)"
     if spec.norm == "layer":
         return "layer norm is not piecewise linear"
-    if spec.poly_degree or features:
-        return f"the input features {', '.join(features)} are not linear in x1, x2 (regions do not apply)"
+    if spec.poly_degree:
+        return "polynomial features are not piecewise linear"
+    if uses_features(spec):
+        return (f"they do not apply with the input features {', '.join(spec.features)}: those bend the regions' "
+                "edges in the input plane (only the raw inputs x1, x2 draw them)")
     units = sum(spec.hidden) * (2 if spec.residual else 1)
     if units > MAX_REGION_UNITS:
         return (f"{units} hidden units, above the cap of {MAX_REGION_UNITS} for exact enumeration "
@@ -494,9 +495,8 @@ class Frames:
 
 def input_names(spec: ModelSpec) -> list[str]:
     """The diagram's input nodes: the features the model reads, or its raw inputs."""
-    features = getattr(spec, "features", None) or []
-    if features:
-        return list(features)
+    if spec.features:
+        return list(spec.features)
     return ["x"] if spec.in_dim == 1 else [f"x{i + 1}" for i in range(spec.in_dim)]
 
 
