@@ -345,3 +345,225 @@ def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifac
     page.screenshot(path=str(artifacts / "playground-compare.png"))
     page.get_by_role("button", name="Clear kept curves").click()
     page.wait_for_function(f"!({names})().some((n) => n.startsWith('#'))")
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 14: the network diagram, weight edits, features, per-layer widths, L1, discretize, regenerate
+
+
+def _open(page, server_url: str, config: dict) -> None:
+    page.goto(server_url + "/#" + urllib.parse.quote(json.dumps(config)))
+    _shown(page)
+
+
+def _live(page, app):
+    return app.state.sessions.entries[_session_id(page)].session
+
+
+def _oracle_loss(experiment: dict, epochs: int, callbacks=()) -> float:
+    """The training loss after ``epochs`` epochs of `mlplab.train` on the page's experiment, rebuilt here."""
+    from mlplab.data import make_dataset
+    from mlplab.models import build_model
+    from mlplab.specs import DataSpec
+    from mlplab.training.loop import train
+
+    data = make_dataset(DataSpec(**experiment["data"]))
+    model = build_model(experiment["model"], seed=experiment["train"]["seed"])
+    run = train(model, data, {**experiment["train"], "epochs": epochs}, callbacks=list(callbacks))
+    return run.metrics["train_loss"]
+
+
+def _step_once(page) -> float:
+    page.get_by_role("button", name="Step").click()
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '1'")
+    _status(page, "paused")
+    return _number(page, LOSS)
+
+
+def _point_on(link) -> tuple[float, float]:
+    """A point of the page where ``link`` (an SVG line) is the topmost element: links cross, and a user
+    hovers one where it is not under another."""
+    xy = link.evaluate("""l => {
+        const m = l.getScreenCTM(), p = l.ownerSVGElement.createSVGPoint();
+        for (let k = 1; k < 40; k++) {
+            const t = k / 40;
+            p.x = +l.getAttribute('x1') + t * (l.getAttribute('x2') - l.getAttribute('x1'));
+            p.y = +l.getAttribute('y1') + t * (l.getAttribute('y2') - l.getAttribute('y1'));
+            const q = p.matrixTransform(m);
+            if (document.elementFromPoint(q.x, q.y) === l) return [q.x, q.y];
+        }
+        return null; }""")
+    assert xy, "the link is hidden under others along its whole length"
+    return xy[0], xy[1]
+
+
+def _linear(model, i):
+    return [m for m in model.modules() if isinstance(m, __import__("torch").nn.Linear)][i]
+
+
+BASE = {"data": {"name": "moons", "n": 120, "seed": 1, "test_fraction": 0}, "model": {"hidden": [4]},
+        "train": {"lr": 0.05, "seed": 3}}
+
+
+def test_diagram_hover_shows_the_weight_and_an_edit_changes_the_training(page, server_url, playground, tmp_path):
+    import mlplab
+    from mlplab.training.callbacks import Callback
+
+    app = playground[1]
+    _open(page, server_url, BASE)
+    svg = page.get_by_test_id("network")
+    assert svg.evaluate("e => e.tagName") == "svg"
+    page.wait_for_function("document.querySelectorAll('[data-testid=network] line[data-weight]').length === 2 * 4 + 4 * 1")
+    link = svg.locator("line[data-layer='0'][data-to='0'][data-from='1']")
+    s = _live(page, app)
+    weight = float(_linear(s.model, 0).weight.detach()[0, 1])
+    assert float(link.get_attribute("data-weight")) == pytest.approx(weight, rel=1e-6)
+    link.scroll_into_view_if_needed()
+    x, y = _point_on(link)
+    page.mouse.move(x, y)
+    tip = page.get_by_test_id("link-tip")
+    tip.wait_for(state="visible")
+    assert "x2 \u2192 h1.1" in tip.text_content() and f"{weight:.4g}"[:5] in tip.text_content()
+
+    # a bad weight is answered by name; the page stays usable
+    page.mouse.click(x, y)
+    page.get_by_label("new weight").fill("lots")
+    page.get_by_label("new weight").press("Enter")
+    alert = page.get_by_role("alert")
+    alert.wait_for(state="visible")
+    assert alert.text_content().startswith("value: expected a finite number")
+
+    x, y = _point_on(link)  # the message above the plots moved the page down
+    page.mouse.click(x, y)
+    page.get_by_label("new weight").fill("-3")
+    page.get_by_label("new weight").press("Enter")
+    page.wait_for_function("document.querySelector(\"[data-testid=network] line[data-layer='0'][data-to='0'][data-from='1']\").dataset.weight === '-3'")
+    assert float(_linear(s.model, 0).weight.detach()[0, 1]) == -3.0
+    # the exported run holds the edited weight
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export run (.zip)").click()
+    with zipfile.ZipFile(download.value.path()) as z:
+        z.extractall(tmp_path)
+    assert float(_linear(mlplab.load_run(tmp_path / "playground").model, 0).weight.detach()[0, 1]) == -3.0
+
+    # training goes on from the edited weight: one epoch equals mlplab.train from a model edited the same way
+    class Edit(Callback):
+        def on_train_start(self, t):
+            import torch
+
+            with torch.no_grad():
+                _linear(t.model, 0).weight[0, 1] = -3.0
+
+    loss = _step_once(page)
+    assert loss == pytest.approx(_oracle_loss(s.config.experiment, 1, [Edit()]), rel=1e-4)
+    assert loss != pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
+
+
+def test_feature_toggles_train_on_the_chosen_features(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, BASE)
+    page.get_by_label("x1^2").check()
+    page.get_by_label("sin(x2)").check()
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"features\":[\"x1\",\"x2\",\"x1^2\",\"sin(x2)\"]')")
+    _shown(page)
+    s = _live(page, app)
+    assert s.model_spec.features == ["x1", "x2", "x1^2", "sin(x2)"] and _linear(s.model, 0).in_features == 4
+    page.wait_for_function("document.querySelectorAll('[data-testid=network] line').length === 4 * 4 + 4")
+    labels = page.locator("[data-testid=network] text").all_text_contents()
+    assert {"x1^2", "sin(x2)"} <= set(labels)
+    assert "do not apply" in page.get_by_test_id("regions").text_content()
+    loss = _step_once(page)
+    assert loss == pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
+    # x1 off: the model reads three features
+    page.get_by_label("x1", exact=True).uncheck()
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"features\":[\"x2\",\"x1^2\",\"sin(x2)\"]')")
+    _shown(page)
+    assert _linear(_live(page, app).model, 0).in_features == 3
+
+
+def test_per_layer_widths_l1_and_momentum_reach_the_training(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, {**BASE, "stop": {"epochs": 15}})
+    page.get_by_role("button", name="+ layer").click()
+    page.get_by_label("more units in layer 2").click()
+    _shown(page)
+    page.get_by_label("more units in layer 2").click()
+    _shown(page)
+    page.get_by_label("fewer units in layer 1").click()
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"hidden\":[3,6]')")
+    _shown(page)
+    s = _live(page, app)
+    assert s.model_spec.hidden == [3, 6]
+    page.wait_for_function("document.querySelectorAll('[data-testid=network] line').length === 2 * 3 + 3 * 6 + 6")
+    plain = _step_once(page)
+    assert plain == pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
+
+    page.fill("#l1", "0.05")
+    page.locator("#l1").dispatch_event("change")
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"l1\":0.05')")
+    _shown(page)
+    s = _live(page, app)
+    assert s.train_spec.l1 == 0.05
+    page.get_by_role("button", name="Play").click()
+    _status(page, "finished")
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '15'")
+    with_l1 = _number(page, LOSS)
+    assert with_l1 == pytest.approx(_oracle_loss(s.config.experiment, 15), rel=1e-4)
+    assert with_l1 != pytest.approx(_oracle_loss({**s.config.experiment, "train": {**s.config.experiment["train"], "l1": 0.0}}, 15), rel=1e-4)
+
+    page.select_option("#optimizer", "sgd")
+    page.fill("#momentum", "0.9")
+    page.locator("#momentum").dispatch_event("change")
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"momentum\":0.9')")
+    _shown(page)
+    s = _live(page, app)
+    assert s.train_spec.optimizer == "sgd" and s.train_spec.momentum == 0.9
+    assert _step_once(page) == pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
+
+
+def test_discretize_show_test_and_regenerate(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, {**BASE, "data": {**BASE["data"], "test_fraction": 0.3}})
+    heat = "document.getElementById('input-view').data[0].z.flat()"
+    page.get_by_role("button", name="Play").click()
+    _epoch_at_least(page, 30)
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    assert len(set(page.evaluate(heat))) > 2  # probabilities
+    page.get_by_label("discretize output").check()
+    page.wait_for_function(f"new Set({heat}).size <= 2")
+    assert set(page.evaluate(heat)) <= {0, 1}
+    traces = "document.getElementById('input-view').data.length"
+    with_test = page.evaluate(traces)
+    page.get_by_label("show test data").uncheck()
+    page.wait_for_function(f"{traces} < {with_test}")
+
+    before = _live(page, app)
+    seed_before = page.input_value("#data_seed")
+    page.get_by_role("button", name="Regenerate data").click()
+    page.wait_for_function(f"document.getElementById('data_seed').value !== '{seed_before}'")
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
+    _shown(page)
+    after = _live(page, app)
+    assert after is not before and after.config.experiment["data"]["seed"] == int(page.input_value("#data_seed"))
+    assert after.config.data.X.shape == before.config.data.X.shape
+    assert not (after.config.data.X == before.config.data.X).all()
+
+
+def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, {"data": {"name": "moons"}, "model": {"hidden": [8, 8]}})
+    page.wait_for_function("document.querySelectorAll('#units canvas').length === 16")
+    page.select_option("#dataset", "sine")
+    page.fill("#layers", "1")
+    page.locator("#layers").dispatch_event("change")
+    page.fill("#width", "5")
+    page.locator("#width").dispatch_event("change")
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"hidden\":[5]')")
+    _shown(page)
+    page.wait_for_function("document.querySelectorAll('#units canvas').length === 5")  # none of the old model's
+    assert "2 inputs" in page.get_by_test_id("regions").text_content()
+    page.select_option("#preset", "xor-mlp")
+    page.wait_for_function("document.getElementById('stop_epochs').value === '500'")
+    _shown(page)
+    assert _live(page, app).config.stop_epochs == 500
