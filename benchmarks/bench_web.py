@@ -9,7 +9,12 @@ times the API (``GET /api/options``, and creating + deleting a session) all the 
    of every page (goal: each >= 3), API latency (goal: < 0.5 s), errors, and the server's resident
    memory before, at its peak, and after every page has closed (goal: back to where it started).
 
-Run: ``.venv/bin/python benchmarks/bench_web.py [--duration 60] [--sessions 20]`` (section "web").
+3. One page in Chromium (Playwright, Debian's chromium) with the network diagram drawn: frames the page
+   receives and draws per second, and the main thread's time per drawn frame, for 2-[16,16]-1 and for
+   the largest model the page allows, 10 x 128 (goal: >= 20 frames/s drawn; section "web-diagram").
+
+Run: ``.venv/bin/python benchmarks/bench_web.py [--duration 60] [--sessions 20]`` (sections "web" and
+"web-diagram"); ``--diagram-only`` runs just part 3 (~20 s).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ CONFIG = {"data": {"name": "moons", "n": 500, "noise": 0.2}, "model": {"hidden":
 PROBE = {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}}
 CLK = os.sysconf("SC_CLK_TCK")
 PROBE_EVERY_S = 0.5
+BIG = {"data": {"name": "moons", "n": 500, "noise": 0.2}, "model": {"hidden": [128] * 10}, "train": {"lr": 0.001}}
 
 
 def _free_port() -> int:
@@ -152,13 +158,92 @@ def _ms(values: list[float]) -> str:
     return f"{1000 * statistics.median(ordered):.0f} / {1000 * p95:.0f} / {1000 * ordered[-1]:.0f}"
 
 
+def _browser_page(base: str, config: dict, seconds: float) -> dict:
+    """One Chromium page playing ``config`` for ``seconds``: frames received and drawn, ms per draw."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import sync_playwright
+
+    from mlplab.viz.export import find_browser
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_browser(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/#" + quote(json.dumps(config)))
+            page.wait_for_function("document.body.dataset.state === 'idle' && document.querySelectorAll('#network line').length > 0",
+                                   timeout=120_000)
+            page.click("#play")
+            page.wait_for_function("document.body.dataset.state === 'running'", timeout=60_000)
+            start = page.evaluate("({...window.mlplabPerf})")
+            time.sleep(seconds)
+            end = page.evaluate("({...window.mlplabPerf})")
+            links = page.evaluate("document.querySelectorAll('[data-testid=network] line').length")
+        finally:
+            browser.close()
+    got = {k: end[k] - start[k] for k in ("received", "drawn", "ms")}
+    return {"received": got["received"] / seconds, "drawn": got["drawn"] / seconds,
+            "ms": got["ms"] / max(1, got["drawn"]), "links": links}
+
+
+def _diagram(base: str, seconds: float, write: bool) -> None:
+    rows, results = [], []
+    for label, config in (("2-[16,16]-1 (reference)", CONFIG), ("2-[128 x 10]-1, the largest allowed", BIG)):
+        r = _browser_page(base, config, seconds)
+        results.append(r)
+        rows.append([label, f"{seconds:.0f}", r["links"], f"{r['received']:.1f}", f"{r['drawn']:.1f}", f"{r['ms']:.1f}"])
+    table = markdown_table(["model", "seconds", "links drawn", "frames/s received", "frames/s drawn",
+                            "main-thread ms per drawn frame"], rows)
+    ok = all(r["drawn"] >= 20 for r in results)
+    body = (
+        "## The playground page with its network diagram (`bench_web.py`, part 3)\n\n"
+        "One page in Debian's Chromium (headless, Playwright) training 500 moons points, with the network "
+        "diagram drawn (every link restyled each frame, every node's map redrawn twice a second), the input "
+        "view and the loss curve. 'Received' is what the server sent (its ~30 frames/s cap, the reference "
+        "for what the page could draw); 'drawn' counts the page's requestAnimationFrame redraws. Goal: "
+        f">= 20 frames/s drawn with the diagram. The 10 x 128 model draws the first 16 units of each layer. "
+        f"Goal {'met' if ok else 'NOT met'} in this run.\n\n" + table + "\n"
+    )
+    print(body)
+    if write:
+        write_section("web-diagram", body)
+
+
+def _start_server() -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    code = f"from mlplab.web import serve; serve('127.0.0.1', {port})"
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server.stdout.readline()  # the address line, printed just before uvicorn binds
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _request(base, "/api/options")
+            return server, base
+        except OSError:
+            if time.monotonic() > deadline:
+                server.terminate()
+                raise
+            time.sleep(0.2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of the many-pages run")
     ap.add_argument("--single", type=float, default=10.0, help="seconds of the one-page reference run")
     ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--diagram", type=float, default=10.0, help="seconds of each browser page with the diagram")
+    ap.add_argument("--diagram-only", action="store_true", help="only the browser measurement (part 3)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    if args.diagram_only:
+        server, base = _start_server()
+        try:
+            _diagram(base, args.diagram, not args.no_write)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        return
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -217,6 +302,12 @@ def main() -> None:
         print("errors:", many["errors"][:5])
     if not args.no_write:
         write_section("web", body)
+    server, base = _start_server()  # a fresh server: the load test's sessions are gone
+    try:
+        _diagram(base, args.diagram, not args.no_write)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

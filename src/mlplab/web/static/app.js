@@ -19,6 +19,8 @@ let custom = null;             // {task, X, y} from an upload or drawing
 let applying = false;
 let lastConfig = null;
 let configSeq = 0;             // only the newest settings' session is connected
+// Frames received and drawn, and the main thread's time spent drawing them (benchmarks/bench_web.py reads it)
+window.mlplabPerf = { received: 0, drawn: 0, ms: 0 };
 let hidden = [8, 8];           // per-layer widths, edited by the layer rows
 const RAW_FEATURES = ["x1", "x2"];
 
@@ -191,7 +193,7 @@ function connect(info, seq) {
   $("export").href = `/api/session/${info.id}/export`;
   $("metric-name").textContent = info.task === "regression" ? "R²" : "accuracy";
   $("snippet").hidden = true;
-  $("units").innerHTML = ""; netKey = null; $("network").innerHTML = ""; hideWeightTools();  // nothing of the old model stays
+  $("units").innerHTML = ""; unitsKey = null; netKey = null; $("network").innerHTML = ""; hideWeightTools();  // nothing of the old model stays
   $("notes").hidden = !(info.notes && info.notes.length); $("notes").textContent = (info.notes || []).join("; ");
   document.querySelectorAll("#features input").forEach((c) => { c.disabled = info.d_in !== 2; });
   const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/session/${info.id}/ws`);
@@ -240,7 +242,16 @@ function onMessage(m) {
   if (kept.length > MAX_KEPT_FRAMES) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
   latest = m;
   const sc = $("scrubber"); sc.max = kept.length - 1; sc.value = kept.length - 1;
-  if (!drawPending) { drawPending = true; requestAnimationFrame(() => { drawPending = false; render(latest, true); }); }
+  window.mlplabPerf.received++;
+  if (!drawPending) {
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      const t0 = performance.now();
+      render(latest, true);
+      window.mlplabPerf.drawn++; window.mlplabPerf.ms += performance.now() - t0;
+    });
+  }
 }
 
 // Status text and buttons follow the server's state; queued clicks are shown until the socket opens.
@@ -260,6 +271,9 @@ function showState() {
 
 // ---- drawing
 
+const LOSS_EVERY_MS = 200;  // the loss curve needs no 30 redraws a second; the numbers above it show every frame
+let lossDrawn = 0;
+
 function fmt(v) { return v === null || v === undefined ? "-" : Number(v).toPrecision(5); }
 
 function render(f, live) {
@@ -270,7 +284,7 @@ function render(f, live) {
   $("metric").textContent = fmt(f.metric);
   $("scrub-label").textContent = `epoch ${f.epoch}`;
   drawView(f);
-  if (live) drawLoss();
+  if (live && (state !== "running" || performance.now() - lossDrawn > LOSS_EVERY_MS)) { drawLoss(); lossDrawn = performance.now(); }
   drawRegions(f.regions);
   if (f.units && f.units.z8 !== undefined) drawUnits(f.units);
   drawNetwork(f);
@@ -321,23 +335,76 @@ function drawView(f) {
       marker: { color: s.X.map((_, i) => i), colorscale: "Turbo", size: 5 }, hoverinfo: "skip" });
     layout.xaxis = { autorange: true }; layout.yaxis = { autorange: true, scaleanchor: "x" };
   } else {
-    const [ax, ay] = axes(), g = s.grid, z = f32(v.z), rows = [];
-    for (let r = 0; r < g; r++) rows.push(Array.from(z.subarray(r * g, (r + 1) * g)));
-    let heat;
-    if (v.kind === "classes") {
-      const k = s.n_classes, scale = [];
-      for (let c = 0; c < k; c++) { scale.push([c / k, CLASS_COLORS[c]]); scale.push([(c + 1) / k, CLASS_COLORS[c]]); }
-      heat = { type: "heatmap", x: ax, y: ay, z: rows, zmin: -0.5, zmax: k - 0.5, colorscale: scale, opacity: 0.45, showscale: false, hoverinfo: "skip" };
-    } else if (s.task === "regression") {
-      heat = { type: "heatmap", x: ax, y: ay, z: rows, colorscale: "Viridis", opacity: 0.6, showscale: false, hoverinfo: "skip" };
-    } else {
-      if ($("discretize").checked) for (const row of rows) for (let q = 0; q < row.length; q++) row[q] = row[q] >= 0.5 ? 1 : 0;
-      heat = { type: "heatmap", x: ax, y: ay, z: rows, zmin: 0, zmax: 1, opacity: 0.6, showscale: false, hoverinfo: "skip",
-        colorscale: [[0, CLASS_COLORS[0]], [0.5, "#ffffff"], [1, CLASS_COLORS[1]]] };
+    // The heatmap is painted on a canvas under plotly's transparent plot area: plotly redraws only when
+    // the points or axes change, so a frame costs one putImageData (see docs/benchmarks.md, web-diagram).
+    const key = [s.id, s.X.length, $("show_test").checked, v.kind].join("/");
+    if (key !== viewKey || !$("heat-clip")) {
+      viewKey = key;
+      layout.paper_bgcolor = layout.plot_bgcolor = "rgba(0,0,0,0)";
+      Object.assign(layout.xaxis, { showgrid: false, zeroline: false }); Object.assign(layout.yaxis, { showgrid: false, zeroline: false });
+      Plotly.react("input-view", pointTraces(), layout, { displayModeBar: false, staticPlot: false });
     }
-    traces = [heat, ...pointTraces()];
+    paintHeat(v);
+    return;
   }
+  viewKey = null;
+  const clip = $("heat-clip"); if (clip) clip.remove();
   Plotly.react("input-view", traces, layout, { displayModeBar: false, staticPlot: false });
+}
+
+let viewKey = null;
+const hexRgb = (h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
+const VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"].map(hexRgb);
+const WHITE = [255, 255, 255];
+const mix = (a, b, t) => [0, 1, 2].map((k) => a[k] + (b[k] - a[k]) * t);
+
+function heatColor(v, kind, lo, hi) {  // [r, g, b] over white, as the plot used to blend it
+  let c, alpha = 0.6;
+  if (kind === "classes") { c = hexRgb(CLASS_COLORS[v | 0] || CLASS_COLORS[0]); alpha = 0.45; }
+  else if (session.task === "regression") {
+    const t = hi > lo ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) * 4 : 2, k = Math.min(3, Math.floor(t));
+    c = mix(VIRIDIS[k], VIRIDIS[k + 1], t - k);
+  } else {
+    const t = Math.min(1, Math.max(0, v));
+    c = t < 0.5 ? mix(hexRgb(CLASS_COLORS[0]), WHITE, t / 0.5) : mix(WHITE, hexRgb(CLASS_COLORS[1]), (t - 0.5) / 0.5);
+  }
+  return mix(WHITE, c, alpha);
+}
+
+function paintHeat(v) {
+  const gd = $("input-view"), full = gd._fullLayout, s = session, g = s.grid;
+  let clip = $("heat-clip");
+  if (!clip) {
+    clip = document.createElement("div"); clip.id = "heat-clip"; clip.className = "heat-clip";
+    const c = document.createElement("canvas"); c.id = "heat"; c.dataset.testid = "heatmap"; clip.appendChild(c);
+    gd.prepend(clip);
+  }
+  const xa = full.xaxis, ya = full.yaxis, c = $("heat");
+  clip.style.left = `${xa._offset}px`; clip.style.top = `${ya._offset}px`;
+  clip.style.width = `${xa._length}px`; clip.style.height = `${ya._length}px`;
+  // grid points sit on the box's edges: each cell is centred on its point, half a cell beyond the box
+  const cw = xa._length / (g - 1), ch = ya._length / (g - 1);
+  c.style.left = `${-cw / 2}px`; c.style.top = `${-ch / 2}px`; c.style.width = `${cw * g}px`; c.style.height = `${ch * g}px`;
+  if (c.width !== g) { c.width = g; c.height = g; }
+  const z = f32(v.z), disc = $("discretize").checked && s.task === "binary";
+  let lo = Infinity, hi = -Infinity;
+  if (s.task === "regression") for (const x of z) { if (x < lo) lo = x; if (x > hi) hi = x; }
+  // 256 colours looked up by value (classes by index): no colour is computed per pixel
+  const classes = v.kind === "classes", n = classes ? s.n_classes : 256, lut = new Uint8ClampedArray(n * 3);
+  for (let k = 0; k < n; k++) {
+    const x = classes ? k : s.task === "regression" ? lo + (hi - lo) * k / 255 : k / 255;
+    lut.set(heatColor(x, v.kind, lo, hi), 3 * k);
+  }
+  const span = s.task === "regression" ? (hi > lo ? hi - lo : 1) : 1, base = s.task === "regression" ? lo : 0;
+  const ctx = c.getContext("2d"), img = ctx.createImageData(g, g), px = img.data;
+  for (let r = 0; r < g; r++) for (let q = 0; q < g; q++) {
+    let x = z[r * g + q];
+    if (disc) x = x >= 0.5 ? 1 : 0;
+    const k = classes ? x | 0 : Math.min(255, Math.max(0, Math.round((x - base) / span * 255)));
+    const o = ((g - 1 - r) * g + q) * 4;
+    px[o] = lut[3 * k]; px[o + 1] = lut[3 * k + 1]; px[o + 2] = lut[3 * k + 2]; px[o + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
 }
 
 // Runs kept for comparison: their training-loss curves stay on the plot under the live one.
@@ -399,13 +466,14 @@ function drawMap(c, vals, u, discrete) {
   for (const v of vals) { if (v < lo) lo = v; if (v > hi) hi = v; }
   const ctx = c.getContext("2d");
   if (u.dim === 1) {
-    c.width = 48; c.height = 24;
+    if (c.width !== 48 || c.height !== 24) { c.width = 48; c.height = 24; }  // resizing clears and costs: only once
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, 48, 24); ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.5; ctx.beginPath();
     vals.forEach((v, i) => { const x = 48 * i / (vals.length - 1), y = 22 - 20 * (hi > lo ? (v - lo) / (hi - lo) : 0.5);
       if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
     ctx.stroke();
   } else {
-    const size = u.size; c.width = size; c.height = size;
+    const size = u.size;
+    if (c.width !== size || c.height !== size) { c.width = size; c.height = size; }
     const img = ctx.createImageData(size, size);
     for (let r = 0; r < size; r++) for (let q = 0; q < size; q++) {
       let t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5;
@@ -418,8 +486,18 @@ function drawMap(c, vals, u, discrete) {
   return [lo, hi];
 }
 
+let unitsKey = null;
+
 function drawUnits(u) {
-  const box = $("units"), per = u.points, z = unitMaps(u);
+  const box = $("units"), per = u.points, z = unitMaps(u), key = [u.layers, u.totals, u.dim].join("/");
+  if (key === unitsKey && box.firstChild) {  // the same model: redraw the thumbnails in place
+    box.querySelectorAll("canvas").forEach((c, idx) => {
+      const [lo, hi] = drawMap(c, z.subarray(idx * per, (idx + 1) * per), u, false);
+      c.title = `layer ${c.dataset.unit.split(".")[0]}, unit ${c.dataset.unit.split(".")[1]}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
+    });
+    return;
+  }
+  unitsKey = key;
   box.innerHTML = "";
   if (!u.count) { box.textContent = "This model has no hidden units."; return; }
   let idx = 0;
