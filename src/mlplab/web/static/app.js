@@ -540,7 +540,7 @@ function buildNetwork(net) {
   const svg = $("network"), cols = net.sizes.length, tall = Math.max(...net.shown);
   const width = Math.max(svg.parentElement.clientWidth - 4, 90 * (cols - 1) + 60), height = 24 + tall * (NODE + GAP) + 16;
   svg.innerHTML = ""; svg.setAttribute("width", width); svg.setAttribute("height", height);
-  const x = (c) => 30 + (width - 60) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
+  const x = (c) => 56 + (width - 100) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
   const links = document.createElementNS(svgNS(), "g"); svg.appendChild(links);
   netLinks = [];
   for (let l = 0; l + 1 < cols; l++)
