@@ -202,7 +202,7 @@ def _diagram(base: str, seconds: float, write: bool) -> None:
         "view and the loss curve. 'Received' is what the server sent (its ~30 frames/s cap, the reference "
         "for what the page could draw); 'drawn' counts the page's requestAnimationFrame redraws. Goal: "
         ">= 20 frames/s drawn with the diagram of the reference model. The 10 x 128 model's diagram draws the "
-        "first 16 units of each layer; there the server's training (165 000 weights, 500 points per step, one "
+        "first 16 units of each layer; there the server's training (149 000 parameters, 500 points per step, one "
         "core) is what bounds the frames, and the page draws each one it receives. "
         f"Goal {'met' if ok else 'NOT met'} in this run.\n\n" + table + "\n"
     )
