@@ -253,3 +253,21 @@ def test_comparisons_stay_quiet_within_the_seed_spread():
     rows += [{"run_id": f"c{s}", "variant": "c", "seed": s, "status": "finished", "final_loss": 5.0 + s} for s in range(10)]
     said = comparisons(pd.DataFrame(rows))
     assert len(said) == 2 and all("than c in 10/10 seeds" in s for s in said)
+
+
+def test_ctrl_c_in_a_python_sweep_stops_the_script_and_keeps_what_was_done(tmp_path):
+    """sweep() must not swallow Ctrl-C: it raises Interrupted (a KeyboardInterrupt) with the rows done."""
+
+    from mlplab.training.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_step_end(self, t, step, loss, pred):
+            if step == 20:
+                raise KeyboardInterrupt
+
+    exp = merge(experiment("piecewise-mlp"), {"train": {"epochs": 60}})
+    with pytest.raises(KeyboardInterrupt) as info:
+        sweep(exp, {"model.hidden": [[2], [3]], "seed": [0, 1]}, out=tmp_path, callbacks=[CtrlC()], progress=False)
+    frame = info.value.frame
+    assert isinstance(info.value, mlplab.Interrupted) and len(frame) == 4
+    assert set(frame.status) == {"interrupted", "not run"} and "stored in" in str(info.value)

@@ -33,7 +33,12 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
 
     con = _console(console)
     spec = load_sweep(file)
-    df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
+    from ..training.run import Interrupted
+
+    try:
+        df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
+    except Interrupted as stop:  # write the report of what was done, then stop as asked
+        df = stop.frame
     report = write_sweep_report(df, Path(out) / spec.name / "sweep.html", store=Store(out), title=spec.name)
     counts = ", ".join(f"{v} {k}" for k, v in df.status.value_counts().items())
     con.print(f"{spec.name}: {len(df)} runs ({counts}; {int(df.reused.fillna(False).sum())} reused from {out})")
@@ -43,7 +48,6 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
     stopped = int(df.status.isin(["interrupted", "not run"]).sum())
     if stopped:  # Ctrl-C: the caller stops too, told what is kept
         from ..store import DONE
-        from ..training.run import Interrupted
 
         kept = int(df.status.isin(DONE).sum())
         raise Interrupted(message=f"{kept} finished runs are stored in {out}; {stopped} were interrupted or "

@@ -91,6 +91,14 @@ def sweep(
 
     frame = pd.DataFrame.from_records(rows)
     frame.attrs["sweep"] = spec.name
+    if interrupted:  # Ctrl-C stops the caller's script too; what was done rides along as ``.frame``
+        from ..training.run import Interrupted
+
+        done = int((frame.status != "not run").sum())
+        stop = Interrupted(message=f"the sweep was interrupted after {done} of {len(frame)} runs"
+                           + (f"; finished runs are stored in {out}" if out is not None else ""))
+        stop.frame = frame
+        raise stop
     return frame
 
 
