@@ -271,3 +271,16 @@ def test_ctrl_c_in_a_python_sweep_stops_the_script_and_keeps_what_was_done(tmp_p
     frame = info.value.frame
     assert isinstance(info.value, mlplab.Interrupted) and len(frame) == 4
     assert set(frame.status) == {"interrupted", "not run"} and "stored in" in str(info.value)
+
+
+def test_the_sweep_report_shows_landscapes_and_layer_health_per_variant(tmp_path):
+    from mlplab.sweep.report import write_sweep_report
+
+    grid = {"model.residual": [False, True], "seed": [0, 1], "train.epochs": [60]}
+    df = sweep(merge(experiment("piecewise-residual"), {"train": {"snapshots": True}}), grid, progress=False)
+    text = write_sweep_report(df, tmp_path / "a").read_text()
+    assert "Loss landscape around each variant" in text and "Layer health through training" in text
+    assert "train.snapshots" not in text  # both analyses ran for both variants
+    df = sweep(experiment("piecewise-residual"), grid, progress=False)  # no snapshots recorded
+    text = write_sweep_report(df, tmp_path / "b").read_text()
+    assert "Loss landscape around each variant" in text and "train.snapshots" in text  # health says what it needs

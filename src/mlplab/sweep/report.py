@@ -259,9 +259,48 @@ def write_sweep_report(frame, path: str | os.PathLike, *, store: Any = None, tit
         grid = animation_grid(frame, runs)
         if grid is not None:
             parts.append(f'<section><div class="plot">{figure_div(grid)}</div></section>')
+        parts += analysis_sections(frame, runs, figure_div)
     out = _target(path, "sweep.html")
     out.write_text(_page(heading, "".join(parts), with_plotly=True), encoding="utf-8")
     return out
+
+
+# Analyses in a sweep report: one run per variant (its first finished seed), at most this many variants
+MAX_ANALYSED_VARIANTS = 6
+
+
+def analysis_sections(frame, runs: dict[str, Any], figure_div) -> list[str]:
+    """The loss landscape around each variant's trained model (a filter-normalised random slice: it
+    needs only the final weights) and layer health through training (it needs recorded snapshots),
+    variants side by side."""
+    from .. import analysis as A
+    from ..errors import MlplabError
+    from ..viz.report import _esc
+
+    chosen: dict[str, Any] = {}
+    for _, row in frame.iterrows():
+        run = runs.get(row["run_id"])
+        if run is not None and row["status"] == "finished" and row["variant"] not in chosen:
+            chosen[row["variant"]] = run
+    chosen = dict(list(chosen.items())[:MAX_ANALYSED_VARIANTS])
+    if not chosen:
+        return []
+    parts = []
+    for name, title, compute in (
+        ("landscape", "Loss landscape around each variant's trained model (first seed)",
+         lambda r: A.landscape(r, directions="random")),
+        ("health", "Layer health through training (first seed)", A.health),
+    ):
+        results, missing = [], []
+        for variant, run in chosen.items():
+            try:
+                results.append(compute(run))
+            except MlplabError as exc:
+                missing.append(f"{variant}: {exc}")
+        body = f'<div class="plot">{figure_div(A.figure(results))}</div>' if results else ""
+        note = "".join(f"<li>{_esc(m)}</li>" for m in missing[:3])
+        parts.append(f"<section><h2>{_esc(title)}</h2>{body}" + (f"<ul>{note}</ul>" if note else "") + "</section>")
+    return parts
 
 
 def _fmt(v: Any) -> str:
