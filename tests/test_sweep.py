@@ -281,6 +281,6 @@ def test_the_sweep_report_shows_landscapes_and_layer_health_per_variant(tmp_path
     text = write_sweep_report(df, tmp_path / "a").read_text()
     assert "Loss landscape around each variant" in text and "Layer health through training" in text
     assert "train.snapshots" not in text  # both analyses ran for both variants
-    df = sweep(experiment("piecewise-residual"), grid, progress=False)  # no snapshots recorded
+    df = sweep(merge(experiment("piecewise-residual"), {"train": {"snapshots": False}}), grid, progress=False)
     text = write_sweep_report(df, tmp_path / "b").read_text()
     assert "Loss landscape around each variant" in text and "train.snapshots" in text  # health says what it needs
