@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mlplab.data import make_dataset
-from mlplab.data import real
+from mlplab.data import download as dl, idx, real
 from mlplab.errors import DataFileError, SpecError
 
 N_TRAIN, N_TEST = 50, 20
@@ -164,7 +164,7 @@ MALFORMED = {
 def test_malformed_files_raise_data_file_error_naming_the_file(tmp_path, case, gz):
     make, phrase = MALFORMED[case]
     raw = make()
-    if gz and raw[:2] != real.GZIP_MAGIC:
+    if gz and raw[:2] != idx.GZIP_MAGIC:
         raw = gzip.compress(raw)
     path = tmp_path / f"broken-{case.replace(' ', '-')}"
     path.write_bytes(raw)
@@ -340,7 +340,7 @@ def test_bad_arguments_are_spec_errors(tmp_path):
 def _serve_set(www: Path, monkeypatch, name: str = "fashion-mnist"):
     arrays = make_set(www, gz=True)
     table = {f.name: md5(f) for f in www.glob("*.gz")}
-    monkeypatch.setitem(real.CHECKSUMS, name, table)
+    monkeypatch.setitem(dl.CHECKSUMS, name, table)
     return arrays
 
 
@@ -383,7 +383,7 @@ def test_download_fetches_only_missing_files(tmp_path, server, monkeypatch):
 def test_checksum_mismatch_deletes_the_download_and_says_so(tmp_path, server, monkeypatch):
     www, url = server
     _serve_set(www, monkeypatch)
-    monkeypatch.setitem(real.CHECKSUMS["fashion-mnist"], "train-images-idx3-ubyte.gz", "0" * 32)
+    monkeypatch.setitem(dl.CHECKSUMS["fashion-mnist"], "train-images-idx3-ubyte.gz", "0" * 32)
     with pytest.raises(DataFileError, match="checksum mismatch: expected MD5 0{32}.*deleted") as err:
         real.load("fashion-mnist", tmp_path / "data", base_url=url, progress=False)
     assert str(err.value).startswith(url + "train-images-idx3-ubyte.gz")
@@ -421,11 +421,11 @@ def test_unreachable_mirror_gives_one_clear_offline_message(tmp_path, server, mo
 
 def test_official_tables_are_complete():
     for name in ("fashion-mnist", "mnist"):
-        assert set(real.CHECKSUMS[name]) == {f + ".gz" for f in real.IDX_FILES.values()}
-        hashes = list(real.CHECKSUMS[name].values())
+        assert set(dl.CHECKSUMS[name]) == {f + ".gz" for f in real.IDX_FILES.values()}
+        hashes = list(dl.CHECKSUMS[name].values())
         assert all(re.fullmatch(r"[0-9a-f]{32}", h) for h in hashes), hashes  # MD5 hex digests
         assert len(set(hashes)) == len(hashes)  # four different files
-        assert real.MIRRORS[name] and all(u.startswith("http") for u in real.MIRRORS[name])
+        assert dl.MIRRORS[name] and all(u.startswith("http") for u in dl.MIRRORS[name])
 
 
 # --------------------------------------------------------------------------- digits, registry, fallback
@@ -522,7 +522,7 @@ def test_gzip_bomb_stops_at_the_size_the_header_declares(tmp_path, monkeypatch):
     path = tmp_path / "bomb.gz"
     path.write_bytes(packed)
     assert len(packed) < 1 << 20  # a small file ...
-    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    monkeypatch.setattr(idx.zlib, "decompressobj", _CountingInflater)
     _CountingInflater.total = 0
     with pytest.raises(DataFileError, match="inflates beyond the 1584 bytes its IDX header declares") as err:
         real.read_idx(path)
@@ -534,11 +534,11 @@ def test_header_declaring_gigabytes_is_refused_before_inflating(tmp_path, monkey
     header = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 100_000_000, 28, 28)  # 78 GB
     path = tmp_path / "huge.gz"
     path.write_bytes(gzip.compress(header + bytes(1000)))
-    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    monkeypatch.setattr(idx.zlib, "decompressobj", _CountingInflater)
     _CountingInflater.total = 0
     with pytest.raises(DataFileError, match="declares shape \\(100000000, 28, 28\\)"):
         real.read_idx(path)
-    assert _CountingInflater.total <= 4 + 4 * real.IDX_MAX_DIMS
+    assert _CountingInflater.total <= 4 + 4 * idx.IDX_MAX_DIMS
 
 
 @pytest.mark.parametrize("url", ["not a url", "htp://example.org/", "http://", "ftp://example.org/mnist/",
@@ -594,7 +594,7 @@ def trickler(monkeypatch):
 
 def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monkeypatch):
     url, served = trickler
-    monkeypatch.setattr(real, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
+    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
     target = tmp_path / "data"
     with pytest.raises(DataFileError, match="deadline passed") as err:
         real.load("fashion-mnist", target, base_url=url, progress=False)
