@@ -95,7 +95,7 @@ def server(tmp_path, monkeypatch):
 def no_ambient_config(monkeypatch, tmp_path):
     """No test reads the user's data folder or mirror setting."""
     monkeypatch.delenv(real.ENV_DATA, raising=False)
-    monkeypatch.delenv(real.ENV_URL, raising=False)
+    monkeypatch.delenv(dl.ENV_URL, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
@@ -362,7 +362,7 @@ def test_download_from_local_server_verifies_and_loads(tmp_path, server, monkeyp
 def test_download_uses_env_url_and_shows_progress(tmp_path, server, monkeypatch, capsys):
     www, url = server
     _serve_set(www, monkeypatch, "mnist")
-    monkeypatch.setenv(real.ENV_URL, url)
+    monkeypatch.setenv(dl.ENV_URL, url)
     paths = real.download("mnist", tmp_path, progress=True)
     assert all(p.parent == tmp_path / "mnist" and p.is_file() for p in paths.values())
     assert "train-images-idx3-ubyte.gz" in capsys.readouterr().err
@@ -547,13 +547,13 @@ def test_header_declaring_gigabytes_is_refused_before_inflating(tmp_path, monkey
 def test_malformed_mirror_url_is_a_spec_error_naming_its_source(tmp_path, monkeypatch, url, via):
     forbid_network(monkeypatch)
     if via == "env":
-        monkeypatch.setenv(real.ENV_URL, url)
+        monkeypatch.setenv(dl.ENV_URL, url)
         kwargs = {}
     else:
         kwargs = {"base_url": url}
     with pytest.raises(SpecError) as err:
         real.load("mnist", tmp_path, progress=False, **kwargs)
-    assert err.value.param == (real.ENV_URL if via == "env" else "base_url")
+    assert err.value.param == (dl.ENV_URL if via == "env" else "base_url")
     assert repr(url) in str(err.value)
 
 
