@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .diagnostics import flag_dead_units
 from .errors import SpecError
 from .specs import Experiment, validate
 from .training.run import Run
@@ -55,8 +56,11 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
     from .training.loop import train
 
     data = exp.make_data()
-    if exp.extras.get("fit_dims"):  # image presets: the input/output sizes follow whichever data set was found
+    if exp.extras.get("fit_dims"):  # image presets: sizes, data name and title follow whichever data set was found
         exp = merge_model(exp, in_dim=data.d_in, out_dim=data.d_out)
+        size = "x".join(map(str, getattr(data, "image_shape", None) or ())) or f"{data.d_in} inputs"
+        arch = "-".join(map(str, [exp.model.in_dim, *exp.model.hidden, exp.model.out_dim]))
+        exp = exp.replace(data=exp.data.replace(name=data.name), title=f"{exp.title} ({data.name} {size}, {arch})")
         spec = exp.model_dump()
     if data.name == "digits" and "digits_epochs" in exp.extras:
         exp = exp.replace(train=exp.train.replace(epochs=int(exp.extras["digits_epochs"])))
@@ -70,9 +74,9 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
         with threads_for(_Sized(count_parameters(exp.model)), min(batch, data.n)):
             run = train_scratch(exp.model, data, exp.train, name=exp.name)
         run.spec, run.engine = spec, "scratch"
-        return run
+        return flag_dead_units(run)
     model = exp.make_model()
-    return train(model, data, exp.train, progress=progress, experiment=spec)
+    return flag_dead_units(train(model, data, exp.train, progress=progress, experiment=spec))
 
 
 class _Sized:

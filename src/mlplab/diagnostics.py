@@ -1,19 +1,20 @@
-"""Measurements of an untrained network: how each initialisation scales activations and gradients.
+"""Measurements of a network: how each initialisation scales activations and gradients, and which units died.
 
 Notebook 004's variance argument, measured: for o = W x with independent zero-mean weights of variance
-sigma^2, Var[o] = n_in sigma^2 E[x^2]. Training curves and figures live elsewhere.
+sigma^2, Var[o] = n_in sigma^2 E[x^2]; and the ReLU units that never activate. Figures live elsewhere.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import SpecError
+from .errors import DeadUnitsWarning, SpecError
 from .models import build_model
 from .specs import ModelSpec, validate
 
@@ -134,3 +135,68 @@ def _layer_scales(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, i
             "input_grad_std": float(x.grad.double().std()) if x.grad is not None else math.nan,
         })
     return rows
+
+
+# ------------------------------------------------------------------ units that never activate
+
+# A layer is flagged when at least this share of its ReLU units never activated on the training data.
+# A few silent units among hundreds are normal after training (the d2l MLP keeps some); a quarter or
+# more means the model has lost real capacity (identity init on a wide layer once lost 6 of 8).
+DEAD_SHARE = 0.25
+
+
+def dead_units(model: nn.Module, X: np.ndarray | torch.Tensor, *, batch: int = 4096) -> list[tuple[str, int, int]]:
+    """(module name, dead, total) for every ReLU in ``model``: units whose output is 0 on every row of X.
+
+    X: (n, d_in). Evaluated in eval mode without gradients (batch norm uses its running statistics);
+    the model's mode is restored afterwards.
+    """
+    relus = [(name, m) for name, m in model.named_modules() if type(m) is nn.ReLU]
+    alive: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            fired = (output > 0).reshape(-1, output.shape[-1]).any(0)  # (units,)
+            alive[name] = fired if name not in alive else alive[name] | fired
+        return keep
+
+    if not relus:
+        return []
+    handles = [m.register_forward_hook(hook(name)) for name, m in relus]
+    was_training = model.training
+    try:
+        model.eval()
+        Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        with torch.no_grad():
+            for start in range(0, len(Xt), batch):
+                model(Xt[start:start + batch])
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return [(name, int((~alive[name]).sum()), int(alive[name].numel())) for name, _ in relus if name in alive]
+
+
+def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[int, str]:
+    """(dead units in all, a sentence naming the layers where at least ``DEAD_SHARE`` of the units are dead, or "")."""
+    rows = dead_units(model, X)
+    flagged = [f"{dead} of {total} in {name}" for name, dead, total in rows if dead and dead >= DEAD_SHARE * total]
+    total_dead = sum(dead for _, dead, _ in rows)
+    if not flagged:
+        return total_dead, ""
+    return total_dead, ("ReLU units that never activated on the training data: " + ", ".join(flagged)
+                        + ". They output 0 for every input, so they receive no gradient and never learn; "
+                        "try another initialisation (init='default' or 'kaiming') or a smaller learning rate.")
+
+
+def flag_dead_units(run: Any) -> Any:
+    """Count the trained model's never-active ReLU units on the training data into ``run.metrics["dead_units"]``;
+    where a layer lost at least ``DEAD_SHARE`` of them, say so in ``run.message`` and warn (`DeadUnitsWarning`)."""
+    if run.model is None or run.data is None or not isinstance(run.model, nn.Module):
+        return run
+    count, sentence = dead_unit_report(run.model, run.data.X)
+    run.metrics["dead_units"] = count
+    if sentence:
+        run.message = f"{run.message} {sentence}".strip()
+        warnings.warn(f"{run.name}: {sentence}", DeadUnitsWarning, stacklevel=4)
+    return run

@@ -186,8 +186,15 @@ def experiment(name: str, **overrides: Any) -> Experiment:
 
 
 def merge(exp: Experiment, overrides: dict[str, Any]) -> Experiment:
-    """A copy of ``exp`` with nested fields replaced (tables merge, values replace), validated again."""
-    return validate(Experiment, _deep_merge(exp.model_dump(), overrides), "")
+    """A copy of ``exp`` with nested fields replaced (tables merge, values replace), validated again.
+
+    An explicit ``train.epochs`` wins over a preset's data-set-specific count (``extras.digits_epochs``
+    of the d2l presets), unless the overrides set the extras too.
+    """
+    values = _deep_merge(exp.model_dump(), overrides)
+    if "epochs" in (overrides.get("train") or {}) and "extras" not in overrides:
+        values["extras"] = {k: v for k, v in values["extras"].items() if k != "digits_epochs"}
+    return validate(Experiment, values, "")
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
