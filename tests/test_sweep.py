@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -136,7 +138,8 @@ def test_toml_sweeps_and_presets(tmp_path):
     practice = load_sweep("practice-variants")
     variants = expand(practice)
     assert practice.size == 40 and {v.experiment.model.norm for v in variants} == {"none", "batch"}
-    assert variants[0].name == "practice-linear_seed0"
+    assert variants[0].name == "practice-linear_epochs3000_seed0"
+    assert {v.experiment.train.epochs for v in variants} == {3000}  # equal budgets for the four models
     assert len(expand(load_sweep("sine-hidden"))) == 20 and len(expand(load_sweep("moons-lr-init"))) == 36
     from pathlib import Path
 
@@ -179,12 +182,12 @@ def test_sweep_without_stacking_gives_the_same_losses():
     np.testing.assert_allclose(a.final_loss, b.final_loss, rtol=1e-5)
 
 
-def test_ray_executor_says_how_to_install_when_missing():
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        with pytest.raises(SpecError, match="mlplab\\[ray\\]"):
-            sweep("piecewise-mlp", {"seed": [0]}, executor="ray")
+def test_ray_executor_says_how_to_install_when_missing(monkeypatch):
+    # Ray may well be installed here: a None entry in sys.modules makes `import ray` fail as if it were not.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SpecError, match="mlplab\\[ray\\]") as err:
+        sweep("piecewise-mlp", {"seed": [0]}, executor="ray")
+    assert err.value.param == "executor"
     with pytest.raises(SpecError) as err:
         sweep("piecewise-mlp", {"seed": [0]}, executor="slurm")
     assert err.value.param == "executor"
