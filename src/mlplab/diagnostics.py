@@ -200,3 +200,25 @@ def flag_dead_units(run: Any) -> Any:
         run.message = f"{run.message} {sentence}".strip()
         warnings.warn(f"{run.name}: {sentence}", DeadUnitsWarning, stacklevel=4)
     return run
+
+
+# ------------------------------------------------------------------ gradients through depth
+
+
+def layer_gradient_norms(spec: ModelSpec | dict[str, Any], X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                         *, seed: int = 0, loss: str = "ce") -> np.ndarray:
+    """||d loss / d W|| (Frobenius) of every Linear layer's weight, first layer first, at initialisation.
+
+    One forward and backward pass on (X, y) of ``build_model(spec, seed)`` in train mode. X: (n, d_in);
+    y: (n,) int labels for ``loss="ce"``, (n, d_out) targets for ``"mse"``. Returns (layers,) float64.
+    """
+    spec = validate(ModelSpec, spec, "model")
+    if loss not in SCALE_LOSSES:
+        raise SpecError("loss", f"one of {', '.join(SCALE_LOSSES)}", loss)
+    model = build_model(spec, seed=seed).train()
+    Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    if Xt.ndim != 2 or Xt.shape[1] != spec.in_dim:
+        raise SpecError("X", f"an array of shape (n, {spec.in_dim}) for model.in_dim={spec.in_dim}", tuple(Xt.shape))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64 if loss == "ce" else np.float32))
+    SCALE_LOSSES[loss](model(Xt), yt).backward()
+    return np.array([float(m.weight.grad.double().norm()) for m in model.modules() if isinstance(m, nn.Linear)])

@@ -92,7 +92,7 @@ def _layers(spec: ModelSpec) -> list[nn.Module]:
         for i, h in enumerate(spec.hidden):
             if i == 0 or h != width:  # the stem, or a projection between blocks of different widths
                 layers.append(nn.Linear(width, h, bias=spec.bias))
-                if post and (n := norm(h)) is not None:
+                if post and (i > 0 or spec.norm_stem) and (n := norm(h)) is not None:
                     layers.append(n)
             layers.append(ResidualBlock(h, act(), None if post else norm(h), bias=spec.bias))
             if post and (n := norm(h)) is not None:
