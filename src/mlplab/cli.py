@@ -163,7 +163,7 @@ def explain_cmd(
     topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
     spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
 ) -> None:
-    """Print a worked computation step by step, as matrices."""
+    """Print a worked computation step by step, as matrices (backprop: every value checked against autograd)."""
     from .explain import explain, render
 
     render(explain(topic, spec), out)
