@@ -250,3 +250,26 @@ def test_comparisons_stay_quiet_within_the_seed_spread():
     rows += [{"run_id": f"c{s}", "variant": "c", "seed": s, "status": "finished", "final_loss": 5.0 + s} for s in range(10)]
     said = comparisons(pd.DataFrame(rows))
     assert len(said) == 2 and all("than c in 10/10 seeds" in s for s in said)
+
+
+def test_runs_compare_groups_by_experiment_and_filters_on_it(tmp_path):
+    from rich.console import Console
+
+    from mlplab.sweep import runs_compare
+
+    grid = {"experiment": ["practice-linear", "practice-mlp"], "train.epochs": [30], "seed": [0, 1, 2]}
+    df = sweep("practice-linear", grid, out=tmp_path, progress=False)
+    assert len(df) == 6
+    con = Console(record=True, width=200)
+    table = runs_compare(tmp_path, ["sweep=practice-linear-sweep"], console=con)
+    rows = dict(zip(table.columns[0].cells, table.columns[1].cells))  # variant -> runs
+    assert rows == {"practice-linear, epochs=30": "3", "practice-mlp, epochs=30": "3"}, rows
+    only = runs_compare(tmp_path, ["experiment=practice-mlp"], console=con)
+    assert list(only.columns[0].cells) == ["practice-mlp, epochs=30"] and list(only.columns[1].cells) == ["3"]
+    seed = runs_compare(tmp_path, ["experiment=practice-mlp", "seed=1"], console=con)
+    assert list(seed.columns[1].cells) == ["1"]
+    with pytest.raises(SpecError) as err:
+        runs_compare(tmp_path, ["experimnt=practice-mlp"], console=con)
+    assert err.value.param == "experimnt" and "experiment" in str(err.value)
+    with pytest.raises(SpecError):
+        runs_compare(tmp_path, ["experiment=sine-poly"], console=con)
