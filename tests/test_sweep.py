@@ -273,3 +273,60 @@ def test_runs_compare_groups_by_experiment_and_filters_on_it(tmp_path):
     assert err.value.param == "experimnt" and "experiment" in str(err.value)
     with pytest.raises(SpecError):
         runs_compare(tmp_path, ["experiment=sine-poly"], console=con)
+
+
+def _frame(losses: dict[str, list[float]]):
+    import pandas as pd
+
+    return pd.DataFrame([{"run_id": f"{v}{s}", "variant": v, "seed": s, "status": "finished", "final_loss": x}
+                         for v, xs in losses.items() for s, x in enumerate(xs)])
+
+
+def _welch_p(a, b):
+    """Welch's two-sided p-value on log10 losses, written out: t, Welch-Satterthwaite df, Student's t tail."""
+    from scipy.stats import t as student
+
+    a, b = np.log10(a), np.log10(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return 2 * student.sf(abs(t), df)
+
+
+def test_one_or_two_seeds_are_never_evidence():
+    from mlplab.sweep.report import comparisons
+
+    assert comparisons(_frame({"a": [1.0, 1.1], "b": [100.0, 120.0]})) == []
+    assert comparisons(_frame({"a": [1.0], "b": [100.0]})) == []
+
+
+def test_three_seeds_far_apart_are_evidence_with_the_p_value_of_welchs_test():
+    import re
+
+    from mlplab.sweep.report import comparisons
+
+    a, b = [1.0, 1.1, 0.95], [10.0, 12.0, 9.0]
+    said = comparisons(_frame({"a": a, "b": b}))
+    assert len(said) == 1 and said[0].startswith("a reaches a lower loss than b in 3/3 seeds")
+    p = float(re.search(r"p = ([0-9.e-]+)", said[0]).group(1))
+    assert p == pytest.approx(_welch_p(np.array(a), np.array(b)), rel=0.05)  # printed with 2 digits
+
+
+def test_holm_correction_silences_a_difference_that_only_one_pair_would_show():
+    from mlplab.sweep.report import comparisons
+
+    a, b = np.array([1.0, 1.3, 0.8, 1.1]), np.array([1.6, 2.0, 1.4, 1.9])
+    p = _welch_p(a, b)
+    assert 0.05 / 10 < p < 0.05  # significant alone, not once ten pairs are tested
+    assert len(comparisons(_frame({"a": list(a), "b": list(b)}))) == 1
+    rng = np.random.default_rng(1)
+    others = {k: list(1.3 * np.exp(rng.normal(0, 0.02, 4))) for k in ("c", "d", "e")}
+    said = comparisons(_frame({"a": list(a), "b": list(b), **others}))
+    assert not any(s.startswith("a reaches a lower loss than b") for s in said), said
+
+
+def test_identical_seed_independent_runs_differ_exactly_or_not_at_all():
+    from mlplab.sweep.report import comparisons
+
+    assert len(comparisons(_frame({"a": [2.0] * 3, "b": [3.0] * 3}))) == 1
+    assert comparisons(_frame({"a": [2.0] * 3, "b": [2.0] * 3})) == []
