@@ -61,8 +61,9 @@ def paths(exp: Experiment, spec: dict[str, Any]) -> Run:
         label = "scikit-learn " + (settings.pop("label", None) or f"#{i + 1}")
         clf = fit_sklearn(data.X, data.y, seed=exp.train.seed, **settings)
         extras[f"loss/{label}"] = np.asarray(clf.loss_curve_, dtype=np.float32)
-        extras[f"proba/{label}"] = clf.predict_proba(points)[:, 1].reshape(GRID, GRID).astype(np.float32)
-        metrics[f"{label}/train_accuracy"] = float(clf.score(data.X, data.y))
+        proba = clf.predict_proba(points.astype(np.float64))[:, 1]
+        extras[f"proba/{label}"] = proba.reshape(GRID, GRID).astype(np.float32)
+        metrics[f"{label}/train_accuracy"] = float(clf.score(data.X.astype(np.float64), data.y))
     return Run(spec=spec, extras=extras, metrics=metrics, data=data)
 
 
@@ -74,7 +75,7 @@ def fit_sklearn(X: np.ndarray, y: np.ndarray, *, seed: int, **settings: Any):
     clf = MLPClassifier(random_state=seed, **settings)
     with warnings.catch_warnings():  # the notebook's settings stop at max_iter on purpose
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+        clf.fit(np.asarray(X, dtype=np.float64), y)  # the notebook fits make_moons' float64 arrays
     return clf
 
 
