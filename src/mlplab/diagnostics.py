@@ -139,9 +139,9 @@ def _layer_scales(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, i
 
 # ------------------------------------------------------------------ units that never activate
 
-# A layer is flagged when at least this share of its ReLU units never activated on the training data.
-# A few silent units among hundreds are normal after training (the d2l MLP keeps some); a quarter or
-# more means the model has lost real capacity (identity init on a wide layer once lost 6 of 8).
+# A layer is flagged when more than this share of its ReLU units never activated on the training data.
+# A few silent units are normal after training (the moons MLP keeps 2 of 32, a 4-unit playground net
+# may keep 1); more than a quarter means real capacity lost (identity init on a wide layer once lost 6 of 8).
 DEAD_SHARE = 0.25
 
 
@@ -178,9 +178,9 @@ def dead_units(model: nn.Module, X: np.ndarray | torch.Tensor, *, batch: int = 4
 
 
 def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[int, str]:
-    """(dead units in all, a sentence naming the layers where at least ``DEAD_SHARE`` of the units are dead, or "")."""
+    """(dead units in all, a sentence naming the layers where more than ``DEAD_SHARE`` of the units are dead, or "")."""
     rows = dead_units(model, X)
-    flagged = [f"{dead} of {total} in {name}" for name, dead, total in rows if dead and dead >= DEAD_SHARE * total]
+    flagged = [f"{dead} of {total} in {name}" for name, dead, total in rows if dead > DEAD_SHARE * total]
     total_dead = sum(dead for _, dead, _ in rows)
     if not flagged:
         return total_dead, ""
@@ -191,7 +191,7 @@ def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[in
 
 def flag_dead_units(run: Any) -> Any:
     """Count the trained model's never-active ReLU units on the training data into ``run.metrics["dead_units"]``;
-    where a layer lost at least ``DEAD_SHARE`` of them, say so in ``run.message`` and warn (`DeadUnitsWarning`)."""
+    where a layer lost more than ``DEAD_SHARE`` of them, say so in ``run.message`` and warn (`DeadUnitsWarning`)."""
     if run.model is None or run.data is None or not isinstance(run.model, nn.Module):
         return run
     count, sentence = dead_unit_report(run.model, run.data.X)

@@ -98,7 +98,7 @@ def runs_compare(store_dir: str | Path, ids_or_filter: list[str], console: Any =
     for item in ids_or_filter:
         if "=" in item:
             key, value = item.split("=", 1)
-            if key in COLUMNS or "." in key:
+            if key in COLUMNS or "." in key or "__" in key:
                 filters[key.replace(".", "__")] = _parse(value)
             else:  # a value the sweep varied: filtered on the rows below
                 varied[key] = _parse(value)
