@@ -1,10 +1,6 @@
-"""Side-by-side computations of the course (``kind = "compare"``): one thing beside its reference.
+"""Side-by-side studies (``kind = "compare"``): one computation beside its reference, named by ``extras["study"]``.
 
-``extras["study"]`` names the study (``STUDIES``): "paths" (notebook 002's moons fitted by scikit-learn and
-mlplab's three training paths), "backprop-by-hand" (notebook 002's hand-written VJPs beside autograd, then
-its training loop), "vjp-sin" (the VJP of sin beside autograd), "depth-gradients" (notebook 004's vanishing
-gradient, measured per layer). Each returns a `Run`; training goes through `mlplab.api`, figures live in
-`mlplab.viz.studies`.
+Training goes through `mlplab.api`; each study's figures live in `mlplab.viz.studies`.
 """
 
 from __future__ import annotations
@@ -216,6 +212,7 @@ def depth_gradients(exp: Experiment, spec: dict[str, Any]) -> Run:
     return Run(spec=spec, extras=extras, metrics=metrics)  # no data: the report draws the norms, not the images
 
 
+# study name -> the function that runs it; the presets name these in extras["study"].
 STUDIES: dict[str, Callable[[Experiment, dict[str, Any]], Run]] = {
     "paths": paths,
     "backprop-by-hand": backprop_by_hand,

@@ -1,4 +1,5 @@
-"""Worked examples of backpropagation, computed with the NumPy engine and shown as small matrices.
+"""Worked examples of backpropagation, computed with the NumPy engine and shown as small matrices
+(``backprop`` checks every value against PyTorch autograd; notebook 001's exercises say where its answers differ).
 
 `explain(topic, arg)` returns an `Explanation` (named arrays, tables, notes) and computes nothing it
 does not return; `render(expl, console)` prints one with rich. Topics: see `TOPICS`.
