@@ -115,3 +115,27 @@ def test_explain_and_regions_commands(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "linear regions" in text and (tmp_path / "piecewise-mlp" / "regions.html").exists()
     assert main(["regions", "sine-mlp-2", "-o", str(tmp_path)]) == 2  # 1-D input: no plane to draw
+
+
+def test_study_reports_draw_the_studies_numbers():
+    from mlplab.viz.panels import extra_figures
+
+    depth = mlplab.run("depth-gradients")
+    [(caption, fig)] = extra_figures(depth)
+    assert fig.layout.yaxis.type == "log" and "sigmoid" in caption
+    lines = {t.name: t for t in fig.data}
+    assert len(lines) == 4
+    np.testing.assert_array_equal(lines["sigmoid, PyTorch default"].y, depth.extras["norm/sigmoid, default"])
+    np.testing.assert_array_equal(lines["relu, Xavier (uniform)"].x, np.arange(1, 10))
+    sin = mlplab.run("vjp-sin")
+    [(_, fig)] = extra_figures(sin)
+    traces = {t.name: t for t in fig.data if t.xaxis == "x2"}
+    for name in ("x.grad (autograd)", "v * cos(x)", "f.grad_fn(v)", "mlplab ops.sin VJP"):
+        np.testing.assert_allclose(traces[name].y, np.cos(sin.extras["x"]), atol=2e-7)
+    checks = mlplab.run("moons-backprop-mse", epochs=5)
+    [(_, table)] = extra_figures(checks)
+    cells = table.data[0].cells.values
+    assert list(cells[0]) == ["dz2", "dw2", "da1", "dz1", "dw1"] and list(cells[1]) == ["100", "32x1", "100x32", "100x32", "2x32"]
+    assert list(cells[2]) == ["True"] * 5
+    assert [float(v) for v in cells[3]] == pytest.approx(
+        [checks.metrics[f"{n}: max |mlplab VJP - autograd|"] for n in cells[0]], rel=0.05)
