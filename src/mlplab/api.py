@@ -42,7 +42,23 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
     return run_experiment(resolve(experiment, **changes), progress=progress)
 
 
-def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
+def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
+    """The experiment as it will run, its data and its initial model: what every surface trains from."""
+    from .data import make_dataset
+    from .models import build_model
+
+    data = make_dataset(exp.data)
+    if exp.extras.get("fit_dims"):  # image presets: sizes, data name and title follow whichever data set was found
+        exp = merge_model(exp, in_dim=data.d_in, out_dim=data.d_out)
+        size = "x".join(map(str, getattr(data, "image_shape", None) or ())) or f"{data.d_in} inputs"
+        arch = "-".join(map(str, [exp.model.in_dim, *exp.model.hidden, exp.model.out_dim]))
+        exp = exp.replace(data=exp.data.replace(name=data.name), title=f"{exp.title} ({data.name} {size}, {arch})")
+    if data.name == "digits" and "digits_epochs" in exp.extras:
+        exp = exp.replace(train=exp.train.replace(epochs=int(exp.extras["digits_epochs"])))
+    return exp, data, build_model(exp.model, seed=exp.train.seed)
+
+
+def run_experiment(exp: Experiment, *, progress: bool | None = None, callbacks: list[Any] | None = None) -> Run:
     """Data -> model -> train (or sample) -> Run, for any kind of experiment."""
     spec = exp.model_dump()
     if exp.kind == "prior":
@@ -55,38 +71,30 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None) -> Run:
         return compare(exp, spec)
     from .training.loop import train
 
-    data = exp.make_data()
-    if exp.extras.get("fit_dims"):  # image presets: sizes, data name and title follow whichever data set was found
-        exp = merge_model(exp, in_dim=data.d_in, out_dim=data.d_out)
-        size = "x".join(map(str, getattr(data, "image_shape", None) or ())) or f"{data.d_in} inputs"
-        arch = "-".join(map(str, [exp.model.in_dim, *exp.model.hidden, exp.model.out_dim]))
-        exp = exp.replace(data=exp.data.replace(name=data.name), title=f"{exp.title} ({data.name} {size}, {arch})")
-        spec = exp.model_dump()
-    if data.name == "digits" and "digits_epochs" in exp.extras:
-        exp = exp.replace(train=exp.train.replace(epochs=int(exp.extras["digits_epochs"])))
-        spec = exp.model_dump()
-    if exp.train.engine == "numpy":
-        from .autograd import train_scratch
-        from .models import count_parameters
-        from .training.loop import threads_for
+    exp, data, model = prepare(exp)
+    cbs = list(callbacks or [])
+    if progress if progress is not None else _default_progress():
+        from .viz.progress import Progress
 
-        batch = exp.train.batch_size or data.n
-        with threads_for(_Sized(count_parameters(exp.model)), min(batch, data.n)):
-            run = train_scratch(exp.model, data, exp.train, name=exp.name)
-        run.spec, run.engine = spec, "scratch"
-        return flag_dead_units(run)
-    model = exp.make_model()
-    return flag_dead_units(train(model, data, exp.train, progress=progress, experiment=spec))
+        cbs.append(Progress(exp.name))
+    return flag_dead_units(train(model, data, exp.train, callbacks=cbs, experiment=exp.model_dump()))
 
 
-class _Sized:
-    """Stands in for a model where only its parameter count matters (``threads_for``)."""
+def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = None) -> list[Run]:
+    """Several experiments of one architecture trained at once on the stacked engine (see `train_stacked`),
+    each prepared exactly as `run_experiment` prepares it."""
+    from .training.loop import train_stacked
 
-    def __init__(self, n: int):
-        self._n = n
+    prepared = [prepare(e) for e in experiments]
+    exps = [p[0] for p in prepared]
+    return train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
+                         experiments=[e.model_dump() for e in exps], callbacks=list(callbacks or []))
 
-    def parameters(self):
-        return [torch.empty(self._n, device="meta")]
+
+def _default_progress() -> bool:
+    from .viz.progress import default_progress
+
+    return default_progress()
 
 
 def merge_model(exp: Experiment, **fields: Any) -> Experiment:

@@ -34,8 +34,9 @@ def paths(exp: Experiment, spec: dict[str, Any]) -> Run:
     import torch
 
     from .api import run as run_preset
+    from .data import make_dataset
 
-    data = exp.make_data()
+    data = make_dataset(exp.data)
     if data.task != "binary" or data.d_in != 2:
         raise SpecError("data", "a binary 2-D data set for a comparison", data.name)
     (x0, x1), (y0, y1) = data.bounds(margin=0.1)
@@ -138,11 +139,12 @@ def backprop_by_hand(exp: Experiment, spec: dict[str, Any]) -> Run:
     import torch
 
     from .api import run_experiment
+    from .models import build_model
 
     if exp.model.bias or len(exp.model.hidden) != 1 or exp.model.in_dim != 2 or exp.model.out_dim != 1:
         raise SpecError("model", "notebook 002's 2-h-1 network without biases (bias = false)", exp.model.hidden)
     run = run_experiment(exp.replace(kind="train"))
-    model0 = exp.make_model()  # the same initial weights the training started from
+    model0 = build_model(exp.model, seed=exp.train.seed)  # the same initial weights the training started from
     w1 = model0.net[0].weight.detach().numpy().T.copy()  # torch keeps (out, in); the notebook's w1 is (in, out)
     w2 = model0.net[2].weight.detach().numpy().T.copy()
     checks = backprop_checks(run.data.X, run.data.y.astype(np.float32), w1, w2)
@@ -192,9 +194,10 @@ def vjp_sin(exp: Experiment, spec: dict[str, Any]) -> Run:
 
 def depth_gradients(exp: Experiment, spec: dict[str, Any]) -> Run:
     """||dL/dW|| per layer at initialisation for each activation x initialisation in ``extras`` (one batch)."""
+    from .data import make_dataset
     from .diagnostics import layer_gradient_norms
 
-    data = exp.make_data()
+    data = make_dataset(exp.data)
     if data.task != "multiclass":
         raise SpecError("data", "a multiclass data set (the gradient of cross-entropy is measured)", data.name)
     ex = exp.extras

@@ -23,8 +23,10 @@ import numpy as np
 from .autograd import ops
 from .autograd.mlp import MLP, Residual, _all_layers
 from .errors import SpecError
-from .models.mlp import count_parameters, parameter_table
+from .data import Dataset
+from .models.mlp import build_model, count_parameters, parameter_table
 from .specs import ModelSpec, validate
+from .training.loop import train
 
 Array = np.ndarray
 
@@ -132,19 +134,19 @@ def symmetry(arg: str | None = None) -> Explanation:
     X, y = make_moons(noise=0.25, n_samples=100, random_state=0)
     steps, lr, hidden = 200, 0.5, 4
     base = {"in_dim": 2, "hidden": [hidden], "out_dim": 1}
-    nets = {"constant": MLP.from_spec({**base, "init": "constant", "init_value": 0.3}, dtype=np.float64),
-            "xavier": MLP.from_spec({**base, "init": "xavier_uniform"}, seed=0, dtype=np.float64)}
+    specs = {"constant": {**base, "init": "constant", "init_value": 0.3}, "xavier": {**base, "init": "xavier_uniform"}}
+    data = Dataset(X=X.astype(np.float32), y=y.astype(np.int64), task="binary", name="moons")
+    # The from-scratch engine through the one loop: the notebooks' plain update, every step recorded
+    runs = {k: train(build_model(validate(ModelSpec, v, "model"), seed=0), data, engine="numpy",
+                     optimizer="manual_sgd", lr=lr, loss="bce_logits", epochs=steps, frames=steps + 1, snapshots=True)
+            for k, v in specs.items()}
+    record = [0, 1, 10, 50, 100, steps]
     rows: list[list[Any]] = []
-    record = {0, 1, 10, 50, 100, steps}
-    for step in range(steps + 1):
-        losses = {}
-        for name, net in nets.items():
-            losses[name], _ = net.loss_and_grads(X, y, "bce_logits")
-            if step < steps:
-                net.flat -= lr * net.last_flat_grad
-        if step in record:
-            rows.append([step, *(_spread(nets[k]) for k in nets), *(round(losses[k], 4) for k in nets)])
-    arrays = {f"W1 after {steps} steps ({k} init)": nets[k].params["net.0.weight"].copy() for k in nets}
+    for step in record:
+        spreads = [_spread_of(runs[k].snapshots["net.0.weight"][step]) for k in runs]
+        losses = [round(float(runs[k].losses[step]) if step < steps else runs[k].metrics["train_loss"], 4) for k in runs]
+        rows.append([step, *spreads, *losses])
+    arrays = {f"W1 after {steps} steps ({k} init)": runs[k].snapshots["net.0.weight"][-1].copy() for k in runs}
     table = Table("Spread of hidden units (max |W1[i] - W1[0]|)", ["step", "spread constant", "spread xavier",
                                                                    "loss constant", "loss xavier"], rows)
     notes = ["With equal weights every hidden unit computes the same value and receives the same gradient,",
@@ -352,8 +354,8 @@ def _where(layer: Any) -> str:
     return getattr(layer, "prefix", "") or type(layer).__name__.lower()
 
 
-def _spread(net: MLP) -> float:
-    w = net.params["net.0.weight"]
+def _spread_of(w: np.ndarray) -> float:
+    """How far the hidden units' incoming weights are apart: max |W1[i] - W1[0]|."""
     return float(np.abs(w - w[0]).max())
 
 

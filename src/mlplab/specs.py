@@ -107,10 +107,11 @@ class TrainSpec(_Spec):
     frames: int = Field(100, ge=0, le=10_000)
     grid: int = Field(0, ge=0, le=400, description="record predictions on a grid x grid lattice (2D inputs)")
     snapshots: bool = Field(False, description="keep the parameters at every recorded frame")
-    engine: Literal["torch", "numpy"] = Field("torch", description="numpy: the from-scratch engine (mlplab.autograd)")
-    fused: bool | Literal["auto"] = Field(
-        "auto", description="hand-fused forward/backward/Adam for small full-batch models (faster, <=1e-5 rel.)"
-    )
+    # auto: the fastest engine that runs the model (fused NumPy, else torch); run.json says which ran.
+    # torch: autograd + torch.optim, the notebooks' own step; fused: hand-written NumPy layers; numpy: the
+    # from-scratch teaching engine (mlplab.autograd); stacked: a leading run axis (sweeps).
+    engine: Literal["auto", "torch", "fused", "numpy", "stacked"] = "auto"
+    l1: float = Field(0.0, ge=0, le=100, description="L1 penalty: l1 * sign(w) added to every gradient")
     val_fraction: float = Field(0.0, ge=0, lt=1)
     patience: int | None = Field(None, ge=1, description="early stopping on validation loss, in epochs")
 
@@ -129,21 +130,6 @@ class Experiment(_Spec):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     extras: dict[str, Any] = Field(default_factory=dict, description="kind-specific settings")
-
-    def make_data(self):
-        from .data import make_dataset
-
-        return make_dataset(self.data)
-
-    def make_model(self):
-        from .models import build_model
-
-        return build_model(self.model, seed=self.train.seed)
-
-    def run(self, **kwargs):
-        from .api import run_experiment
-
-        return run_experiment(self, **kwargs)
 
 
 def validate(cls: type[_Spec], values: Any, where: str = ""):

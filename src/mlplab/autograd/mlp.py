@@ -406,6 +406,7 @@ class MLP:
         if loss == "ce" and isinstance(layers[-1], Softmax):
             layers = layers[:-1]
         out, backs = self._run(X, train, layers)
+        self.last_output = out  # the step's own outputs (what a recorder shows for this step)
         value, loss_vjp = ops.LOSSES[loss](out, _targets(y, loss, out))
         flat_grad = np.zeros_like(self.flat)
         grads = self._views(flat_grad)

@@ -1,7 +1,7 @@
 """`sweep(...)`: expand a sweep, skip what the store already holds, train the rest group by group.
 
-Runs that share shapes train together in the stacked trainer (`batched.py`); the others one by one
-through ``mlplab.train``. Groups run in this process, in a process pool (``workers > 1``) or as Ray
+Runs that share shapes train together on the stacked engine (`groups.py` says which); the others one
+by one. Either way through the experiment path (`mlplab.api`), as ``mlplab.run`` trains them. Groups run in this process, in a process pool (``workers > 1``) or as Ray
 tasks (``executor="ray"``). Files are written by whoever trained the group; index rows only by this
 process, after the files are complete.
 """
@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from ..errors import SpecError
 from ..specs import Experiment
 from ..training.run import Run
-from . import batched as B
+from . import groups as G
 from .spec import SEED_KEYS, SweepSpec, Variant, expand, make_sweep
 
 EXECUTORS = ("local", "process", "ray")
@@ -97,7 +97,7 @@ def sweep(
 def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[list[int]]:
     if not batched:
         return [[i] for i in range(len(experiments))]
-    return [chunk for g in B.split_groups(experiments) for chunk in B.chunks(g, max_group)]
+    return [chunk for g in G.split_groups(experiments) for chunk in G.chunks(g, max_group)]
 
 
 # ---------------------------------------------------------------- executing groups
@@ -105,36 +105,47 @@ def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[
 
 def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), stacked: bool = True
               ) -> list[tuple[Run | None, str]]:
-    """Train one planned group: stacked when supported (split again by data shape), else one by one.
-
-    Returns (run, "") per experiment, or (None, error message) when training raised an mlplab error.
-    """
+    """Train one planned group: on the stacked engine when it can run them (split again by data shape),
+    else one by one. Returns (run, "") per experiment, or (None, error message) for an mlplab error."""
     from ..errors import MlplabError
 
     exps = list(experiments)
-    out: list[tuple[Run | None, str]] = [(None, "")] * len(exps)
     try:
-        if len(exps) > 1 or (stacked and B.supported(exps[0])):
-            data = [e.make_data() for e in exps]
-            by_shape: dict[tuple, list[int]] = {}
-            for i, d in enumerate(data):
-                by_shape.setdefault((d.X.shape, d.y.shape), []).append(i)
-            for idx in by_shape.values():
-                runs = B.train_group([exps[i] for i in idx], callbacks=callbacks, datasets=[data[i] for i in idx])
-                for i, r in zip(idx, runs):
-                    out[i] = (r, "")
-        else:
-            out[0] = (_train_one(exps[0], callbacks), "")
+        if stacked and G.may_stack(exps[0]) and (len(exps) > 1 or exps[0].train.engine == "stacked"):
+            return _train_stacked(exps, callbacks)
+        return [(_train_one(e, callbacks), "") for e in exps]
     except MlplabError as exc:
         return [(None, str(exc))] * len(exps)
+
+
+def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
+    from ..api import prepare, run_stacked
+    from ..engines import StackedEngine
+
+    prepared = [prepare(e) for e in exps]
+    first_exp, first_data, first_model = prepared[0]
+    why = StackedEngine.refuses(first_model, first_exp.train, first_data.task)
+    if why is not None:
+        if exps[0].train.engine == "stacked":  # asked for by name: refuse, never swap engines silently
+            from ..engines import choose
+
+            choose("stacked", first_model, first_exp.train, first_data.task)
+        return [(_train_one(e, callbacks), "") for e in exps]
+    out: list[tuple[Run | None, str]] = [(None, "")] * len(exps)
+    by_shape: dict[tuple, list[int]] = {}
+    for i, (_, d, _) in enumerate(prepared):
+        by_shape.setdefault((d.X.shape, d.y.shape), []).append(i)
+    for idx in by_shape.values():
+        runs = run_stacked([exps[i] for i in idx], callbacks=list(callbacks))
+        for i, r in zip(idx, runs):
+            out[i] = (r, "")
     return out
 
 
 def _train_one(exp: Experiment, callbacks: Sequence[Any]) -> Run:
-    from ..training.loop import train
+    from ..api import run_experiment
 
-    return train(exp.make_model(), exp.make_data(), exp.train, callbacks=list(callbacks), progress=False,
-                 experiment=exp.model_dump())
+    return run_experiment(exp, progress=False, callbacks=list(callbacks))
 
 
 def _save_job(experiments: Sequence[Experiment], ids: Sequence[str], store_dir: str | None,
@@ -254,7 +265,7 @@ def _progress(progress, total: int) -> Callable[[int], None]:
     """A function of the number of runs done (-1: finished) that drives the chosen progress display."""
     if callable(progress) and not isinstance(progress, bool):
         return lambda done: progress(done, total) if done >= 0 else None
-    from ..training.callbacks import default_progress
+    from ..viz.progress import default_progress
 
     if not (progress if progress is not None else default_progress()):
         return lambda done: None

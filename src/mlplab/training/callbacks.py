@@ -1,15 +1,21 @@
-"""Callbacks: everything around the training loop that is not the step itself.
+"""Callbacks: what happens around the step that is not the step. The loop calls them; engines never do.
 
-Recording, progress, divergence, validation and early stopping live here, so the loop stays a
-handful of lines. Every hook has a no-op default (Lightning's habit); a callback asks the loop to
-stop by raising `StopTraining` with the run's final status and the reason.
+Every hook has a no-op default (Lightning's habit); a callback ends the run by raising `StopTraining`
+with the run's final status and the reason. The documented hooks, the same on every engine:
+
+- ``on_train_start(t)``: ``t`` is the `Trainer` (``t.spec``, ``t.model``, ``t.engine``, ``t.data``,
+  ``t.total_steps``, ``t.steps_done``, ``t.epoch``, ``t.predict(X)``; set ``t.engine.lr`` to steer).
+- ``on_step_end(t, step, loss, pred)``: after the step's forward and backward, before its update (so
+  ``t.model`` holds the weights that produced ``loss``). ``loss`` is a NumPy float32 (``float(loss)``,
+  ``loss.item()``) for one run, an array (R,) for stacked runs; ``pred`` the step's outputs (n, d_out)
+  as a NumPy array with full batches, None with mini-batches.
+- ``on_epoch_end(t, epoch)`` and ``on_train_end(t)``.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,7 +34,7 @@ class StopTraining(Exception):
 
 class Callback:
     def on_train_start(self, t: Trainer) -> None: ...
-    def on_step_end(self, t: Trainer, step: int, loss: torch.Tensor, pred: torch.Tensor | None) -> None: ...
+    def on_step_end(self, t: Trainer, step: int, loss: Any, pred: np.ndarray | None) -> None: ...
     def on_epoch_end(self, t: Trainer, epoch: int) -> None: ...
     def on_train_end(self, t: Trainer) -> None: ...
 
@@ -49,7 +55,8 @@ def frame_rows(n: int, seed: int, d_in: int = 2) -> np.ndarray | None:
 
 
 def frame_schedule(total_steps: int, frames: int) -> np.ndarray:
-    """Which steps to record: 0 (the untrained model) .. the last, about ``frames`` of them, evenly."""
+    """Which steps to record: 0 (the untrained model) .. ``total_steps`` (the trained one), about
+    ``frames`` of them, evenly. Step s is the model after s updates."""
     if frames <= 0 or total_steps < 0:
         return np.zeros(0, dtype=np.int64)
     k = min(frames, total_steps + 1)
@@ -57,99 +64,103 @@ def frame_schedule(total_steps: int, frames: int) -> np.ndarray:
 
 
 class Recorder(Callback):
-    """Predictions on the training inputs (and optionally a 2-D grid, and parameters) at scheduled steps.
+    """Outputs on the training inputs (and optionally a 2-D or 1-D grid, and parameters) at scheduled steps.
 
-    Storage is preallocated once. Step s means "the model before update s", steps 0 .. total-1. With
-    full-batch training the step's own forward output is that prediction, so recording costs one copy
-    (exactly what the notebooks' ``train_model`` records); with mini-batches it is an eval-mode forward.
+    Storage is preallocated once. With full batches the step's own forward output is the frame, as the
+    notebooks' ``train_model`` records it; with mini-batches (or a row subset) it is an evaluation-mode
+    forward. The last frame is always the trained model in evaluation mode (whatever ended the run,
+    unless it diverged). With stacked runs every array has a run axis after the frame axis.
     """
 
     def __init__(self, frames: int = 100, grid: int = 0, snapshots: bool = False):
         self.n_frames, self.grid_size, self.keep_snapshots = frames, grid, snapshots
 
     def on_train_start(self, t: Trainer) -> None:
-        self.steps = frame_schedule(t.total_steps - 1, self.n_frames)
+        self.steps = frame_schedule(t.total_steps, self.n_frames)
         self._slot = {int(s): i for i, s in enumerate(self.steps)}
-        self.rows = frame_rows(t.X.shape[0], t.spec.seed, t.X.shape[1])
-        self.X_rows = t.X if self.rows is None else t.X[torch.from_numpy(self.rows)]
-        n, d_out = self.X_rows.shape[0], t.out_dim
-        self.frames = torch.full((len(self.steps), n, d_out), float("nan"))
-        self.filled = 0
+        self.recorded: list[int] = []  # frame slots filled, in order
+        d_in = t.X.shape[-1]
+        self.rows = frame_rows(t.X.shape[-2], t.spec.seed, d_in)
+        self.X_rows = t.X if self.rows is None else t.X[..., self.rows, :]
+        k = len(self.steps) + 1  # one spare slot: the final frame of a run that ended early
+        self.frames = np.full((k,) + self.X_rows.shape[:-1] + (t.out_dim,), np.nan, np.float32)
         self.grid_points = self.grid_frames = None
-        if self.grid_size and t.X.shape[1] in (1, 2):
-            self.grid_axes, self.grid_points = _lattice(t.data, self.grid_size)
-            g = len(self.grid_axes[0])
-            shape = (len(self.steps),) + ((g,) * t.X.shape[1]) + (d_out,)
-            self.grid_frames = torch.full(shape, float("nan"))
-        self.snapshots = (
-            {name: torch.full((len(self.steps),) + tuple(v.shape), float("nan")) for name, v in _state(t.model).items()}
-            if self.keep_snapshots
-            else {}
-        )
+        if self.grid_size and d_in in (1, 2) and len(self.steps):
+            lattices = [_lattice(d, self.grid_size) for d in t.datasets]
+            self.grid_axes = [lat[0] for lat in lattices]
+            pts = [lat[1] for lat in lattices]
+            self.grid_points = np.stack(pts) if t.stacked else pts[0]  # (G, d) or (R, G, d)
+            self.grid_frames = np.full((k,) + self.grid_points.shape[:-1] + (t.out_dim,), np.nan, np.float32)
+        self.snapshots: dict[str, np.ndarray] = {}
+        if self.keep_snapshots and len(self.steps):
+            self.snapshots = {name: np.full((k,) + v.shape, np.nan, np.float32) for name, v in t.engine.state_dict().items()}
+        self.slot_steps = np.zeros(k, np.int64)
 
     def wants(self, step: int) -> bool:
         return step in self._slot
 
-    def record(self, t: Trainer, step: int, pred: torch.Tensor | None) -> None:
-        i = self._slot[step]
-        if pred is None or self.rows is not None or pred.shape[0] != self.frames.shape[1]:
-            pred = t.predict(self.X_rows)
-        self.frames[i] = pred.detach()
+    def record(self, t: Trainer, step: int, pred: np.ndarray | None, slot: int | None = None,
+               predict: Any = None) -> None:
+        i = self._slot[step] if slot is None else slot
+        predict = predict or t.predict
+        if pred is None or self.rows is not None:
+            pred = predict(self.X_rows)
+        self.frames[i] = pred
         if self.grid_points is not None:
-            self.grid_frames[i] = t.predict(self.grid_points).reshape(self.grid_frames.shape[1:])
-        if self.keep_snapshots:
-            for name, value in _state(t.model).items():
-                self.snapshots[name][i] = value.detach()
-        self.filled = i + 1
+            self.grid_frames[i] = predict(self.grid_points)
+        if self.snapshots:
+            for name, value in t.engine.state_dict().items():
+                self.snapshots[name][i] = value
+        self.slot_steps[i] = step
+        self.recorded.append(i)
 
-    def on_step_end(self, t: Trainer, step: int, loss: torch.Tensor, pred: torch.Tensor | None) -> None:
-        if step in self._slot:  # ``step`` counts updates done before this forward pass
+    def on_step_end(self, t: Trainer, step: int, loss: Any, pred: np.ndarray | None) -> None:
+        if step in self._slot:
             self.record(t, step, pred)
 
-    def on_train_end(self, t: Trainer) -> None:
-        k = self.filled
-        run = t.run
+    def record_final(self, t: Trainer, predict: Any) -> None:
+        """The trained model as the last frame (evaluation mode), at step ``t.steps_done``."""
         if not len(self.steps):
-            return  # nothing was asked for: frames stay None
-        run.frames, run.frame_steps = self.frames[:k].numpy(), self.steps[:k].copy()
-        run.frame_rows = self.rows
+            return
+        step = t.steps_done
+        slot = self._slot.get(step, len(self.steps))
+        if self.recorded and self.recorded[-1] == slot:
+            self.recorded.pop()
+        self.record(t, step, None, slot=slot, predict=predict)
+
+    def arrays(self, r: int | None = None, before: int | None = None) -> dict[str, Any]:
+        """What goes into a Run: frames (of run ``r`` when stacked), cut to steps < ``before`` when given."""
+        slots = [i for i in self.recorded if before is None or self.slot_steps[i] < before]
+        if not len(self.steps):
+            return {}
+        pick = (lambda a: a[slots]) if r is None else (lambda a: a[slots, r])
+        out: dict[str, Any] = {"frames": pick(self.frames), "frame_steps": self.slot_steps[slots].copy(),
+                               "frame_rows": self.rows}
         if self.grid_frames is not None:
-            run.grid_frames, run.grid_axes = self.grid_frames[:k].numpy(), self.grid_axes
-        run.snapshots = {name: v[:k].numpy() for name, v in self.snapshots.items()}
+            axes = self.grid_axes[r or 0]
+            g = pick(self.grid_frames)
+            if len(axes[0]) and self.grid_points.shape[-1] == 2:
+                m = len(axes[0])
+                g = g.reshape((len(slots), m, m, -1))  # (k, g*g, d_out) -> (k, g, g, d_out)
+            out["grid_frames"], out["grid_axes"] = g, axes
+        out["snapshots"] = {name: pick(v) for name, v in self.snapshots.items()}
+        return out
 
 
-def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and float buffers (batch-norm running statistics) by name."""
-    return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
-
-
-def _lattice(data, size: int) -> tuple[tuple[np.ndarray, ...], torch.Tensor]:
+def _lattice(data, size: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     bounds = data.bounds(margin=0.1)
     axes = tuple(np.linspace(lo, hi, size, dtype=np.float32) for lo, hi in bounds)
     if len(axes) == 1:
         # 1-D: the data's own plotting grid when it has one (notebook 003's x_test), else an even lattice
         x = data.grid[:, 0] if data.grid is not None else axes[0]
-        return (x, x), torch.from_numpy(np.ascontiguousarray(x[:, None]))  # (m, 1)
+        x = np.asarray(x, np.float32)
+        return (x, x), np.ascontiguousarray(x[:, None])  # (m, 1)
     xx, yy = np.meshgrid(axes[0], axes[1])  # rows follow y, columns follow x (as a heatmap draws them)
-    points = np.stack([xx.ravel(), yy.ravel()], axis=1)  # (g*g, 2)
-    return (axes[0], axes[1]), torch.from_numpy(np.ascontiguousarray(points))
-
-
-class DivergenceGuard(Callback):
-    """Stop at the first NaN or infinite loss; the steps before it stay recorded."""
-
-    def on_step_end(self, t: Trainer, step: int, loss: torch.Tensor, pred: torch.Tensor | None) -> None:
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        if not math.isfinite(value):
-            raise StopTraining(
-                "diverged",
-                f"the training loss became {value} at step {step} (epoch {t.epoch}); the {step} steps before "
-                f"it are kept. Try a smaller learning rate (train.lr={t.spec.lr}) or a normalised model.",
-            )
+    return (axes[0], axes[1]), np.ascontiguousarray(np.stack([xx.ravel(), yy.ravel()], axis=1))  # (g*g, 2)
 
 
 class EpochMetrics(Callback):
-    """Per-epoch training/validation loss and accuracy, in eval mode; optional early stopping."""
+    """Per-epoch training/validation loss and accuracy, in evaluation mode; optional early stopping."""
 
     def __init__(self, patience: int | None = None):
         self.patience = patience
@@ -159,16 +170,12 @@ class EpochMetrics(Callback):
         self.best, self.best_epoch, self.best_state = math.inf, -1, None
 
     def on_epoch_end(self, t: Trainer, epoch: int) -> None:
-        values = {"train_loss": t.eval_loss(t.X, t.Y)}
-        if t.task != "regression":
-            values["train_accuracy"] = t.accuracy(t.X, t.Y)
-        if t.X_val is not None:
-            values["val_loss"] = t.eval_loss(t.X_val, t.Y_val)
-            if t.task != "regression":
-                values["val_accuracy"] = t.accuracy(t.X_val, t.Y_val)
+        values = t.evaluate(t.data.X, t.data.y, "train")
+        if t.data.X_val is not None:
+            values.update(t.evaluate(t.data.X_val, t.data.y_val, "val"))
         for k, v in values.items():
             self.history.setdefault(k, []).append(v)
-        watched = values.get("val_loss", values["train_loss"])
+        watched = values.get("val_loss", values.get("train_loss", math.nan))
         if watched < self.best - 1e-12:
             self.best, self.best_epoch = watched, epoch
             if self.patience:
@@ -181,36 +188,8 @@ class EpochMetrics(Callback):
             )
 
     def on_train_end(self, t: Trainer) -> None:
-        if self.best_state is not None and t.run.status == "stopped early":
-            t.model.load_state_dict(self.best_state)
-        t.run.epoch_metrics = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}
-
-
-class Progress(Callback):
-    """A rich progress bar over steps, refreshed a few times a second; on by default in a terminal."""
-
-    def __init__(self, description: str = "training"):
-        self.description = description
-
-    def on_train_start(self, t: Trainer) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
-
-        self.bar = Bar(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task(self.description, total=t.total_steps, loss="-")
-        self.every = max(1, t.total_steps // 200)
-
-    def on_step_end(self, t: Trainer, step: int, loss: torch.Tensor, pred: torch.Tensor | None) -> None:
-        if step % self.every == 0:
-            self.bar.update(self.task, completed=step + 1, loss=f"{float(loss.detach() if isinstance(loss, torch.Tensor) else loss):.4g}")
-
-    def on_train_end(self, t: Trainer) -> None:
-        self.bar.stop()
-
-
-def default_progress() -> bool:
-    """Progress bars by default only where a person watches a terminal."""
-    return sys.stderr.isatty() and "pytest" not in sys.modules
+        if self.best_state is not None and t.status == "stopped early":
+            with torch.no_grad():
+                for k, v in t.model.state_dict().items():
+                    v.copy_(self.best_state[k])  # in place: engines that share the model's memory see it
+        t.runs[0].epoch_metrics = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}

@@ -1,32 +1,28 @@
-"""`train(model, data, spec) -> Run`: the one training loop every surface uses.
+"""`train(model, data, spec) -> Run`: the one training loop. Every surface trains through it.
 
-The step is the notebooks' ``train_model`` step (forward, loss, zero_grad, backward, optimizer step), so
-the reference path reproduces the course bit for bit. Everything else is a callback. A hand-fused
-path (`fused.py`) takes over for the small full-batch models where it is exact to 1e-5 and faster.
+The loop owns the epochs, the mini-batch order (one seeded generator), divergence, interruption, the
+callbacks (recording, validation and early stopping among them), the metrics and the `Run`. It drives an
+engine (``train.engine``: torch, fused, numpy, stacked; "auto" picks one) that computes the steps and
+nothing else. `train_stacked` trains several runs of one architecture at once through the same loop.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
+from ..engines import Engine, choose
 from ..errors import SpecError
 from ..specs import TrainSpec, validate
-from .callbacks import Callback, DivergenceGuard, EpochMetrics, Progress, Recorder, StopTraining, default_progress
+from . import metrics as M
+from .callbacks import Callback, EpochMetrics, Recorder, StopTraining
 from .run import Run
-
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mse": lambda pred, y: F.mse_loss(pred, y),
-    "mse_sum": lambda pred, y: F.mse_loss(pred, y, reduction="sum"),
-    "bce": lambda prob, y: F.binary_cross_entropy(prob, y),
-    "bce_logits": lambda logit, y: F.binary_cross_entropy_with_logits(logit, y),
-    "ce": lambda logits, labels: F.cross_entropy(logits, labels),
-}
 
 # Which losses fit which task, and which output activation each loss expects from the model.
 TASK_LOSSES = {"regression": ("mse", "mse_sum"), "binary": ("bce", "bce_logits", "mse"), "multiclass": ("ce",)}
@@ -34,141 +30,181 @@ LOSS_OUTPUT = {"bce": "sigmoid", "bce_logits": "none", "ce": "none"}
 
 
 class Trainer:
-    """The state of one training: tensors, optimizer, counters and the Run being filled."""
+    """The state of one training (or of R stacked ones): what callbacks see as ``t``."""
 
-    def __init__(self, model: torch.nn.Module, data, spec: TrainSpec, callbacks: list[Callback], run: Run):
-        self.model, self.data, self.spec, self.callbacks, self.run = model, data, spec, callbacks, run
-        self.task = data.task
-        self.X, self.Y = _tensors(data.X, data.y, data.task, spec.loss)
-        self.X_val = self.Y_val = None
-        if data.X_val is not None:
-            self.X_val, self.Y_val = _tensors(data.X_val, data.y_val, data.task, spec.loss)
-        self.out_dim = _out_dim(model, self.X)
-        n = len(self.X)
+    def __init__(self, models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_cls: type[Engine],
+                 callbacks: list[Callback], runs: list[Run], per_run: list[TrainSpec]):
+        self.models, self.datasets, self.spec, self.callbacks, self.runs = models, datasets, spec, callbacks, runs
+        self.stacked = engine_cls.stacked
+        data = datasets[0]
+        self.data, self.task = data, data.task
+        Xs = [np.ascontiguousarray(d.X, dtype=np.float32) for d in datasets]
+        Ys = [M.targets(d.y, d.task, spec.loss) for d in datasets]
+        self.X = np.stack(Xs) if self.stacked else Xs[0]  # (n, d_in) or (R, n, d_in)
+        Y = np.stack(Ys) if self.stacked else Ys[0]
+        self.out_dim = _out_dim(models[0], Xs[0])
+        n = Xs[0].shape[0]
+        self.n = n
         self.batch = n if spec.batch_size is None else min(spec.batch_size, n)
         self.batches_per_epoch = -(-n // self.batch)
         self.total_steps = spec.epochs * self.batches_per_epoch
         self.steps_done, self.epoch = 0, 0
-        self.loss_fn = LOSSES[spec.loss]
+        self.status, self.message = "finished", ""
+        self.engine = engine_cls(models, spec, self.X, Y, lr=[s.lr for s in per_run],
+                                 weight_decay=[s.weight_decay for s in per_run])
 
-    def predict(self, X: torch.Tensor) -> torch.Tensor:
-        """Eval-mode outputs without touching batch-norm statistics or the autograd graph."""
-        was_training = self.model.training
-        self.model.eval()
-        with torch.no_grad():
-            out = self.model(X)
-        self.model.train(was_training)
-        return out
+    @property
+    def model(self) -> nn.Module:
+        return self.models[0]
 
-    def eval_loss(self, X: torch.Tensor, Y: torch.Tensor) -> float:
-        return float(self.loss_fn(self.predict(X), Y))
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Evaluation-mode outputs of the engine's current weights."""
+        return self.engine.predict(X)
 
-    def accuracy(self, X: torch.Tensor, Y: torch.Tensor) -> float:
-        return accuracy(self.predict(X), Y, self.spec.loss)
+    def evaluate(self, X: np.ndarray, y: np.ndarray, split: str) -> dict[str, float]:
+        return M.evaluate(self.predict, X, y, self.task, self.spec.loss, split)
 
 
-def accuracy(out: torch.Tensor, Y: torch.Tensor, loss: str) -> float:
-    if out.shape[1] == 1:
-        threshold = 0.0 if loss == "bce_logits" else 0.5
-        labels = (out[:, 0] > threshold).long()
-        truth = Y.reshape(-1).long()
-    else:
-        labels, truth = out.argmax(1), Y
-    return float((labels == truth).double().mean())
-
-
-def train(
-    model: torch.nn.Module,
-    data,
-    spec: TrainSpec | dict[str, Any] | None = None,
-    *,
-    callbacks: list[Callback] | None = None,
-    progress: bool | None = None,
-    experiment: dict[str, Any] | None = None,
-    **fields: Any,
-) -> Run:
+def train(model: nn.Module, data, spec: TrainSpec | dict[str, Any] | None = None, *,
+          callbacks: list[Callback] | None = None, experiment: dict[str, Any] | None = None,
+          **fields: Any) -> Run:
     """Train ``model`` on ``data`` as ``spec`` says and return the recorded `Run`.
 
-    ``train(model, data, epochs=500, lr=0.01)`` works as well as passing a `TrainSpec`. Ctrl-C and
-    a diverging loss end the run early with status "interrupted" / "diverged": nothing recorded
-    before that is lost.
+    ``train(model, data, epochs=500, lr=0.01)`` works as well as passing a `TrainSpec`;
+    ``engine="numpy"`` (or any field) goes the same way. Ctrl-C, a diverging loss or a callback's
+    `StopTraining` end the run early ("interrupted", "diverged", ...): nothing recorded before is lost.
     """
     spec = _train_spec(spec, fields)
     check_compatible(model, data, spec)
-    run = Run(spec=experiment or _spec_of(model, data, spec), model=model, data=data)
     if data.X_val is None and spec.val_fraction:
         data = data.split(spec.val_fraction, seed=spec.seed, into="val")
-        run.data = data
-    recorder = Recorder(spec.frames, spec.grid, spec.snapshots)
-    cbs: list[Callback] = [recorder, DivergenceGuard()]
+    engine_cls = choose(spec.engine, model, spec, data.task)
+    run = Run(spec=experiment or _spec_of(model, data, spec), model=model, data=data, engine=engine_cls.name)
+    cbs: list[Callback] = [Recorder(spec.frames, spec.grid, spec.snapshots)]
     if data.X_val is not None or spec.patience:
         cbs.append(EpochMetrics(spec.patience))
-    if progress if progress is not None else default_progress():
-        cbs.append(Progress(run.name))
     cbs += callbacks or []
-    t = Trainer(model, data, spec, cbs, run)
-
-    from .fused import fused_supported, fused_train
-
-    use_fused = spec.fused is True or (spec.fused == "auto" and fused_supported(model, spec, t))
-    if spec.fused is True and not fused_supported(model, spec, t):
-        raise SpecError("train.fused", "a model and spec the fused path supports (full-batch Adam/SGD, MSE)", True,
-                        "use fused='auto' to fall back to the reference loop")
-    losses = torch.full((t.total_steps,), float("nan"))
-    started = time.perf_counter()
-    model.train()
-    for cb in cbs:
-        cb.on_train_start(t)
-    try:
-        with threads_for(model, t.batch):
-            if use_fused:
-                fused_train(t, losses)
-            else:
-                _reference_loop(t, losses)
-        run.status = "finished"
-    except StopTraining as stop:
-        run.status, run.message = stop.status, stop.reason
-    except KeyboardInterrupt:
-        run.status = "interrupted"
-        run.message = f"interrupted by the user after {t.steps_done} of {t.total_steps} steps; the steps done are kept"
-    elapsed = time.perf_counter() - started
-    run.losses = losses[: t.steps_done].numpy().copy()
-    for cb in cbs:
-        cb.on_train_end(t)
-    model.eval()
-    run.timings = {"train_s": elapsed, "steps_per_s": t.steps_done / elapsed if elapsed > 0 else 0.0}
-    run.metrics = metrics(model, data, spec.loss) if run.status != "diverged" else {}
-    run.engine = "fused" if use_fused else "reference"
+    _fit([model], [data], spec, engine_cls, cbs, [run], [spec])
     return run
 
 
-def _reference_loop(t: Trainer, losses: torch.Tensor) -> None:
-    """The notebooks' step, batch by batch. Full batch: one step per epoch, on the data as given."""
-    model, spec, X, Y = t.model, t.spec, t.X, t.Y
-    optimizer = t.optimizer = make_optimizer(model, spec)  # on the trainer so callbacks can steer it (lr)
-    loss_fn, callbacks = t.loss_fn, t.callbacks
-    gen = torch.Generator().manual_seed(spec.seed)
-    full = t.batch == len(X)
+def train_stacked(models: Sequence[nn.Module], datasets: Sequence[Any], specs: Sequence[TrainSpec], *,
+                  experiments: Sequence[dict[str, Any]] | None = None,
+                  callbacks: Sequence[Callback] = ()) -> list[Run]:
+    """Train R runs of one architecture at once on the stacked engine; one `Run` each.
+
+    The runs may differ in data (same shape), initial weights, learning rate and weight decay; every
+    other training field must be equal (it sets the code path). A run that diverges ends alone; Ctrl-C
+    ends them all as "interrupted" with the steps done so far.
+    """
+    models, datasets, specs = list(models), list(datasets), [validate(TrainSpec, s, "train") for s in specs]
+    spec = specs[0]
+    for m, d, s in zip(models, datasets, specs):
+        check_compatible(m, d, s)
+    engine_cls = choose("stacked", models[0], spec, datasets[0].task)
+    runs = [Run(spec=(experiments[i] if experiments else _spec_of(m, d, s)), model=m, data=d, engine=engine_cls.name)
+            for i, (m, d, s) in enumerate(zip(models, datasets, specs))]
+    _fit(models, datasets, spec, engine_cls, [Recorder(spec.frames, spec.grid, spec.snapshots)] + list(callbacks),
+         runs, specs)
+    return runs
+
+
+def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_cls: type[Engine],
+         cbs: list[Callback], runs: list[Run], per_run: list[TrainSpec]) -> None:
+    R = len(models)
+    work = R * min(spec.batch_size or datasets[0].n, datasets[0].n) * sum(p.numel() for p in models[0].parameters())
+    with threads_for_work(work):
+        for m in models:
+            m.train()
+        t = Trainer(models, datasets, spec, engine_cls, cbs, runs, per_run)
+        recorder = cbs[0]
+        losses = np.full((t.total_steps, R) if t.stacked else (t.total_steps,), np.nan, np.float32)
+        diverged_at = np.full(R, -1, np.int64)
+        started = time.perf_counter()
+        try:
+            for cb in cbs:
+                cb.on_train_start(t)
+            _loop(t, losses, diverged_at)
+        except StopTraining as stop:
+            t.status, t.message = stop.status, stop.reason
+        except KeyboardInterrupt:
+            t.status = "interrupted"
+            t.message = f"interrupted by the user after {t.steps_done} of {t.total_steps} steps; the steps done are kept"
+        elapsed = time.perf_counter() - started
+        for cb in cbs:
+            if cb is not recorder:
+                cb.on_train_end(t)
+        eng = t.engine
+        eng.finish()
+        for m in models:
+            m.eval()
+        if t.status != "diverged":  # the trained model as the last frame, read from the torch model(s)
+            recorder.record_final(t, predict=lambda X: _torch_predict(models, X, t.stacked))
+    timings = {"train_s": elapsed / R, "steps_per_s": t.steps_done / elapsed if elapsed > 0 else 0.0}
+    if t.stacked:
+        timings.update(group_s=elapsed, group_size=float(R))
+    for r, run in enumerate(runs):
+        bad = int(diverged_at[r])
+        keep = t.steps_done if bad < 0 else bad
+        run.losses = (losses[:keep, r] if t.stacked else losses[:keep]).copy()
+        for k, v in recorder.arrays(r if t.stacked else None, before=(keep if bad >= 0 else None)).items():
+            setattr(run, k, v)
+        run.timings = dict(timings)
+        run.status, run.message = t.status, t.message
+        if bad >= 0:
+            value = losses[bad, r] if t.stacked else losses[bad]
+            run.status = "diverged"
+            run.message = (f"the training loss became {value} at step {bad}; the {bad} steps before it are kept. "
+                           f"Try a smaller learning rate (train.lr={per_run[r].lr}) or a normalised model.")
+        model, data = models[r], datasets[r]
+        run.metrics = M.split_metrics(lambda X, m=model: _torch_predict([m], X, False), data, spec.loss) \
+            if run.status != "diverged" else {}
+
+
+def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
+    """Epochs of batches: step (forward + backward), callbacks, update."""
+    spec, eng = t.spec, t.engine
+    step_cbs = [cb for cb in t.callbacks if type(cb).on_step_end is not Callback.on_step_end]
+    epoch_cbs = [cb for cb in t.callbacks if type(cb).on_epoch_end is not Callback.on_epoch_end]
+    gen = torch.Generator().manual_seed(spec.seed)  # the one source of batch order, for every engine
+    n, batch, full = t.n, t.batch, t.batch == t.n
+    stacked = t.stacked
     for epoch in range(spec.epochs):
         t.epoch = epoch
-        order = None if full else torch.randperm(len(X), generator=gen)
+        order = None if full else torch.randperm(n, generator=gen).numpy()
         for b in range(t.batches_per_epoch):
-            if full:
-                xb, yb = X, Y
-            else:
-                idx = order[b * t.batch : (b + 1) * t.batch]
-                xb, yb = X[idx], Y[idx]
-            pred = model(xb)
-            loss = loss_fn(pred, yb)
-            optimizer.zero_grad()
-            loss.backward()
-            losses[t.steps_done] = loss.detach()
-            for cb in callbacks:
-                cb.on_step_end(t, t.steps_done, loss, pred)
-            optimizer.step()
-            t.steps_done += 1
-        for cb in callbacks:
+            idx = None if full else order[b * batch : (b + 1) * batch]
+            loss, out = eng.step(idx)
+            step = t.steps_done
+            losses[step] = loss
+            if stacked:
+                _stacked_divergence(t, step, loss, diverged_at)
+            elif not math.isfinite(loss):
+                diverged_at[0] = step
+                raise StopTraining("diverged", "")
+            for cb in step_cbs:
+                cb.on_step_end(t, step, loss, out)
+            eng.update()
+            t.steps_done = step + 1
+        for cb in epoch_cbs:
             cb.on_epoch_end(t, epoch)
+
+
+def _stacked_divergence(t: Trainer, step: int, loss: np.ndarray, diverged_at: np.ndarray) -> None:
+    """Each stacked run diverges alone (its NaNs stay in its own slice); all of them end the loop."""
+    bad = ~np.isfinite(loss)
+    if bad.any():
+        new = bad & (diverged_at < 0)
+        diverged_at[new] = step
+        if (diverged_at >= 0).all():
+            raise StopTraining("diverged", "")
+
+
+def _torch_predict(models: list[nn.Module], X: np.ndarray, stacked: bool) -> np.ndarray:
+    with torch.no_grad():
+        if stacked:
+            return np.stack([m(torch.from_numpy(np.ascontiguousarray(x))).numpy() for m, x in zip(models, X)])
+        return models[0](torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
 
 
 # Below this many multiply-adds per step, a step is dispatch overhead, not arithmetic: one thread runs
@@ -178,9 +214,8 @@ SMALL_STEP = 8_000_000
 
 
 @contextmanager
-def threads_for(model: torch.nn.Module, batch: int):
-    """One torch (and BLAS) thread while training a small model; the previous settings afterwards."""
-    work = batch * sum(p.numel() for p in model.parameters())
+def threads_for_work(work: int):
+    """One torch (and BLAS) thread for a step of fewer than `SMALL_STEP` multiply-adds; restored after."""
     if work >= SMALL_STEP or torch.get_num_threads() == 1:
         yield
         return
@@ -195,58 +230,12 @@ def threads_for(model: torch.nn.Module, batch: int):
         torch.set_num_threads(before)
 
 
-class ManualSGD:
-    """Notebook 002's hand-written update, ``p -= lr * grad`` (plus an L2 term when weight_decay > 0)."""
-
-    def __init__(self, params, lr: float, weight_decay: float = 0.0):
-        self.params, self.lr, self.wd = list(params), lr, weight_decay
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        for p in self.params:
-            if p.grad is not None:
-                grad = p.grad + self.wd * p if self.wd else p.grad
-                p.add_(-self.lr * grad)
+def threads_for(model: nn.Module, batch: int):
+    """`threads_for_work` for one model and batch size (the notebooks' loop in tests uses the same policy)."""
+    return threads_for_work(batch * sum(p.numel() for p in model.parameters()))
 
 
-def make_optimizer(model: torch.nn.Module, spec: TrainSpec):
-    params = model.parameters()
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
-    return ManualSGD(params, lr=spec.lr, weight_decay=spec.weight_decay)
-
-
-def metrics(model: torch.nn.Module, data, loss: str) -> dict[str, float]:
-    """Final metrics in eval mode: accuracy for classification, R^2 for regression, per split."""
-    out: dict[str, float] = {}
-    splits = [("train", data.X, data.y), ("val", data.X_val, data.y_val), ("test", data.X_test, data.y_test)]
-    model.eval()
-    for split, X, y in splits:
-        if X is None or not len(X):
-            continue
-        Xt, Yt = _tensors(X, y, data.task, loss)
-        with torch.no_grad():
-            pred = model(Xt)
-        if not torch.isfinite(pred).all():
-            continue
-        if data.task == "regression":
-            resid = ((pred - Yt) ** 2).sum()
-            total = ((Yt - Yt.mean(0)) ** 2).sum()
-            out[f"{split}_r2"] = float(1 - resid / total) if total > 0 else float("nan")
-        else:
-            out[f"{split}_accuracy"] = accuracy(pred, Yt, loss)
-        if split != "train":
-            out[f"{split}_loss"] = float(LOSSES[loss](pred, Yt))
-    return out
-
-
-def check_compatible(model: torch.nn.Module, data, spec: TrainSpec) -> None:
+def check_compatible(model: nn.Module, data, spec: TrainSpec) -> None:
     """Loss, task, shapes and output activation must agree; say which field to change if not."""
     allowed = TASK_LOSSES[data.task]
     if spec.loss not in allowed:
@@ -264,27 +253,22 @@ def check_compatible(model: torch.nn.Module, data, spec: TrainSpec) -> None:
             "model.out_activation", f"'{want}' with loss '{spec.loss}'", mspec.out_activation,
             "bce takes probabilities (sigmoid output); bce_logits and ce take raw outputs",
         )
-    if mspec.norm == "batch" and spec.batch_size == 1:
-        raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
+    if mspec.norm == "batch":
+        n = len(data.X)
+        batch = min(spec.batch_size or n, n)
+        if batch < 2 or n % batch == 1:
+            raise SpecError("train.batch_size", "a size that leaves at least 2 rows in every batch (batch norm)",
+                            spec.batch_size, hint=f"{n} training points")
 
 
-def _tensors(X: np.ndarray, y: np.ndarray, task: str, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    if task == "regression":
-        return Xt, torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
-    if loss == "ce":
-        return Xt, torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
-    return Xt, torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).reshape(-1, 1)  # (n,) -> (n, 1)
-
-
-def _out_dim(model: torch.nn.Module, X: torch.Tensor) -> int:
+def _out_dim(model: nn.Module, X: np.ndarray) -> int:
     spec = getattr(model, "spec", None)
     if spec is not None:
         return spec.out_dim
     with torch.no_grad():
         was = model.training
         model.eval()
-        d = model(X[:2]).shape[1]
+        d = model(torch.from_numpy(X[:2])).shape[1]
         model.train(was)
     return d
 
@@ -298,7 +282,7 @@ def _train_spec(spec: Any, fields: dict[str, Any]) -> TrainSpec:
     return validate(TrainSpec, spec, "train")
 
 
-def _spec_of(model: torch.nn.Module, data, spec: TrainSpec) -> dict[str, Any]:
+def _spec_of(model: nn.Module, data, spec: TrainSpec) -> dict[str, Any]:
     mspec = getattr(model, "spec", None)
     return {
         "name": data.name,

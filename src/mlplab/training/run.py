@@ -13,14 +13,15 @@ import platform
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import DataFileError
 
 SCHEMA = 1
-_PLOTLYJS_SHOWN = False  # has a Run's notebook display already carried plotly.js in this process?
+# How a Run draws itself in a notebook; set by `mlplab` (the view layer), never imported from here.
+HTML_VIEW: Callable[[Run], str] | None = None
 
 
 @dataclass(eq=False)
@@ -51,7 +52,7 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     status: str = "finished"
     message: str = ""
-    engine: str = "reference"  # which training path ran: "reference" (the notebooks' step), "fused", "scratch"
+    engine: str = "torch"  # which engine trained it: "torch", "fused", "numpy", "stacked"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
 
@@ -126,19 +127,11 @@ class Run:
         return out
 
     def _repr_html_(self) -> str:
-        """The headline figure in a notebook, offline: plotly.js is inlined with the first run shown
-        in this process (from the installed package), later ones reuse it; never a CDN."""
-        global _PLOTLYJS_SHOWN
-        from ..viz import figure_for_run
-
-        fig = figure_for_run(self)
+        """Shown by notebooks: the view layer registers the figure (`HTML_VIEW`); training draws nothing."""
+        if HTML_VIEW is not None:
+            return HTML_VIEW(self)
         loss = f"{self.final_loss:.6g}" if self.final_loss is not None else "-"
-        head = f"<p><b>{self.name}</b>: {self.status}, {self.steps} steps, final loss {loss}</p>"
-        if fig is None:
-            return head
-        body = fig.to_html(full_html=False, include_plotlyjs=not _PLOTLYJS_SHOWN, auto_play=False)
-        _PLOTLYJS_SHOWN = True
-        return head + body
+        return f"<p><b>{self.name}</b>: {self.status}, {self.steps} steps, final loss {loss}</p>"
 
     def __repr__(self) -> str:
         loss = f"{self.final_loss:.6g}" if self.final_loss is not None else "-"
@@ -160,7 +153,7 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
         raise DataFileError(d, f"cannot be read ({exc})") from None
     run = Run(spec=meta["spec"], losses=arrays["losses"], status=meta.get("status", "finished"))
     run.message, run.metrics, run.timings = meta.get("message", ""), meta.get("metrics", {}), meta.get("timings", {})
-    run.engine = meta.get("engine", "reference")
+    run.engine = meta.get("engine", "torch")
     run.frames, run.frame_steps = arrays.get("frames"), arrays.get("frame_steps")
     run.frame_rows = arrays.get("frame_rows")
     if "grid_frames" in arrays:

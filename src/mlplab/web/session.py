@@ -25,6 +25,7 @@ from ..data import Dataset, make_dataset
 from ..errors import DataFileError, SpecError
 from ..specs import DataSpec, ModelSpec, TrainSpec, validate
 from ..training.callbacks import Callback, StopTraining
+from ..training import metrics as M
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES, train
 from ..training.run import Run
 
@@ -237,7 +238,7 @@ def parse_config(raw: Any) -> Config:
     for key in ("lr", "weight_decay", "momentum"):
         if key in train_fields:
             _finite_number(train_fields[key], f"train.{key}", 0.0, 100.0)
-    train_spec = validate(TrainSpec, {**train_fields, "fused": False}, "train")
+    train_spec = validate(TrainSpec, train_fields, "train")
     if model_spec.norm == "batch" and train_spec.batch_size == 1:
         raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
 
@@ -282,14 +283,13 @@ class Frames:
     """Turns a model into the page's frame: loss, metrics, the input-space view, units, regions."""
 
     def __init__(self, data: Dataset, loss: str, box: list[tuple[float, float]]):
-        from ..training.loop import LOSSES, _tensors
-
         self.data, self.loss_name, self.box = data, loss, box
-        self.loss_fn = LOSSES[loss]
-        self.X, self.Y = _tensors(data.X, data.y, data.task, loss)
+        self.X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+        self.Y = M.targets(data.y, data.task, loss)
         self.Xt = self.Yt = None
         if data.X_test is not None and len(data.X_test):
-            self.Xt, self.Yt = _tensors(data.X_test, data.y_test, data.task, loss)
+            self.Xt = torch.from_numpy(np.ascontiguousarray(data.X_test, dtype=np.float32))
+            self.Yt = M.targets(data.y_test, data.task, loss)
         self.kind = view_kind(data)
         if data.d_in == 1:
             self.grid_x = np.linspace(box[0][0], box[0][1], CURVE_POINTS, dtype=np.float32)
@@ -318,14 +318,14 @@ class Frames:
             return torch.softmax(out, dim=-1)
         return out
 
-    def metric(self, out: torch.Tensor, Y: torch.Tensor) -> float:
-        from ..training.loop import accuracy
+    def loss_fn(self, out: torch.Tensor, Y: np.ndarray) -> float:
+        """The training loss, computed as every Run's metrics compute it (`mlplab.training.metrics`)."""
+        return M.loss_value(self.loss_name, out.numpy(), Y)
 
+    def metric(self, out: torch.Tensor, Y: np.ndarray) -> float:
         if self.data.task == "regression":
-            resid = float(((out - Y) ** 2).sum())
-            total = float(((Y - Y.mean(0)) ** 2).sum())
-            return 1 - resid / total if total > 0 else float("nan")
-        return accuracy(out, Y, self.loss_name)
+            return M.r2(out.numpy(), Y)
+        return M.accuracy(out.numpy(), Y, self.loss_name)
 
     @torch.no_grad()
     def frame(self, model: torch.nn.Module, *, units: bool, regions: dict[str, Any] | None) -> dict[str, Any]:
@@ -424,26 +424,13 @@ class PlaygroundCallback(Callback):
         s = self.s
         if s._stop.is_set():
             raise StopTraining("interrupted", s._stop_reason)
-        s._step_losses.append(float(loss.detach()))
+        s._step_losses.append(float(loss))
         if s.lr != s._lr_applied:
-            if not _set_lr(t, s.lr):  # the loop keeps no handle on its optimizer: restart the segment
-                raise StopTraining("lr", "learning rate changed")
+            t.engine.lr = s.lr  # every engine takes a new learning rate between steps
             s._lr_applied = s.lr
 
     def on_epoch_end(self, t, epoch: int) -> None:
         self.s._epoch_done(t)
-
-
-def _set_lr(t, lr: float) -> bool:
-    opt = getattr(t, "optimizer", None)
-    if opt is None:
-        return False
-    if hasattr(opt, "param_groups"):
-        for g in opt.param_groups:
-            g["lr"] = lr
-    else:
-        opt.lr = lr
-    return True
 
 
 class Session:
@@ -568,7 +555,7 @@ class Session:
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
                 self._lr_applied = self.lr
                 self.status = "running"
-                run = train(self.model, self.config.data, spec, callbacks=[cb], progress=False)
+                run = train(self.model, self.config.data, spec, callbacks=[cb])
                 if run.status == "lr":
                     continue
                 if run.status == "diverged":
@@ -672,9 +659,8 @@ class Session:
                 run.grid_axes = (self.frames.axes[0], self.frames.axes[1])
         run.status = {"ready": "finished", "running": "interrupted", "paused": "interrupted"}.get(self.status, self.status)
         run.message = self.message
-        from ..training.loop import metrics
-
-        run.metrics = metrics(model, self.config.data, self.train_spec.loss)
+        run.metrics = M.split_metrics(lambda X: model(torch.from_numpy(np.ascontiguousarray(X, np.float32))).detach().numpy(),
+                                      self.config.data, self.train_spec.loss)
         return run
 
     def export_zip(self) -> bytes:
@@ -709,7 +695,6 @@ def snippet(config: Config, epochs: int) -> str:
     """A Python script that trains the same experiment with `mlplab.run`."""
     exp = json.loads(json.dumps(config.experiment))
     exp["train"]["epochs"] = max(1, epochs)
-    exp["train"].pop("fused", None)
     if config.custom:
         d = config.data
         task = d.task

@@ -1,0 +1,35 @@
+"""Engines: what computes a training step. `choose` picks one by ``train.engine`` (see `base.Engine`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..errors import SpecError
+from .base import Engine
+from .fused import FusedEngine, StackedEngine
+from .scratch import ScratchEngine
+from .torch import TorchEngine
+
+ENGINES: dict[str, type[Engine]] = {
+    "torch": TorchEngine, "fused": FusedEngine, "numpy": ScratchEngine, "stacked": StackedEngine,
+}
+
+
+def choose(name: str, model: nn.Module, spec: Any, task: str) -> type[Engine]:
+    """The engine ``name`` asks for, or for "auto" the fastest one that runs this model: the fused NumPy
+    engine, else torch. An engine asked for by name that cannot run the spec is refused, never swapped."""
+    if name == "auto":
+        return FusedEngine if FusedEngine.refuses(model, spec, task) is None else TorchEngine
+    if name not in ENGINES:
+        raise SpecError("train.engine", f"one of auto, {', '.join(ENGINES)}", name)
+    cls = ENGINES[name]
+    why = cls.refuses(model, spec, task)
+    if why is not None:
+        raise SpecError("train.engine", f"an engine that can train this spec ({name!r} cannot: {why})", name,
+                        hint="use engine = 'auto' to let mlplab pick one that can")
+    return cls
+
+
+__all__ = ["ENGINES", "Engine", "FusedEngine", "ScratchEngine", "StackedEngine", "TorchEngine", "choose"]

@@ -1,0 +1,255 @@
+"""Every engine against the torch reference, and the one Run contract whatever the engine."""
+
+import numpy as np
+import pytest
+import torch
+
+import mlplab
+from mlplab import SpecError, build_model, make_dataset, train, train_stacked
+from mlplab.api import prepare
+from mlplab.engines import ENGINES
+from mlplab.training.callbacks import Callback, frame_schedule
+from mlplab.training.loop import threads_for
+
+ENGINE_NAMES = ["torch", "fused", "numpy", "stacked"]
+
+# (model fields, train fields, data set): every layer, activation, loss and optimizer the fused and
+# stacked engines implement, each once.
+CASES = {
+    "relu-mse-adam": (dict(hidden=[8, 8], out_dim=2), dict(loss="mse"), "piecewise"),
+    "tanh-mse_sum-sgd-momentum": (dict(hidden=[6], activation="tanh", out_dim=2),
+                                  dict(loss="mse_sum", optimizer="sgd", lr=1e-5, momentum=0.9), "piecewise"),
+    "sigmoid-bce-sgd": (dict(hidden=[8], activation="sigmoid", out_activation="sigmoid"),
+                        dict(loss="bce", optimizer="sgd", lr=0.5), "moons"),
+    "leaky-bce_logits-adam-wd": (dict(hidden=[8, 8], activation="leaky_relu", leaky_slope=0.1),
+                                 dict(loss="bce_logits", weight_decay=0.01), "moons"),
+    # Batch norm makes the weights before it scale-invariant: exactly flat directions that Adam turns
+    # rounding noise into full steps along (test_chaotic_... below), so SGD here
+    "residual-bn-mse-sgd": (dict(hidden=[4, 4], residual=True, norm="batch", out_dim=2),
+                            dict(loss="mse", optimizer="sgd", lr=1e-3), "piecewise"),
+    "bn-pre-relu-manual": (dict(hidden=[8], norm="batch", out_dim=2),
+                           dict(loss="mse", optimizer="manual_sgd", lr=0.01), "piecewise"),
+    "poly-features": (dict(in_dim=1, hidden=[], poly_degree=5), dict(loss="mse", lr=0.01), "sine"),
+    "l1-adam": (dict(hidden=[8], out_dim=2), dict(loss="mse", l1=0.01), "piecewise"),
+    "ce-multiclass": (dict(hidden=[16], out_dim=3), dict(loss="ce"), "blobs"),
+}
+
+
+def _data(name):
+    return _three_blobs() if name == "blobs" else make_dataset(name)
+
+
+def _three_blobs():
+    from mlplab.data import Dataset
+
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 2], [2, -1], [-2, -1]], np.float32)
+    y = rng.integers(0, 3, 150)
+    X = (centers[y] + rng.standard_normal((150, 2)).astype(np.float32)).astype(np.float32)
+    return Dataset(X=X, y=y.astype(np.int64), task="multiclass", name="blobs")
+
+
+def _case(name, **extra):
+    mfields, tfields, dname = CASES[name]
+    data = _data(dname)
+    mfields = {"in_dim": data.d_in, **mfields}
+    return data, (lambda: build_model(seed=3, **mfields)), {"epochs": 300, "frames": 7, **tfields, **extra}
+
+
+def _supports(engine, model, fields, task):
+    spec = mlplab.TrainSpec(**fields)
+    return ENGINES[engine].refuses(model, spec, task) is None
+
+
+@pytest.mark.parametrize("engine", ["fused", "numpy", "stacked"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_engines_follow_the_torch_reference_step_for_step(case, engine):
+    data, model, fields = _case(case)
+    if not _supports(engine, model(), fields, data.task):
+        pytest.skip(f"{engine} does not run {case} (it says so by name: tested below)")
+    ref = train(model(), data, engine="torch", **fields)
+    got = train(model(), data, engine=engine, **fields)
+    assert got.engine == engine and got.status == ref.status == "finished"
+    rel = np.abs(got.losses - ref.losses) / np.maximum(np.abs(ref.losses), 1e-12)
+    assert rel.max() <= 1e-5, f"step {rel.argmax()}: {got.losses[rel.argmax()]} vs {ref.losses[rel.argmax()]}"
+    np.testing.assert_array_equal(got.frame_steps, ref.frame_steps)
+    scale = np.abs(ref.frames).max()
+    assert np.abs(got.frames - ref.frames).max() <= 1e-4 * scale
+
+
+def test_an_engine_that_cannot_run_a_spec_refuses_it_by_name():
+    data = make_dataset("moons")
+    model = build_model(hidden=[4], out_activation="sigmoid")
+    with pytest.raises(SpecError, match="train.engine.*stacked.*batch_size"):
+        train(model, data, loss="bce", batch_size=16, engine="stacked")
+    ln = build_model(hidden=[4], norm="layer", out_activation="sigmoid")
+    with pytest.raises(SpecError, match="train.engine.*fused"):
+        train(ln, data, loss="bce", engine="fused")
+    run = train(build_model(hidden=[4], norm="layer", out_activation="sigmoid"), data, loss="bce", epochs=3)
+    assert run.engine == "torch"  # auto: the fused engine has no layer norm, so torch, and the run says so
+    assert run.summary()["engine"] == "torch"
+
+
+def test_auto_picks_the_fused_engine_where_it_runs():
+    assert mlplab.run("piecewise-residual", epochs=5).engine == "fused"
+    assert mlplab.run("moons-scratch", epochs=5).engine == "numpy"  # asked for by the preset: honoured
+
+
+# ------------------------------------------------------------------ one Run contract over every preset
+
+TRAIN_PRESETS = [n for n, e in mlplab.PRESETS.items() if e.kind == "train"]
+
+
+def _contract_runs():
+    for name in TRAIN_PRESETS:
+        for engine in ENGINE_NAMES:
+            yield name, engine
+
+
+@pytest.mark.parametrize("name,engine", list(_contract_runs()))
+def test_run_contract_on_every_preset_and_engine(name, engine):
+    exp = mlplab.experiment(name)
+    epochs = 2 if exp.train.batch_size else 7
+    exp = exp.replace(train=exp.train.replace(epochs=epochs, engine=engine, frames=5))
+    prepared, data, model = prepare(exp)
+    if ENGINES[engine].refuses(model, prepared.train, data.task) is not None:
+        with pytest.raises(SpecError, match="train.engine"):
+            mlplab.api.run_experiment(exp, progress=False)
+        return
+    run = mlplab.api.run_experiment(exp, progress=False)
+    assert run.engine == engine and run.status == "finished"
+    total = run.steps
+    assert total == prepared.train.epochs * -(-data.n // (prepared.train.batch_size or data.n))
+    np.testing.assert_array_equal(run.frame_steps, frame_schedule(total, 5))
+    assert set(run.timings) >= {"train_s", "steps_per_s"}
+    splits = ["train"] + [s for s in ("val", "test") if getattr(run.data, f"X_{s}") is not None]
+    kind = "r2" if data.task == "regression" else "accuracy"
+    assert set(run.metrics) == {f"{s}_{m}" for s in splits for m in ("loss", kind)}
+    rows = run.framed().data.X
+    with torch.no_grad():  # the last frame is the trained model's outputs
+        final = run.model(torch.from_numpy(rows)).numpy()
+    np.testing.assert_allclose(run.frames[-1], final, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(run.losses).all()
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_divergence_is_the_same_on_every_engine(engine):
+    data = make_dataset("piecewise")
+    run = train(build_model(in_dim=2, out_dim=2, hidden=[16, 16]), data, optimizer="sgd", lr=50.0, epochs=200,
+                frames=200, engine=engine)
+    assert run.status == "diverged" and "train.lr" in run.message and "step" in run.message
+    k = len(run.losses)
+    assert 0 < k < 200 and np.isfinite(run.losses).all()  # the non-finite loss is named in the message, not kept
+    assert run.metrics == {} and run.frame_steps.max() < k and np.isfinite(run.frames).all()
+
+
+class Documented(Callback):
+    """A callback written to the documented signature, as a user would write it."""
+
+    def __init__(self):
+        self.losses, self.shapes, self.lrs = [], [], []
+
+    def on_step_end(self, t, step, loss, pred):
+        self.losses.append(loss.item())
+        self.shapes.append(None if pred is None else pred.shape)
+        self.lrs.append(t.engine.lr)
+        if step == 3:
+            t.engine.lr = t.engine.lr / 2  # steering the learning rate works on every engine
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_a_documented_callback_runs_unchanged_on_every_engine(engine):
+    data = make_dataset("piecewise")
+    cb = Documented()
+    run = train(build_model(in_dim=2, out_dim=2, hidden=[4]), data, epochs=10, lr=0.02, engine=engine, callbacks=[cb])
+    assert np.allclose(cb.losses, run.losses)
+    assert cb.shapes == [(data.n, 2)] * 10 if engine != "stacked" else cb.shapes == [(1, data.n, 2)] * 10
+    assert np.allclose(np.ravel(cb.lrs), [0.02] * 4 + [0.01] * 6)
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_ctrl_c_returns_the_partial_run_on_every_engine(tmp_path, engine):
+    class Interrupt(Callback):
+        def on_step_end(self, t, step, loss, pred):
+            if step == 123:
+                raise KeyboardInterrupt
+
+    run = train(build_model(in_dim=2, out_dim=2, hidden=[2]), make_dataset("piecewise"), epochs=500,
+                engine=engine, callbacks=[Interrupt()])
+    assert run.status == "interrupted" and len(run.losses) == 123
+    assert run.frame_steps[-1] == 123  # the model as the interruption left it is the last frame
+    run.save(tmp_path)
+    back = mlplab.load_run(tmp_path)
+    assert back.status == "interrupted" and np.array_equal(back.losses, run.losses)
+
+
+# ------------------------------------------------------------------ stacked = single
+
+@pytest.mark.parametrize("case", ["relu-mse-adam", "tanh-mse_sum-sgd-momentum", "sigmoid-bce-sgd",
+                                  "leaky-bce_logits-adam-wd", "residual-bn-mse-sgd", "poly-features"])
+def test_stacked_runs_equal_single_runs(case):
+    mfields, tfields, dname = CASES[case]
+    base = make_dataset(dname)
+    datasets = [make_dataset(dname, seed=s) for s in range(3)]
+    mfields = {"in_dim": base.d_in, **mfields}
+    models = [build_model(seed=s, **mfields) for s in range(3)]
+    specs = [mlplab.TrainSpec(epochs=300, frames=4, seed=s, **{**tfields, "lr": tfields.get("lr", 0.01) * (1 + s / 10)})
+             for s in range(3)]
+    runs = train_stacked(models, datasets, specs)
+    for s, run in enumerate(runs):
+        single = train(build_model(seed=s, **mfields), datasets[s], specs[s].replace(engine="fused"))
+        assert run.engine == "stacked" and run.status == "finished"
+        rel = np.abs(run.losses - single.losses) / np.maximum(np.abs(single.losses), 1e-12)
+        assert rel.max() <= 1e-5, (s, rel.argmax())
+        np.testing.assert_allclose(run.frames, single.frames, rtol=1e-4, atol=1e-5)
+
+
+def test_stacked_batch_norm_over_a_full_run_equals_single_runs():
+    """A full preset-length run with batch norm (default init and SGD: no flat directions made steep)."""
+    exp = mlplab.experiment("practice-residual-bn")
+    model_spec = exp.model.replace(init="default")
+    data = [make_dataset(exp.data.replace(seed=s)) for s in range(2)]
+    specs = [exp.train.replace(seed=s, frames=3, optimizer="sgd", lr=1e-3) for s in range(2)]
+    runs = train_stacked([build_model(model_spec, seed=s) for s in range(2)], data, specs)
+    for s, run in enumerate(runs):
+        single = train(build_model(model_spec, seed=s), data[s], specs[s].replace(engine="fused"))
+        assert len(run.losses) == exp.train.epochs
+        rel = np.abs(run.losses - single.losses) / np.abs(single.losses)
+        assert rel.max() <= 1e-4, rel.argmax()
+        for k in ("net.1.running_mean", "net.1.running_var"):
+            np.testing.assert_allclose(run.model.state_dict()[k], single.model.state_dict()[k], rtol=1e-4, atol=1e-6)
+
+
+def test_a_stacked_run_that_diverges_ends_alone():
+    data = [make_dataset("piecewise", seed=s) for s in range(2)]
+    models = [build_model(in_dim=2, out_dim=2, hidden=[16, 16], seed=s) for s in range(2)]
+    specs = [mlplab.TrainSpec(optimizer="sgd", lr=lr, epochs=100) for lr in (1e-4, 50.0)]
+    calm, wild = train_stacked(models, data, specs)
+    assert calm.status == "finished" and len(calm.losses) == 100 and calm.metrics
+    assert wild.status == "diverged" and len(wild.losses) < 100 and np.isfinite(wild.losses).all()
+
+
+# ------------------------------------------------------------------ chaotic presets: within the seed spread
+
+@pytest.mark.parametrize("name", ["piecewise-residual-bn", "practice-residual-bn"])
+def test_chaotic_batch_norm_presets_end_within_the_reference_spread(name):
+    """Identity init with batch norm leaves exactly-zero-gradient directions; Adam turns their float32
+    rounding into full steps, so any change of rounding moves these runs apart after a few hundred steps
+    (the torch engine itself does when the rows are reordered). At full length each engine's final loss
+    must lie inside the spread of the torch engine over 10 seeds."""
+    finals = [mlplab.run(name, seed=s, train={"engine": "torch", "frames": 0}).final_loss for s in range(10)]
+    lo, hi = min(finals), max(finals)
+    for engine in ("fused", "numpy", "stacked"):
+        got = mlplab.run(name, seed=0, train={"engine": engine, "frames": 0}).final_loss
+        assert lo * 0.99 <= got <= hi * 1.01, (engine, got, lo, hi)
+
+
+# ------------------------------------------------------------------ sweeps go through the experiment path
+
+def test_sweeps_over_image_and_scratch_presets_run_on_their_engines():
+    df = mlplab.sweep.sweep("d2l-mlp", grid={"seed": [0, 1], "train.epochs": [1]}, progress=False)
+    assert (df["status"] == "finished").all() and set(df["engine"]) == {"fused"}
+    df = mlplab.sweep.sweep("moons-scratch", grid={"seed": [0, 1], "train.epochs": [5]}, progress=False)
+    assert (df["status"] == "finished").all() and set(df["engine"]) == {"numpy"}
+    df = mlplab.sweep.sweep("piecewise-residual", grid={"seed": [0, 1, 2], "train.epochs": [5]}, progress=False)
+    assert set(df["engine"]) == {"stacked"}

@@ -1,0 +1,235 @@
+"""The one training loop: the notebooks' step bit for bit, callbacks, recording, failures, validation."""
+
+import numpy as np
+import pytest
+import torch
+
+import mlplab
+from mlplab import SpecError, build_model, load_run, make_dataset, train
+from mlplab.data.dataset import _replace
+from mlplab.training.callbacks import Callback, frame_schedule
+from mlplab.training.loop import threads_for
+
+import seed_reference as ref
+
+SEED_EXPERIMENTS = {
+    # preset -> the seed model that notebook trains on it
+    "rotation-linear": lambda: _seed_linear(),
+    "piecewise-linear": lambda: _seed_linear(),
+    "piecewise-mlp": lambda: ref.SeedMLP(2, 2, 2),
+    "piecewise-residual": lambda: ref.SeedResidual(2, 2, 2),
+    "piecewise-residual-bn": lambda: ref.SeedResidual(2, 2, 2, bn=True),
+    "practice-linear": lambda: _seed_linear(),
+    "practice-mlp": lambda: ref.SeedMLP(2, 2, 2),
+    "practice-residual": lambda: ref.SeedResidual(2, 2, 2),
+    "practice-residual-bn": lambda: ref.SeedResidual(2, 2, 2, bn=True),
+}
+STEPS = 300
+
+
+def _seed_linear():
+    layer = torch.nn.Linear(2, 2)
+    layer.weight.data = torch.eye(2)
+    layer.bias.data = torch.zeros(2)
+    return layer
+
+
+def _preset(name, **train_fields):
+    exp = mlplab.experiment(name)
+    if train_fields:
+        exp = exp.replace(train=exp.train.replace(**train_fields))
+    return exp, make_dataset(exp.data), build_model(exp.model, seed=exp.train.seed)
+
+
+def seed_losses(name, data, epochs=STEPS):
+    """The notebooks' loop, under the same thread policy as mlplab's (a reduction's bits depend on the thread count)."""
+    exp = mlplab.experiment(name)
+    X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
+    model = SEED_EXPERIMENTS[name]()
+    with threads_for(model, len(X)):
+        return np.asarray(ref.seed_train_model(model, X, y, lr=exp.train.lr, epochs=epochs), dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", list(SEED_EXPERIMENTS))
+def test_torch_engine_is_the_notebooks_train_model_bit_for_bit(name):
+    exp, data, model = _preset(name, epochs=STEPS, engine="torch")
+    run = train(model, data, exp.train)
+    assert run.engine == "torch"
+    assert run.losses.dtype == np.float32 and len(run.losses) == STEPS
+    assert np.array_equal(run.losses, seed_losses(name, data))
+
+
+def test_same_seed_same_run_bit_for_bit():
+    a, b = mlplab.run("moons-mlp", epochs=50), mlplab.run("moons-mlp", epochs=50)
+    assert np.array_equal(a.losses, b.losses) and np.array_equal(a.frames, b.frames)
+    assert np.array_equal(a.grid_frames, b.grid_frames)
+
+
+def test_minibatches_are_seeded_and_count_steps():
+    data = make_dataset("moons", n=100)
+    kw = dict(optimizer="adam", lr=0.01, loss="bce", epochs=3, batch_size=32)
+    m = lambda: build_model(hidden=[8], out_activation="sigmoid")  # noqa: E731
+    a, b = train(m(), data, seed=1, **kw), train(m(), data, seed=1, **kw)
+    c = train(m(), data, seed=2, **kw)
+    assert len(a.losses) == 3 * 4 and np.array_equal(a.losses, b.losses) and not np.array_equal(a.losses, c.losses)
+    assert a.frames.shape[1:] == (100, 1)
+
+
+def test_recorder_schedule_frames_are_the_step_outputs_and_the_last_is_the_trained_model():
+    assert list(frame_schedule(10, 3)) == [0, 5, 10]
+    assert list(frame_schedule(3, 100)) == [0, 1, 2, 3]
+    data = make_dataset("piecewise")
+    run = train(build_model(in_dim=2, out_dim=2, hidden=[2], init="identity"), data, epochs=40, frames=5, engine="torch")
+    assert list(run.frame_steps) == [0, 10, 20, 30, 40]
+    X = torch.from_numpy(data.X)
+    with torch.no_grad():  # frame 0 is the untrained identity-initialised model's output
+        expected = build_model(in_dim=2, out_dim=2, hidden=[2], init="identity")(X)
+        assert np.array_equal(run.frames[0], expected.numpy())
+        assert np.array_equal(run.frames[-1], run.model(X).numpy())  # step 40: the trained model
+
+
+def test_snapshots_and_grid_follow_the_frames():
+    run = mlplab.run("moons-mlp", epochs=20, train={"frames": 4, "grid": 10, "snapshots": True})
+    assert run.grid_frames.shape == (4, 10, 10, 1)
+    assert run.snapshots["net.0.weight"].shape == (4, 32, 2)
+    final = run.model.state_dict()["net.0.weight"].numpy()
+    assert np.array_equal(run.snapshots["net.0.weight"][-1], final)
+    assert not np.array_equal(run.snapshots["net.0.weight"][0], final)
+    ref_model = build_model(mlplab.experiment("moons-mlp").model, seed=0)
+    assert np.array_equal(run.snapshots["net.0.weight"][0], ref_model.state_dict()["net.0.weight"].numpy())
+
+
+def test_validation_split_and_early_stopping_restore_the_best_epoch():
+    data = make_dataset("moons", n=200, noise=0.3)
+    model = build_model(hidden=[64, 64], out_activation="sigmoid")
+    run = train(model, data, optimizer="adam", lr=0.05, loss="bce", epochs=400, batch_size=20, val_fraction=0.3, patience=5)
+    assert run.status == "stopped early" and "restored" in run.message
+    assert set(run.epoch_metrics) >= {"train_loss", "val_loss", "train_accuracy", "val_accuracy"}
+    best = int(np.argmin(run.epoch_metrics["val_loss"]))
+    assert run.metrics["val_loss"] == pytest.approx(run.epoch_metrics["val_loss"][best], rel=1e-6)
+    assert len(run.epoch_metrics["val_loss"]) == best + 1 + 5
+
+
+@pytest.mark.parametrize("fields,param", [
+    (dict(loss="ce"), "train.loss"),
+    (dict(loss="bce_logits"), "model.out_activation"),
+    (dict(lr=-1), "train.lr"),
+    (dict(epochs=0), "train.epochs"),
+    (dict(optimiser="adam"), "train.optimiser"),
+    (dict(engine="jax"), "train.engine"),
+])
+def test_incompatible_or_bad_training_spec(fields, param):
+    data = make_dataset("moons")
+    with pytest.raises(SpecError) as info:
+        train(build_model(hidden=[4], out_activation="sigmoid"), data, **{"loss": "bce", **fields})
+    assert str(info.value).startswith(param)
+
+
+def test_shape_mismatch_names_the_field():
+    with pytest.raises(SpecError, match="model.out_dim"):
+        train(build_model(in_dim=2, out_dim=1), make_dataset("piecewise"), epochs=1)
+
+
+def test_batch_norm_running_statistics_match_torch():
+    """The layer library's batch norm keeps torch's running statistics, step by step."""
+    from mlplab import layers as L
+
+    torch.manual_seed(0)
+    model = torch.nn.Module()
+    model.net = torch.nn.Sequential(torch.nn.BatchNorm1d(3))  # the layer library walks ``model.net``
+    reference = torch.nn.BatchNorm1d(3)
+    P = L.FlatParams([model], L.NUMPY, stacked=False)
+    (norm,) = L.build(model, P)
+    for step in range(300):
+        x = torch.randn(50, 3) * (1 + step / 100) + step / 50
+        y_ref = reference(x)
+        y = norm.forward(np.ascontiguousarray(x.numpy().T))  # feature-major (3, 50)
+        np.testing.assert_allclose(y.T, y_ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    norm.finish()
+    P.release()
+    bn = model.net[0]
+    np.testing.assert_allclose(bn.running_mean.numpy(), reference.running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), reference.running_var.numpy(), rtol=1e-5)
+    assert int(bn.num_batches_tracked) == int(reference.num_batches_tracked) == 300
+
+
+def test_frames_on_large_data_follow_a_bounded_subset_and_zero_frames_record_nothing(tmp_path):
+    from mlplab.training.callbacks import FRAME_ROWS
+
+    data = make_dataset("circle", n=5000, noise=0.1)
+    model = build_model(hidden=[8], out_activation="sigmoid")
+    run = train(model, data, optimizer="adam", lr=0.01, loss="bce", epochs=2, batch_size=500, frames=3)
+    assert run.frames.shape == (3, FRAME_ROWS, 1) and len(run.frame_rows) == FRAME_ROWS
+    assert list(run.frame_steps) == [0, 10, 20]
+    framed = run.framed()
+    assert framed.data.n == FRAME_ROWS and np.array_equal(framed.data.X, data.X[run.frame_rows])
+    with torch.no_grad():  # the last frame is the trained model, on exactly those rows
+        np.testing.assert_allclose(run.frames[-1], run.model(torch.from_numpy(framed.data.X)).numpy(), atol=1e-6)
+    run.save(tmp_path)
+    assert np.array_equal(load_run(tmp_path).frame_rows, run.frame_rows)
+    quiet = train(build_model(hidden=[8], out_activation="sigmoid"), data, optimizer="adam", lr=0.01, loss="bce",
+                  epochs=2, batch_size=500, frames=0)
+    assert quiet.frames is None and len(quiet.losses) == 20
+
+
+@pytest.mark.parametrize("in_dim", [64, 784])
+def test_fused_minibatch_cross_entropy_follows_autograd(in_dim):
+    """Mini-batches from the one seeded permutation (the last one partial), softmax cross-entropy, SGD and
+    Adam: the fused engine follows autograd + torch.optim step by step, small inputs and large."""
+    from mlplab.data import Dataset
+
+    rng = np.random.default_rng(0)
+    data = Dataset(X=rng.standard_normal((1000, in_dim), dtype=np.float32), y=rng.integers(0, 10, 1000),
+                   task="multiclass", name="random")
+    model = lambda: build_model(in_dim=in_dim, hidden=[256], out_dim=10, seed=1)  # noqa: E731
+    for opt, lr in (("sgd", 0.1), ("adam", 1e-3)):
+        kw = dict(optimizer=opt, lr=lr, loss="ce", batch_size=256, epochs=3, frames=4, seed=2)
+        ref_run, fused_run = (train(model(), data, engine=e, **kw) for e in ("torch", "fused"))
+        assert fused_run.engine == "fused" and len(fused_run.losses) == 12
+        np.testing.assert_allclose(fused_run.losses, ref_run.losses, rtol=1e-5)
+        # float32 products over 784 inputs round differently in the two engines: compare on the data's scale
+        assert np.abs(fused_run.frames - ref_run.frames).max() <= 1e-3 * np.abs(ref_run.frames).max()
+        for (name, a), b in zip(fused_run.model.state_dict().items(), ref_run.model.state_dict().values()):
+            scale = max(np.abs(b.numpy()).max(), 1e-3)
+            # Adam's first steps are ~lr * sign(gradient): a weight whose gradient is ~0 may flip sign
+            # of its step between the engines, so it can differ by up to 2 lr per step taken
+            bound = 1e-4 * scale if opt == "sgd" else 2 * lr * len(fused_run.losses)
+            assert np.abs(a.numpy() - b.numpy()).max() <= bound, name
+
+
+def test_notebook_display_is_offline(monkeypatch):
+    import re
+
+    import mlplab.viz.notebook as notebook
+
+    run = mlplab.run("xor-mlp", epochs=10)
+    monkeypatch.setattr(notebook, "_PLOTLYJS_SHOWN", False)
+    first, second = run._repr_html_(), run._repr_html_()
+    assert not re.search(r"https?://", first.split("<script type=\"text/javascript\">", 2)[-1][-5000:])
+    assert not re.search(r"<script[^>]+src=[\"']https?:", first + second)
+    assert len(first) > 3_000_000 > len(second)  # plotly.js inlined once, then reused
+    assert "xor-mlp" in second and "Plotly.newPlot" in second
+
+
+def test_loaded_run_keeps_the_data_description_without_regenerating(tmp_path, monkeypatch):
+    run = mlplab.run("d2l-mlp", extras={"fit_dims": True, "digits_epochs": 1})
+    run.save(tmp_path)
+    import mlplab.data.dataset as ds_module
+
+    monkeypatch.setattr(ds_module, "GENERATORS", {})  # loading must not need any generator
+    back = load_run(tmp_path)
+    assert back.data.task == "multiclass" and back.data.image_shape == (8, 8)
+    assert back.data.class_names == run.data.class_names and back.data.n_classes == 10
+    assert "digits" in back.data.params["note"]
+
+
+def test_save_load_round_trip(tmp_path):
+    run = mlplab.run("xor-mlp", epochs=30)
+    run.save(tmp_path / "r")
+    back = load_run(tmp_path / "r")
+    assert np.array_equal(back.losses, run.losses) and np.array_equal(back.frames, run.frames)
+    assert np.array_equal(back.grid_frames, run.grid_frames) and back.metrics == pytest.approx(run.metrics)
+    x = torch.from_numpy(run.data.X)
+    with torch.no_grad():
+        assert torch.equal(back.model(x), run.model(x))
+    assert back.data.task == "binary" and back.engine == run.engine
