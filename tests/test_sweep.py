@@ -11,17 +11,18 @@ import torch
 import mlplab
 from mlplab.errors import SpecError
 from mlplab.presets import experiment, merge
-from mlplab.sweep import batched as B
+from mlplab.api import prepare, run_experiment, run_stacked
+from mlplab.engines import StackedEngine
+from mlplab.sweep import groups as G
 from mlplab.sweep.runner import sweep
 from mlplab.sweep.spec import expand, load_sweep, make_sweep, run_name, sweep_from_dict, sweep_presets
-from mlplab.training.loop import train
 
 STEPS = 300
 
 
 def _reference(exp):
-    return train(exp.make_model(), exp.make_data(), exp.train.replace(fused=False), progress=False,
-                 experiment=exp.model_dump())
+    """The same experiment alone on the torch engine (autograd + torch.optim)."""
+    return run_experiment(exp.replace(train=exp.train.replace(engine="torch")), progress=False)
 
 
 @pytest.mark.parametrize("name, overrides", [
@@ -32,11 +33,11 @@ def _reference(exp):
 ])
 def test_each_stacked_run_matches_training_it_alone(name, overrides):
     exps = [merge(experiment(name), {**o, "train": {**o.get("train", {}), "epochs": STEPS}}) for o in overrides]
-    assert all(B.supported(e) for e in exps) and len({B.group_key(e) for e in exps}) == 1
-    runs = B.train_group(exps)
+    assert all(G.may_stack(e) for e in exps) and len({G.group_key(e) for e in exps}) == 1
+    runs = run_stacked(exps)
     for exp, run in zip(exps, runs):
         ref = _reference(exp)
-        assert run.losses.shape == (STEPS,) and run.status == "finished" and run.engine == "batched"
+        assert run.losses.shape == (STEPS,) and run.status == "finished" and run.engine == "stacked"
         assert np.max(np.abs(run.losses - ref.losses) / np.abs(ref.losses)) <= 1e-5
         np.testing.assert_array_equal(run.frame_steps, ref.frame_steps)
         np.testing.assert_allclose(run.frames, ref.frames, rtol=1e-3, atol=1e-3)  # ReLU kinks amplify rounding a little
@@ -52,7 +53,7 @@ def test_each_stacked_run_matches_training_it_alone(name, overrides):
 def test_stacked_bce_sgd_on_moons_matches_with_grid_frames():
     exps = [merge(experiment("moons-mlp"), {"train": {"epochs": 120, "lr": lr, "seed": s, "grid": 12},
                                             "data": {"seed": s}}) for s in (0, 1) for lr in (0.3, 1.0)]
-    for exp, run in zip(exps, B.train_group(exps)):
+    for exp, run in zip(exps, run_stacked(exps)):
         ref = _reference(exp)
         assert np.max(np.abs(run.losses - ref.losses) / ref.losses) <= 1e-5
         np.testing.assert_allclose(run.grid_frames, ref.grid_frames, atol=1e-5)
@@ -62,7 +63,7 @@ def test_stacked_bce_sgd_on_moons_matches_with_grid_frames():
 def test_batch_norm_group_agrees_at_the_first_steps():
     # identity init + batch norm amplifies rounding (see tests/test_training.py): check the start only
     exps = [merge(experiment("practice-residual-bn"), {"train": {"epochs": 20}, "data": {"seed": s}}) for s in (0, 1)]
-    for exp, run in zip(exps, B.train_group(exps)):
+    for exp, run in zip(exps, run_stacked(exps)):
         ref = _reference(exp)
         assert np.max(np.abs(run.losses[:5] - ref.losses[:5]) / ref.losses[:5]) <= 1e-5
 
@@ -70,18 +71,26 @@ def test_batch_norm_group_agrees_at_the_first_steps():
 def test_a_diverging_member_does_not_stop_or_spoil_the_others():
     exps = [merge(experiment("piecewise-mlp"), {"train": {"epochs": 60, "lr": lr, "optimizer": "sgd"}})
             for lr in (1e-3, 50.0)]
-    good, bad = B.train_group(exps)
+    good, bad = run_stacked(exps)
     assert bad.status == "diverged" and "train.lr=50.0" in bad.message and bad.metrics == {}
     assert np.isfinite(bad.losses).all() and len(bad.losses) < 60
     assert good.status == "finished" and len(good.losses) == 60
     np.testing.assert_allclose(good.losses, _reference(exps[0]).losses, rtol=1e-5)
 
 
-def test_unsupported_experiments_stay_alone():
+def test_what_the_stacked_engine_cannot_run_trains_alone_on_the_engine_auto_picks():
     mini = merge(experiment("moons-mlp"), {"train": {"batch_size": 10}})
     norm = merge(experiment("piecewise-mlp"), {"model": {"norm": "layer"}})
-    assert not B.supported(mini) and not B.supported(norm) and not B.supported(experiment("sine-poly"))
-    assert B.split_groups([mini, norm, experiment("piecewise-mlp"), experiment("piecewise-mlp")]) == [[0], [1], [2, 3]]
+    scratch = experiment("moons-scratch")
+    for exp in (mini, norm):
+        e, data, model = prepare(exp)
+        assert StackedEngine.refuses(model, e.train, data.task) is not None
+    assert not G.may_stack(scratch)  # it asks for the NumPy engine by name
+    assert G.split_groups([mini, norm, experiment("piecewise-mlp"), experiment("piecewise-mlp")]) == [[0], [1], [2, 3]]
+    df = sweep(merge(mini, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
+    assert set(df.engine) == {"fused"} and set(df.status) == {"finished"}
+    df = sweep(merge(norm, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
+    assert set(df.engine) == {"torch"}
 
 
 # ---------------------------------------------------------------- spec
@@ -167,7 +176,7 @@ def test_sweep_returns_one_row_per_run_and_groups_by_shape():
     seen = []
     df = sweep(experiment("practice-mlp", train={"epochs": 200}), {"model.hidden": [[2], [3]], "seed": range(3)}, random={"train.lr": ("log", 1e-3, 1e-1)},
                n_random=2, progress=lambda done, total: seen.append((done, total)), name="t")
-    assert len(df) == 12 and set(df.status) == {"finished"} and set(df.engine) == {"batched"}
+    assert len(df) == 12 and set(df.status) == {"finished"} and set(df.engine) == {"stacked"}
     assert {"run_id", "variant", "model.hidden", "seed", "train.lr", "final_loss", "train_r2", "train_s", "run"} <= set(df.columns)
     assert df.group_s.nunique() == 2 and seen[-1] == (12, 12)  # one stacked group per shape; lr varies inside
     run = df.run[0]
@@ -200,9 +209,6 @@ def test_process_pool_matches_local(tmp_path):
     pooled = sweep(exp, grid, out=tmp_path, workers=2, progress=False)
     np.testing.assert_allclose(pooled.final_loss, local.final_loss, rtol=1e-6)
     assert len(mlplab.store.Store(tmp_path).query()) == 4
-
-
-torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------- report and CLI pieces
