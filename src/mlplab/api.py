@@ -39,7 +39,7 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
     if seed is not None:
         changes.setdefault("train", {})["seed"] = seed
         changes.setdefault("data", {})["seed"] = seed
-    return run_experiment(resolve(experiment, **changes), progress=progress)
+    return flag_dead_units(run_experiment(resolve(experiment, **changes), progress=progress), warn=True)
 
 
 def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
@@ -87,8 +87,9 @@ def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = 
 
     prepared = [prepare(e) for e in experiments]
     exps = [p[0] for p in prepared]
-    return train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
+    runs = train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
                          experiments=[e.model_dump() for e in exps], callbacks=list(callbacks or []))
+    return [flag_dead_units(r) for r in runs]
 
 
 def _default_progress() -> bool:

@@ -143,6 +143,7 @@ def _layer_scales(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, i
 # A few silent units are normal after training (the moons MLP keeps 2 of 32, a 4-unit playground net
 # may keep 1); more than a quarter means real capacity lost (identity init on a wide layer once lost 6 of 8).
 DEAD_SHARE = 0.25
+DEAD_SENTENCE = "ReLU units that never activated on the training data"
 
 
 def dead_units(model: nn.Module, X: np.ndarray | torch.Tensor, *, batch: int = 4096) -> list[tuple[str, int, int]]:
@@ -184,21 +185,29 @@ def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[in
     total_dead = sum(dead for _, dead, _ in rows)
     if not flagged:
         return total_dead, ""
-    return total_dead, ("ReLU units that never activated on the training data: " + ", ".join(flagged)
+    return total_dead, (f"{DEAD_SENTENCE}: " + ", ".join(flagged)
                         + ". They output 0 for every input, so they receive no gradient and never learn; "
                         "try another initialisation (init='default' or 'kaiming') or a smaller learning rate.")
 
 
-def flag_dead_units(run: Any) -> Any:
-    """Count the trained model's never-active ReLU units on the training data into ``run.metrics["dead_units"]``;
-    where a layer lost more than ``DEAD_SHARE`` of them, say so in ``run.message`` and warn (`DeadUnitsWarning`)."""
+def flag_dead_units(run: Any, *, warn: bool = False) -> Any:
+    """Count the trained model's never-active ReLU units on the training data into ``run.metrics["dead_units"]``
+    and, where a layer lost more than ``DEAD_SHARE`` of them, say so in ``run.message``; once per run.
+
+    ``warn``: also raise a `DeadUnitsWarning` for a flagged run (``mlplab.run`` does; sweeps and surfaces
+    that show ``run.message`` themselves do not). Runs that did not finish are left alone.
+    """
     if run.model is None or run.data is None or not isinstance(run.model, nn.Module):
         return run
-    count, sentence = dead_unit_report(run.model, run.data.X)
-    run.metrics["dead_units"] = count
-    if sentence:
-        run.message = f"{run.message} {sentence}".strip()
-        warnings.warn(f"{run.name}: {sentence}", DeadUnitsWarning, stacklevel=4)
+    if run.status not in ("finished", "stopped early"):
+        return run
+    if "dead_units" not in run.metrics:
+        count, sentence = dead_unit_report(run.model, run.data.X)
+        run.metrics["dead_units"] = count
+        if sentence:
+            run.message = f"{run.message} {sentence}".strip()
+    if warn and DEAD_SENTENCE in run.message:
+        warnings.warn(f"{run.name}: {run.message[run.message.index(DEAD_SENTENCE):]}", DeadUnitsWarning, stacklevel=3)
     return run
 
 
