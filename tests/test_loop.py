@@ -203,7 +203,7 @@ def test_notebook_display_is_offline(monkeypatch):
     import mlplab.viz.notebook as notebook
 
     run = mlplab.run("xor-mlp", epochs=10)
-    monkeypatch.setattr(notebook, "_PLOTLYJS_SHOWN", False)
+    monkeypatch.setattr(notebook, "_plotlyjs_sent", False)
     first, second = run._repr_html_(), run._repr_html_()
     assert not re.search(r"https?://", first.split("<script type=\"text/javascript\">", 2)[-1][-5000:])
     assert not re.search(r"<script[^>]+src=[\"']https?:", first + second)

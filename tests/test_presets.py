@@ -89,8 +89,8 @@ def test_d2l_mlp_reaches_097_on_digits():
 def test_moons_three_paths_agree_and_sklearn_is_beside_them():
     run = mlplab.run("moons-sklearn")
     curves = {k: v for k, v in run.extras.items() if k.startswith("loss/")}
-    mlp, manual, scratch = (next(v for k, v in curves.items() if k.startswith(f"loss/mlplab {n} ("))
-                            for n in ("moons-mlp", "moons-manual-step", "moons-scratch"))
+    mlp, manual, scratch = (curves[f"loss/mlplab {n}"] for n in
+                            ("moons-mlp (torch)", "moons-manual-step (torch)", "moons-scratch (numpy)"))
     np.testing.assert_allclose(manual, mlp, rtol=1e-5)
     np.testing.assert_allclose(scratch, mlp, rtol=1e-3)  # float32 NumPy vs float32 torch over 1000 SGD steps
     assert run.metrics["moons-scratch/train_accuracy"] >= 0.9

@@ -426,7 +426,7 @@ def test_views_of_a_real_training_run(tmp_path):
     torch.set_num_threads(1)
     data = curve_data()
     model = build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0)
-    run = train(model, data, epochs=30, lr=0.05, frames=10, grid=25, progress=False)
+    run = train(model, data, epochs=30, lr=0.05, frames=10, grid=25)
     fig = viz.animate(run)
     m = len(run.grid_axes[0])
     assert len(fig.frames) == len(run.frames) and run.grid_frames.shape == (len(run.frames), m, 1)

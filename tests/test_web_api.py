@@ -143,7 +143,7 @@ def test_step_is_exactly_one_epoch_of_mlplab_train(client):
         assert frame["epoch"] == 1
     data = make_dataset("circle", n=200, seed=3)
     model = build_model(info["experiment"]["model"], seed=4)
-    train(model, data, loss="bce", lr=0.05, seed=4, epochs=1, fused=False, progress=False)
+    train(model, data, loss="bce", lr=0.05, seed=4, epochs=1)
     model.eval()
     with torch.no_grad():
         prob = model(torch.from_numpy(data.X))

@@ -37,6 +37,16 @@ def _run_html(r: Run) -> str:
 
 _run_module.HTML_VIEW = _run_html  # the view layer draws a Run in a notebook; training never imports it
 
+
+def _analysis_figure(result: Any) -> Any:
+    return importlib.import_module(".viz.analysis", __name__).figure(result)
+
+
+# Analysis results draw themselves through the views, registered from here (analysis never imports viz).
+# Only the package's light registry loads now; the analyses themselves load on first use.
+_analysis_registry = importlib.import_module(".analysis._result", __name__)
+_analysis_registry.register_renderer(_analysis_figure)
+
 _LAZY = {"viz", "sweep", "store", "diagnostics", "analysis", "explain"}
 
 
@@ -50,6 +60,6 @@ __all__ = [
     "DataFileError", "MlplabError", "SpecError", "TrainingDiverged",
     "DataSpec", "Experiment", "ModelSpec", "TrainSpec",
     "Dataset", "load_csv", "make_dataset", "build_model", "count_parameters", "Run", "load_run",
-    "train", "train_stacked", "train_scratch", "PRESETS", "experiment", "run", "autograd", "diagnostics",
-    "geometry", "store", "sweep", "viz",
+    "train", "train_stacked", "train_scratch", "PRESETS", "experiment", "run", "analysis", "autograd",
+    "diagnostics", "geometry", "store", "sweep", "viz",
 ]

@@ -203,6 +203,74 @@ def regions_cmd(
     out.print(f"report: {path}")
 
 
+@app.command("analyze")
+def analyze_cmd(
+    targets: list[str] = typer.Argument(..., help="preset names or run directories; several: also a side-by-side page"),
+    what: str = typer.Option("landscape,spectrum,health,sharpness", "--what",
+                             help="comma-separated analyses: landscape, spectrum, health, sharpness"),
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="writes DIR/<name>/analysis.html (and the run)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="override train.epochs when training a preset"),
+) -> None:
+    """Loss landscape, spectral bias, layer health and sharpness of trained runs, as self-contained reports.
+
+    A preset is trained with snapshots on (the analyses need the weights of every recorded frame); a run
+    directory is read as saved. An analysis a run cannot give is skipped with its reason.
+    """
+    from .analysis import ANALYSES
+    from .training.run import load_run
+    from .viz.analysis import CAPTIONS, analysis_figures, figure as analysis_figure, write_comparison
+    from .viz.report import write_report
+
+    names = [w.strip() for w in what.split(",") if w.strip()]
+    for name in names:
+        if name not in ANALYSES:
+            raise SpecError("--what", f"names from {', '.join(ANALYSES)}", name)
+    if epochs is not None and epochs < 1:
+        raise SpecError("--epochs", "a positive integer", epochs)
+    runs = []
+    for target in targets:
+        if Path(target).is_dir():
+            run = load_run(target)
+        else:
+            from .api import run as run_api
+
+            exp = load_experiment(target)
+            if exp.kind != "train":
+                raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
+            run = run_api(exp, epochs=epochs, progress=False, train={"snapshots": True})
+            run.save(output / run.name)
+        figures, skipped = [], []
+        for name in names:
+            try:
+                figures += analysis_figures(run, [name])
+            except MlplabError as exc:
+                skipped.append(f"{name}: {exc}")
+        if not figures:
+            raise SpecError("--what", "analyses this run can give", what, "; ".join(skipped))
+        path = write_report(run, output / run.name / "analysis.html", figures=figures, title=f"{run.name}: analysis")
+        for line in skipped:
+            err.print(f"{run.name}: skipped {line}", highlight=False, markup=False)
+        out.print(f"{run.name}: {len(figures)} figures\nreport: {path}")
+        runs.append(run)
+    if len(runs) > 1:
+        from . import analysis as A
+
+        pairs = []
+        for name in names:
+            try:
+                if name == "landscape":
+                    results = [A.landscape(r, directions="pca") for r in runs]
+                else:
+                    results = [getattr(A, name)(r) for r in runs]
+            except MlplabError:
+                continue  # not every run gives every analysis; each run's own page says why
+            pairs.append((f"{CAPTIONS[name]} Side by side.", analysis_figure(results)))
+        label = "-vs-".join(r.name for r in runs)
+        path = write_comparison(runs, pairs, output / f"compare-{label}.html",
+                                f"{' vs '.join(r.name for r in runs)}: analyses side by side")
+        out.print(f"comparison: {path}")
+
+
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),

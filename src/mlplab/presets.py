@@ -68,7 +68,8 @@ _ENTRIES += [
         "name": "moons-mlp", "title": "Two moons: a 2-32-1 MLP trained with torch.optim.SGD",
         "notebook": N002, "description": "SGD lr 1.0, binary cross-entropy on sigmoid outputs, 1000 full-batch steps.",
         "data": {"name": "moons"}, "model": _MOONS_MODEL,
-        "train": {"optimizer": "sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100, "snapshots": True},
+        "train": {"optimizer": "sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100, "snapshots": True,
+                  "engine": "torch"},  # autograd + torch.optim: the first of the notebook's three ways
     },
     {
         "name": "vjp-sin", "title": "The vector-Jacobian product of sin, beside autograd",
@@ -81,7 +82,8 @@ _ENTRIES += [
         "name": "moons-manual-step", "title": "Two moons: autograd gradients, hand-written update",
         "notebook": N002, "description": "The same network; each step is p -= lr * p.grad under torch.no_grad().",
         "data": {"name": "moons"}, "model": _MOONS_MODEL,
-        "train": {"optimizer": "manual_sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100},
+        "train": {"optimizer": "manual_sgd", "lr": 1.0, "loss": "bce", "epochs": 1000, "grid": 100,
+                  "engine": "torch"},  # autograd gradients, the update by hand
     },
     {
         "name": "moons-backprop-mse", "title": "Backpropagation by hand, first version: no bias, linear output, MSE",

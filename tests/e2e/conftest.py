@@ -1,4 +1,8 @@
-"""Fixtures for the browser tests: the playground on a free 127.0.0.1 port, and Debian's Chromium."""
+"""Fixtures for the browser tests: the playground on a free 127.0.0.1 port, and Debian's Chromium.
+
+The browser is resolved exactly as the exports resolve it (`find_browser`: $BROWSER_PATH, which
+`make test` sets to the Chromium it installs, else the first on $PATH); see tests/test_fresh_machine.py.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from mlplab.viz.export import find_browser
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -50,7 +55,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=find_browser(), args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -21,6 +21,7 @@ from .figures import (
     prior_samples,
 )
 from .live import LiveCurve
+from .notebook import use_offline_renderer
 from .panels import extra_figures
 from .report import write_gallery, write_report
 
@@ -57,5 +58,7 @@ __all__ = [
     "animate", "animation_kind", "figure_for_run", "loss_curve", "decision_boundary", "fitted_curve",
     "activations", "prior_samples", "mapping", "images_grid", "confusion_matrix", "per_class_accuracy",
     "write_report", "write_gallery", "export_animation", "export_png", "LiveCurve", "extra_figures", "init_scales_figure",
-    "region_map", "region_animation", "region_count_figure",
+    "region_map", "region_animation", "region_count_figure", "use_offline_renderer",
 ]
+
+use_offline_renderer()  # in a Jupyter kernel: figures display offline (see viz/notebook.py); elsewhere a no-op

@@ -2,7 +2,7 @@
 
 A training callback that only *shows*: it reads the trainer's losses and epoch metrics and redraws
 one figure in place, at most every ``interval`` seconds, so plotting never slows the loop down.
-Outside IPython it keeps the figure up to date without displaying it (``.figure``).
+In a kernel it is one display updated by its display id; elsewhere only ``.figure`` is kept current.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..training.callbacks import Callback
+from .notebook import in_kernel, mime_bundle
 
 
 class LiveCurve(Callback):
@@ -72,7 +73,7 @@ class LiveCurve(Callback):
             if any("accuracy" in k for k in history):
                 self.figure.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
         if self._handle is not None:
-            self._handle.update(self.figure)
+            self._handle.update(mime_bundle(self.figure), raw=True)
 
 
 def _epoch_history(t: Any) -> dict[str, list[float]]:
@@ -85,12 +86,14 @@ def _epoch_history(t: Any) -> dict[str, list[float]]:
 
 
 def _display(fig: Any):
-    """Display in a notebook and return a handle to update it; None outside IPython."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
+    """Display in a notebook and return a handle to update it; None outside a Jupyter kernel.
+
+    The figure goes out as a raw MIME bundle: displaying the Figure object itself would call plotly's
+    ``_ipython_display_``, which ignores ``display_id`` and appends a new output on every redraw.
+    """
+    if not in_kernel():
         return None
-    if get_ipython() is None:
-        return None
-    return display(fig, display_id=True)
+    from IPython.display import display
+
+    bundle = mime_bundle(fig)
+    return display(bundle, raw=True, display_id=True) if bundle else None

@@ -23,6 +23,10 @@ def extra_figures(run: Any) -> list[tuple[str, Any]]:
         out += image_figures(run)
     if data is not None and data.d_in == 2 and run.model is not None:
         out += region_figures(run)
+    if data is not None:  # landscape, spectrum, layer health, sharpness: which preset shows which, in viz/analysis.py
+        from .analysis import course_panels
+
+        out += course_panels(run)
     return out
 
 

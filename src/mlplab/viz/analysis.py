@@ -1,0 +1,256 @@
+"""Figures of analysis results (landscape, interpolation, spectrum, layer health, sharpness), alone or
+side by side, and the analysis panels each course preset's report shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..analysis import Health, Interpolation, Landscape, Sharpness, Spectrum, register_renderer
+from ..errors import MlplabError, SpecError
+
+# Which course presets show which analyses in their report, by name prefix (docs/analysis.md says why).
+COURSE_PANELS: dict[str, tuple[str, ...]] = {
+    "piecewise-": ("landscape", "health"),
+    "sine-": ("spectrum",),
+    "xor-": ("health",),
+    "d2l-": ("health",),
+    "moons-mlp": ("sharpness", "health"),
+}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
+
+
+def figure(result: Any) -> Any:
+    """A plotly figure of an analysis result, or of a list of results of one kind side by side."""
+    items = list(result) if isinstance(result, (list, tuple)) else [result]
+    if not items:
+        raise SpecError("result", "an analysis result or a non-empty list of them", result)
+    kinds = {type(r) for r in items}
+    if len(kinds) != 1:
+        raise SpecError("result", "results of one kind", sorted(k.__name__ for k in kinds))
+    kind = kinds.pop()
+    draw = DRAW.get(kind)
+    if draw is None:
+        raise SpecError("result", f"one of {', '.join(k.__name__ for k in DRAW)}", kind.__name__)
+    return draw(items)
+
+
+def _subplots(n: int, titles: list[str], **kw: Any):
+    from plotly.subplots import make_subplots
+
+    # one panel needs no title of its own: the report names the run
+    return make_subplots(rows=1, cols=n, subplot_titles=titles if n > 1 else None,
+                         horizontal_spacing=0.08 if n > 1 else 0.02, **kw)
+
+
+def _layout(fig: Any, title: str, height: int = 460) -> Any:
+    fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(t=80, l=60, r=30, b=50),
+                      legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="left", x=0))
+    return fig
+
+
+def _log10(values: np.ndarray) -> np.ndarray:
+    return np.log10(np.clip(np.asarray(values, np.float64), 1e-30, None)).astype(np.float32)
+
+
+def _landscape(items: list[Landscape]) -> Any:
+    import plotly.graph_objects as go
+
+    lo = min(float(np.nanmin(_log10(r.loss))) for r in items)
+    hi = max(float(np.nanmax(_log10(r.loss))) for r in items)
+    fig = _subplots(len(items), [r.run_name for r in items])
+    for i, r in enumerate(items, start=1):
+        z = _log10(r.loss)
+        fig.add_trace(go.Contour(x=r.alphas.astype(np.float32), y=r.betas.astype(np.float32), z=z, zmin=lo, zmax=hi,
+                                 colorscale="Viridis", showscale=i == 1, ncontours=30,
+                                 colorbar=dict(title="log10 loss"), line=dict(width=0.4),
+                                 hovertemplate="a %{x:.3g}, b %{y:.3g}<br>log10 loss %{z:.3f}<extra></extra>"),
+                      row=1, col=i)
+        if r.trajectory is not None:
+            fig.add_trace(go.Scatter(x=r.trajectory[:, 0], y=r.trajectory[:, 1], mode="lines+markers", showlegend=i == 1,
+                                     name="training path (projected)", line=dict(color="white", width=1.5),
+                                     marker=dict(size=4, color=r.steps, colorscale="Reds"),
+                                     customdata=np.stack([r.steps, r.trajectory_loss], 1),
+                                     hovertemplate="step %{customdata[0]}<br>loss %{customdata[1]:.4g}<extra></extra>"),
+                          row=1, col=i)
+        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="final weights", showlegend=i == 1,
+                                 marker=dict(symbol="x", size=11, color="red")), row=1, col=i)
+        if r.directions == "pca" and r.explained is not None:
+            fig.update_xaxes(title_text=f"PC1 ({100 * r.explained[0]:.1f}% of the path's variance)", row=1, col=i)
+            fig.update_yaxes(title_text=f"PC2 ({100 * r.explained[1]:.1f}%)", row=1, col=i)
+        else:
+            fig.update_xaxes(title_text="a (filter-normalised direction 1)", row=1, col=i)
+            fig.update_yaxes(title_text="b (direction 2)", row=1, col=i)
+    what = "the training path's principal plane" if items[0].directions == "pca" else "two filter-normalised random directions"
+    return _layout(fig, f"Training loss around the final weights, on {what} ({items[0].loss_name})")
+
+
+def _interpolation(items: list[Interpolation]) -> Any:
+    import plotly.graph_objects as go
+
+    fig = _subplots(len(items), [r.run_name for r in items])
+    for i, r in enumerate(items, start=1):
+        fig.add_trace(go.Scatter(x=r.alphas, y=r.loss, mode="lines", name="straight line", showlegend=i == 1,
+                                 line=dict(color="#1f77b4"), hovertemplate="a %{x:.3g}: %{y:.4g}<extra></extra>"),
+                      row=1, col=i)
+        fig.add_trace(go.Scatter(x=r.frame_alpha, y=r.frame_loss, mode="markers", name="recorded frames",
+                                 showlegend=i == 1, marker=dict(size=5, color=r.steps, colorscale="Reds"),
+                                 customdata=r.steps, hovertemplate="step %{customdata}: %{y:.4g}<extra></extra>"),
+                      row=1, col=i)
+        fig.update_xaxes(title_text="a (0: initial weights, 1: final)", row=1, col=i)
+        fig.update_yaxes(type="log", row=1, col=i)
+    return _layout(fig, "Loss on the straight line from the initial to the final weights, and the path training took",
+                   height=400)
+
+
+def _spectrum(items: list[Spectrum]) -> Any:
+    import plotly.graph_objects as go
+
+    fig = _subplots(len(items), [r.run_name for r in items])
+    all_amps = [_log10(r.amplitude[:, r.freqs <= MAX_FREQ]) for r in items]
+    lo = max(min(float(a.min()) for a in all_amps), -6.0)
+    hi = max(float(a.max()) for a in all_amps)
+    for i, (r, z) in enumerate(zip(items, all_amps), start=1):
+        f = r.freqs[r.freqs <= MAX_FREQ]
+        fig.add_trace(go.Heatmap(x=r.steps, y=f.astype(np.float32), z=z.T, zmin=lo, zmax=hi, colorscale="Magma",
+                                 showscale=i == 1, colorbar=dict(title="log10 |residual|"),
+                                 hovertemplate="step %{x}<br>%{y:.3g} cycles/unit<br>log10 amplitude %{z:.2f}<extra></extra>"),
+                      row=1, col=i)
+        fig.update_xaxes(title_text="step", row=1, col=i)
+        fig.update_yaxes(title_text="frequency (cycles per unit of x)", row=1, col=i)
+    return _layout(fig, "Residual spectrum through training: which frequencies are still unfitted "
+                   "(Rahaman et al. 2019: low ones go first)")
+
+
+def _health(items: list[Health]) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = [("grad_norm", "gradient norm", True), ("update_ratio", "update / weight per step", True),
+            ("act_std", "activation std", False), ("dead_fraction", "dead ReLU fraction", False)]
+    rows = [row for row in rows if any(r.table[row[0]].notna().any() for r in items)]  # e.g. no ReLU: no dead row
+    n = len(items)
+    fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, vertical_spacing=0.05, horizontal_spacing=0.06,
+                        column_titles=[r.run_name for r in items] if n > 1 else None,
+                        row_titles=[label for _, label, _ in rows])
+    layers = list(dict.fromkeys(layer for r in items for layer in r.table["layer"]))
+    colour = {layer: PALETTE[i % len(PALETTE)] for i, layer in enumerate(layers)}  # one colour per layer everywhere
+    shown: set[str] = set()
+    for c, r in enumerate(items, start=1):
+        t = r.table
+        for ri, (col, label, log) in enumerate(rows, start=1):
+            part = t[t[col].notna()]
+            for layer in dict.fromkeys(part["layer"]):
+                sub = part[part["layer"] == layer]
+                fig.add_trace(go.Scatter(x=sub["step"].to_numpy(), y=sub[col].to_numpy(np.float64), mode="lines",
+                                         name=f"{layer} ({sub['kind'].iloc[0]})", legendgroup=layer,
+                                         showlegend=layer not in shown, line=dict(color=colour[layer]),
+                                         hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"),
+                              row=ri, col=c)
+                shown.add(layer)
+            if log:
+                fig.update_yaxes(type="log", row=ri, col=c)
+        fig.update_xaxes(title_text="step", row=len(rows), col=c)
+    return _layout(fig, "Layer health through training (full training batch at each recorded frame)",
+                   height=220 * len(rows) + 160)
+
+
+def _sharpness(items: list[Sharpness]) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, r in enumerate(items):
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=r.steps, y=r.top_eigenvalue, mode="lines+markers", marker=dict(size=4),
+                                 name=f"{r.run_name}: top Hessian eigenvalue", line=dict(color=colour),
+                                 hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
+        label = "2/lr" if r.momentum == 0 else "(2+2 momentum)/lr"
+        note = " (reference only for Adam)" if r.optimizer == "adam" else ""
+        fig.add_trace(go.Scatter(x=[r.steps[0], r.steps[-1]], y=[r.threshold] * 2, mode="lines",
+                                 name=f"{r.run_name}: {label} = {r.threshold:.4g}{note}",
+                                 line=dict(color=colour, dash="dash")))
+    fig.update_layout(xaxis_title="step", yaxis_title="largest eigenvalue of the loss Hessian", yaxis_type="log")
+    return _layout(fig, "Sharpness through training against the edge of stability (Cohen et al. 2021)", height=420)
+
+
+DRAW = {Landscape: _landscape, Interpolation: _interpolation, Spectrum: _spectrum, Health: _health, Sharpness: _sharpness}
+register_renderer(figure)
+
+CAPTIONS = {
+    "landscape": "The training loss around the final weights on the plane of the training path's two principal "
+                 "directions, with the path projected onto it (eval mode, full training set).",
+    "interpolation": "The loss on the straight line from the initial to the final weights, and where each recorded "
+                     "frame projects onto it: training does not walk the straight line.",
+    "random": "The same loss on two filter-normalised random directions (Li et al. 2018).",
+    "spectrum": "Fourier amplitudes of target minus prediction on a uniform grid, at every recorded frame.",
+    "health": "Per layer: gradient norm, update-to-weight ratio per step, activation spread, and dead ReLU units.",
+    "sharpness": "The largest Hessian eigenvalue of the training loss, by power iteration on Hessian-vector products.",
+}
+
+
+def analysis_figures(run: Any, what: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]:
+    """(caption, figure) pairs of the named analyses of ``run`` (landscape also draws the line and a
+    random slice). Raises what the analyses raise (a `SpecError` naming what the run lacks)."""
+    from .. import analysis as A
+
+    out: list[tuple[str, Any]] = []
+    for name in what:
+        if name == "landscape":
+            out.append((CAPTIONS["landscape"], A.landscape(run, directions="pca").figure()))
+            out.append((CAPTIONS["interpolation"], A.interpolation(run).figure()))
+            out.append((CAPTIONS["random"], A.landscape(run, directions="random").figure()))
+        elif name == "spectrum":
+            out.append((CAPTIONS["spectrum"], A.spectrum(run).figure()))
+        elif name == "health":
+            out.append((CAPTIONS["health"], A.health(run).figure()))
+        elif name == "sharpness":
+            out.append((CAPTIONS["sharpness"], A.sharpness(run).figure()))
+        else:
+            raise SpecError("--what", f"names from {', '.join(A.ANALYSES)}", name)
+    return out
+
+
+def course_panels(run: Any) -> list[tuple[str, Any]]:
+    """The analyses a course preset's report shows (COURSE_PANELS); those the run cannot give are skipped."""
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    name = str(spec.get("name", ""))
+    what = next((v for prefix, v in COURSE_PANELS.items() if name.startswith(prefix)), ())
+    out: list[tuple[str, Any]] = []
+    for item in what:
+        try:
+            out += analysis_figures(run, [item])
+        except MlplabError:
+            continue  # e.g. a run recorded without snapshots: the report shows what it can
+    return out
+
+
+def write_comparison(runs: list[Any], figures: list[tuple[str, Any]], path: Any, title: str) -> Any:
+    """One self-contained page: the runs compared (name, steps, final loss, model) and side-by-side figures."""
+    from pathlib import Path
+
+    from .report import _esc, _number, _page, figure_div
+
+    rows = "".join(
+        f"<tr><td>{_esc(r.name)}</td><td>{_number(r.steps)}</td><td>{_number(r.final_loss)}</td>"
+        f"<td>{_esc(_model_line(r))}</td></tr>" for r in runs)
+    parts = [f"<header><h1>{_esc(title)}</h1></header>",
+             f"<section><h2>Runs</h2><table><tr><th>run</th><th>steps</th><th>final loss</th><th>model</th></tr>"
+             f"{rows}</table></section>"]
+    for caption, fig in figures:
+        parts.append(f'<section><figure><div class="plot">{figure_div(fig)}</div>'
+                     f"<figcaption>{_esc(caption)}</figcaption></figure></section>")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(title, "".join(parts), with_plotly=True), encoding="utf-8")
+    return out
+
+
+def _model_line(run: Any) -> str:
+    m = (run.spec or {}).get("model") or {}
+    widths = [m.get("in_dim"), *m.get("hidden", []), m.get("out_dim")]
+    keys = ("activation", "residual", "norm", "init", "poly_degree") if m.get("hidden") else ("init", "poly_degree")
+    extra = [f"{k}={m[k]}" for k in keys if m.get(k) not in (None, False, "none", "default", 0)]
+    return "-".join(str(w) for w in widths if w is not None) + (", " + ", ".join(extra) if extra else "")

@@ -1,0 +1,194 @@
+"""Every course notebook runs in a real ipykernel, and shows what it promises, offline.
+
+Each notebook is executed once (nbclient, at MLPLAB_EPOCHS_SCALE=0.01) by a kernel running this
+interpreter; the IOPub messages are recorded so that display updates can be checked, not only the
+final outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+# The Run each notebook shows as its summary (`text/html` with the run's name in bold).
+RUN_SHOWN = {"000_001": "rotation-linear", "002": "moons", "003": "sine-poly", "004": "d2l-mlp-scratch"}
+LIVE_CURVE_IN = ("002", "004")
+REMOTE = re.compile(r"cdn\.plot\.ly|cdnjs|jsdelivr|unpkg|<script[^>]*\bsrc=[\"']?https?:|import\s*[\"']https?:")
+
+
+class RecordingClient(nbclient.NotebookClient):
+    """Keeps every IOPub message, per cell, as the kernel sent it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.messages: dict[int, list[dict]] = {}
+
+    def process_message(self, msg, cell, cell_index):
+        self.messages.setdefault(cell_index, []).append(msg)
+        return super().process_message(msg, cell, cell_index)
+
+
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory) -> str:
+    """A kernelspec for this interpreter (the venv's python) in a private JUPYTER_PATH."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "mlplab-test"
+    spec.mkdir(parents=True)
+    spec.joinpath("kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "mlplab tests", "language": "python",
+        "env": {"MLPLAB_EPOCHS_SCALE": "0.01", "IPYTHONDIR": str(root / "ipython")},
+    }))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(root))
+        mp.setenv("JUPYTER_RUNTIME_DIR", str(root / "runtime"))
+        mp.setenv("JUPYTER_PLATFORM_DIRS", "1")  # nbclient/jupyter_core warn otherwise; warnings are errors
+        yield "mlplab-test"
+
+
+@pytest.fixture(scope="module")
+def all_executed(kernel_name) -> dict[str, tuple]:
+    """Every notebook executed once, in kernels running side by side (most of the time is imports)."""
+    import asyncio
+
+    clients = {}
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        clients[path.name] = RecordingClient(nb, kernel_name=kernel_name, timeout=300, allow_errors=True,
+                                             resources={"metadata": {"path": str(path.parent)}})
+
+    async def execute_all():
+        await asyncio.gather(*(client.async_execute() for client in clients.values()))
+
+    asyncio.run(execute_all())
+    return {name: (client.nb, client.messages) for name, client in clients.items()}
+
+
+@pytest.fixture
+def executed(request, all_executed):
+    """(notebook after execution, IOPub messages per cell) for the notebook ``request.param``."""
+    return all_executed[request.param.name]
+
+
+def _key(path: Path) -> str:
+    return path.name.split("_")[0] if not path.name.startswith("000_001") else "000_001"
+
+
+def _outputs(nb):
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            yield index, out
+
+
+def _plotlyjs() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def test_one_notebook_per_course_notebook():
+    assert [_key(p) for p in NOTEBOOKS] == ["000_001", "002", "003", "004"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_carry_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "MLPLAB_EPOCHS_SCALE" in code[0].source  # the documented way the tests shorten the runs
+
+
+by_notebook = pytest.mark.parametrize("executed", NOTEBOOKS, ids=lambda p: p.stem, indirect=True)
+
+
+@pytest.mark.slow
+@by_notebook
+def test_runs_in_a_real_kernel_without_errors_or_warnings(executed):
+    nb, _ = executed
+    errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, o in _outputs(nb) if o.output_type == "error"]
+    assert not errors
+    stderr = [f"cell {i}: {o.text}" for i, o in _outputs(nb) if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr
+
+
+@pytest.mark.slow
+@by_notebook
+def test_every_figure_is_a_plotly_bundle_drawn_offline(executed):
+    nb, _ = executed
+    plotlyjs = _plotlyjs()
+    figures, plotlyjs_at = 0, None
+    for i, out in _outputs(nb):
+        data = out.get("data", {})
+        html = data.get("text/html", "")
+        if plotlyjs in html and plotlyjs_at is None:
+            plotlyjs_at = i  # the package's plotly.js, verbatim: classic Notebook draws the HTML with it
+        if PLOTLY_JSON in data:
+            figures += 1
+            assert isinstance(data[PLOTLY_JSON]["data"], list) and data[PLOTLY_JSON]["data"], f"cell {i}: empty figure"
+        if "Plotly.newPlot" in html:
+            assert plotlyjs_at is not None and plotlyjs_at <= i, f"cell {i} draws with plotly.js before it is loaded"
+        elif out.output_type in ("display_data", "execute_result"):
+            assert PLOTLY_JSON not in data
+    assert figures >= 2
+    # Nothing fetched from outside: plotly.js's own source names URLs it never loads here (map tiles,
+    # topojson), so it is removed before looking.
+    text = json.dumps([o for _, o in _outputs(nb)]).replace(json.dumps(plotlyjs)[1:-1], "")
+    assert not REMOTE.findall(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if _key(p) in LIVE_CURVE_IN], ids=lambda p: p.stem,
+                         indirect=True)
+def test_live_curve_is_one_display_updated_in_place(executed):
+    nb, messages = executed
+    cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "LiveCurve()" in c.source]
+    assert len(cells) == 1
+    sent = messages[cells[0]]
+    shown = [m for m in sent if m["msg_type"] == "display_data" and PLOTLY_JSON in m["content"]["data"]]
+    assert len(shown) == 1, "LiveCurve must show one figure"
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    updates = [m for m in sent if m["msg_type"] == "update_display_data"]
+    assert updates and all(m["content"]["transient"]["display_id"] == display_id for m in updates)
+    first, last = shown[0]["content"]["data"][PLOTLY_JSON], updates[-1]["content"]["data"][PLOTLY_JSON]
+    assert len(first["data"][0].get("y", [])) == 0  # shown before the first step ...
+    assert len(last["data"][0]["y"]) > 0  # ... and the same display now holds the losses
+    final = [o for o in nb.cells[cells[0]].outputs if PLOTLY_JSON in o.get("data", {})]
+    assert len(final) == 1 and final[0]["data"][PLOTLY_JSON] == last
+
+
+@pytest.mark.slow
+@by_notebook
+def test_a_run_shows_its_html_summary(executed, request):
+    nb, _ = executed
+    name = RUN_SHOWN[_key(request.node.callspec.params["executed"])]
+    shown = [o for _, o in _outputs(nb) if o.output_type == "execute_result"
+             and f"<b>{name}</b>" in o.get("data", {}).get("text/html", "")]
+    assert shown, f"no cell shows the Run {name!r} as HTML"
+
+
+def test_offline_renderer_replaces_only_plotlys_own_kernel_default(monkeypatch):
+    import plotly.io as pio
+
+    from mlplab.viz import notebook
+
+    monkeypatch.setattr(notebook, "in_kernel", lambda: True)
+    monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
+    before = pio.renderers.default
+    try:
+        pio.renderers.default = "svg"  # the user's choice stays
+        assert notebook.use_offline_renderer() is False and pio.renderers.default == "svg"
+        pio.renderers.default = "plotly_mimetype"  # what plotly picks in a kernel is replaced
+        assert notebook.use_offline_renderer() is True and pio.renderers.default == notebook.DEFAULT
+    finally:
+        pio.renderers.default = before
