@@ -44,7 +44,7 @@ def time_mlplab(data: Dataset, **options) -> tuple[float, float]:
     """(wall of the whole train() call, run.timings['train_s'] = the loop without final metrics)."""
     model = fresh_model()
     t = time.perf_counter()
-    run = mlplab.train(model, data, optimizer="sgd", lr=LR, loss="ce", batch_size=BATCH, epochs=1, progress=False,
+    run = mlplab.train(model, data, optimizer="sgd", lr=LR, loss="ce", batch_size=BATCH, epochs=1,
                        **{"frames": 0, **options})
     return time.perf_counter() - t, run.timings["train_s"]
 
@@ -123,7 +123,7 @@ def _timed(fn) -> float:
 
 VARIANTS = {
     "as is": {},  # frames=0: record nothing; the default (fused) path
-    "reference loop": {"fused": False},  # autograd + torch.optim, the notebooks' step
+    "torch engine": {"engine": "torch"},  # autograd + torch.optim, the notebooks' step
     "default recording": {"frames": 100},  # 100 frames, each an eval forward over 512 rows
 }
 
@@ -154,7 +154,7 @@ def main() -> None:
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     weights = D_IN * HIDDEN + HIDDEN * CLASSES
     times: dict[str, list[float]] = {}
-    time_mlplab(data), time_mlplab(data, fused=False), time_dataloader(Xt, yt)  # warm-up: first-touch allocations, lazy imports
+    time_mlplab(data), time_mlplab(data, engine="torch"), time_dataloader(Xt, yt)  # warm-up: first-touch allocations, lazy imports
     products: list[list[float]] = []
     for _ in range(REPEAT):  # interleaved, so a burst of load elsewhere hits every contender alike
         products.append(matmul_times())
@@ -175,7 +175,7 @@ def main() -> None:
     labels = [
         ("mlplab `train(..., frames=0)`: the epoch (`run.timings['train_s']`)", "mlplab as is (loop)"),
         ("  the whole call (plus final train-accuracy forward)", "mlplab as is"),
-        ("  the reference loop (`fused=False`: autograd + torch.optim)", "mlplab reference loop (loop)"),
+        ("  the torch engine (`engine=\"torch\"`: autograd + torch.optim)", "mlplab torch engine (loop)"),
         ("  default recording (100 frames on 512 rows)", "mlplab default recording (loop)"),
         ("d2l loop: `DataLoader(TensorDataset)`, shuffle", "DataLoader loop"),
         ("  iterating that DataLoader alone, no model", "DataLoader alone"),

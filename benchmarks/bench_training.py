@@ -34,11 +34,12 @@ def main() -> None:
     rows = []
     for name in PRESETS:
         exp = mlplab.experiment(name, train={"epochs": EPOCHS})
-        data = exp.make_data()
+        data = mlplab.make_dataset(exp.data)
+        model = lambda: mlplab.build_model(exp.model, seed=exp.train.seed)  # noqa: E731
         X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
-        t_seed = best_of(lambda: seed_train_model(exp.make_model(), X, y, exp.train.lr, EPOCHS))
-        t_ref = best_of(lambda: train(exp.make_model(), data, exp.train.replace(fused=False), progress=False))
-        t_ours = best_of(lambda: train(exp.make_model(), data, exp.train, progress=False))
+        t_seed = best_of(lambda: seed_train_model(model(), X, y, exp.train.lr, EPOCHS))
+        t_ref = best_of(lambda: train(model(), data, exp.train.replace(engine="torch")))
+        t_ours = best_of(lambda: train(model(), data, exp.train))
         rows.append([
             name, f"{EPOCHS / t_seed:,.0f}", f"{EPOCHS / t_ref:,.0f}", f"{EPOCHS / t_ours:,.0f}",
             f"**{t_seed / t_ours:.1f}x**",
@@ -48,13 +49,14 @@ def main() -> None:
         "## Recorded training (`bench_training.py`)\n\n"
         f"Steps per second, {EPOCHS} full-batch Adam steps on the 300-point three-cluster data, predictions "
         "recorded (the notebooks keep every step; mlplab keeps 100 frames plus parameter snapshots). "
-        "*notebooks' train_model* is the course's `train_model`; *reference* is mlplab's bit-identical loop with its "
-        "callbacks; *mlplab* is the default path (the NumPy fused step). Median of 3, one torch thread.\n\n"
-        + markdown_table(["preset", "notebooks' train_model", "mlplab reference", "mlplab (default)", "speed-up"], rows)
-        + "\nWhy the fused path wins: a step of these 2-unit networks is ~40 tiny tensor operations, and "
+        "*notebooks' train_model* is the course's `train_model`; *torch engine* is mlplab's loop driving autograd + "
+        "torch.optim (bit-identical to the notebooks); *mlplab (auto)* is the default, which picks the fused NumPy "
+        "engine for these models. Median of 3, one torch thread.\n\n"
+        + markdown_table(["preset", "notebooks' train_model", "mlplab torch engine", "mlplab (auto: fused)", "speed-up"], rows)
+        + "\nWhy the fused engine wins: a step of these 2-unit networks is ~40 tiny tensor operations, and "
         "each PyTorch call costs 3-6 us of dispatch against ~1 us for NumPy on arrays this small; the "
-        "arithmetic itself is negligible. The reference loop stays for bit-exact comparison with the notebooks "
-        "and for everything the fused path does not cover (mini-batches, cross-entropy, layer norm).\n"
+        "arithmetic itself is negligible. The torch engine stays for bit-exact comparison with the notebooks "
+        "and for what the fused engine does not cover (layer norm, softmax outputs).\n"
     )
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()

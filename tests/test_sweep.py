@@ -79,7 +79,7 @@ def test_a_diverging_member_does_not_stop_or_spoil_the_others():
 
 
 def test_what_the_stacked_engine_cannot_run_trains_alone_on_the_engine_auto_picks():
-    mini = merge(experiment("moons-mlp"), {"train": {"batch_size": 10}})
+    mini = merge(experiment("piecewise-mlp"), {"train": {"batch_size": 10}})
     norm = merge(experiment("piecewise-mlp"), {"model": {"norm": "layer"}})
     scratch = experiment("moons-scratch")
     for exp in (mini, norm):

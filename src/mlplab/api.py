@@ -80,12 +80,13 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None, callbacks: 
     return flag_dead_units(train(model, data, exp.train, callbacks=cbs, experiment=exp.model_dump()))
 
 
-def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = None) -> list[Run]:
+def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = None,
+                prepared: list[tuple[Experiment, Any, torch.nn.Module]] | None = None) -> list[Run]:
     """Several experiments of one architecture trained at once on the stacked engine (see `train_stacked`),
-    each prepared exactly as `run_experiment` prepares it."""
+    each prepared exactly as `run_experiment` prepares it (or as ``prepared`` already holds them)."""
     from .training.loop import train_stacked
 
-    prepared = [prepare(e) for e in experiments]
+    prepared = prepared or [prepare(e) for e in experiments]
     exps = [p[0] for p in prepared]
     runs = train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
                          experiments=[e.model_dump() for e in exps], callbacks=list(callbacks or []))

@@ -111,11 +111,9 @@ class FlatParams:
             self.grads[name] = self.grad[off : off + size].reshape(block.shape)
             off += size
         self.buffers: dict[str, Array] = {}  # saved float buffers (batch-norm running statistics), same layout
-        states = [m.state_dict() for m in models]
-        for name, b in states[0].items():
-            if b.is_floating_point() and name not in self.views:
-                stack = [s[name].detach().numpy() for s in states]
-                self.buffers[name] = backend.asarray(np.stack(stack) if stacked else stack[0].copy())
+        for name in _saved_float_buffers(models[0]):
+            stack = [m.get_buffer(name).numpy() for m in models]
+            self.buffers[name] = backend.asarray(np.stack(stack) if stacked else stack[0].copy())
         self._bind()
 
     def _bind(self) -> None:
@@ -147,6 +145,17 @@ class FlatParams:
             for m in model.modules():
                 if isinstance(m, nn.BatchNorm1d):
                     m.running_mean, m.running_var = m.running_mean.clone(), m.running_var.clone()
+
+
+def _saved_float_buffers(model: nn.Module) -> list[str]:
+    """Names of the float buffers a state_dict holds (running statistics; not PolyFeatures' powers)."""
+    out = []
+    for name, b in model.named_buffers():
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        if b.is_floating_point() and attr not in module._non_persistent_buffers_set:
+            out.append(name)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ layers

@@ -136,7 +136,7 @@ def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tup
     for i, (_, d, _) in enumerate(prepared):
         by_shape.setdefault((d.X.shape, d.y.shape), []).append(i)
     for idx in by_shape.values():
-        runs = run_stacked([exps[i] for i in idx], callbacks=list(callbacks))
+        runs = run_stacked([exps[i] for i in idx], callbacks=list(callbacks), prepared=[prepared[i] for i in idx])
         for i, r in zip(idx, runs):
             out[i] = (r, "")
     return out
