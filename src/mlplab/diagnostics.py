@@ -191,23 +191,25 @@ def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[in
 
 
 def flag_dead_units(run: Any, *, warn: bool = False) -> Any:
-    """Count the trained model's never-active ReLU units on the training data into ``run.metrics["dead_units"]``
-    and, where a layer lost more than ``DEAD_SHARE`` of them, say so in ``run.message``; once per run.
+    """Where a layer of the trained model lost more than ``DEAD_SHARE`` of its ReLU units (never active on the
+    training data), say so in ``run.message`` and count them all in ``run.metrics["dead_units"]``.
 
-    ``warn``: also raise a `DeadUnitsWarning` for a flagged run (``mlplab.run`` does; sweeps and surfaces
-    that show ``run.message`` themselves do not). Runs that did not finish are left alone.
+    Healthy runs are left as they are. ``warn`` (what ``mlplab.run`` asks for): only raise a `DeadUnitsWarning`
+    for a run already flagged, without measuring again. Runs that did not finish are left alone.
     """
+    if warn:
+        if DEAD_SENTENCE in run.message:
+            warnings.warn(f"{run.name}: {run.message[run.message.index(DEAD_SENTENCE):]}", DeadUnitsWarning,
+                          stacklevel=3)
+        return run
     if run.model is None or run.data is None or not isinstance(run.model, nn.Module):
         return run
-    if run.status not in ("finished", "stopped early"):
+    if run.status not in ("finished", "stopped early") or DEAD_SENTENCE in run.message:
         return run
-    if "dead_units" not in run.metrics:
-        count, sentence = dead_unit_report(run.model, run.data.X)
+    count, sentence = dead_unit_report(run.model, run.data.X)
+    if sentence:
         run.metrics["dead_units"] = count
-        if sentence:
-            run.message = f"{run.message} {sentence}".strip()
-    if warn and DEAD_SENTENCE in run.message:
-        warnings.warn(f"{run.name}: {run.message[run.message.index(DEAD_SENTENCE):]}", DeadUnitsWarning, stacklevel=3)
+        run.message = f"{run.message} {sentence}".strip()
     return run
 
 
