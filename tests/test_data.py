@@ -374,6 +374,14 @@ def test_csv_task_checks(tmp_path):
         ("a,,y\n1,2,3\n", r"line 1: column 2 of the header has no name"),
         ("a,a,y\n1,2,3\n", r"line 1: the header names column 'a' twice"),
         ("a,b,y\n1,2,\n", r"line 2, column 'y': empty cell"),
+        # found by trying the loader as a user would (issue 13)
+        ("a,b,y\n1,2,0.5\n1e300,3,1.5\n", r"line 3, column 'a': 1e300 is too large for float32"),
+        ("a,b,y\n1,2,0.5\n3,-4e39,1.5\n", r"line 3, column 'b': -4e39 is too large for float32"),
+        ("a,y\n1,0.5\n2,1e300\n", r"line 3, column 'y': 1e300 is too large for float32"),
+        ("a,b,y\n1_000,2,0.5\n", r"line 2, column 'a': '1_000' is not a number"),
+        ("a,b,y\n1,2,0.5\n3,4,1_5.0\n", r"line 3, column 'y': '1_5.0' is not a number"),
+        ("a,y\n1,1\n2,1\n3,1\n", r"column 'y' holds one class \(1\) on all 3 rows; a classification needs at least two"),
+        ("a,y\n1,cat\n2,cat\n", r"column 'y' holds one class \(cat\) on all 2 rows"),
     ],
 )
 def test_csv_file_errors(tmp_path, text, message):
@@ -429,3 +437,15 @@ def test_csv_semicolons(tmp_path):
     path = _write(tmp_path, "a;y\n1.5;2\n2.5;4.5\n")
     ds = make_dataset("csv", params={"path": str(path), "delimiter": ";", "task": "regression"})
     assert ds.X.tolist() == [[1.5], [2.5]] and ds.y.tolist() == [[2], [4.5]]
+
+
+def test_csv_float32_edge_is_kept_and_a_given_one_class_task_is_refused(tmp_path):
+    """The largest float32 is a number, not an error; one class is refused whichever task is given."""
+    big = float(np.finfo(np.float32).max)
+    ds = load_csv(_write(tmp_path, f"a,y\n{big!r},0.5\n-1,1.5\n"))
+    assert ds.X[0, 0] == np.float32(big) and np.isfinite(ds.X).all()
+    one = _write(tmp_path, "a,y\n1,0\n2,0\n", "one.csv")
+    for task in ("binary", "multiclass"):
+        with pytest.raises(DataFileError, match="needs at least two"):
+            load_csv(one, task=task)
+    assert load_csv(one, task="regression").y.tolist() == [[0], [0]]  # a constant target is still a regression

@@ -91,21 +91,48 @@ def test_batchnorm_is_folded_in_eval_mode_even_when_the_model_trains():
     np.testing.assert_allclose(np.einsum("rok,rk->ro", regions.A, c) + regions.c, _logits(model, c), atol=1e-9)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_every_grid_pattern_is_enumerated_and_finer_grids_approach_the_count(seed):
-    model = _model(seed=seed, hidden=[16, 16])
+def _grid_patterns(model, box, g: int) -> set[bytes]:
+    xs, ys = np.linspace(*box[0], g), np.linspace(*box[1], g)
+    X = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (g*g, 2)
+    return {p.tobytes() for p in activation_patterns(model, X)}
+
+
+def _width(poly: np.ndarray) -> float:
+    """Minimum width of a convex polygon (k, 2): over its edges, the farthest vertex from the edge's line."""
+    d = np.roll(poly, -1, axis=0) - poly
+    n = np.stack([-d[:, 1], d[:, 0]], 1) / np.linalg.norm(d, axis=1, keepdims=True)
+    return float(min(np.abs((poly - p) @ k).max() for p, k in zip(poly, n)))
+
+
+@pytest.mark.parametrize("hidden, seed", [([6, 6], 0), ([6, 6], 1), ([8, 8], 0), ([8, 8], 1), ([8, 4, 8], 2)])
+def test_a_converged_dense_grid_sees_exactly_the_enumerated_regions(hidden, seed):
+    # the independent count: distinct activation patterns on grids doubled until the count stops
+    # changing for two doublings
+    model = _model(seed=seed, hidden=hidden)
+    counts, g = [], 50
+    while len(counts) < 3 or len(set(counts[-3:])) > 1:
+        seen = _grid_patterns(model, BOX, g)
+        counts.append(len(seen))
+        g *= 2
+        assert g <= 3200, f"the grid count did not converge: {counts}"
     regions = linear_regions(model, BOX)
-    exact = {p.tobytes() for p in regions.patterns}
-    seen_counts = []
-    for g in (25, 100, 400, 1200):
-        xs, ys = np.linspace(*BOX[0], g), np.linspace(*BOX[1], g)
-        X = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (g*g, 2)
-        seen = {p.tobytes() for p in activation_patterns(model, X)}
-        assert seen <= exact
-        seen_counts.append(len(seen))
-    assert seen_counts == sorted(seen_counts)
-    assert seen_counts[0] < len(regions)
-    assert seen_counts[-1] >= 0.9 * len(regions)
+    assert seen == {p.tobytes() for p in regions.patterns}
+    assert counts[-1] == len(regions)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_what_a_fine_grid_misses_is_only_regions_thinner_than_its_spacing(seed):
+    model = _model(seed=seed, hidden=[16, 16])  # slivers of area ~1e-8 that no affordable grid hits
+    regions = linear_regions(model, BOX)
+    exact = {p.tobytes(): poly for p, poly in zip(regions.patterns, regions.polygons())}
+    g = 1600
+    seen = _grid_patterns(model, BOX, g)
+    assert seen <= set(exact)  # nothing the enumeration does not know
+    spacing = max((b - a) / (g - 1) for a, b in BOX)
+    missed = [exact[k] for k in set(exact) - seen]
+    # a convex region wider than the diagonal of a grid cell always holds a grid point
+    assert all(_width(poly) < spacing * np.sqrt(2) for poly in missed)
+    assert len(missed) <= 2
 
 
 def test_hand_worked_two_units_make_four_quadrants():
@@ -221,8 +248,8 @@ def test_to_dict_is_json_and_repr_is_short():
 # ----------------------------------------------------------------------------------------------------
 
 
-def _fake_run(hidden=(8, 8), seeds=(0, 5, 9)):
-    models = [_model(seed=s, hidden=list(hidden)) for s in seeds]
+def _fake_run(hidden=(8, 8), seeds=(0, 5, 9), **fields):
+    models = [_model(seed=s, hidden=list(hidden), **fields) for s in seeds]
     snaps = {k: np.stack([m.state_dict()[k].numpy() for m in models]) for k, _ in models[0].named_parameters()}
     steps = np.arange(len(seeds)) * 10
     return models, Run(spec={"model": models[0].spec.model_dump()}, snapshots=snaps, frame_steps=steps)
@@ -254,6 +281,88 @@ def test_region_map_draws_every_region_once_and_the_exact_boundary(color):
     assert sum(v is None for v in line.x) == len(seg)
 
 
+def _neighbours_by_probing(model, regions, box) -> set[tuple[int, int]]:
+    """Region pairs across each edge, found by evaluating the network just outside the edge's midpoint."""
+    index = {p.tobytes(): i for i, p in enumerate(regions.patterns)}
+    scale = np.hypot(box[0][1] - box[0][0], box[1][1] - box[1][0])
+    pairs = set()
+    for i, poly in enumerate(regions.polygons()):
+        d = np.roll(poly, -1, axis=0) - poly
+        length = np.linalg.norm(d, axis=1)
+        ok = length > 1e-3 * scale
+        mid = (poly + d / 2)[ok]
+        out = np.stack([d[ok, 1], -d[ok, 0]], 1) / length[ok, None]  # counter-clockwise: outward normal
+        for sign, step in ((-1, 1e-7), (1, 1e-7)):
+            probe = mid + sign * step * scale * out
+            inside = ((probe[:, 0] > box[0][0]) & (probe[:, 0] < box[0][1]) & (probe[:, 1] > box[1][0])
+                      & (probe[:, 1] < box[1][1]))
+            owners = [index.get(p.tobytes(), -1) for p in activation_patterns(model, probe[inside])]
+            if sign < 0:
+                assert all(o == i for o in owners)  # just inside the edge: the region itself
+            else:
+                pairs |= {(min(i, o), max(i, o)) for o in owners if o != i}
+    return pairs
+
+
+@pytest.mark.parametrize("hidden, seed", [([10, 10], 4), ([16, 16], 1), ([8, 8, 8], 0)])
+def test_neighbouring_regions_never_share_a_colour_on_the_map(hidden, seed):
+    from mlplab.geometry.adjacency import region_adjacency
+    from mlplab.viz.regions import region_map
+
+    model = _model(seed=seed, hidden=hidden)
+    regions = linear_regions(model, BOX)
+    probed = _neighbours_by_probing(model, regions, BOX)
+    assert len(probed) > len(regions) / 2  # a real map, with many neighbours
+    assert probed <= {tuple(p) for p in region_adjacency(regions).tolist()}
+    # the colours as drawn: each fill trace is one colour; find each drawn polygon's region by the
+    # pattern the network has at its centre
+    fig = region_map(regions)
+    index = {p.tobytes(): i for i, p in enumerate(regions.patterns)}
+    colour = {}
+    for trace in (t for t in fig.data if t.fill == "toself"):
+        xs = np.array([np.nan if v is None else v for v in trace.x], dtype=np.float64)
+        ys = np.array([np.nan if v is None else v for v in trace.y], dtype=np.float64)
+        for chunk in np.split(np.stack([xs, ys], 1), np.flatnonzero(np.isnan(xs)) + 1):
+            chunk = chunk[~np.isnan(chunk[:, 0])][:-1]  # drop the gap and the closing repeat
+            if len(chunk):
+                (pattern,) = activation_patterns(model, chunk.mean(0, keepdims=True))
+                colour[index[pattern.tobytes()]] = trace.fillcolor
+    assert len(colour) == len(regions)
+    assert all(colour[i] != colour[j] for i, j in probed)
+    assert len(set(colour.values())) <= 8
+
+
+def test_a_map_of_four_regions_shows_four_colours_and_says_region_in_the_singular():
+    from mlplab.viz.regions import region_map
+
+    model = build_model(in_dim=2, hidden=[2], out_dim=1)
+    with torch.no_grad():
+        model.net[0].weight.copy_(torch.eye(2))
+        model.net[0].bias.zero_()
+    fig = region_map(linear_regions(model))
+    assert fig.layout.title.text == "4 linear regions"
+    fills = [t for t in fig.data if t.fill == "toself" and t.x]
+    assert len(fills) == 4 and len({t.fillcolor for t in fills}) == 4
+    with torch.no_grad():
+        model.net[0].bias.fill_(5.0)  # both lines leave the box: one region
+    assert region_map(linear_regions(model)).layout.title.text == "1 linear region"
+
+
+def test_a_regression_map_has_no_decision_boundary_and_names_its_point_colours():
+    from mlplab.viz.regions import region_map
+
+    model = _model(seed=0, hidden=[8], out_dim=2)
+    X = np.random.default_rng(0).uniform(-1, 1, size=(30, 2))
+    Y = X @ np.array([[0.0, 1.0], [-1.0, 0.0]])  # 2-D targets
+    fig = region_map(linear_regions(model, BOX), (X, Y))
+    line = next(t for t in fig.data if t.name == "decision boundary")
+    assert len(line.x) == 0 and not line.showlegend
+    points = fig.data[-1]
+    assert points.name == "training inputs, coloured by target y1"
+    assert points.marker.colorbar.title.text == "target y1"
+    np.testing.assert_allclose(points.marker.color, Y[:, 0].astype(np.float32))
+
+
 def test_region_map_rejects_an_unknown_colouring():
     from mlplab.viz.regions import region_map
 
@@ -273,6 +382,34 @@ def test_region_animation_and_count_figure_follow_the_snapshots():
     counts = region_count_figure(run, box=BOX)
     assert list(counts.data[0].y) == [len(linear_regions(m, BOX)) for m in models]
     assert counts.data[1].y[0] == bounds(2, [8, 8])["serra2018_upper"]
+
+
+def test_a_residual_runs_count_is_drawn_against_the_residual_bound_never_serras():
+    from mlplab.geometry import bounds, residual_upper
+    from mlplab.viz.regions import region_count_figure
+
+    models, run = _fake_run(hidden=(2, 2), residual=True, init="normal", init_std_b=1.0, seeds=(48, 3, 7))
+    box = ((-20.0, 20.0), (-20.0, 20.0))
+    fig = region_count_figure(run, box=box)
+    counts = [len(linear_regions(m, box)) for m in models]
+    assert list(fig.data[0].y) == counts and max(counts) > bounds(2, [2, 2])["serra2018_upper"]
+    assert fig.data[1].y[0] == residual_upper(2, [2, 2]) >= max(counts)
+    assert "residual" in fig.data[1].name and "Serra" not in fig.data[1].name
+    # counts are integers: ticks at whole numbers, written as such
+    axis = fig.layout.yaxis  # 13 against 16: a linear axis from 0, every count and the bound in view
+    assert axis.type == "linear" and axis.range[0] == 0 and axis.range[1] > 16
+    assert float(axis.dtick).is_integer() and axis.tickformat == "d" and fig.layout.xaxis.tickformat == "d"
+
+
+def test_counts_far_below_their_bound_get_a_log_axis_with_integer_ticks_only():
+    from mlplab.viz.regions import count_axis
+
+    axis = count_axis([30, 45, 61], [1369])
+    assert axis["type"] == "log" and axis["minor"]["ticks"] == ""
+    assert all(float(v).is_integer() for v in axis["tickvals"])
+    assert axis["ticktext"] == [f"{int(v):,}" for v in axis["tickvals"]]
+    assert min(axis["tickvals"]) <= 30 * 1.5 and max(axis["tickvals"]) >= 1369 / 1.5
+    assert count_axis([1, 1, 1])["type"] == "linear"  # one region all along: 0, 1 in view
 
 
 # ----------------------------------------------------------------------------------------------------

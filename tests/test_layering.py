@@ -11,9 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "mlplab"
 # Bottom to top (DESIGN.md): each layer may import itself and the layers before it, never after.
 ORDER = [
-    {"errors"}, {"specs"}, {"data", "models"}, {"optim", "layers", "autograd"}, {"engines"}, {"training"},
-    {"geometry", "analysis", "diagnostics"}, {"viz"}, {"api", "compare", "explain", "presets"},
-    {"sweep", "store", "budget", "extras"}, {"web"}, {"cli", "__main__"},
+    {"errors"}, {"specs"}, {"budget", "extras"}, {"data", "models"}, {"optim", "layers", "autograd"}, {"engines"},
+    {"training"}, {"geometry", "analysis", "diagnostics"}, {"viz"}, {"api", "compare", "explain", "presets"},
+    {"sweep", "store"}, {"web"}, {"cli", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(ORDER) for name in layer}
 

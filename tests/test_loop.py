@@ -233,3 +233,47 @@ def test_save_load_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(back.model(x), run.model(x))
     assert back.data.task == "binary" and back.engine == run.engine
+
+
+# ------------------------------------------------------------------ continued training
+
+@pytest.mark.parametrize("engine", ["torch", "fused", "numpy"])
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_two_halves_equal_one_whole_run_bit_for_bit(engine, batch_size):
+    """run.resume(500) after 500 epochs = 1000 epochs: optimizer state, step counter and batch order carry on."""
+    data = make_dataset("moons", n=150)
+    model = lambda: build_model(hidden=[16], out_activation="sigmoid", seed=2)  # noqa: E731
+    kw = dict(optimizer="adam", lr=0.01, loss="bce", engine=engine, batch_size=batch_size, frames=20)
+    whole = train(model(), data, epochs=60, **kw)
+    half = train(model(), data, epochs=30, **kw)
+    first_losses = half.losses.copy()
+    both = half.resume(30)
+    assert np.array_equal(both.losses, whole.losses) and np.array_equal(both.losses[: len(first_losses)], first_losses)
+    for (name, a), b in zip(both.model.state_dict().items(), whole.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert both.frame_steps[-1] == whole.frame_steps[-1] == whole.steps
+    assert np.array_equal(both.frames[-1], whole.frames[-1])
+    assert np.all(np.diff(both.frame_steps) > 0)
+
+
+def test_resume_after_ctrl_c_mid_epoch_continues_the_same_batches():
+    class Stop(Callback):
+        def on_step_end(self, t, step, loss, pred):
+            if step == 7:
+                raise KeyboardInterrupt
+
+    data = make_dataset("moons", n=150)
+    model = lambda: build_model(hidden=[16], out_activation="sigmoid", seed=2)  # noqa: E731
+    kw = dict(optimizer="sgd", lr=0.3, loss="bce", batch_size=40, frames=0)
+    whole = train(model(), data, epochs=6, **kw)
+    cut = train(model(), data, epochs=6, callbacks=[Stop()], **kw)
+    assert cut.status == "interrupted" and len(cut.losses) == 7  # mid-way through the second epoch
+    rest = cut.resume(5)  # the rest of the second epoch (counted as one), then epochs 3..6
+    np.testing.assert_array_equal(rest.losses, whole.losses)
+
+
+def test_resume_refuses_a_loaded_run(tmp_path):
+    run = mlplab.run("xor-mlp", epochs=5)
+    run.save(tmp_path)
+    with pytest.raises(SpecError, match="^resume"):
+        load_run(tmp_path).resume(5)

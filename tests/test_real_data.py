@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import re
 import socket
 import struct
 import threading
 import urllib.request
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import zlib
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -420,7 +422,9 @@ def test_unreachable_mirror_gives_one_clear_offline_message(tmp_path, server, mo
 def test_official_tables_are_complete():
     for name in ("fashion-mnist", "mnist"):
         assert set(real.CHECKSUMS[name]) == {f + ".gz" for f in real.IDX_FILES.values()}
-        assert all(len(h) == 32 and int(h, 16) >= 0 for h in real.CHECKSUMS[name].values())
+        hashes = list(real.CHECKSUMS[name].values())
+        assert all(re.fullmatch(r"[0-9a-f]{32}", h) for h in hashes), hashes  # MD5 hex digests
+        assert len(set(hashes)) == len(hashes)  # four different files
         assert real.MIRRORS[name] and all(u.startswith("http") for u in real.MIRRORS[name])
 
 
@@ -474,3 +478,125 @@ def test_fashion_or_digits_prefers_local_fashion_and_never_downloads(tmp_path, m
     (tmp_path / "fashion-mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"\x00\x00\x08\x03garbage")
     ds, why = real.fashion_or_digits(tmp_path)
     assert ds.name == "digits" and "could not be read" in why
+
+
+# --------------------------------------------------------------------------- hostile files and mirrors (issue 13)
+
+
+def test_idx_with_zero_images_is_a_data_file_error(tmp_path):
+    empty = np.zeros((0, 28, 28), np.uint8)
+    np.testing.assert_array_equal(real.read_idx(write_idx(tmp_path / "e.idx", empty, gz=True)), empty)
+    folder = tmp_path / "mnist"
+    make_set(folder)
+    write_idx(folder / "train-images-idx3-ubyte.gz", empty, gz=True)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(0, np.uint8), gz=True)
+    with pytest.raises(DataFileError, match="holds 0 images") as err:
+        real.load("mnist", tmp_path, download=False)
+    assert err.value.path == folder / "train-images-idx3-ubyte.gz"
+
+
+class _CountingInflater:
+    """Wraps zlib's decompressobj and adds up every byte it hands out."""
+
+    total = 0
+    make = staticmethod(zlib.decompressobj)  # the real one, kept before the test patches the module
+
+    def __init__(self, *args, **kwargs):
+        self._d = self.make(*args, **kwargs)
+
+    def decompress(self, data, max_length=0):
+        out = self._d.decompress(data, max_length)
+        _CountingInflater.total += len(out)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._d, name)
+
+
+def test_gzip_bomb_stops_at_the_size_the_header_declares(tmp_path, monkeypatch):
+    """A header for 2 images followed by 64 MB of zeros: refused after inflating 2 images and a byte."""
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 2, 28, 28)
+    stream = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # a gzip stream, built without a 64 MB buffer
+    block = bytes(1 << 20)
+    packed = stream.compress(header) + b"".join(stream.compress(block) for _ in range(64)) + stream.flush()
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(packed)
+    assert len(packed) < 1 << 20  # a small file ...
+    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    _CountingInflater.total = 0
+    with pytest.raises(DataFileError, match="inflates beyond the 1584 bytes its IDX header declares") as err:
+        real.read_idx(path)
+    assert err.value.path == path
+    assert _CountingInflater.total <= 1584 + 1  # ... never inflated past its declared size
+
+
+def test_header_declaring_gigabytes_is_refused_before_inflating(tmp_path, monkeypatch):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 100_000_000, 28, 28)  # 78 GB
+    path = tmp_path / "huge.gz"
+    path.write_bytes(gzip.compress(header + bytes(1000)))
+    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    _CountingInflater.total = 0
+    with pytest.raises(DataFileError, match="declares shape \\(100000000, 28, 28\\)"):
+        real.read_idx(path)
+    assert _CountingInflater.total <= 4 + 4 * real.IDX_MAX_DIMS
+
+
+@pytest.mark.parametrize("url", ["not a url", "htp://example.org/", "http://", "ftp://example.org/mnist/",
+                                 "http://[::1/", "//example.org/mnist/", "mirror.example.org/mnist"])
+@pytest.mark.parametrize("via", ["env", "argument"])
+def test_malformed_mirror_url_is_a_spec_error_naming_its_source(tmp_path, monkeypatch, url, via):
+    forbid_network(monkeypatch)
+    if via == "env":
+        monkeypatch.setenv(real.ENV_URL, url)
+        kwargs = {}
+    else:
+        kwargs = {"base_url": url}
+    with pytest.raises(SpecError) as err:
+        real.load("mnist", tmp_path, progress=False, **kwargs)
+    assert err.value.param == (real.ENV_URL if via == "env" else "base_url")
+    assert repr(url) in str(err.value)
+
+
+@pytest.fixture
+def trickler(monkeypatch):
+    """A mirror that answers at once, then sends one byte per 20 ms of a 'file' that never ends."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    stop = threading.Event()
+    served = threading.Event()
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            served.set()
+            try:
+                while not stop.wait(0.02):
+                    self.wfile.write(b"\x00")
+                    self.wfile.flush()
+            except OSError:  # the client hung up: what the deadline is for
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/", served
+    stop.set()
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monkeypatch):
+    url, served = trickler
+    monkeypatch.setattr(real, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
+    target = tmp_path / "data"
+    with pytest.raises(DataFileError, match="deadline passed") as err:
+        real.load("fashion-mnist", target, base_url=url, progress=False)
+    assert served.is_set() and url in str(err.value)
+    assert not any((target / "fashion-mnist").glob("*.part"))  # the partial download is gone

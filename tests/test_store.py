@@ -11,7 +11,7 @@ import pytest
 import mlplab
 from mlplab.errors import DataFileError, SpecError
 from mlplab.presets import experiment
-from mlplab.store import Store
+from mlplab.store import IndexRebuilt, Store
 from mlplab.sweep.runner import sweep
 from mlplab.sweep.spec import expand, make_sweep
 from mlplab.training.callbacks import Callback
@@ -127,3 +127,142 @@ def test_run_ids_hash_the_spec_not_the_name():
     a, b = expand(make_sweep(EXP, {"seed": [0, 1]}))
     renamed = expand(make_sweep(EXP.replace(name="other"), {"seed": [0, 1]}))
     assert a.id != b.id and [v.id for v in renamed] == [a.id, b.id]
+
+
+# ---------------------------------------------------------------- a damaged index (issue 13)
+
+
+def _zero_pages(path):
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page : 3 * page] = bytes(min(2 * page, len(data) - page))  # the table's pages, not the header
+    path.write_bytes(bytes(data))
+
+
+def _wrong_schema(path):
+    path.unlink()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE runs (id TEXT, loss REAL)")
+
+
+def _bad_json_cell(path):
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE runs SET metrics = '{not json' WHERE rowid = 1")
+
+
+def _no_table(path):
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE runs")
+
+
+INDEX_DAMAGE = {
+    "0-byte file": (lambda p: p.write_bytes(b""), "empty file"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:1000]), "cannot be read"),
+    "garbage": (lambda p: p.write_bytes(b"this is not a database\n" * 300), "cannot be read"),
+    "zeroed pages": (_zero_pages, "index"),
+    "wrong schema": (_wrong_schema, "wrong columns"),
+    "non-JSON cell": (_bad_json_cell, "not JSON"),
+    "no runs table": (_no_table, "no runs table"),
+}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """One finished sweep of four runs, copied for each test that damages it."""
+    root = tmp_path_factory.mktemp("store")
+    df = _sweep(root)
+    return root, df
+
+
+def _copy(stored, tmp_path):
+    import shutil
+
+    root, df = stored
+    shutil.copytree(root, tmp_path / "s")
+    return tmp_path / "s", df
+
+
+def test_zeroed_pages_really_break_sqlite(stored, tmp_path):
+    """The corpus must damage for real: plain sqlite3 fails on each file (else the repair is untested)."""
+    for case, (damage, _) in INDEX_DAMAGE.items():
+        out, _ = _copy(stored, tmp_path / case.replace(" ", "-"))
+        damage(out / "index.sqlite")
+        with pytest.raises((sqlite3.Error, ValueError, TypeError, AssertionError)):
+            with sqlite3.connect(out / "index.sqlite") as db:
+                rows = db.execute("SELECT id, spec, variant, metrics, timings FROM runs").fetchall()
+                for r in rows:
+                    [json.loads(c) for c in r[1:]]
+                assert len(rows) == 4, case
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_DAMAGE))
+def test_a_damaged_index_is_rebuilt_from_the_run_folders(stored, tmp_path, case):
+    out, df = _copy(stored, tmp_path)
+    damage, phrase = INDEX_DAMAGE[case]
+    damage(out / "index.sqlite")
+    store = Store(out)
+    with pytest.warns(IndexRebuilt, match=phrase) as caught:
+        table = store.query()
+    assert "4 runs indexed" in str(caught[0].message)
+    assert sorted(table.id) == sorted(df.run_id) and set(table.status) == {"finished"}
+    # what the folders keep of each row: the sweep's name and the values it varied
+    assert set(table.sweep) == {"s"} and set(table["model.hidden"]) == {(2,), (3,)}
+    np.testing.assert_allclose(sorted(table.final_loss), sorted(df.final_loss))
+    again = _sweep(out)
+    assert again.reused.all()  # nothing retrained: the folders were the truth
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_DAMAGE))
+@pytest.mark.parametrize("command", ["list", "show", "compare", "sweep"])
+def test_cli_on_a_damaged_index_says_so_and_works(stored, tmp_path, capsys, case, command):
+    from mlplab.cli import main
+
+    out, df = _copy(stored, tmp_path)
+    INDEX_DAMAGE[case][0](out / "index.sqlite")
+    if command == "sweep":
+        toml = tmp_path / "s.toml"
+        toml.write_text('experiment = "piecewise-mlp"\nname = "s"\n[grid]\n"train.epochs" = [30]\n'
+                        '"model.hidden" = [[2], [3]]\nseed = [0, 1]\n')
+        args = ["sweep", str(toml), "-o", str(out), "--no-progress"]
+    else:
+        args = {"list": ["runs", "list"], "show": ["runs", "show", df.run_id[0][:8]],
+                "compare": ["runs", "compare", "sweep=s"]}[command] + ["-s", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "sqlite3" not in captured.err
+    assert "warning:" in captured.err and "rebuilt from the run folders" in captured.err
+    if command == "sweep":
+        assert "4 reused" in captured.out
+
+
+def test_runs_rebuild_command_keeps_sweep_names_and_skips_broken_folders(stored, tmp_path, capsys):
+    from mlplab.cli import main
+
+    out, df = _copy(stored, tmp_path)
+    broken = Store(out).folder(df.run_id[1])
+    (broken / "trajectory.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert main(["runs", "rebuild", "-s", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "3 runs indexed" in said and df.run_id[1] in said
+    table = Store(out).query()
+    assert sorted(table.id) == sorted(set(df.run_id) - {df.run_id[1]}) and set(table.sweep) == {"s"}
+    assert main(["runs", "rebuild", "-s", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_run_without_its_weights_is_redone(tmp_path):
+    run_id = _sweep(tmp_path).run_id[3]
+    store = Store(tmp_path)
+    (store.folder(run_id) / "model.pt").unlink()
+    assert store.check(run_id) == "damaged: model.pt is missing"
+    assert _redone(tmp_path, run_id)
+    assert store.load(run_id, with_model=True).model is not None
+
+
+def test_an_index_damaged_while_in_use_is_one_clear_error(stored, tmp_path):
+    out, df = _copy(stored, tmp_path)
+    store = Store(out)
+    assert len(store.query()) == 4  # checked and sound
+    (out / "index.sqlite").write_bytes(b"garbage " * 1000)
+    with pytest.raises(DataFileError, match="runs rebuild") as err:
+        store.row(df.run_id[0])
+    assert err.value.path == out / "index.sqlite"

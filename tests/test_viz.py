@@ -22,6 +22,7 @@ from mlplab import viz
 A = importlib.import_module("mlplab.viz.animate")
 F = importlib.import_module("mlplab.viz.figures")
 E = importlib.import_module("mlplab.viz.export")
+I = importlib.import_module("mlplab.viz.images")
 
 
 def arr(x) -> np.ndarray:
@@ -139,7 +140,8 @@ def test_curve_uses_recorded_1d_grid_frames():
     np.testing.assert_array_equal(arr(fig.data[line].x), g)
     for j, frame in enumerate(fig.frames):
         np.testing.assert_array_equal(arr(frame.data[0].y), gf[j, :, 0])
-    assert fig.layout.yaxis.range[1] > gf.max()
+    lo, hi = fig.layout.yaxis.range  # the data's y-range (as notebook 003 draws it), not the curves'
+    assert lo < data.y.min() and hi > data.y.max() and hi < gf.max()
 
 
 def test_curve_rebuilds_the_model_from_snapshots():
@@ -193,9 +195,12 @@ def test_boundary_heatmap_shows_probabilities_of_logits():
     fig = viz.animate(run)
     assert isinstance(fig.data[0], go.Heatmap)
     assert sum(isinstance(t, go.Scatter) for t in fig.data) == 2  # one trace per class
-    z = arr(fig.frames[2].data[0].z)
-    np.testing.assert_allclose(z, 1 / (1 + np.exp(-2 * np.broadcast_to(gx, (g, g)))), atol=6e-4)  # rounded to 3 places
-    assert fig.frames[0].data[0].z[0][0] == 0.5
+    z = arr(fig.frames[2].data[0].z)  # whole percents, one byte a cell
+    assert fig.frames[2].data[0].z.dtype == np.uint8
+    np.testing.assert_allclose(z, 100 / (1 + np.exp(-2 * np.broadcast_to(gx, (g, g)))), atol=0.5 + 1e-6)
+    assert fig.frames[0].data[0].z[0][0] == 50
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 100)
+    assert list(fig.data[0].colorbar.ticktext) == ["0", "0.25", "0.5", "0.75", "1"]
     assert fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["redraw"] is True
 
 
@@ -246,13 +251,45 @@ def test_loss_curve_exact_values_one_line_per_run_and_epoch_metrics():
     lines = [t for t in fig.data if t.name in ("rot", "other")]
     assert len(lines) == 2
     np.testing.assert_array_equal(arr(lines[0].y), a.losses)
-    np.testing.assert_array_equal(arr(lines[0].x), np.arange(1, 31))
+    assert lines[0].x is None and (lines[0].x0, lines[0].dx) == (1, 1)  # steps 1, 2, ... implied, not sent
     assert fig.layout.yaxis.type == "log"
-    val = next(t for t in fig.data if t.name == "other: val_loss")
+    val = next(t for t in fig.data if t.name == "other: validation loss")
     np.testing.assert_array_equal(arr(val.x), [10, 20, 30])  # 30 steps over 3 epochs: metric at each epoch's end
-    acc = next(t for t in fig.data if t.name == "other: val_accuracy")
+    acc = next(t for t in fig.data if t.name == "other: validation accuracy")
     assert acc.yaxis == "y2"
+    # several runs: a run keeps its colour, its metrics differ by dash
+    assert val.line.color == acc.line.color == lines[1].line.color and val.line.dash != acc.line.dash
     assert viz.loss_curve(a, log=False).layout.yaxis.type == "linear"
+
+
+def test_a_long_loss_curve_is_thinned_and_then_sends_its_steps():
+    run = mapping_run()
+    run.losses = np.geomspace(1, 1e-3, F.MAX_LOSS_POINTS * 2 + 7).astype(np.float32)
+    line = viz.loss_curve(run).data[0]
+    x = arr(line.x)
+    assert len(x) <= F.MAX_LOSS_POINTS + 1 and x[0] == 1 and x[-1] == len(run.losses)
+    np.testing.assert_array_equal(arr(line.y), run.losses[x.astype(int) - 1])
+
+
+def test_one_runs_curves_of_different_meaning_have_different_colours_and_readable_names():
+    run = mapping_run()
+    run.epoch_metrics = {"train_loss": np.array([0.4, 0.3, 0.2]), "val_loss": np.array([0.5, 0.2, 0.1]),
+                         "val_accuracy": np.array([0.5, 0.75, 1.0])}
+    fig = viz.loss_curve(run)
+    names = [t.name for t in fig.data]
+    assert names == ["training loss (each step)", "training loss", "validation accuracy", "validation loss"]
+    loss_panel = [t for t in fig.data if t.yaxis in (None, "y")]
+    acc_panel = [t for t in fig.data if t.yaxis == "y2"]
+    assert len({t.line.color for t in loss_panel}) == len(loss_panel) == 3  # different meanings, different colours
+    assert [t.name for t in acc_panel] == ["validation accuracy"]
+    assert acc_panel[0].line.color == loss_panel[2].line.color  # one colour per split across the two panels
+    # the loss axis: log, ticks only where labelled, each label a plain number (no minor-tick digits)
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and len(axis.tickvals) == len(axis.ticktext) and axis.minor.ticks == ""
+    read = [10.0 ** int(t[7:-6]) if t.startswith("10<sup>") else float(t) for t in axis.ticktext]
+    assert read == pytest.approx(list(axis.tickvals))
+    values = np.concatenate([run.losses, *run.epoch_metrics.values()])
+    assert min(axis.tickvals) <= values[values > 0].max() and max(axis.tickvals) >= values.min()
 
 
 def test_decision_boundary_matches_a_hand_built_model():
@@ -307,6 +344,7 @@ def test_prior_samples_are_seeded_models():
         np.testing.assert_allclose(samples[i], want, rtol=1e-6)
     assert not np.allclose(samples[0], samples[1])
     fig = viz.prior_samples(spec, n=4, x=x)
+    assert fig.data[0].x is None and fig.data[0].x0 == pytest.approx(x[0]) and fig.data[0].dx == pytest.approx(x[1] - x[0])
     assert len(fig.data) == 4
     factory_fig = viz.prior_samples(lambda s: build_model(spec, seed=s), n=2, x=x, seed=7)
     np.testing.assert_allclose(arr(factory_fig.data[0].y), samples[0], rtol=1e-6)
@@ -323,27 +361,46 @@ def test_mapping_before_after():
 def test_confusion_matrix_and_per_class_accuracy_by_hand():
     t = [0, 0, 1, 1, 2, 2, 2]
     p = [0, 1, 1, 1, 0, 2, 2]
-    counts = F.confusion_counts(t, p)
+    counts = I.confusion_counts(t, p)
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 2, 0], [1, 0, 2]])
-    np.testing.assert_allclose(F.class_accuracies(t, p), [0.5, 1.0, 2 / 3])
+    np.testing.assert_allclose(I.class_accuracies(t, p), [0.5, 1.0, 2 / 3])
     fig = viz.confusion_matrix(t, p, ["a", "b", "c"])
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), counts)
     bars = viz.per_class_accuracy(t, p)
     np.testing.assert_allclose(arr(bars.data[0].y), [0.5, 1.0, 2 / 3])
-    assert np.isnan(F.class_accuracies([0, 0], [0, 1], n_classes=3)[2])
+    assert np.isnan(I.class_accuracies([0, 0], [0, 1], n_classes=3)[2])
 
 
 def test_images_grid_tiles_images_and_marks_mistakes():
     imgs = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 16) / 80  # (N, H*W) square
     fig = viz.images_grid(imgs, [0, 1, 2, 3, 4], preds=[0, 1, 0, 3, 4], shape=(2, 3))
     z = arr(fig.data[0].z)
-    cap = 3  # caption band above each 4x4 image
-    assert z.shape == (2 * (4 + cap), 3 * 5)
-    np.testing.assert_allclose(z[7 + cap: 7 + cap + 4, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # row 1, column 0
+    cap = (z.shape[0] // 2) - 4  # caption band above each 4x4 image
+    assert z.shape == (2 * (4 + cap), 3 * 5) and cap >= 1
+    np.testing.assert_allclose(z[4 + 2 * cap: 4 + 2 * cap + 4, 0:4], imgs[3].reshape(4, 4), atol=5e-4)  # row 1, col 0
     assert np.isnan(z[:cap]).all()
     notes = fig.layout.annotations
-    assert [a.text for a in notes] == ["0/0", "1/1", "2/0", "3/3", "4/4"]
-    assert notes[2].font.color == "#d62728" and notes[0].font.color != "#d62728"
+    wrong = "2<br><span style='color:#d62728'>0</span>"  # the label, the wrong prediction in red below it
+    assert [a.text for a in notes] == ["0", "1", wrong, "3", "4"]
+
+
+def test_image_captions_do_not_overlap_even_with_long_class_names():
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    labels = np.arange(64) % 10
+    fig = viz.images_grid(np.zeros((64, 28, 28)), labels, preds=(labels + 1) % 10, class_names=names)  # all wrong
+    lay, z = fig.layout, arr(fig.data[0].z)
+    cols, rows = 8, 8
+    # the axes keep pixels square and fit the plotting area: screen pixels per mosaic pixel
+    unit = min((lay.width - lay.margin.l - lay.margin.r) / z.shape[1], (lay.height - lay.margin.t - lay.margin.b) / z.shape[0])
+    cell_w, cell_h = unit * z.shape[1] / cols, unit * z.shape[0] / rows
+    band = cell_h - unit * 28  # screen height of the caption band above each image
+    size = lay.annotations[0].font.size
+    for note in lay.annotations:
+        text_lines = re.sub(r"<span[^>]*>|</span>", "", note.text).split("<br>")
+        widest = max(len(t) for t in text_lines) * 0.62 * size  # a generous width per character
+        assert widest < cell_w - 4, note.text  # neighbours' captions stay apart
+        assert len(text_lines) * size * 1.3 <= band, note.text  # two lines fit above the image
+    assert {n.text.split("<br>")[0] for n in lay.annotations} == set(names)
     with pytest.raises(SpecError, match="images"):
         viz.images_grid(np.zeros((2, 15)), [0, 1])
 
@@ -396,6 +453,23 @@ def test_report_is_self_contained_and_complete(tmp_path):
     assert "Plotly.addFrames" in rest
 
 
+def test_gallery_reports_share_one_plotly_js_beside_them(tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    from mlplab.viz.report import PLOTLY_JS, write_plotlyjs
+
+    shared = write_plotlyjs(tmp_path)
+    assert shared == tmp_path / PLOTLY_JS and shared.read_text(encoding="utf-8") == get_plotlyjs()
+    stamp = shared.stat().st_mtime_ns
+    assert write_plotlyjs(tmp_path).stat().st_mtime_ns == stamp  # an identical copy is left alone
+    path = viz.write_report(mapping_run(), tmp_path / "rot" / "report.html", plotly_js=f"../{PLOTLY_JS}")
+    html = no_external_refs(path.read_text(encoding="utf-8"))
+    assert get_plotlyjs()[:2000] not in html and len(html) < 500_000
+    (src,) = re.findall(r'<script type="text/javascript" src="([^"]+)"></script>', html)
+    assert (path.parent / src).resolve() == shared.resolve()  # the relative path reaches the shared copy
+    assert html.index(src) < html.index("Plotly.newPlot")  # loaded before any figure is drawn
+
+
 def test_report_title_override_and_bad_figures(tmp_path):
     path = viz.write_report(mapping_run(), tmp_path / "x.html", title="My title")
     assert path.name == "x.html" and "<title>My title</title>" in path.read_text()
@@ -420,10 +494,9 @@ def test_gallery_cards_link_to_reports(tmp_path):
 # ---------------------------------------------------------------- a real training run
 
 
-def test_views_of_a_real_training_run(tmp_path):
+def test_views_of_a_real_training_run(tmp_path, one_thread):
     from mlplab.training.loop import train
 
-    torch.set_num_threads(1)
     data = curve_data()
     model = build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0)
     run = train(model, data, epochs=30, lr=0.05, frames=10, grid=25)
@@ -434,8 +507,19 @@ def test_views_of_a_real_training_run(tmp_path):
     with torch.no_grad():  # frame 0 is the model before its first update
         first = untrained(torch.from_numpy(run.grid_axes[0][:, None]))[:, 0].numpy()
     np.testing.assert_allclose(arr(fig.frames[0].data[0].y), first, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(arr(fig.frames[-1].data[0].y), first)
-    assert viz.write_report(run, tmp_path).exists()
+    # the last frame is the model after that many updates: train a second one for exactly that long
+    last = int(run.frame_steps[-1])
+    again = train(build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0), data, epochs=last,
+                  lr=0.05, frames=0)
+    with torch.no_grad():
+        trained = again.model(torch.from_numpy(run.grid_axes[0][:, None]))[:, 0].numpy()
+    np.testing.assert_allclose(arr(fig.frames[-1].data[0].y), trained, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(trained, first, atol=1e-3)
+    # the report carries that animation: every frame, by name, with plotly.js inlined
+    html = viz.write_report(run, tmp_path).read_text(encoding="utf-8")
+    names = re.findall(r'"name":"(step \d+)"', html)
+    assert names[-len(fig.frames):] == [f.name for f in fig.frames]
+    assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0 and "Plotly.newPlot" in html and len(html) > 3_000_000
 
 
 # ---------------------------------------------------------------- exports
@@ -462,6 +546,8 @@ def test_export_png_gif_mp4(tmp_path):
     png = viz.export_png(fig, tmp_path / "a.png", width=320, height=240)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert iio.imread(png).shape[:2] == (240, 320)
+    first = viz.export_png(fig, tmp_path / "first.png", width=320, height=240, frame=0)
+    assert not np.array_equal(iio.imread(first), iio.imread(png))  # the default is not the untrained state
     gif = viz.export_animation(fig, tmp_path / "a.gif", fps=5, width=320, height=320)
     assert gif.read_bytes()[:6] == b"GIF89a"
     frames = iio.imread(gif, index=None)
@@ -482,6 +568,21 @@ def test_frame_figures_merge_each_frame_into_the_base():
     assert stills[2]["layout"]["title"]["text"].endswith(fig.frames[2].name)
 
 
+def test_a_still_of_an_animation_shows_the_trained_result_unless_a_frame_is_chosen():
+    run = mapping_run(k=4, n=20)
+    fig = viz.animate(run)
+    still = E.still_figure(fig)
+    # the moving trace holds the predictions recorded last, not the inputs the animation starts from
+    np.testing.assert_array_equal(arr(still["data"][0]["x"]), run.frames[-1][:, 0].astype(np.float32))
+    assert not np.array_equal(arr(still["data"][0]["x"]), arr(fig.data[0].x))
+    assert "sliders" not in still["layout"] and still["layout"]["title"]["text"].endswith(fig.frames[-1].name)
+    np.testing.assert_array_equal(arr(E.still_figure(fig, 0)["data"][0]["x"]), arr(fig.data[0].x))
+    np.testing.assert_array_equal(arr(E.still_figure(fig, fig.frames[2].name)["data"][0]["x"]), arr(fig.frames[2].data[0].x))
+    for bad in (99, "step 12345", True):
+        with pytest.raises(SpecError, match="frame"):
+            E.still_figure(fig, bad)
+
+
 def test_export_errors_name_the_fix(tmp_path, monkeypatch):
     with pytest.raises(SpecError, match="fmt"):
         viz.export_animation(tiny_animation(), tmp_path / "a.avi")
@@ -494,3 +595,117 @@ def test_export_errors_name_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MlplabError, match="BROWSER_PATH"):
         E.find_browser()
+
+
+def test_sine_poly_keeps_the_datas_y_range_and_says_what_the_model_is():
+    import mlplab
+    from mlplab.viz.report import summary_rows
+
+    run = mlplab.run("sine-poly", progress=False)  # notebook 003: degree 100, Adam, 10000 steps
+    fig = viz.figure_for_run(run)
+    lo, hi = fig.layout.yaxis.range
+    y = run.data.y[:, 0]
+    assert lo < y.min() and hi > y.max() and hi - lo < 1.5 * (y.max() - y.min())  # the data fill the view
+    curve = arr(fig.frames[-1].data[-1].y)
+    assert curve.min() < lo - 10 * (hi - lo)  # the polynomial explodes somewhere: it leaves the view ...
+    assert np.mean((curve >= lo) & (curve <= hi)) > 0.5  # ... and is drawn where the data are
+    fitted = viz.fitted_curve(run.model, run.data)
+    assert fitted.layout.yaxis.range == fig.layout.yaxis.range
+    assert dict(summary_rows(run))["model"] == "polynomial, degree 100 (a linear layer on x, x^2, ..., x^100)"
+
+
+# ---------------------------------------------------------------- sweep reports (mlplab.sweep.report)
+
+
+def _sweep_frame(variants: int = 5, seeds: int = 2):
+    import pandas as pd
+
+    rows, runs = [], {}
+    for v in range(variants):
+        for s in range(seeds):
+            run = mapping_run(seed=10 * v + s)
+            run.losses = (np.geomspace(1, 10.0 ** -(v + 1), 30) * (1 + 0.1 * s)).astype(np.float32)
+            rid = f"r{v}{s}"
+            runs[rid] = run
+            rows.append(dict(run_id=rid, variant=f"lr={v}", name=rid, status="finished", final_loss=float(run.losses[-1])))
+    return pd.DataFrame(rows), runs
+
+
+def test_sweep_animation_controls_sit_below_the_axes_tick_labels():
+    from mlplab.sweep.report import animation_grid
+
+    frame, runs = _sweep_frame()
+    fig = animation_grid(frame, runs)
+    lay = fig.layout
+    plot_px = lay.height - lay.margin.t - lay.margin.b
+    for control in (lay.updatemenus[0], lay.sliders[0]):
+        assert control.yanchor == "top"
+        assert -control.y * plot_px >= 30  # the top of the controls is at least 30 px under the axes
+    assert lay.margin.b >= 100  # and the margin holds them, instead of the plot
+
+
+def test_sweep_log_axes_label_only_readable_ticks():
+    from mlplab.sweep.report import dot_plot, loss_curves
+
+    frame, runs = _sweep_frame()
+    for axis in (loss_curves(frame, runs).layout.yaxis, dot_plot(frame).layout.xaxis):
+        assert axis.type == "log" and axis.minor.ticks == ""
+        assert len(axis.tickvals) == len(axis.ticktext) <= 10
+        assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)
+
+
+def test_animation_controls_sit_under_the_x_axis_title_not_on_it():
+    figs = [viz.animate(mapping_run()), viz.animate(mapping_run(k=3, n=10), frames=2)]
+    for fig in figs:
+        lay = fig.layout
+        plot_px = lay.height - lay.margin.t - lay.margin.b
+        for control in (lay.updatemenus[0], lay.sliders[0]):
+            assert control.yanchor == "top" and -control.y * plot_px >= 55  # tick labels and title fit above
+        assert lay.margin.b >= 110
+
+
+def test_gallery_thumbnails_draw_every_point_in_its_class_colour_compactly():
+    run = mapping_run(n=300)
+    svg = viz.report.thumbnail_svg(run)
+    paths = re.findall(r'<path stroke="([^"]+)"[^>]*d="([^"]+)"', svg)
+    assert {c for c, _ in paths} == {"rgba(214,39,40,.45)", "#1f77b4"}  # targets and predictions
+    dots = [d.count("M") for _, d in paths]
+    assert dots == [300, 300] and len(svg) < 12 * 600 + 500  # about a dozen bytes a dot
+
+
+def test_a_report_sharing_plotly_js_draws_every_figure_in_a_browser(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from mlplab.viz.report import PLOTLY_JS, write_plotlyjs
+
+    write_plotlyjs(tmp_path)
+    path = viz.write_report(mapping_run(), tmp_path / "rot" / "report.html", figures=[("curves", viz.activations())],
+                            plotly_js=f"../{PLOTLY_JS}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.as_uri())
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3")
+            drawn = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(d => d.data.length)")
+        finally:
+            browser.close()
+    assert errors == [] and drawn == [2, 1, 6]  # animation (predictions, targets), loss, the 3 x 2 curves
+
+
+def test_init_scale_bars_label_their_log_ticks_in_full():
+    import pandas as pd
+
+    from mlplab.viz.init_scales import init_scales_figure
+
+    df = pd.DataFrame(dict(init=["default", "default", "normal", "normal"], layer=[0, 1, 0, 1], n_in=[64, 256] * 2,
+                           n_out=[256, 10] * 2, act_std=[0.55, 0.28, 0.08, 0.007], predicted_std=[0.56, 0.27, 0.08, 0.009],
+                           weight_grad_std=[0.004, 0.02, 0.001, 0.002]))
+    fig = init_scales_figure(df)
+    for axis, values in ((fig.layout.yaxis, df[["act_std", "predicted_std"]].to_numpy()),
+                         (fig.layout.yaxis2, df["weight_grad_std"].to_numpy())):
+        assert axis.type == "log" and axis.minor.ticks == "" and len(axis.tickvals) == len(axis.ticktext)
+        assert [float(t) for t in axis.ticktext] == pytest.approx(list(axis.tickvals))  # "0.005", not "5"
+        assert min(axis.tickvals) <= values.max() and max(axis.tickvals) >= values.min()

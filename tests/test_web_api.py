@@ -1,17 +1,27 @@
-"""The playground's HTTP and WebSocket API, in process (FastAPI TestClient): pages, sessions, bad input."""
+"""The playground's HTTP and WebSocket API, in process (FastAPI TestClient): pages, sessions, bad input,
+the server-owned state machine, closing, and the cross-site guard (plus one check against real uvicorn)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import gc
 import io
+import json
 import os
 import re
-import time
+import socket
+import threading
+import urllib.error
+import urllib.request
+import weakref
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 import mlplab
 from mlplab.data import GENERATORS, make_dataset
@@ -19,15 +29,32 @@ from mlplab.models import build_model
 from mlplab.training.loop import train
 from mlplab.web import create_app
 from mlplab.web import session as sess
+from mlplab.web.scheduler import Scheduler, Turn
+from mlplab.web.security import Guard
+from mlplab.web.state import COMMANDS, EVENTS, STATES, StateMachine
+
+BASE = "http://127.0.0.1:8000"
+WS = "ws://127.0.0.1:8000"  # the test client would otherwise say Host: testserver
+ORIGIN = {"Origin": BASE}
+JSON = {"Content-Type": "application/json"}
+CSV = {"Content-Type": "text/csv"}
+WAIT_S = 120  # a guard against hanging forever, never a speed claim
 
 
 @pytest.fixture(scope="module")
 def client():
-    torch.set_num_threads(1)
     app = create_app(max_sessions=3)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=BASE) as c:
         yield c
     app.state.sessions.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _session(client, config):
@@ -36,18 +63,35 @@ def _session(client, config):
     return r.json()
 
 
-def _frames_until(ws, done, limit=400):
+def _until(ws, done, limit=5000):
+    """Messages in order until ``done(message)``; every one carries a larger sequence number and a state."""
+    last = 0
     for _ in range(limit):
         m = ws.receive_json()
-        if m["type"] == "frame" and done(m):
+        assert m["seq"] > last and m["state"] in STATES, m
+        last = m["seq"]
+        if done(m):
             return m
+        assert m["state"] != "error", m  # training failed: say why now, not after waiting for nothing
     raise AssertionError("condition never met")
+
+
+def _frames_until(ws, done):
+    return _until(ws, lambda m: m["type"] == "frame" and done(m))
+
+
+def _state(ws, state):
+    return _until(ws, lambda m: m["state"] == state)
 
 
 def _strip_comments(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
     return re.sub(r"(?m)^\s*//.*$|\s//\s.*$", "", text)
+
+
+def _live(client, sid):
+    return client.app.state.sessions.entries[sid].session
 
 
 def test_page_and_assets_are_local(client):
@@ -69,9 +113,14 @@ def test_options_list_every_2d_generator(client):
     expected = {n for n in GENERATORS if n not in sess.EXCLUDED_DATA and make_dataset(n).d_in in (1, 2)}
     assert names == expected and {"moons", "spiral", "circle", "gauss", "tf-xor", "rotation", "piecewise"} <= names
     assert {"piecewise-residual", "moons-mlp"} <= {p["name"] for p in o["presets"]}
-    assert o["limits"]["depth"] >= 8 and o["limits"]["width"] >= 64
+    assert o["limits"]["depth"] >= 8 and o["limits"]["width"] >= 64 and o["limits"]["sessions"] == 3
 
 
+# ------------------------------------------------------------------------------------------------
+# bad settings: every one found stays here (issue 13's corpus included)
+
+BIG = "1" + "0" * 400  # a JSON integer no float can hold
+MOONS4 = '"data": {"name": "moons", "n": 4'
 BAD = [
     (b"{bad json", 400, "body"),
     (b"[1, 2]", 422, "config"),
@@ -99,48 +148,159 @@ BAD = [
     (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, 0]}}', 422, "data.y"),
     (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, 99]}}', 422, "data.y[1]"),
     (b'{"data": {"name": "mnist"}}', 422, "data.name"),
+    # overflow: a 400-digit integer where a float is expected (was a 500)
+    (f'{{"train": {{"lr": {BIG}}}}}'.encode(), 422, "train.lr"),
+    (f'{{"train": {{"weight_decay": {BIG}}}}}'.encode(), 422, "train.weight_decay"),
+    (f'{{"train": {{"momentum": {BIG}}}}}'.encode(), 422, "train.momentum"),
+    (f'{{"stop": {{"loss": {BIG}}}}}'.encode(), 422, "stop.loss"),
+    (f'{{"data": {{"name": "custom", "X": [[{BIG}, 0], [1, 1]], "y": [0, 1]}}}}'.encode(), 422, "data.X[0]"),
+    (f'{{"data": {{"name": "custom", "task": "regression", "X": [[0, 0], [1, 1]], "y": [{BIG}, 1]}}}}'.encode(),
+     422, "data.y[0]"),
+    (f'{{"data": {{"name": "moons", "noise": {BIG}}}}}'.encode(), 422, "data.noise"),
+    (f'{{"data": {{"name": "moons", "test_fraction": {BIG}}}}}'.encode(), 422, "data.test_fraction"),
+    (f'{{"model": {{"leaky_slope": {BIG}}}}}'.encode(), 422, "model.leaky_slope"),
+    (f'{{"stop": {{"epochs": {BIG}}}}}'.encode(), 422, "stop.epochs"),
+    (f'{{"train": {{"seed": {BIG}}}}}'.encode(), 422, "train.seed"),
+    (b'{"train": {"lr": ' + b"9" * 5000 + b"}}", 400, "body"),  # beyond Python's digit limit for int()
+    # preset of the wrong type (was a 500)
+    (b'{"preset": ["moons-mlp"]}', 422, "preset"),
+    (b'{"preset": {"name": "moons-mlp"}}', 422, "preset"),
+    (b'{"preset": 5}', 422, "preset"),
+    # a test split that leaves no (or one) training point (was a 500)
+    (b'{' + MOONS4.encode() + b', "test_fraction": 0.9}}', 422, "data.test_fraction"),
+    (b'{"data": {"name": "moons", "n": 2, "test_fraction": 0.5}}', 422, "data.test_fraction"),
+    (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1], [0, 1], [1, 0]], "y": [0, 1, 0, 1], "test_fraction": 0.9}}',
+     422, "data.test_fraction"),
+    (b'{"data": {"name": "custom", "task": "regression", "X": [[0, 0]], "y": [1]}}', 422, "data.X"),
+    # strict types: no "yes" for true, no strings for numbers
+    (b'{"model": {"residual": "yes"}}', 422, "model.residual"),
+    (b'{"model": {"residual": 1}}', 422, "model.residual"),
+    (b'{"data": {"name": "moons", "noise": "0.3"}}', 422, "data.noise"),
+    (b'{"data": {"name": "moons", "n": "100"}}', 422, "data.n"),
+    (b'{"data": {"name": "moons", "n": true}}', 422, "data.n"),
+    (b'{"train": {"lr": "0.1"}}', 422, "train.lr"),
+    (b'{"train": {"batch_size": 8.5}}', 422, "train.batch_size"),
+    (b'{"data": {"name": ["moons"]}}', 422, "data.name"),
+    (b'{"model": {"activation": ["relu"]}}', 422, "model.activation"),
+    (b'{"train": {"optimizer": {"a": 1}}}', 422, "train.optimizer"),
+    (b'{"model": {"hidden": [true]}}', 422, "model.hidden[0]"),
+    (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, true]}}', 422, "data.y[1]"),
+    (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, 1.5]}}', 422, "data.y[1]"),
+    (b'{"data": {"name": "custom", "X": [5, 6], "y": [0, 1]}}', 422, "data.X"),
+    (b'{"data": {"name": "custom", "X": [[0, 0], [1, 1]], "y": [0, 1], "seed": -1}}', 422, "data.seed"),
+    (b'{"data": {"name": "moons", "params": {"x": 1}}}', 422, "data.params"),
     (b'"' + b"x" * 3_000_000 + b'"', 413, "body"),
 ]
 
 
-@pytest.mark.parametrize("body,status,field", BAD, ids=[f for _, _, f in BAD])
+@pytest.mark.parametrize("body,status,field", BAD, ids=[f"{i}-{f}" for i, (_, _, f) in enumerate(BAD)])
 def test_bad_settings_answer_4xx_naming_the_field(client, body, status, field):
-    r = client.post("/api/session", content=body, headers={"Content-Type": "application/json"})
+    r = client.post("/api/session", content=body, headers=JSON)
     assert r.status_code == status, r.text
     out = r.json()
     assert out["field"] == field and out["error"].startswith(field)
+    assert not client.app.state.sessions.entries  # nothing half-made stays open
 
 
-def test_play_trains_and_the_loss_falls_pause_holds(client):
+# ------------------------------------------------------------------------------------------------
+# the state machine, owned by the server
+
+
+# The issue's own description of the playground, written out: (state, command) -> state.
+EXPECTED = {
+    ("idle", "play"): "running", ("idle", "step"): "running", ("idle", "pause"): "idle", ("idle", "reset"): "idle",
+    ("running", "play"): "running", ("running", "step"): "running", ("running", "pause"): "paused",
+    ("running", "reset"): "idle",
+    ("paused", "play"): "running", ("paused", "step"): "running", ("paused", "pause"): "paused",
+    ("paused", "reset"): "idle",
+}
+for _s in ("finished", "diverged", "error"):
+    EXPECTED.update({(_s, "play"): _s, (_s, "step"): _s, (_s, "pause"): _s, (_s, "reset"): "idle"})
+EXPECTED.update({("closed", c): "closed" for c in ("play", "step", "pause", "reset")})
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("cmd", ["play", "step", "pause", "reset", "close"])
+def test_every_command_in_every_state(state, cmd):
+    sent: list[dict] = []
+    m = StateMachine(sent.append)
+    m.state = state
+    before_seq = m.seq
+    m.command(cmd)
+    assert m.state == ("closed" if cmd == "close" else EXPECTED[(state, cmd)])
+    assert sent[-1]["state"] == m.state and sent[-1]["seq"] == before_seq + 1  # the page always hears the state
+    assert m.step_budget == (1 if cmd == "step" and state in ("idle", "paused") else None)
+
+
+def test_worker_events_cannot_revive_a_reset_or_closed_session():
+    m = StateMachine(lambda _: None)
+    for state in ("idle", "closed"):
+        m.state = state
+        for event in ("stepped", "finished", "diverged"):
+            assert not m.event(event) and m.state == state
+    m.state = "paused"  # the last epoch ends while the page pauses: finished wins
+    assert m.event("finished", "done") and m.state == "finished"
+    assert set(EVENTS["finished"]) == {"running", "paused"}
+    assert all(cmd in COMMANDS for cmd in ("play", "pause", "step", "reset", "close"))
+
+
+def test_play_trains_the_loss_falls_and_pause_parks_the_worker(client):
     info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [16, 16]},
                              "train": {"lr": 0.03}})
     assert info["view"] == "boundary" and info["regions"] is True
-    with client.websocket_connect(f"/api/session/{info['id']}/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         first = ws.receive_json()
-        assert first["epoch"] == 0 and first["regions"]["count"] >= 1
+        assert first["type"] == "frame" and first["state"] == "idle" and first["epoch"] == 0
+        assert first["regions"]["count"] >= 1
         assert int(first["regions"]["bound"]) == mlplab.geometry.serra_upper(2, [16, 16])
         ws.send_json({"cmd": "play"})
+        assert _until(ws, lambda m: m["type"] == "state")["state"] == "running"
         later = _frames_until(ws, lambda m: m["epoch"] >= 150)
-        assert later["loss"] < 0.6 * first["loss"]
-        assert len(np.frombuffer(__import__("base64").b64decode(later["view"]["z"]), "<f4")) == sess.GRID**2
+        assert later["state"] == "running" and later["loss"] < 0.6 * first["loss"]
+        assert len(np.frombuffer(base64.b64decode(later["view"]["z"]), "<f4")) == sess.GRID**2
         ws.send_json({"cmd": "pause"})
-        while ws.receive_json().get("status") != "pause":
-            pass
-        time.sleep(0.3)  # the worker finishes the epoch it is in, then waits
-        held = client.app.state.sessions.entries[info["id"]].session.epoch
-        time.sleep(0.3)
-        assert client.app.state.sessions.entries[info["id"]].session.epoch == held
+        paused = _until(ws, lambda m: m["type"] == "state")
+        assert paused["state"] == "paused"
+        s = _live(client, info["id"])
+        assert s.parked.wait(WAIT_S)  # the worker finished its epoch and sleeps
+        held = s.epoch
+        ws.send_json({"cmd": "lr", "value": 0.01})  # a round trip through the server while parked
+        reply = _until(ws, lambda m: m["type"] == "lr")
+        assert reply["state"] == "paused" and s.epoch == held and s.parked.is_set()
+
+
+def test_fast_clicks_end_in_the_state_the_server_reports(client):
+    """Play, pause, play, step, pause, pause, play in one burst: the last message carries the true state."""
+    info = _session(client, {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        for cmd in ("play", "pause", "play", "step", "pause", "pause", "play", "play"):
+            ws.send_json({"cmd": cmd})
+        s = _live(client, info["id"])
+        msgs = [_until(ws, lambda m: m["type"] == "state") for _ in range(8)]  # one state per command, in order
+        assert [m["state"] for m in msgs] == ["running", "paused", "running", "running", "paused", "paused",
+                                              "running", "running"]
+        ws.send_json({"cmd": "pause"})
+        _state(ws, "paused")
+        assert s.parked.wait(WAIT_S) and s.status == "paused"
+        ws.send_json({"cmd": "step"})  # from paused: exactly one more epoch, then paused again
+        epoch = s.epoch
+        stepped = _frames_until(ws, lambda m: m["epoch"] == epoch + 1)
+        _state(ws, "paused")
+        assert stepped["epoch"] == epoch + 1
+        assert s.parked.wait(WAIT_S) and s.epoch == epoch + 1
 
 
 def test_step_is_exactly_one_epoch_of_mlplab_train(client):
     """One Step = train(model, data, epochs=1) from the same seed: the same loss, to float precision."""
     cfg = {"data": {"name": "circle", "n": 200, "seed": 3}, "model": {"hidden": [8]}, "train": {"lr": 0.05, "seed": 4}}
     info = _session(client, cfg)
-    with client.websocket_connect(f"/api/session/{info['id']}/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         ws.receive_json()
         ws.send_json({"cmd": "step"})
         frame = _frames_until(ws, lambda m: m["epoch"] >= 1)
         assert frame["epoch"] == 1
+        assert _state(ws, "paused")["state"] == "paused"
     data = make_dataset("circle", n=200, seed=3)
     model = build_model(info["experiment"]["model"], seed=4)
     train(model, data, loss="bce", lr=0.05, seed=4, epochs=1)
@@ -151,29 +311,164 @@ def test_step_is_exactly_one_epoch_of_mlplab_train(client):
     assert frame["loss"] == pytest.approx(float(expected), rel=1e-6)
 
 
+def test_reported_metrics_equal_mlplab_train_on_the_same_config(client):
+    """Play to the epoch limit; the last frame's loss, accuracy, test loss and test accuracy are those of
+    `mlplab.train` on the same experiment, and of the trained model evaluated by hand."""
+    cfg = {"data": {"name": "moons", "n": 120, "noise": 0.25, "seed": 5, "test_fraction": 0.25},
+           "model": {"hidden": [8, 8]}, "train": {"lr": 0.02, "seed": 7, "batch_size": 16}, "stop": {"epochs": 25}}
+    info = _session(client, cfg)
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        done = _state(ws, "finished")
+        assert "epoch limit" in done["message"]
+        last = _frames_until(ws, lambda m: m["epoch"] == 25)
+    exp = info["experiment"]
+    data = make_dataset(exp["data"]["name"], n=120, noise=0.25, seed=5, test_fraction=0.25)
+    model = build_model(exp["model"], seed=7)
+    run = train(model, data, {**exp["train"], "epochs": 25})
+    assert last["loss"] == pytest.approx(run.metrics["train_loss"], rel=1e-5)
+    assert last["metric"] == pytest.approx(run.metrics["train_accuracy"], abs=1e-9)
+    assert last["test_metric"] == pytest.approx(run.metrics["test_accuracy"], abs=1e-9)
+    assert last["test_loss"] == pytest.approx(run.metrics["test_loss"], rel=1e-5)
+    model.eval()
+    with torch.no_grad():  # by hand: BCE and accuracy of the trained model on each split
+        for X, y, loss, acc in [(data.X, data.y, last["loss"], last["metric"]),
+                                (data.X_test, data.y_test, last["test_loss"], last["test_metric"])]:
+            p = model(torch.from_numpy(X))[:, 0].double()
+            t = torch.from_numpy(np.asarray(y)).double()
+            bce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+            assert loss == pytest.approx(float(bce), rel=1e-5)
+            assert acc == pytest.approx(float(((p > 0.5).double() == t).double().mean()), abs=1e-9)
+
+
+def test_a_slow_page_loses_old_frames_but_never_a_state_or_an_error():
+    from mlplab.web.app import OUTBOX, Outbox
+
+    box = Outbox()
+    m = StateMachine(box.put)
+    m.send({"type": "frame", "epoch": 0})
+    m.command("play")
+    for epoch in range(1, 40):
+        m.send({"type": "frame", "epoch": epoch})
+    m.send({"type": "error", "field": "lr", "error": "lr: expected ..."})
+    m.command("pause")
+    kinds = [json.loads(text) for _, text in box.items]
+    frames = [k["epoch"] for k in kinds if k["type"] == "frame"]
+    assert frames == list(range(40 - OUTBOX, 40))  # the newest frames
+    assert [(k["type"], k["state"]) for k in kinds if k["type"] != "frame"] == [
+        ("state", "running"), ("error", "running"), ("state", "paused")]
+    assert [k["seq"] for k in kinds] == sorted(k["seq"] for k in kinds)
+
+
+def test_finished_session_ignores_play_until_reset(client):
+    info = _session(client, {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}, "stop": {"epochs": 3}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _state(ws, "finished")
+        s = _live(client, info["id"])
+        worker = s.worker
+        worker.join(WAIT_S)
+        assert not worker.is_alive()
+        for cmd in ("play", "step", "pause"):
+            ws.send_json({"cmd": cmd})
+            assert _until(ws, lambda m: m["type"] == "state")["state"] == "finished"
+        assert s.worker is worker and not worker.is_alive() and s.epoch == 3
+        ws.send_json({"cmd": "reset"})
+        reset = _frames_until(ws, lambda m: m["epoch"] == 0)
+        assert reset["state"] == "idle"
+
+
 def test_websocket_commands_validate_and_lr_changes_live(client):
     info = _session(client, {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
-    with client.websocket_connect(f"/api/session/{info['id']}/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         ws.receive_json()
         for text, field in [("{oops", "message"), ("[1]", "message"), ('{"cmd": "fly"}', "cmd"),
-                            ('{"cmd": "lr", "value": "fast"}', "lr"), ('{"cmd": "lr", "value": 1e300}', "lr"),
-                            ('{"cmd": "lr", "value": NaN}', "message"), ("x" * 20_000, "message")]:
-            ws.send_text(text)
+                            ('{"cmd": ["play"]}', "cmd"), ('{"cmd": "lr", "value": "fast"}', "lr"),
+                            ('{"cmd": "lr", "value": 1e300}', "lr"), ('{"cmd": "lr", "value": %s}' % BIG, "lr"),
+                            ('{"cmd": "lr", "value": 1e999}', "lr"), ('{"cmd": "lr", "value": true}', "lr"),
+                            ('{"cmd": "lr", "value": NaN}', "message"), ("x" * 20_000, "message"),
+                            (b"\xff\xfe binary", "message")]:
+            ws.send_bytes(text) if isinstance(text, bytes) else ws.send_text(text)
             reply = ws.receive_json()
-            assert reply["type"] == "error" and reply["field"] == field, reply
-        ws.send_json({"cmd": "lr", "value": 0.001})
-        assert ws.receive_json() == {"type": "lr", "lr": 0.001}
+            assert reply["type"] == "error" and reply["field"] == field and reply["error"].startswith(field), reply
+            assert reply["state"] == "idle"
+        ws.send_bytes(b'{"cmd": "lr", "value": 0.001}')  # a binary frame holding a command is read as text
+        assert ws.receive_json()["lr"] == 0.001
         ws.send_json({"cmd": "play"})
         frame = _frames_until(ws, lambda m: m["epoch"] >= 5)
         assert frame["lr"] == 0.001
         ws.send_json({"cmd": "reset"})
-        _frames_until(ws, lambda m: m["epoch"] == 0)
+        _frames_until(ws, lambda m: m["epoch"] == 0 and m["state"] == "idle")
 
 
-def test_unknown_session_and_session_limit(client):
+# ------------------------------------------------------------------------------------------------
+# closing: the work of a closed or deleted session always stops
+
+
+def _workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("mlplab-playground-")}
+
+
+def test_deleting_a_connected_session_ends_its_thread_and_nothing_restarts_it(client):
+    info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [16]}})
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _frames_until(ws, lambda m: m["epoch"] >= 3)
+        worker = s.worker
+        assert worker is not None and worker.is_alive()
+        assert client.delete(f"/api/session/{info['id']}").status_code == 200
+        assert not worker.is_alive() and s.status == "closed"  # joined before the answer
+        assert _state(ws, "closed")["state"] == "closed"  # the page hears it, then the socket closes
+        with pytest.raises(WebSocketDisconnect):
+            for _ in range(100):
+                ws.receive_json()
+    s.command("play")  # the old way in: a command to the forgotten session
+    s.command("step")
+    s.reset()
+    assert s.status == "closed" and s.worker is None and worker not in _workers()
+    assert info["id"] not in client.app.state.sessions.entries
+    assert client.get(f"/api/session/{info['id']}/export").status_code == 404
+
+
+def test_closing_a_paused_or_queued_session_ends_its_thread():
+    sent: list[dict] = []
+    scheduler = Scheduler(slots=1)
+    cfg = sess.parse_config({"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
+    a, b = sess.Session(cfg, sent.append, scheduler), sess.Session(cfg, sent.append, scheduler)
+    blocker = threading.Event()
+    hold = Turn(scheduler, blocker)
+    assert hold.take()  # the only slot is taken: a and b queue for it
+    a.play()
+    b.play()
+    queued = a.worker
+    assert queued.is_alive() and b.worker.is_alive()
+    a.close()  # while it waits for a time slice
+    assert not queued.is_alive() and a.worker is None
+    hold.give()
+    b.pause()
+    assert b.parked.wait(WAIT_S)
+    worker = b.worker
+    b.close()
+    assert not worker.is_alive() and b.status == "closed" and not (_workers() & {worker})
+
+
+def test_connecting_twice_or_to_an_unknown_session(client):
     assert client.get("/api/session/nope/export").status_code == 404
-    with client.websocket_connect("/api/session/nope/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/nope/ws") as ws:
         assert ws.receive_json()["field"] == "session"
+    info = _session(client, {"data": {"name": "xor"}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as second:
+            assert "already" in second.receive_json()["error"]
+    client.app.state.sessions.close_all()
+
+
+def test_session_limit(client):
     sessions = client.app.state.sessions
     sessions.close_all()
     for _ in range(3):
@@ -183,19 +478,353 @@ def test_unknown_session_and_session_limit(client):
     sessions.close_all()
 
 
+# ------------------------------------------------------------------------------------------------
+# scheduling: a few slots, time slices, first come first served
+
+
+def test_slices_shrink_as_pages_are_added_within_bounds():
+    scheduler = Scheduler(slots=2)
+    assert scheduler.slice_s() == pytest.approx(0.05)  # alone: the longest slice
+    scheduler.holders |= {"a", "b"}
+    scheduler.queue.extend(range(18))
+    assert scheduler.slice_s() == pytest.approx(0.12 * 2 / 20)  # 20 pages: each gets a turn ~8 times a second
+    scheduler.queue.extend(range(18, 500))
+    assert scheduler.slice_s() == pytest.approx(0.005)  # never shorter than a switch is worth
+
+
+def test_a_lone_turn_keeps_its_slot():
+    scheduler = Scheduler(slots=1)
+    turn = Turn(scheduler, threading.Event())
+    assert turn.take()
+    turn.started -= 1.0  # its slice is long over, but nobody waits
+    assert turn.tick() and turn.held and turn.turns == 1
+    turn.give()
+    assert not scheduler.holders
+
+
+def test_scheduler_grants_turns_in_order_and_never_more_than_its_slots():
+    scheduler = Scheduler(slots=2)
+    never = threading.Event()
+    turns = [Turn(scheduler, never) for _ in range(5)]
+    order: list[int] = []
+    inside, most = 0, 0
+    lock = threading.Lock()
+    go = threading.Barrier(6)
+
+    def worker(i: int) -> None:
+        nonlocal inside, most
+        go.wait()
+        for _ in range(20):
+            assert turns[i].take()
+            with lock:
+                inside += 1
+                most = max(most, inside)
+                order.append(i)
+            with lock:
+                inside -= 1
+            turns[i].give()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    go.wait()
+    for t in threads:
+        t.join(WAIT_S)
+    assert most <= 2 and sorted(order) == sorted(list(range(5)) * 20)
+    assert all(t.turns == 20 for t in turns)
+
+
+class RecordingScheduler(Scheduler):
+    """The scheduler under test, remembering whom it granted each turn, in order."""
+
+    def __init__(self, slots: int):
+        super().__init__(slots)
+        self.granted: list[object] = []
+
+    def _grant(self) -> None:
+        before = set(self.holders)
+        super()._grant()
+        self.granted.extend(self.holders - before)
+
+    def slice_s(self) -> float:
+        return 0.002  # short turns, so that even a fast engine needs many of them
+
+
+def test_every_busy_page_gets_a_turn_before_any_gets_a_second():
+    """Six sessions on one slot: first come, first served; nobody starves, and each reaches its limit."""
+    scheduler = RecordingScheduler(slots=1)
+    cfg = sess.parse_config({"data": {"name": "moons", "n": 100}, "model": {"hidden": [8]}, "stop": {"epochs": 300}})
+    sessions = [sess.Session(cfg, lambda m: None, scheduler) for _ in range(6)]
+    blocker = Turn(scheduler, threading.Event())
+    assert blocker.take()  # hold the slot until all six are queued
+    try:
+        for s in sessions:
+            s.play()
+        with scheduler.joined:
+            assert scheduler.joined.wait_for(lambda: scheduler.waiting() == 6, timeout=WAIT_S)
+        blocker.give()
+        for s in sessions:
+            s.worker.join(WAIT_S)
+        assert all(s.status == "finished" and s.epoch == 300 for s in sessions)
+        turns = [t for t in scheduler.granted if t is not blocker]
+        assert len(turns) > 12  # 300 epochs do not fit one slice: they took turns
+        whose = [next(i for i, s in enumerate(sessions) if s._turn is t) for t in turns]
+        assert sorted(whose[:6]) == list(range(6))  # everyone's first turn before anyone's second
+        assert all(whose.count(i) >= 2 for i in range(6))
+    finally:
+        for s in sessions:
+            s.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# cross-site safety
+
+
+@pytest.mark.parametrize("host,status", [
+    ("evil.example", 400), ("evil.example:8000", 400), ("127.0.0.1:9999", 400), ("127.0.0.1:80x", 400),
+    ("127.0.0.1.evil.example:8000", 400), ("", 400),
+    ("127.0.0.1:8000", 200), ("localhost:8000", 200), ("LOCALHOST:8000", 200), ("[::1]:8000", 200)])
+def test_host_header_must_name_this_server(client, host, status):
+    r = client.get("/api/options", headers={"Host": host})
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["field"] == "Host"
+
+
+def test_configured_host_is_accepted():
+    app = create_app(hosts=("lab.internal",))
+    with TestClient(app, base_url="http://lab.internal:8000") as c:
+        assert c.get("/api/options").status_code == 200
+        assert c.get("/api/options", headers={"Host": "other.internal:8000"}).status_code == 400
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": "http://127.0.0.1:9999"},
+    {"Origin": "https://127.0.0.1:8000"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}])
+def test_foreign_pages_cannot_create_drive_or_read_sessions(client, headers):
+    r = client.post("/api/session", json={"data": {"name": "xor"}}, headers=headers)
+    assert r.status_code == 403 and r.json()["field"] == "Origin"
+    info = _session(client, {"data": {"name": "xor"}})
+    assert client.get(f"/api/session/{info['id']}/export", headers=headers).status_code == 403
+    assert client.get(f"/api/session/{info['id']}/snippet", headers=headers).status_code == 403
+    assert client.delete(f"/api/session/{info['id']}", headers=headers).status_code == 403
+    assert client.post("/api/csv", content="a,b,label\n1,2,0\n", headers={**CSV, **headers}).status_code == 403
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws", headers=headers) as ws:
+            ws.receive_json()
+    assert refused.value.code == 1008
+    assert not client.app.state.sessions.entries[info["id"]].connected
+    # the page's own requests pass
+    own = {**ORIGIN, "Sec-Fetch-Site": "same-origin"}
+    assert client.get(f"/api/session/{info['id']}/snippet", headers=own).status_code == 200
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws", headers=own) as ws:
+        assert ws.receive_json()["type"] == "frame"
+    client.app.state.sessions.close_all()
+
+
+@pytest.mark.parametrize("path,ctype", [("/api/session", "text/plain"), ("/api/session", "application/x-www-form-urlencoded"),
+                                        ("/api/session", "multipart/form-data; boundary=x"), ("/api/session", None),
+                                        ("/api/csv", "text/plain"), ("/api/csv", "application/json")])
+def test_json_and_csv_endpoints_accept_only_their_media_type(client, path, ctype):
+    headers = {"Content-Type": ctype} if ctype else {}
+    r = client.post(path, content=b'{"data": {"name": "xor"}}', headers=headers)
+    assert r.status_code == 415 and r.json()["field"] == "Content-Type"
+    assert not client.app.state.sessions.entries
+
+
+def test_json_with_charset_is_json(client):
+    r = client.post("/api/session", content=b'{"data": {"name": "xor"}}',
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200
+    client.app.state.sessions.close_all()
+
+
+def _asgi(guard: Guard, headers: list[tuple[bytes, bytes]], chunks: list[bytes], path: str = "/api/session"):
+    """Drive the guard as a server would: returns (status, chunks read by the time it answered)."""
+    read = 0
+    sent: list[dict] = []
+
+    async def receive():
+        nonlocal read
+        read += 1
+        more = read < len(chunks)
+        return {"type": "http.request", "body": chunks[read - 1], "more_body": more}
+
+    async def send(message):
+        sent.append(message)
+
+    async def app(scope, receive, send):  # reads the whole body, like request.body()
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    scope = {"type": "http", "method": "POST", "path": path, "server": ("127.0.0.1", 8000), "scheme": "http",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"), *headers]}
+    asyncio.run(Guard(app, default_limit=guard.default_limit, json_paths=("/api/session",))(scope, receive, send))
+    return sent[0]["status"], read
+
+
+def test_bodies_are_bounded_while_they_arrive():
+    guard = Guard(lambda *a: None, default_limit=2_000_000)
+    chunk = b"x" * 65_536
+    many = [chunk] * 4600  # 300 MB if read whole
+    status, read = _asgi(guard, [], many)
+    assert status == 413 and read == 2_000_000 // 65_536 + 1  # stopped at the first chunk past the limit
+    status, read = _asgi(guard, [(b"content-length", str(300_000_000).encode())], many)
+    assert status == 413 and read == 0  # the declared length alone is enough
+    status, read = _asgi(guard, [(b"content-length", b"12abc")], many)
+    assert status == 400 and read == 0
+    status, read = _asgi(guard, [], [chunk] * 3)
+    assert status == 200 and read == 3
+
+
+@pytest.fixture(scope="module")
+def real_server():
+    """uvicorn serving the playground on a bound, listening socket (no polling for it to start)."""
+    import uvicorn
+
+    app = create_app(max_sessions=2)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)  # connections wait in the backlog until uvicorn accepts them
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws_per_message_deflate=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1], app
+    server.should_exit = True
+    thread.join(WAIT_S)
+    app.state.sessions.close_all()
+
+
+def test_a_real_server_answers_413_before_the_body_is_sent(real_server):
+    """A 300 MB chunked upload gets its 413 after about the limit, not at the end."""
+    port, _ = real_server
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(f"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"x" * 65_536
+        framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        sent = 0
+        try:
+            while sent < 300_000_000:
+                c.sendall(framed)
+                sent += len(chunk)
+                c.setblocking(False)
+                try:
+                    if c.recv(1, socket.MSG_PEEK):
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    c.setblocking(True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        c.settimeout(WAIT_S)
+        head = c.recv(200)
+    assert head.startswith(b"HTTP/1.1 413") and sent < 50_000_000, (head, sent)
+
+
+def test_a_real_server_refuses_foreign_hosts_and_websocket_origins(real_server):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    port, app = real_server
+    base = f"http://127.0.0.1:{port}"
+    req = urllib.request.Request(base + "/api/options", headers={"Host": f"evil.example:{port}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=WAIT_S)
+    assert refused.value.code == 400
+    body = b'{"data": {"name": "xor"}}'
+    req = urllib.request.Request(base + "/api/session", data=body, headers=JSON)
+    with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+        sid = json.loads(r.read())["id"]
+    uri = f"ws://127.0.0.1:{port}/api/session/{sid}/ws"
+    with pytest.raises(InvalidStatus) as handshake:
+        connect(uri, origin="http://evil.example", open_timeout=WAIT_S)
+    assert handshake.value.response.status_code == 403
+    with connect(uri, origin=base, open_timeout=WAIT_S, max_size=2**24) as ws:
+        assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "frame"
+        ws.send(json.dumps({"cmd": "lr", "value": int(BIG)}))
+        reply = json.loads(ws.recv(timeout=WAIT_S))  # a readable message, and the socket stays open
+        assert reply["type"] == "error" and reply["field"] == "lr"
+        ws.send(json.dumps({"cmd": "pause"}))
+        assert json.loads(ws.recv(timeout=WAIT_S))["state"] == "idle"
+
+
+def test_ctrl_c_stops_a_server_whose_pages_are_training():
+    """`serve` in its own process, three pages training, then SIGINT: a clean exit, every worker joined."""
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MLPLAB_LOG": "info"}
+    code = f"from mlplab.web import serve; serve('127.0.0.1', {port})"
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        for line in server.stderr:  # uvicorn says when it listens
+            if "Uvicorn running" in line:
+                break
+        with contextlib.ExitStack() as pages:
+            for _ in range(3):
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers=JSON,
+                                             data=b'{"data": {"name": "moons"}, "model": {"hidden": [16, 16]}}')
+                with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+                    sid = json.loads(r.read())["id"]
+                ws = pages.enter_context(connect(f"ws://127.0.0.1:{port}/api/session/{sid}/ws", max_size=2**24))
+                ws.recv(timeout=WAIT_S)
+                ws.send(json.dumps({"cmd": "play"}))
+                while json.loads(ws.recv(timeout=WAIT_S)).get("epoch", 0) < 1:
+                    pass
+            server.send_signal(signal.SIGINT)
+            out, err = server.communicate(timeout=WAIT_S)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err[-2000:]
+    assert "Traceback" not in err and "Fatal" not in err and "abort" not in err.lower(), err[-2000:]
+
+
+def test_a_closed_session_is_freed(client):
+    info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [16]}})
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _frames_until(ws, lambda m: m["epoch"] >= 3)
+        session, model = weakref.ref(s), weakref.ref(s.model)
+        del s
+        client.delete(f"/api/session/{info['id']}")
+        _state(ws, "closed")
+    gc.collect()
+    assert session() is None and model() is None
+
+
+# ------------------------------------------------------------------------------------------------
+# data in and out
+
+
 def test_csv_upload(client):
     good = "a,b,label\n" + "".join(f"{i / 10},{(i % 7) / 7},{i % 3}\n" for i in range(30))
-    out = client.post("/api/csv", content=good).json()
+    out = client.post("/api/csv", content=good, headers=CSV).json()
     assert out["task"] == "multiclass" and len(out["X"]) == 30 and out["y"][:3] == [0, 1, 2]
     info = _session(client, {"data": {k: out[k] for k in ("name", "task", "X", "y")}, "model": {"hidden": [8]}})
     assert info["view"] == "boundary" and info["n_classes"] == 3
     client.delete(f"/api/session/{info['id']}")
     for body, status in [("a,b,label\n1,x,0\n", 422), ("", 400), ("a,b,c,d\n1,2,3,4\n", 422),
                          ("a,label\n" + "1,2\n" * 6000, 422)]:
-        r = client.post("/api/csv", content=body)
+        r = client.post("/api/csv", content=body, headers=CSV)
         assert r.status_code == status and r.json()["field"] == "file", r.text
-    assert client.post("/api/csv", content=b"\xff\xfe\x00").status_code == 400
-    r = client.post("/api/csv", content=b"a,b\n" + b"1,2\n" * 300_000)
+    assert client.post("/api/csv", content=b"\xff\xfe\x00", headers=CSV).status_code == 400
+    r = client.post("/api/csv", content=b"a,b\n" + b"1,2\n" * 300_000, headers=CSV)
     assert r.status_code == 413 and "bytes" in r.json()["error"]
 
 
@@ -204,7 +833,7 @@ def test_views_per_kind_of_data(client, name, view):
     info = _session(client, {"data": {"name": name, "n": 100} if name != "sine" else {"name": name},
                              "model": {"hidden": [4], "activation": "tanh"}})
     assert info["view"] == view and info["regions"] is False
-    with client.websocket_connect(f"/api/session/{info['id']}/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         f = ws.receive_json()
     assert f["view"]["kind"] == view and f["metric_name"] == "R2"
 
@@ -212,15 +841,14 @@ def test_views_per_kind_of_data(client, name, view):
 def test_export_zip_round_trips_and_its_snippet_reproduces_the_losses(client, tmp_path):
     info = _session(client, {"data": {"name": "custom", "task": "binary", "X": [[0, 0], [1, 1], [0, 1], [1, 0]] * 5,
                                       "y": [0, 0, 1, 1] * 5}, "model": {"hidden": [4]}, "train": {"lr": 0.05}})
-    with client.websocket_connect(f"/api/session/{info['id']}/ws") as ws:
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         ws.receive_json()
         ws.send_json({"cmd": "play"})
         _frames_until(ws, lambda m: m["epoch"] >= 20)
         ws.send_json({"cmd": "pause"})
-        while ws.receive_json().get("status") != "pause":
-            pass
-        time.sleep(0.2)
-        r = client.get(f"/api/session/{info['id']}/export")
+        _state(ws, "paused")
+        assert _live(client, info["id"]).parked.wait(WAIT_S)
+        r = client.get(f"/api/session/{info['id']}/export", headers={**ORIGIN, "Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 200
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         names = set(z.namelist())

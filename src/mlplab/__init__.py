@@ -6,32 +6,43 @@ The public API, re-exported by name::
     run = mlplab.run("piecewise-residual")
     mlplab.viz.animate(run).show()
 
-Views, sweeps and the run store load on first use: ``import mlplab`` does not import plotly.
+Everything but the errors and the `Run` record loads on first use: ``import mlplab`` imports neither torch nor plotly.
 """
 
 __version__ = "0.1.0"
 
 import importlib
+import importlib.util
 from typing import Any
 
 from .errors import DataFileError, MlplabError, SpecError, TrainingDiverged
-from .specs import DataSpec, Experiment, ModelSpec, TrainSpec
-from .data import Dataset, load_csv, make_dataset
-from .models import build_model, count_parameters
 from .training import run as _run_module
-from .training.run import Run, load_run
-from .training.loop import train, train_stacked
-from .presets import PRESETS, experiment
-from .api import run
-from . import autograd, geometry
+
+# The rest loads on first use: `mlplab --help` does not wait for torch, and a Ctrl-C while the CLI
+# starts is the CLI's to handle (exit 130, no traceback). training.run needs only NumPy.
+_LAZY = {
+    "DataSpec": "specs", "Experiment": "specs", "ModelSpec": "specs", "TrainSpec": "specs",
+    "Dataset": "data", "load_csv": "data", "make_dataset": "data",
+    "build_model": "models", "count_parameters": "models",
+    "Run": "training.run", "load_run": "training.run", "Interrupted": "training.run",
+    "train": "training.loop", "train_stacked": "training.loop",
+    "PRESETS": "presets", "experiment": "presets", "run": "api",
+}
 
 
-def train_scratch(model, data, spec=None, **fields: Any) -> Run:
+def train_scratch(model, data, spec=None, **fields: Any):
     """`train` on the from-scratch NumPy engine (``engine="numpy"``): every VJP written by hand."""
+    from .training.loop import train
+
     return train(model, data, spec, engine="numpy", **fields)
 
 
-def _run_html(r: Run) -> str:
+def playground_url(experiment_or_run: Any, host: str = "127.0.0.1", port: int = 8000) -> str:
+    """The playground page (``mlplab serve``) with this experiment, preset name or Run loaded."""
+    return importlib.import_module(".web.url", __name__).playground_url(experiment_or_run, host, port)
+
+
+def _run_html(r) -> str:
     return importlib.import_module(".viz.notebook", __name__).run_html(r)
 
 
@@ -47,17 +58,24 @@ def _analysis_figure(result: Any) -> Any:
 _analysis_registry = importlib.import_module(".analysis._result", __name__)
 _analysis_registry.register_renderer(_analysis_figure)
 
-_LAZY = {"viz", "sweep", "store", "diagnostics", "analysis", "explain"}
-
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'mlplab' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # mlplab.viz, mlplab.presets, ...: loaded when used
+    else:
+        raise AttributeError(f"module 'mlplab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
-    "DataFileError", "MlplabError", "SpecError", "TrainingDiverged",
+    "DataFileError", "MlplabError", "SpecError", "TrainingDiverged", "Interrupted",
     "DataSpec", "Experiment", "ModelSpec", "TrainSpec",
     "Dataset", "load_csv", "make_dataset", "build_model", "count_parameters", "Run", "load_run",
     "train", "train_stacked", "train_scratch", "PRESETS", "experiment", "run", "analysis", "autograd",

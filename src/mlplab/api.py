@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .budget import check as check_budget
 from .diagnostics import flag_dead_units
 from .errors import SpecError
+from .extras import check_extras
 from .specs import Experiment, validate
-from .training.run import Run
+from .training.run import Interrupted, Run
 
 
 def resolve(experiment: str | Experiment | dict[str, Any], **overrides: Any) -> Experiment:
@@ -39,7 +41,10 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
     if seed is not None:
         changes.setdefault("train", {})["seed"] = seed
         changes.setdefault("data", {})["seed"] = seed
-    return flag_dead_units(run_experiment(resolve(experiment, **changes), progress=progress), warn=True)
+    result = run_experiment(resolve(experiment, **changes), progress=progress)
+    if result.status == "interrupted":  # Ctrl-C must stop the caller's script too; the partial run rides along
+        raise Interrupted(result)
+    return flag_dead_units(result, warn=True)
 
 
 def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
@@ -60,6 +65,8 @@ def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
 
 def run_experiment(exp: Experiment, *, progress: bool | None = None, callbacks: list[Any] | None = None) -> Run:
     """Data -> model -> train (or sample) -> Run, for any kind of experiment."""
+    check_extras(exp)  # settings first, then memory: both before anything is allocated
+    check_budget(exp)
     spec = exp.model_dump()
     if exp.kind == "prior":
         return _prior(exp, spec)

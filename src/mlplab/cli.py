@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
+import signal
+import socket
 import sys
+import threading
 import time
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +26,26 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 EXPORTS = ("html", "gif", "mp4", "png")
+# No experiment or sweep nests deeper than a few tables; a deeper file is a mistake (or an attack on
+# the parser's recursion) and is refused before anything runs.
+MAX_TOML_DEPTH = 16
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM inside a command, carried past click (which would end it silently) to `main`."""
+
+
+def _interruptible(command):
+    """Let `main` say what an interrupted command kept, instead of click's bare exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(str(exc)) from None
+
+    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -43,16 +70,56 @@ def load_experiment(target: str) -> Any:
     if target.endswith(".toml") or path.is_file():
         if not path.is_file():
             raise SpecError("experiment file", "an existing .toml file", target)
-        try:
-            values = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SpecError(str(path), "valid TOML", f"a parse error ({exc})") from None
+        values = read_toml(path)
         values.setdefault("name", path.stem.replace(" ", "-"))
         return resolve(values)
     return resolve(target)
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as plain values; unreadable, invalid or absurdly nested files raise SpecError naming it."""
+    try:
+        values = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), "valid TOML", f"a parse error ({exc})") from None
+    except RecursionError:
+        raise SpecError(str(path), f"TOML nested at most {MAX_TOML_DEPTH} levels deep", "deeper nesting") from None
+    except OSError as exc:
+        raise SpecError(str(path), "a readable file", exc.strerror or str(exc)) from None
+    where = _too_deep(values)
+    if where is not None:
+        raise SpecError(where, f"values nested at most {MAX_TOML_DEPTH} levels deep", "deeper nesting",
+                        hint=f"in {path}")
+    return values
+
+
+def _too_deep(values: Any) -> str | None:
+    """The dotted key where ``values`` nests deeper than MAX_TOML_DEPTH, else None (iterative: no recursion)."""
+    stack = [(values, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_TOML_DEPTH:
+            return where or "file"
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in items)
+    return None
+
+
+def check_output(folder: Path, option: str = "-o") -> Path:
+    """Make ``folder`` (a directory to write into) now, before any training, or say why it cannot be."""
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(option, "a directory", str(folder), hint="It is a file; choose another path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(option, "a directory that can be created", str(folder), hint=exc.strerror or str(exc)) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SpecError(option, "a writable directory", str(folder), hint="Permission denied")
+    return folder
+
+
 @app.command("list")
+@_interruptible
 def list_presets() -> None:
     """List the presets, in course order."""
     from rich.table import Table
@@ -66,6 +133,7 @@ def list_presets() -> None:
 
 
 @app.command("run")
+@_interruptible
 def run_cmd(
     target: str = typer.Argument(..., help="a preset name (see `mlplab list`) or an experiment .toml file"),
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; the run goes to DIR/<name>/"),
@@ -82,12 +150,29 @@ def run_cmd(
         raise SpecError("--epochs", "a positive integer", epochs)
     if seed is not None and seed < 0:
         raise SpecError("--seed", "a non-negative integer", seed)
-    from .api import run as run_api
+    from .api import resolve, run as run_api
+    from .budget import check as check_budget
+    from .extras import check_extras
+    from .training.run import Interrupted
 
     exp = load_experiment(target)
+    if epochs is not None or seed is not None:
+        seeds = {"seed": seed} if seed is not None else {}
+        exp = resolve(exp, train={"epochs": epochs or exp.train.epochs, **seeds}, data=seeds)
+    check_extras(exp)  # everything that can be refused is refused before the first step
+    check_budget(exp)
+    check_output(output)
+    if (output / exp.name).exists() and not (output / exp.name).is_dir():  # made only once there is a run to save
+        raise SpecError("-o", f"a directory where {exp.name}/ can be written", str(output),
+                        hint=f"{output / exp.name} is a file")
     if exp.kind == "train":
         out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
-    run = run_api(exp, epochs=epochs, seed=seed, progress=progress)
+    try:
+        run = run_api(exp, progress=progress)
+    except Interrupted as exc:
+        if exc.run is None:
+            raise
+        run = exc.run  # saved below like any run; the exit code says it was interrupted
     folder = write_outputs(run, output / run.name, export)
     line = f"{run.name}: {run.status}, {run.steps} steps"
     if run.final_loss is not None:
@@ -103,13 +188,16 @@ def run_cmd(
         raise typer.Exit(130)
 
 
-def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
-    """Save the run and its report; every surface that writes runs to disk comes through here."""
+def write_outputs(run, folder: Path, export: list[str] = (), plotly_js: Optional[str] = None) -> Path:
+    """Save the run and its report; every surface that writes runs to disk comes through here.
+
+    ``plotly_js``: None writes a self-contained report; a relative path shares one plotly.js (galleries).
+    """
     from .viz.panels import extra_figures
     from .viz.report import write_report
 
     run.save(folder)
-    write_report(run, folder / "report.html", figures=extra_figures(run))
+    write_report(run, folder / "report.html", figures=extra_figures(run), plotly_js=plotly_js)
     if export:
         from .viz import figure_for_run
         from .viz.export import export_animations, export_png
@@ -127,38 +215,58 @@ def write_outputs(run, folder: Path, export: list[str] = ()) -> Path:
 
 
 @app.command("course")
+@_interruptible
 def course(
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory for the gallery and the reports"),
     only: list[str] = typer.Option([], "--only", help="run only these presets (repeatable)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override every preset's epochs (for a quick look)"),
 ) -> None:
-    """Run every preset of the course and write DIR/index.html, a gallery of the reports."""
+    """Run every preset of the course and write DIR/index.html, a gallery of the reports.
+
+    The reports share one DIR/plotly.min.js (keep it beside them); `mlplab run` writes portable ones.
+    """
     from rich.progress import Progress
 
     from .api import run as run_api
     from .presets import PRESETS
-    from .viz.report import write_gallery
+    from .training.run import Interrupted
+    from .viz.report import PLOTLY_JS, write_gallery, write_plotlyjs
 
     names = list(only) or [n for n, e in PRESETS.items() if e.extras.get("in_course", True)]
     for name in names:
         if name not in PRESETS:
             raise SpecError("--only", f"a preset name ({', '.join(PRESETS)})", name)
+    check_output(output)
     entries = []
     started = time.perf_counter()
     with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("course", total=len(names))
-        for name in names:
-            bar.update(task, description=name)
-            run = run_api(name, epochs=epochs, progress=False)
-            write_outputs(run, output / name)
-            entries.append(run)
-            bar.advance(task)
+        partly = ""
+        try:
+            for name in names:
+                bar.update(task, description=name)
+                try:
+                    run = run_api(name, epochs=epochs, progress=False)
+                except Interrupted as exc:
+                    if exc.run is not None:  # keep the steps done, as `mlplab run` does
+                        write_outputs(exc.run, output / name, plotly_js=f"../{PLOTLY_JS}")
+                        partly = f", {name} partly"
+                    raise
+                write_outputs(run, output / name, plotly_js=f"../{PLOTLY_JS}")
+                entries.append(run)
+                bar.advance(task)
+        except KeyboardInterrupt:
+            write_plotlyjs(output)  # the reports written so far open offline too
+            raise Interrupted(message=f"{len(entries)} of {len(names)} experiments finished and written "
+                              f"to {output}{partly}") from None
+    write_plotlyjs(output)
     index = write_gallery(entries, output / "index.html", title="mlplab: the course, experiment by experiment")
     out.print(f"{len(entries)} experiments in {time.perf_counter() - started:.1f} s")
     out.print(f"gallery: {index}")
 
 
 @app.command("explain")
+@_interruptible
 def explain_cmd(
     topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
     spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
@@ -170,6 +278,7 @@ def explain_cmd(
 
 
 @app.command("regions")
+@_interruptible
 def regions_cmd(
     target: str = typer.Argument(..., help="a preset name, an experiment .toml, or a run directory"),
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; writes DIR/<name>/regions.html"),
@@ -178,8 +287,10 @@ def regions_cmd(
     from .geometry import bounds, default_box, linear_regions
     from .training.run import load_run
     from .viz.panels import region_figures
+    from .viz.regions import regions_phrase
     from .viz.report import write_report
 
+    check_output(output)
     if Path(target).is_dir():
         run = load_run(target)
     else:
@@ -188,16 +299,21 @@ def regions_cmd(
         exp = load_experiment(target)
         if exp.kind != "train":
             raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
-        run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
+        try:
+            run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
+        except KeyboardInterrupt:
+            raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
     if run.model is None or run.data is None or run.data.d_in != 2:
         raise SpecError("target", "a run of a model with 2-D inputs", target)
     regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
     spec = run.model.spec
-    named = bounds(spec.in_dim, spec.hidden if not spec.residual else spec.hidden)
+    named = bounds(spec.in_dim, spec.hidden, residual=spec.residual, leaky=spec.activation == "leaky_relu")
     folder = output / run.name
     folder.mkdir(parents=True, exist_ok=True)
     path = write_report(run, folder / "regions.html", figures=region_figures(run), title=f"{run.name}: linear regions")
-    out.print(f"{run.name}: {len(regions)} linear regions (smallest area {regions.smallest_area:.3g})")
+    out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
+    if spec.residual or spec.activation == "leaky_relu":  # Serra's bound and the lower bounds need plain ReLU
+        out.print("  bounds proven for this architecture (see mlplab.geometry.bounds.residual_upper):")
     for key, value in named.items():
         out.print(f"  {key}: {value}")
     out.print(f"report: {path}")
@@ -272,20 +388,50 @@ def analyze_cmd(
 
 
 @app.command("serve")
+@_interruptible
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8000, "--port", help="port to listen on"),
-    open_browser: bool = typer.Option(False, "--open", help="open the page in the default browser"),
+    open_target: Optional[str] = typer.Option(
+        None, "--open", help="NAME|FILE.toml: open the page in the browser with that experiment loaded ('-': empty)"),
 ) -> None:
     """The browser playground: train, watch and share, live (works offline)."""
     if not 0 < port < 65536:
         raise SpecError("--port", "a port number between 1 and 65535", port)
-    from .web import serve
+    check_listen(host, port)
+    from . import web
 
-    serve(host, port, open_browser=open_browser)
+    url = None
+    if open_target not in (None, "-"):
+        from .web.url import playground_url
+
+        url = playground_url(load_experiment(open_target), host, port)
+    web.serve(host, port, open_browser=open_target is not None, url=url)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind (host, port) once, as the server will, so that a busy port or a foreign host is named now."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SpecError("--host", "an address or name of this machine (127.0.0.1, 0.0.0.0, localhost)", host,
+                        hint=getattr(exc, "strerror", None) or str(exc)) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SpecError("--port", "a free port", port, hint="Another program listens there; pick another") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise SpecError("--port", "a port this user may open (1024 and above)", port) from None
+            raise SpecError("--host", "an address of this machine (127.0.0.1, 0.0.0.0)", host,
+                            hint=exc.strerror or str(exc)) from None
 
 
 @app.command("sweep")
+@_interruptible
 def sweep_cmd(
     file: str = typer.Argument(..., help="a sweep .toml file or a sweep preset name"),
     output: Path = typer.Option(Path("sweeps"), "-o", "--output", help="the run store; the report goes to DIR/<name>/"),
@@ -296,7 +442,15 @@ def sweep_cmd(
     """Train every variant of a sweep (finished runs in the store are reused) and write its report."""
     from .sweep import sweep_command
 
-    sweep_command(file, output, executor, workers, progress, console=out)
+    if Path(file).is_file():
+        read_toml(Path(file))  # a broken or absurdly nested file is named before the store is touched
+    check_output(output)
+    try:
+        sweep_command(file, output, executor, workers, progress, console=out)
+    except KeyboardInterrupt as exc:
+        # a Ctrl-C while workers run reaches here bare; every run finished before it has its files and row
+        raise _Stopped(str(exc) or f"the runs finished before the Ctrl-C are stored in {output}; the same command "
+                       "finishes the rest (stored runs are reused)") from None
 
 
 runs_app = typer.Typer(help="Look into a run store written by `mlplab sweep`.", no_args_is_help=True)
@@ -304,6 +458,7 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.command("list")
+@_interruptible
 def runs_list_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", help="the store directory")) -> None:
     """One line per stored run."""
     from .sweep import runs_list
@@ -312,6 +467,7 @@ def runs_list_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", he
 
 
 @runs_app.command("show")
+@_interruptible
 def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix"),
                   store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
     """Everything stored about one run."""
@@ -321,6 +477,7 @@ def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix
 
 
 @runs_app.command("compare")
+@_interruptible
 def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or filters: sweep=NAME, "
                                                       "experiment=PRESET, train.lr=0.01, seed=3"),
                      store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
@@ -330,8 +487,34 @@ def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or
     runs_compare(store, items, console=out)
 
 
+@runs_app.command("rebuild")
+@_interruptible
+def runs_rebuild_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store", help="the store directory")) -> None:
+    """Rebuild the store's index from its run folders (the folders are the truth)."""
+    from .store import Store
+
+    if not (store / "runs").is_dir():
+        raise SpecError("--store", "a directory written by `mlplab sweep -o DIR`", str(store), "no runs/ folder there")
+    out.print(Store(store).rebuild())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings in the CLI are one line on stderr (a rebuilt index, a note from a library), not source lines."""
+    err.print(f"warning: {message}", highlight=False, markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: bad input becomes one line on stderr and exit code 2."""
+    """Entry point: bad input becomes one line on stderr and exit code 2; Ctrl-C or SIGTERM exit code 130."""
+    with warnings.catch_warnings():
+        from .store import IndexRebuilt
+
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", IndexRebuilt)  # a repair is news, never an error
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    restore = _term_as_interrupt()
     try:
         # Without standalone mode, click hands back typer.Exit's code instead of raising it.
         result = app(args=argv, standalone_mode=False)
@@ -345,8 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("aborted")
         return 130
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except (KeyboardInterrupt, _Stopped) as exc:  # what was finished is saved already; the message says what
+        err.print(f"interrupted: {exc}" if str(exc) else "interrupted before anything was saved",
+                  highlight=False, markup=False)
         return 130
     except Exception as exc:
         # Usage errors (unknown option, missing argument) carry their own message and exit code 2.
@@ -355,7 +539,21 @@ def main(argv: list[str] | None = None) -> int:
             exc.show(file=sys.stderr)
             return exc.exit_code
         raise
+    finally:
+        restore()
     return 0
+
+
+def _term_as_interrupt():
+    """SIGTERM stops the command the way Ctrl-C does (partial runs saved, exit 130); returns the undo."""
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models.mlp import PolyFeatures, ResidualBlock
+from .models.mlp import InputFeatures, PolyFeatures, ResidualBlock
+
+EXPANSIONS = (PolyFeatures, InputFeatures)  # parameter-free input expansions: the engines apply them once
 
 Array = Any  # np.ndarray or torch.Tensor, by backend
 ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
@@ -286,7 +288,7 @@ def unsupported(model: nn.Module) -> str | None:
     if not isinstance(net, nn.Sequential):
         return "a model built by mlplab.build_model"
     for i, m in enumerate(net):
-        if isinstance(m, PolyFeatures) and i == 0:
+        if isinstance(m, EXPANSIONS) and i == 0:
             continue
         if isinstance(m, ResidualBlock):
             if not isinstance(m.act, ELEMENTWISE) or not isinstance(m.norm, (nn.Identity, nn.BatchNorm1d)):
@@ -305,7 +307,7 @@ def unsupported(model: nn.Module) -> str | None:
 
 
 def build(model: nn.Module, P: FlatParams) -> list:
-    """The layers of ``model.net`` (polynomial features excluded: the engine expands inputs once)."""
+    """The layers of ``model.net`` (input expansions excluded: the engine expands the inputs once)."""
 
     def one(m: nn.Module, prefix: str):
         if isinstance(m, nn.Linear):
@@ -319,7 +321,7 @@ def build(model: nn.Module, P: FlatParams) -> list:
             return Activation(m, P.B)
         raise TypeError(f"no layer for {type(m).__name__}")  # `unsupported` rules this out
 
-    return [one(m, f"net.{i}.") for i, m in enumerate(model.net) if not isinstance(m, PolyFeatures)]
+    return [one(m, f"net.{i}.") for i, m in enumerate(model.net) if not isinstance(m, EXPANSIONS)]
 
 
 def batch_norms(layers: list) -> list[BatchNorm]:

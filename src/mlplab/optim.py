@@ -131,4 +131,4 @@ def make_optimizer(train_spec: Any, lr: Any = None, weight_decay: Any = None, l1
         return SGD(lr, ts.momentum, wd, l1)
     if ts.optimizer == "manual_sgd":
         return ManualSGD(lr, wd, l1)
-    raise SpecError("train.optimizer", "one of adam, sgd, manual_sgd", ts.optimizer)
+    raise SpecError("train.optimizer", "one of adam, sgd, manual_sgd (lbfgs runs on the torch engine)", ts.optimizer)

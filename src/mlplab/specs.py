@@ -16,7 +16,9 @@ Activation = Literal["relu", "tanh", "sigmoid", "identity", "leaky_relu"]
 Norm = Literal["none", "batch", "layer"]
 Init = Literal["default", "identity", "xavier_uniform", "xavier_normal", "kaiming", "normal", "constant"]
 Loss = Literal["mse", "mse_sum", "bce", "bce_logits", "ce"]
-Optimizer = Literal["adam", "sgd", "manual_sgd"]
+FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
+Optimizer = Literal["adam", "sgd", "manual_sgd", "lbfgs"]
 
 
 class _Spec(BaseModel):
@@ -70,6 +72,9 @@ class ModelSpec(_Spec):
     init_value: float = Field(0.5, ge=-1e3, le=1e3, description="every weight for init='constant'")
     bias: bool = True
     poly_degree: int = Field(0, ge=0, le=200, description=">0: expand a 1-D input into x, x^2, ..., x^d first")
+    # TensorFlow Playground's inputs: features of a 2-D input computed before the first layer. Empty (or
+    # exactly x1, x2) feeds the raw inputs.
+    features: list[Feature] = Field(default_factory=list, max_length=len(FEATURES))
 
     @field_validator("hidden")
     @classmethod
@@ -84,6 +89,11 @@ class ModelSpec(_Spec):
             raise ValueError("residual=True needs at least one hidden width")
         if self.poly_degree and self.in_dim != 1:
             raise ValueError("poly_degree needs in_dim=1 (polynomial features of a scalar input)")
+        if self.features:
+            if self.in_dim != 2:
+                raise ValueError("features need in_dim=2 (features of the inputs x1, x2)")
+            if len(set(self.features)) != len(self.features):
+                raise ValueError(f"each feature once, got {self.features}")
         return self
 
     @property
@@ -130,6 +140,13 @@ class Experiment(_Spec):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     extras: dict[str, Any] = Field(default_factory=dict, description="kind-specific settings")
+
+    @field_validator("name")
+    @classmethod
+    def _not_only_dots(cls, name: str) -> str:
+        if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
+            raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
+        return name
 
 
 def validate(cls: type[_Spec], values: Any, where: str = ""):

@@ -2,7 +2,8 @@
 
 A run counts as stored only when its files are complete AND its index row exists: the files are
 written first (each atomically), the row last, in one transaction. `Store.check` re-reads the files
-before a run is reused, so a half-written or damaged run is redone, never silently used.
+before a run is reused, so a half-written or damaged run is redone, never silently used. The folders
+are the truth: a damaged index is set aside and rebuilt from them (`Store.rebuild`, `mlplab runs rebuild`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import sqlite3
+import warnings
 import zipfile
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import DataFileError, SpecError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,12 +41,23 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 COLUMNS = ("id", "name", "sweep", "spec", "variant", "status", "steps", "final_loss", "metrics", "timings",
            "code_version", "created")
+JSON_COLUMNS = ("spec", "variant", "metrics", "timings")
 # Statuses a rerun would reproduce (same spec, same seed): reused. "interrupted" or "failed": redone.
 DONE = ("finished", "diverged", "stopped early")
+# Beside each run's files: what its index row holds that run.json does not (sweep, variant, ...).
+ROW_FILE = "row.json"
+
+
+class IndexRebuilt(UserWarning):
+    """The index was damaged, set aside and rebuilt from the run folders; the message says what happened."""
 
 
 class Store:
-    """``Store(dir)``: ``dir/index.sqlite`` and ``dir/runs/<id>/`` (run.json, trajectory.npz, model.pt)."""
+    """``Store(dir)``: ``dir/index.sqlite`` and ``dir/runs/<id>/`` (run.json, trajectory.npz, model.pt, row.json).
+
+    The index is checked the first time it is used; a damaged one is rebuilt from the folders, with an
+    `IndexRebuilt` warning that says what was wrong (``repairs`` keeps the messages).
+    """
 
     def __init__(self, directory: str | Path):
         self.dir = Path(directory)
@@ -51,13 +65,135 @@ class Store:
             raise SpecError("store", "a directory", str(self.dir))
         (self.dir / "runs").mkdir(parents=True, exist_ok=True)
         self.index = self.dir / "index.sqlite"
-        with closing(self._connect()) as db, db:
-            db.execute(SCHEMA)
+        self.repairs: list[str] = []
+        self._checked = False
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._checked:
+            self._checked = True  # before verify(): it connects too
+            self.verify()
+        return self._open()
+
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A checked connection (one transaction when ``write``); SQLite's failures become one DataFileError."""
+        try:
+            with closing(self._connect()) as db:
+                if write:
+                    with db:
+                        yield db
+                else:
+                    yield db
+        except sqlite3.Error as exc:  # e.g. the file was damaged after it was checked, or the disk is full
+            raise DataFileError(self.index, f"cannot be used ({exc})",
+                                hint=f"`mlplab runs rebuild -s {self.dir}` rebuilds it from the run folders") from None
+
+    def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.index, timeout=30)
         db.row_factory = sqlite3.Row
         return db
+
+    # ---------------------------------------------------------------- the index's health
+
+    def verify(self) -> list[str]:
+        """Check the index (readable, the right table, JSON cells); rebuild it from the folders if not.
+
+        Returns what was repaired (empty when the index was sound), also kept in ``repairs``.
+        """
+        problem = self._damage()
+        if problem is None:
+            return []
+        message = self.rebuild(reason=problem)
+        warnings.warn(message, IndexRebuilt, stacklevel=3)
+        return [message]
+
+    def _damage(self) -> str | None:
+        """Why the index cannot be trusted, or None. A missing index is created empty (a new store)."""
+        if not self.index.exists():
+            with closing(self._open()) as db, db:
+                db.execute(SCHEMA)
+            return None
+        if self.index.is_file() and self.index.stat().st_size == 0:
+            return "the index is an empty file (0 bytes)"
+        try:
+            with closing(self._open()) as db:
+                check = db.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    return f"the index is corrupt ({check})"
+                cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+                if not cols:
+                    with db:
+                        db.execute(SCHEMA)
+                    return None if not self._run_folders() else "the index has no runs table"
+                if tuple(cols) != COLUMNS:
+                    return f"the index has the wrong columns ({', '.join(cols)})"
+                for row in db.execute(f"SELECT id, status, {', '.join(JSON_COLUMNS)} FROM runs"):
+                    if not isinstance(row["id"], str) or not isinstance(row["status"], str):
+                        return f"a row of the index has no id or status ({tuple(row)[:2]})"
+                    for col in JSON_COLUMNS:
+                        try:
+                            json.loads(row[col] if row[col] is not None else "null")
+                        except (TypeError, ValueError):
+                            return f"run {row['id']}: its {col} cell is not JSON"
+        except sqlite3.Error as exc:  # DatabaseError: not a database, malformed pages, ...
+            return f"the index cannot be read ({exc})"
+        return None
+
+    def _run_folders(self) -> list[Path]:
+        root = self.dir / "runs"
+        return sorted(p for p in root.iterdir() if p.is_dir() and (p / "run.json").is_file()) if root.is_dir() else []
+
+    def _salvage(self) -> dict[str, dict[str, Any]]:
+        """What the old index still says of each run (sweep, variant, ...), for folders without a row.json."""
+        known: dict[str, dict[str, Any]] = {}
+        if not self.index.is_file() or self.index.stat().st_size == 0:
+            return known
+        try:
+            with closing(self._open()) as db:
+                for r in db.execute("SELECT id, sweep, variant, code_version, created FROM runs"):
+                    try:
+                        variant = json.loads(r["variant"] or "{}")
+                    except (TypeError, ValueError):
+                        variant = {}
+                    known[str(r["id"])] = {"sweep": r["sweep"] or "", "variant": variant,
+                                           "code_version": r["code_version"], "created": r["created"]}
+        except sqlite3.Error:
+            pass  # nothing to salvage from a file SQLite cannot read
+        return known
+
+    def rebuild(self, reason: str = "asked for") -> str:
+        """Set the current index aside (``index.sqlite.damaged``) and rebuild it from the run folders.
+
+        A folder whose files are incomplete or unreadable gets no row (its run is redone by the next
+        sweep). Returns one sentence saying what was found.
+        """
+        known = self._salvage()
+        aside = None
+        if self.index.exists() and reason != "asked for":
+            aside = self.index.with_name(self.index.name + ".damaged")
+            os.replace(self.index, aside)
+        else:
+            self.index.unlink(missing_ok=True)
+        for suffix in ("-journal", "-wal", "-shm"):  # a leftover journal would be replayed into the new file
+            self.index.with_name(self.index.name + suffix).unlink(missing_ok=True)
+        rows, skipped = [], []
+        for folder in self._run_folders():
+            row, why = _row_from_folder(folder, known.get(folder.name, {}))
+            if row is None:
+                skipped.append(f"{folder.name} ({why})")
+            else:
+                rows.append(row)
+        with closing(self._open()) as db, db:
+            db.execute(SCHEMA)
+            db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES "
+                           f"({', '.join('?' * len(COLUMNS))})", rows)
+        self._checked = True
+        message = (f"{self.index}: {reason}; rebuilt from the run folders: {len(rows)} runs indexed"
+                   + (f", {len(skipped)} incomplete folders left out (they run again): {', '.join(skipped[:5])}"
+                      if skipped else "")
+                   + (f"; the old index is kept as {aside.name}" if aside else ""))
+        self.repairs.append(message)
+        return message
 
     def folder(self, run_id: str) -> Path:
         return self.dir / "runs" / run_id
@@ -73,23 +209,21 @@ class Store:
     def record(self, run_id: str, summary: dict[str, Any], *, sweep: str = "",
                variant: dict[str, Any] | None = None) -> None:
         """Insert or replace the index row of a run whose files are already written (``Run.summary()``)."""
-        row = (
-            run_id, summary["name"], sweep, json.dumps(summary["spec"], default=str),
-            json.dumps(variant or {}, default=str), summary["status"], summary.get("steps"),
-            summary.get("final_loss"), json.dumps(summary.get("metrics", {})), json.dumps(summary.get("timings", {})),
-            code_version(), _dt.datetime.now().isoformat(timespec="seconds"),
-        )
-        with closing(self._connect()) as db, db:  # one transaction: the row appears whole or not at all
+        extra = {"sweep": sweep, "variant": variant or {}, "code_version": code_version(),
+                 "created": _dt.datetime.now().isoformat(timespec="seconds")}
+        _write_json(self.folder(run_id) / ROW_FILE, extra)  # lets `rebuild` restore this row from the folder
+        row = _row(run_id, summary, extra)
+        with self._db(write=True) as db:  # one transaction: the row appears whole or not at all
             db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
 
     def remove(self, run_id: str) -> None:
-        with closing(self._connect()) as db, db:
+        with self._db(write=True) as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # ---------------------------------------------------------------- reading
 
     def row(self, run_id: str) -> dict[str, Any] | None:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             r = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return dict(r) if r is not None else None
 
@@ -100,25 +234,14 @@ class Store:
             return "no row"
         if row["status"] not in DONE:
             return row["status"]
-        folder = self.folder(run_id)
-        try:
-            meta = json.loads((folder / "run.json").read_text())
-            with open(folder / "trajectory.npz", "rb") as fh, np.load(fh) as z:  # our handle: closed even on a bad file
-                steps = len(z["losses"])
-                if "frames" in z.files:
-                    z["frames"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            return f"damaged: {type(exc).__name__}: {exc}"
-        if meta.get("steps") != row["steps"] or steps != row["steps"]:
-            return f"damaged: {steps} stored steps, the index says {row['steps']}"
-        return "ok"
+        problem = _folder_problem(self.folder(run_id), row["steps"])
+        return f"damaged: {problem}" if problem else "ok"
 
     def done(self, run_id: str) -> bool:
         return self.check(run_id) == "ok"
 
     def load(self, run_id: str, *, with_model: bool = False):
         """The stored `Run` (checked first: a damaged run raises DataFileError, naming the folder)."""
-        from .errors import DataFileError
         from .training.run import load_run
 
         state = self.check(run_id)
@@ -129,7 +252,7 @@ class Store:
         return load_run(self.folder(run_id), with_model=with_model)
 
     def ids(self, prefix: str = "") -> list[str]:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             return [r[0] for r in db.execute("SELECT id FROM runs WHERE id LIKE ? ORDER BY created, id", (prefix + "%",))]
 
     def resolve_id(self, text: str) -> str:
@@ -146,7 +269,7 @@ class Store:
         column matches any of its items."""
         import pandas as pd
 
-        with closing(self._connect()) as db:
+        with self._db() as db:
             rows = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY created, id")]
         records = []
         for r in rows:
@@ -160,6 +283,61 @@ class Store:
             rec.update({"code_version": r["code_version"], "created": r["created"]})
             records.append(rec)
         return pd.DataFrame.from_records(records, columns=None if records else ["id", "name", "sweep", "status"])
+
+
+def _folder_problem(folder: Path, steps: int | None = None) -> str | None:
+    """Why the files in ``folder`` are not a complete run (None when they are); ``steps``: what the index says."""
+    try:
+        meta = json.loads((folder / "run.json").read_text())
+        with open(folder / "trajectory.npz", "rb") as fh, np.load(fh) as z:  # our handle: closed even on a bad file
+            stored = len(z["losses"])
+            if "frames" in z.files:
+                z["frames"]
+        spec = meta["spec"]
+        if spec.get("kind", "train") == "train" and "model" in spec:  # a trained run is reused with its weights
+            with zipfile.ZipFile(folder / "model.pt") as weights:  # torch.save writes a zip archive
+                bad = weights.testzip()
+            if bad is not None:
+                return f"model.pt is damaged ({bad})"
+    except FileNotFoundError as exc:
+        return f"{Path(exc.filename).name} is missing"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if meta.get("steps") != stored or (steps is not None and stored != steps):
+        return f"{stored} stored steps, run.json says {meta.get('steps')}" + (
+            f", the index {steps}" if steps is not None else "")
+    return None
+
+
+def _row(run_id: str, summary: dict[str, Any], extra: dict[str, Any]) -> tuple:
+    """An index row (in COLUMNS order) from a run's summary and its ``row.json`` values."""
+    return (
+        run_id, summary["name"], extra.get("sweep", ""), json.dumps(summary["spec"], default=str),
+        json.dumps(extra.get("variant") or {}, default=str), summary["status"], summary.get("steps"),
+        summary.get("final_loss"), json.dumps(summary.get("metrics") or {}), json.dumps(summary.get("timings") or {}),
+        extra.get("code_version"), extra.get("created"),
+    )
+
+
+def _row_from_folder(folder: Path, known: dict[str, Any]) -> tuple[tuple | None, str]:
+    """The index row a run folder stands for (``known``: what an old index said of it), or (None, why not)."""
+    problem = _folder_problem(folder)
+    if problem:
+        return None, problem
+    try:
+        summary = json.loads((folder / "run.json").read_text())
+        extra = json.loads((folder / ROW_FILE).read_text()) if (folder / ROW_FILE).is_file() else known
+        if not isinstance(extra, dict) or not isinstance(summary.get("name"), str):
+            return None, f"{ROW_FILE} or run.json holds the wrong kind of value"
+        return _row(folder.name, summary, extra), ""
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, default=str))
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
 
 
 def _matches(row: dict[str, Any], spec: dict[str, Any], key: str, want: Any) -> bool:

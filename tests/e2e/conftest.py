@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,34 +19,34 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def server_url():
+def playground():
+    """(url, app): uvicorn serving the playground in a thread; the app gives tests the server's own view."""
     import torch
     import uvicorn
 
     from mlplab.web import create_app
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    port = _free_port()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # listening before uvicorn starts: the first request waits in the backlog, no polling
+    port = sock.getsockname()[1]
     app = create_app()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the playground server did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", app
     app.state.sessions.close_all()
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join()
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def server_url(playground):
+    return playground[0]
 
 
 @pytest.fixture(scope="session")

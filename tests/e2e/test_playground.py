@@ -1,16 +1,25 @@
-"""The playground in a real browser (Playwright + Debian's Chromium) against a live uvicorn server."""
+"""The playground in a real browser (Playwright + Debian's Chromium) against a live uvicorn server.
+
+Every wait is on something the user sees (the status line, a button's label, the epoch counter);
+the timeout is only a guard against hanging, never a claim about speed.
+"""
 
 from __future__ import annotations
 
 import json
 import urllib.parse
+import urllib.request
+import zipfile
 
 import pytest
 
-TIMEOUT_MS = 20_000
+from mlplab.web.state import COMMANDS
+
+HANG_GUARD_MS = 180_000
 
 EPOCH = "[data-testid=epoch]"
 LOSS = "[data-testid=loss]"
+STATUS = "[data-testid=status]"
 
 
 def _number(page, selector: str) -> float:
@@ -21,12 +30,14 @@ def _number(page, selector: str) -> float:
 def page(browser, server_url):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     p = context.new_page()
-    p.set_default_timeout(TIMEOUT_MS)
+    p.set_default_timeout(HANG_GUARD_MS)
     requests: list[str] = []
     errors: list[str] = []
+    sent: list[dict] = []  # every command the page sent over its WebSockets, in order
     p.on("request", lambda r: requests.append(r.url))
     p.on("pageerror", lambda e: errors.append(str(e)))
-    p.requests, p.errors = requests, errors  # type: ignore[attr-defined]
+    p.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
+    p.requests, p.errors, p.sent = requests, errors, sent  # type: ignore[attr-defined]
     yield p
     context.close()
     hosts = {urllib.parse.urlsplit(u).hostname for u in requests if not u.startswith(("data:", "blob:"))}
@@ -34,26 +45,218 @@ def page(browser, server_url):
     assert not errors, errors
 
 
-def _wait_ready(page) -> None:
-    """The newest settings have a connected session and its first frame is on screen."""
-    page.wait_for_function(f"document.body.dataset.ready === '1' && document.querySelector('{LOSS}').textContent !== '-'")
+def _status(page, text: str) -> None:
+    """Wait until the status line shows ``text`` (a state name, maybe followed by ': why')."""
+    page.wait_for_function(f"(t => t === {text!r} || t.startsWith({text + ':'!r}))"
+                           f"(document.querySelector('{STATUS}').textContent)")
+
+
+def _shown(page) -> None:
+    """A session is on screen: its untrained frame is drawn and the status line says idle."""
+    _status(page, "idle")
+    page.wait_for_function(f"document.querySelector('{LOSS}').textContent !== '-'")
+
+
+def _epoch_at_least(page, n: int) -> None:
+    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= {n}")
+
+
+def _session_id(page) -> str:
+    return page.get_attribute("#export", "href").split("/")[3]
+
+
+def _hold_session_requests(page) -> list:
+    """Hold every POST /api/session until the test lets it go: a deterministic 'still connecting'."""
+    held: list = []
+    page.route("**/api/session", lambda route: held.append(route))
+    return held
+
+
+def _pump_until(page, done, limit: int = 10_000) -> None:
+    """Let Playwright deliver its events (route handlers, WebSocket frames) until ``done()``."""
+    for _ in range(limit):
+        if done():
+            return
+        page.evaluate("0")
+    raise AssertionError("the browser never delivered the expected event")
+
+
+def _release(page, held: list) -> None:
+    _pump_until(page, lambda: held)
+    while held:
+        held.pop(0).continue_()
+    page.unroute("**/api/session")
+
+
+def _all_sent(page) -> list[str]:
+    """The commands the page has sent, once every one of them has reached the test's listener."""
+    count = int(page.evaluate("Number(document.body.dataset.sent || 0)"))
+    _pump_until(page, lambda: len(page.sent) >= count)
+    return [m["cmd"] for m in page.sent]
+
+
+def test_play_clicked_as_the_page_appears_is_not_lost(page, server_url, playground):
+    held = _hold_session_requests(page)
+    page.goto(server_url + "/")
+    page.get_by_role("button", name="Play").click()  # enabled as soon as the page can take a click
+    _status(page, "connecting (play queued)")
+    _release(page, held)
+    _status(page, "running")
+    page.get_by_role("button", name="Pause").wait_for()
+    _epoch_at_least(page, 3)
+    assert _all_sent(page) == ["play"]
+    assert playground[1].state.sessions.entries[_session_id(page)].session.status == "running"
+
+
+def _expected_state(start: str, cmds: list[str]) -> str:
+    """The server's machine folded over the commands, plus the worker's pause after a Step's epoch."""
+    state, stepping = start, False
+    for cmd in cmds:
+        after = COMMANDS[cmd].get(state, state)
+        if cmd == "play":
+            stepping = False
+        elif cmd == "step" and state in ("idle", "paused"):
+            stepping = True
+        elif after != "running":
+            stepping = False
+        state = after
+    return "paused" if state == "running" and stepping else state
+
+
+def _click_and_check(page, app, button: str, clicks: int = 1) -> str:
+    """Click ``button`` (``clicks`` times as fast as the browser can), then the page must show exactly the
+    state the server's machine reaches from the commands the page really sent."""
+    session = app.state.sessions.entries[_session_id(page)].session
+    start = session.status
+    before = len(_all_sent(page))
+    locator = page.locator(f"#{button}")
+    if clicks == 2:
+        locator.dblclick()
+    else:
+        for _ in range(clicks):
+            locator.click()
+    sent = _all_sent(page)[before:]
+    assert len(sent) == clicks
+    expected = _expected_state(start, sent)
+    _status(page, expected)
+    assert session.status == expected
+    assert page.locator("#play").text_content() == ("Pause" if expected == "running" else "Play")
+    return expected
+
+
+def test_every_control_in_every_state(page, server_url, playground):
+    app = playground[1]
+    page.goto(server_url + "/")
+    _shown(page)
+    # idle: Step trains one epoch and pauses; Reset stays idle
+    assert _click_and_check(page, app, "step") == "paused"
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '1'")
+    # paused: Step again (epoch 2), Play runs
+    assert _click_and_check(page, app, "step") == "paused"
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '2'")
+    assert _click_and_check(page, app, "play") == "running"
+    _epoch_at_least(page, 5)
+    # running: Step changes nothing, Pause pauses, Reset goes back to the untrained model
+    assert _click_and_check(page, app, "step") == "running"
+    assert _click_and_check(page, app, "play") == "paused"  # the button reads Pause while running
+    assert _click_and_check(page, app, "play") == "running"
+    assert _click_and_check(page, app, "reset") == "idle"
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
+    assert _click_and_check(page, app, "reset") == "idle"
+    # fast double and triple clicks: whatever the page sent, it shows what the server made of it
+    for clicks in (2, 3, 2):
+        _click_and_check(page, app, "play", clicks)
+    _click_and_check(page, app, "step", 2)
+    _click_and_check(page, app, "reset", 2)
+    _status(page, "idle")
+
+    # finished: a 4-epoch limit; Play and Step are disabled until Reset
+    page.fill("#stop_epochs", "4")
+    page.locator("#stop_epochs").dispatch_event("change")
+    _shown(page)
+    page.get_by_role("button", name="Play").click()
+    _status(page, "finished")
+    assert "epoch limit (4)" in page.locator(STATUS).text_content()
+    assert page.locator("#play").is_disabled() and page.locator("#step").is_disabled()
+    assert app.state.sessions.entries[_session_id(page)].session.status == "finished"
+    assert _click_and_check(page, app, "reset") == "idle"
+    assert not page.locator("#play").is_disabled()
+
+    # closed: the session is deleted behind the page's back; the page says so and nothing restarts it
+    page.fill("#stop_epochs", "100000")
+    page.locator("#stop_epochs").dispatch_event("change")
+    _shown(page)
+    sid = _session_id(page)
+    session = app.state.sessions.entries[sid].session
+    page.get_by_role("button", name="Play").click()
+    _status(page, "running")
+    worker = session.worker
+    urllib.request.urlopen(urllib.request.Request(f"{server_url}/api/session/{sid}", method="DELETE")).read()
+    _status(page, "closed")
+    assert page.locator("#play").is_disabled() and page.locator("#reset").is_disabled()
+    assert not worker.is_alive() and session.status == "closed"
+
+
+def test_a_diverging_run_stops_with_its_reason_and_reset_brings_it_back(page, server_url, playground):
+    app = playground[1]
+    settings = {"data": {"name": "reg-plane", "n": 100}, "model": {"hidden": [8]},
+                "train": {"optimizer": "sgd", "lr": 100}}
+    page.goto(server_url + "/#" + urllib.parse.quote(json.dumps(settings)))
+    _shown(page)
+    page.get_by_role("button", name="Play").click()
+    _status(page, "diverged")
+    assert "smaller learning rate" in page.locator(STATUS).text_content()
+    assert page.locator("#play").is_disabled() and page.locator("#step").is_disabled()
+    session = app.state.sessions.entries[_session_id(page)].session
+    assert session.status == "diverged"
+    session.worker.join(HANG_GUARD_MS / 1000)  # the worker ends after its last frame
+    assert not session.worker.is_alive()
+    assert _click_and_check(page, app, "reset") == "idle"
+    page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
+    assert not page.locator("#play").is_disabled()
+
+
+def test_play_right_after_changing_the_data_set_goes_to_the_new_session(page, server_url, playground):
+    app = playground[1]
+    page.goto(server_url + "/")
+    _shown(page)
+    old = _session_id(page)
+    held = _hold_session_requests(page)
+    page.select_option("#dataset", "circle")
+    page.get_by_role("button", name="Play").click()  # the new session is still being made
+    _status(page, "connecting (play queued)")
+    _release(page, held)
+    _status(page, "running")
+    new = _session_id(page)
+    assert new != old and app.state.sessions.entries[new].session.status == "running"
+    page.wait_for_function(f"!document.querySelector('#export').href.includes({old!r})")
+    assert old not in app.state.sessions.entries or app.state.sessions.entries[old].session.status in ("idle", "closed")
 
 
 def test_play_loss_falls_switch_data_and_model_url_round_trip(page, server_url, artifacts):
     page.goto(server_url + "/")
-    _wait_ready(page)
+    _shown(page)
     assert page.locator(EPOCH).text_content() == "0"
     start_loss = _number(page, LOSS)
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 50")
+    _epoch_at_least(page, 50)
     page.wait_for_function(f"Number(document.querySelector('{LOSS}').textContent) < {0.8 * start_loss}")
     first = _number(page, LOSS)
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 300")
+    _epoch_at_least(page, 300)
     second = _number(page, LOSS)
     assert second < first < start_loss
     page.screenshot(path=str(artifacts / "playground-moons.png"))
     page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
     page.get_by_role("button", name="Play").wait_for()
+
+    # the page's own export and snippet pass the cross-site guard
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export run (.zip)").click()
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert {"playground/run.json", "playground/snippet.py"} <= set(z.namelist())
+    page.get_by_role("button", name="Python snippet").click()
+    page.wait_for_function("document.getElementById('snippet').textContent.includes('mlplab.run(experiment)')")
 
     # another data set and model: spiral, 3 x 16 tanh
     page.select_option("#dataset", "spiral")
@@ -64,16 +267,16 @@ def test_play_loss_falls_switch_data_and_model_url_round_trip(page, server_url, 
     page.locator("#width").dispatch_event("change")
     page.select_option("#activation", "tanh")
     page.wait_for_function("decodeURIComponent(location.hash).includes('\"hidden\":[16,16,16]')")
-    _wait_ready(page)
+    _shown(page)
     state = json.loads(urllib.parse.unquote(page.url.split("#", 1)[1]))
     assert state["data"]["name"] == "spiral" and state["model"]["activation"] == "tanh"
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 20")
+    _epoch_at_least(page, 20)
     page.screenshot(path=str(artifacts / "playground-spiral.png"))
 
     # reload: the settings come back from the URL
     page.reload()
-    _wait_ready(page)
+    _shown(page)
     assert page.input_value("#dataset") == "spiral"
     assert page.input_value("#layers") == "3" and page.input_value("#width") == "16"
     assert page.input_value("#activation") == "tanh"
@@ -82,16 +285,16 @@ def test_play_loss_falls_switch_data_and_model_url_round_trip(page, server_url, 
 
 def test_csv_upload_and_bad_input_message(page, server_url, artifacts, tmp_path):
     page.goto(server_url + "/")
-    _wait_ready(page)
+    _shown(page)
     csv = tmp_path / "three.csv"
     rows = ["u,v,kind"] + [f"{(i % 10) / 3:.3f},{(i // 10) / 3:.3f},{(i % 10) // 4}" for i in range(100)]
     csv.write_text("\n".join(rows) + "\n")
     page.set_input_files("#csv", str(csv))
     page.wait_for_function("decodeURIComponent(location.hash).includes('\"name\":\"custom\"')")
-    _wait_ready(page)
+    _shown(page)
     assert page.input_value("#loss_fn") == "ce"
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 30")
+    _epoch_at_least(page, 30)
     page.screenshot(path=str(artifacts / "playground-csv.png"))
 
     bad = tmp_path / "bad.csv"
@@ -108,12 +311,25 @@ def test_csv_upload_and_bad_input_message(page, server_url, artifacts, tmp_path)
     page.screenshot(path=str(artifacts / "playground-error.png"))
 
 
+def test_huge_live_learning_rate_gets_a_readable_message(page, server_url):
+    page.goto(server_url + "/")
+    _shown(page)
+    page.fill("#lr", "1" + "0" * 400)
+    page.locator("#lr").dispatch_event("change")
+    alert = page.get_by_role("alert")
+    alert.wait_for(state="visible")
+    assert alert.text_content().startswith("lr: expected")
+    page.get_by_role("button", name="Play").click()  # the socket is still there
+    _status(page, "running")
+
+
 def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifacts):
     page.goto(server_url + "/")
-    _wait_ready(page)
+    _shown(page)
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 40")
+    _epoch_at_least(page, 40)
     page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
     page.get_by_role("button", name="Keep curve to compare").click()
     names = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
     page.wait_for_function(f"({names})().some((n) => n.startsWith('#1 '))")
@@ -122,9 +338,9 @@ def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifac
     page.fill("#width", "12")  # another model: a new run starts, the kept curve stays
     page.locator("#width").dispatch_event("change")
     page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '0'")
-    _wait_ready(page)
+    _shown(page)
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function(f"Number(document.querySelector('{EPOCH}').textContent) >= 20")
+    _epoch_at_least(page, 20)
     assert kept in page.evaluate(names)
     page.screenshot(path=str(artifacts / "playground-compare.png"))
     page.get_by_role("button", name="Clear kept curves").click()

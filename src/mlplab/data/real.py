@@ -5,16 +5,19 @@ with statistics of the training split only. CSV and synthetic sets live elsewher
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import math
 import os
 import socket
+import struct
 import sys
 import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +44,9 @@ IDX_DTYPES: dict[int, np.dtype] = {
 GZIP_MAGIC = b"\x1f\x8b"
 # No IDX file in use has more than 3 dimensions; a larger count means the header is garbage.
 IDX_MAX_DIMS = 8
+# The largest official file inflates to 47 MB; a header declaring more than this is refused before
+# anything is inflated (a small gzip can claim, and inflate to, many gigabytes).
+IDX_MAX_BYTES = 1 << 31
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -51,11 +57,49 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     raw = _read_bytes(path)
     if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise DataFileError(path, f"broken gzip stream ({exc})", hint="download the file again") from None
+        raw = _inflate(raw, path)
     return parse_idx(raw, path)
+
+
+def _inflate(raw: bytes, path: Path) -> bytes:
+    """Inflate a gzipped IDX file, never past the size its own IDX header declares (plus one byte, so
+    that trailing bytes are seen): a gzip bomb stops at the header's size instead of filling memory."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: expect a gzip wrapper
+    try:
+        out = inflater.decompress(raw, 4 + 4 * IDX_MAX_DIMS)  # enough for any header
+        header = _declared_size(out, path)
+        if header is None:  # too short or not IDX: parse_idx names the problem from the first bytes
+            return out + inflater.decompress(inflater.unconsumed_tail, 1 << 16)
+        want = header + 1 - len(out)
+        while want > 0 and not inflater.eof:
+            chunk = inflater.decompress(inflater.unconsumed_tail or b"", min(want, 1 << 24))
+            if not chunk:
+                break
+            out += chunk
+            want -= len(chunk)
+    except zlib.error as exc:
+        raise DataFileError(path, f"broken gzip stream ({exc})", hint="download the file again") from None
+    if len(out) > header:
+        raise DataFileError(path, f"inflates beyond the {header} bytes its IDX header declares",
+                            hint="the file is damaged or not what it claims; download it again")
+    if not inflater.eof:
+        raise DataFileError(path, "broken gzip stream (it ends before its end marker)", hint="download the file again")
+    return out
+
+
+def _declared_size(head: bytes, path: object) -> int | None:
+    """Header plus payload bytes an IDX header declares; None when ``head`` is no complete IDX header."""
+    if len(head) < 4 or head[0] or head[1] or head[2] not in IDX_DTYPES or not 1 <= head[3] <= IDX_MAX_DIMS:
+        return None
+    ndim = head[3]
+    if len(head) < 4 + 4 * ndim:
+        return None
+    shape = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
+    size = 4 + 4 * ndim + math.prod(shape) * IDX_DTYPES[head[2]].itemsize
+    if size > IDX_MAX_BYTES:
+        raise DataFileError(path, f"its IDX header declares shape {shape}, {size} bytes; more than any data set here "
+                            f"({IDX_MAX_BYTES} bytes)", hint="the file is damaged; download it again")
+    return size
 
 
 def parse_idx(raw: bytes, path: object = "<bytes>") -> np.ndarray:
@@ -86,6 +130,8 @@ def parse_idx(raw: bytes, path: object = "<bytes>") -> np.ndarray:
         raise DataFileError(
             path, f"{what}: header says shape {shape} of {dtype.name} ({expected} bytes), payload has {got} bytes"
         )
+    if expected == 0:  # np.frombuffer refuses an empty payload
+        return np.zeros(shape, dtype=dtype.newbyteorder("="))
     data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)  # shape from the header
     return data.astype(dtype.newbyteorder("="))
 
@@ -156,6 +202,10 @@ ENV_DATA = "MLPLAB_DATA"
 ENV_URL = "MLPLAB_DATA_URL"
 # Long enough for a slow mirror to answer, short enough that an offline machine fails quickly.
 DOWNLOAD_TIMEOUT_S = 30.0
+# One download() call ends by then whatever happens: a mirror that trickles a byte every few seconds
+# never trips the per-read timeout above. The four Fashion-MNIST files are 30 MB: 20 minutes is 25 kB/s.
+DOWNLOAD_DEADLINE_S = 1200.0
+URL_SCHEMES = ("http", "https", "file")
 CHUNK_BYTES = 1 << 16
 # What an unreachable, refusing or dropping mirror raises (HTTPError is a URLError).
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutError, socket.timeout, ConnectionError)
@@ -199,12 +249,14 @@ def download(
     progress: bool | None = None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = DOWNLOAD_TIMEOUT_S,
+    deadline: float | None = None,
 ) -> dict[str, Path]:
     """Fetch the missing IDX files of ``name`` into ``data_dir/<name>/``; role -> path of every file.
 
     Files already present are left alone. Each download is checked against ``checksums`` (file name
     -> MD5; default `CHECKSUMS`) and written atomically. Raises one `DataFileError` that says which
-    files are missing and where to put them when no mirror can be reached.
+    files are missing and where to put them when no mirror can be reached, or when the whole call
+    takes longer than ``deadline`` seconds (default `DOWNLOAD_DEADLINE_S`).
     """
     name = _idx_name(name)
     found = find_files(name, data_dir)
@@ -215,15 +267,32 @@ def download(
     mirrors = _mirrors(name, base_url)
     table = CHECKSUMS[name] if checksums is None else checksums
     show = sys.stderr.isatty() if progress is None else bool(progress)
+    end = time.monotonic() + (DOWNLOAD_DEADLINE_S if deadline is None else deadline)
     for i, role in enumerate(missing):
         fname = IDX_FILES[role] + ".gz"
-        found[role] = _fetch(name, fname, mirrors, target, table.get(fname), show, timeout, missing[i:], data_dir)
+        found[role] = _fetch(name, fname, mirrors, target, table.get(fname), show, (timeout, end), missing[i:],
+                             data_dir)
     return dict(found)  # type: ignore[arg-type]
 
 
 def _mirrors(name: str, base_url: str | None) -> tuple[str, ...]:
-    override = base_url or os.environ.get(ENV_URL)
-    return (override,) if override else MIRRORS[name]
+    if base_url:
+        return (_checked_url(base_url, "base_url"),)
+    if os.environ.get(ENV_URL):
+        return (_checked_url(os.environ[ENV_URL], ENV_URL),)
+    return MIRRORS[name]
+
+
+def _checked_url(url: str, param: str) -> str:
+    """A mirror's base URL, or a SpecError naming where it came from."""
+    expected = "a base URL such as https://example.org/mnist/ (http, https or file)"
+    try:
+        parts = urllib.parse.urlsplit(str(url).strip())
+    except ValueError:
+        raise SpecError(param, expected, url) from None
+    if parts.scheme not in URL_SCHEMES or (parts.scheme != "file" and not parts.hostname):
+        raise SpecError(param, expected, url)
+    return str(url).strip()
 
 
 def _fetch(
@@ -233,7 +302,7 @@ def _fetch(
     target: Path,
     md5: str | None,
     show: bool,
-    timeout: float,
+    timing: tuple[float, float],
     missing: list[str],
     data_dir: Any,
 ) -> Path:
@@ -241,7 +310,7 @@ def _fetch(
     for base in mirrors:
         url = base.rstrip("/") + "/" + fname
         try:
-            return _download_one(url, target / fname, md5, show, timeout)
+            return _download_one(url, target / fname, md5, show, timing)
         except NETWORK_ERRORS as exc:
             failures.append(f"{url} ({_reason(exc)})")
     raise _missing_error(name, data_dir, missing, "could not download: " + "; ".join(failures))
@@ -254,20 +323,26 @@ def _reason(exc: Exception) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _download_one(url: str, dest: Path, md5: str | None, show: bool, timeout: float) -> Path:
-    """Stream ``url`` into a temporary file beside ``dest``, check its MD5, then rename it into place."""
+def _download_one(url: str, dest: Path, md5: str | None, show: bool, timing: tuple[float, float]) -> Path:
+    """Stream ``url`` into a temporary file beside ``dest``, check its MD5, then rename it into place.
+
+    ``timing``: (seconds a single read may wait, the monotonic time by which everything must be done).
+    """
+    timeout, end = timing
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(usedforsecurity=False)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_left(end, timeout)) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with _progress_bar(show, dest.name, total) as advance:
-                while chunk := resp.read(CHUNK_BYTES):
+                # read1: whatever has arrived (read() would wait for a whole chunk from a trickling mirror)
+                while chunk := resp.read1(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
                     advance(len(chunk))
+                    _left(end, timeout)
         if md5 is not None and digest.hexdigest() != md5.lower():
             tmp.unlink()
             raise DataFileError(
@@ -279,6 +354,14 @@ def _download_one(url: str, dest: Path, md5: str | None, show: bool, timeout: fl
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _left(end: float, timeout: float) -> float:
+    """Seconds the next network wait may take; TimeoutError once the overall deadline has passed."""
+    left = end - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the download deadline passed (a very slow mirror?)")
+    return min(timeout, left)
 
 
 @contextmanager
@@ -432,6 +515,8 @@ def _check_pair(img_path: Any, images: np.ndarray, lab_path: Any, labels: np.nda
         raise DataFileError(img_path, f"expected uint8 images of shape (n, 28, 28), got {got}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
         raise DataFileError(lab_path, f"expected uint8 labels of shape (n,), got {labels.dtype.name} {labels.shape}")
+    if len(images) == 0:
+        raise DataFileError(img_path, "holds 0 images", hint="the file is empty of data; download it again")
     if len(labels) != len(images):
         raise DataFileError(
             lab_path, f"holds {len(labels)} labels but {Path(str(img_path)).name} holds {len(images)} images"

@@ -19,6 +19,8 @@ from ..specs import DataSpec
 from .dataset import Dataset, Task, generator
 
 TASKS = ("regression", "binary", "multiclass")
+# Values are kept as float32: anything larger in size becomes infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # An integer-valued target with at most this many distinct values is read as class labels.
 MAX_INFERRED_CLASSES = 20
 _MISSING_HINT = "fill in or drop rows with missing values"
@@ -163,15 +165,27 @@ def _cell(path: Path, line: int, column: str, text: str) -> str:
 
 def _number(path: Path, line: int, column: str, text: str, hint: str | None = None) -> float:
     text = _cell(path, line, column, text)
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataFileError(path, f"line {line}, column {column!r}: {text!r} is not a number", hint=hint) from None
+    value = _float(text)
+    if value is None:
+        raise DataFileError(path, f"line {line}, column {column!r}: {text!r} is not a number", hint=hint)
     if math.isnan(value):
         raise DataFileError(path, f"line {line}, column {column!r}: NaN (a missing value)", hint=_MISSING_HINT)
     if math.isinf(value):
         raise DataFileError(path, f"line {line}, column {column!r}: {text!r} is not finite")
+    if abs(value) > FLOAT32_MAX:
+        raise DataFileError(path, f"line {line}, column {column!r}: {text} is too large for float32 "
+                            f"(at most {FLOAT32_MAX:.3g} in size)", hint="rescale the column")
     return value
+
+
+def _float(text: str) -> float | None:
+    """The number a cell holds, or None. Python's float() also reads '1_000'; a CSV number has no '_'."""
+    if "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +197,10 @@ def _targets(
 ) -> tuple[np.ndarray, Task, list[str] | None, int | None]:
     """Parse the target cells: (y, task, class names, number of classes)."""
     numeric = all(_is_number(row[0]) for row in cells) if len(cols) == 1 else True
+    for line, row in zip(lines, cells):  # '1_000' reads as a number to Python, never as a class name here
+        if "_" in row[0] and _is_number(row[0].replace("_", "")):
+            raise DataFileError(path, f"line {line}, column {cols[0]!r}: {row[0]!r} is not a number",
+                                hint="write numbers without '_' separators")
     if task == "regression" or len(cols) > 1 or (task is None and numeric and not _looks_like_labels(cells)):
         if task in ("binary", "multiclass"):
             raise SpecError(f"{prefix}y", f"one target column for task={task!r}", cols)
@@ -208,6 +226,11 @@ def _targets(
         classes = sorted(set(raw))
         keys = raw
         names = list(classes)
+    if len(classes) < 2:
+        raise DataFileError(
+            path, f"column {column!r} holds one class ({classes[0]}) on all {len(raw)} rows; a classification "
+            "needs at least two", hint=f"add rows of another class, or give {prefix}task='regression'",
+        )
     lookup = {c: k for k, c in enumerate(classes)}
     labels = np.array([lookup[k] for k in keys], dtype=np.int64)
     if task is None:
@@ -222,11 +245,7 @@ def _targets(
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _float(text) is not None
 
 
 def _looks_like_labels(cells: list[list[str]]) -> bool:

@@ -21,7 +21,9 @@ def choose(name: str, model: nn.Module, spec: Any, task: str) -> type[Engine]:
     """The engine ``name`` asks for, or for "auto" the fastest one that runs this model: the fused NumPy
     engine, else torch. An engine asked for by name that cannot run the spec is refused, never swapped."""
     if name == "auto":
-        return FusedEngine if FusedEngine.refuses(model, spec, task) is None else TorchEngine
+        if FusedEngine.refuses(model, spec, task) is None:
+            return FusedEngine
+        name = "torch"  # runs every model; refused below only for what no engine runs
     if name not in ENGINES:
         raise SpecError("train.engine", f"one of auto, {', '.join(ENGINES)}", name)
     cls = ENGINES[name]

@@ -18,15 +18,14 @@ import torch
 from torch import nn
 
 from .. import layers as L
-from ..models.mlp import PolyFeatures
 from ..optim import make_optimizer
 from .base import Engine
 
 
 def _expand(model: nn.Module, X: np.ndarray) -> np.ndarray:
-    """The first layer's inputs: polynomial features expanded once (the inputs never change)."""
+    """The first layer's inputs: polynomial or input features expanded once (the inputs never change)."""
     first = model.net[0] if isinstance(getattr(model, "net", None), nn.Sequential) else None
-    if isinstance(first, PolyFeatures):
+    if isinstance(first, L.EXPANSIONS):
         with torch.no_grad():
             return first(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
     return X
@@ -38,6 +37,8 @@ class FusedEngine(Engine):
 
     @classmethod
     def refuses(cls, model: nn.Module, spec: Any, task: str) -> str | None:
+        if spec.optimizer == "lbfgs":
+            return "an optimizer it has code for (L-BFGS runs on the torch engine)"
         why = L.unsupported(model)
         return f"it needs {why}" if why else None
 

@@ -21,6 +21,8 @@ class ScratchEngine(Engine):
 
     @classmethod
     def refuses(cls, model: nn.Module, spec: Any, task: str) -> str | None:
+        if spec.optimizer == "lbfgs":
+            return "an optimizer it has code for (L-BFGS runs on the torch engine)"
         try:
             MLP.from_torch(model)
         except SpecError as exc:

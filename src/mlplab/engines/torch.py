@@ -51,8 +51,17 @@ class ManualSGD:
         self.param_groups[0]["lr"] = state["lr"]
 
 
+# L-BFGS: one iteration per loop step (so a step is one update, as for every optimizer), with a strong
+# Wolfe line search: torch's default fixed step of lr is unstable on these losses.
+LBFGS_HISTORY = 20
+LBFGS_LINE_SEARCH_EVALS = 25  # torch derives max_eval from max_iter (1.25): one iteration would allow one evaluation
+
+
 def make_torch_optimizer(model: nn.Module, spec: Any):
     params = model.parameters()
+    if spec.optimizer == "lbfgs":
+        return torch.optim.LBFGS(params, lr=spec.lr, max_iter=1, max_eval=LBFGS_LINE_SEARCH_EVALS, history_size=LBFGS_HISTORY,
+                                 line_search_fn="strong_wolfe")
     if spec.optimizer == "adam":
         return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
     if spec.optimizer == "sgd":
@@ -63,6 +72,12 @@ def make_torch_optimizer(model: nn.Module, spec: Any):
 class TorchEngine(Engine):
     name = "torch"
 
+    @classmethod
+    def refuses(cls, model: nn.Module, spec: Any, task: str) -> str | None:
+        if spec.optimizer == "lbfgs" and spec.batch_size is not None:
+            return "full-batch training with L-BFGS (its line search needs the same loss at every evaluation)"
+        return None
+
     def __init__(self, models: Sequence[nn.Module], spec: Any, X: np.ndarray, Y: np.ndarray,
                  lr: Sequence[float] | None = None, weight_decay: Sequence[float] | None = None):
         (self.model,) = models
@@ -72,6 +87,7 @@ class TorchEngine(Engine):
         self.optimizer = make_torch_optimizer(self.model, spec)
         self.params = list(self.model.parameters())
         self.l1 = spec.l1
+        self.lbfgs = spec.optimizer == "lbfgs"
 
     def step(self, idx: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
         if idx is None:
@@ -91,7 +107,20 @@ class TorchEngine(Engine):
         return np.float32(loss.item()), (pred.detach().numpy() if idx is None else None)
 
     def update(self) -> None:
-        self.optimizer.step()
+        if self.lbfgs:  # L-BFGS evaluates the loss again inside its line search
+            self.optimizer.step(self._closure)
+        else:
+            self.optimizer.step()
+
+    def _closure(self) -> torch.Tensor:
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(self.X), self.Y)
+        loss.backward()
+        if self.l1:
+            with torch.no_grad():
+                for p in self.params:
+                    p.grad.add_(torch.sign(p), alpha=self.l1)
+        return loss
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         was = self.model.training

@@ -1,23 +1,20 @@
 """Exact linear-region geometry of piecewise-linear MLPs, and the known bounds on region counts."""
 
-from .bounds import bounds, serra_upper
+from .bounds import bounds, residual_upper, serra_upper, upper_bound
+from .polygons import Region, Regions
 from .regions import (
     TOL,
-    Region,
-    Regions,
     activation_patterns,
     count_on_segment,
-    default_box,
     linear_regions,
     linear_regions_slice,
     plane_basis,
-    regions_over_training,
     segment_breakpoints,
-    snapshot_models,
 )
+from .training import default_box, regions_over_training, snapshot_models
 
 __all__ = [
     "TOL", "Region", "Regions", "activation_patterns", "bounds", "count_on_segment", "default_box",
     "linear_regions", "linear_regions_slice", "plane_basis", "regions_over_training", "segment_breakpoints",
-    "serra_upper", "snapshot_models",
+    "residual_upper", "serra_upper", "snapshot_models", "upper_bound",
 ]

@@ -1,8 +1,9 @@
 """Models: one spec-driven MLP family (see `mlp.py`)."""
 
-from .mlp import ACTIVATIONS, INITS, MLP, NORMS, PolyFeatures, ResidualBlock, build_model, count_parameters, parameter_table
+from .mlp import (ACTIVATIONS, INITS, MLP, NORMS, InputFeatures, PolyFeatures, ResidualBlock, build_model,
+                  count_parameters, parameter_table, uses_features)
 
 __all__ = [
-    "ACTIVATIONS", "INITS", "MLP", "NORMS", "PolyFeatures", "ResidualBlock",
+    "ACTIVATIONS", "INITS", "MLP", "NORMS", "InputFeatures", "PolyFeatures", "ResidualBlock", "uses_features",
     "build_model", "count_parameters", "parameter_table",
 ]

@@ -2,7 +2,8 @@
 
 The built model keeps its layers in one flat ``nn.Sequential`` called ``net``, so other parts
 (the NumPy engine, the region enumerator, the fused trainer) can walk it: the modules that occur are
-``Linear``, the activations, ``BatchNorm1d``/``LayerNorm``, ``ResidualBlock`` and ``PolyFeatures``.
+``Linear``, the activations, ``BatchNorm1d``/``LayerNorm``, ``ResidualBlock``, and in front
+``PolyFeatures`` or ``InputFeatures`` (parameter-free input expansions).
 """
 
 from __future__ import annotations
@@ -29,6 +30,31 @@ class PolyFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return f"degree={self.degree}"
+
+
+FEATURE_FUNCTIONS = {
+    "x1": lambda x: x[:, 0], "x2": lambda x: x[:, 1], "x1^2": lambda x: x[:, 0] ** 2, "x2^2": lambda x: x[:, 1] ** 2,
+    "x1*x2": lambda x: x[:, 0] * x[:, 1], "sin(x1)": lambda x: torch.sin(x[:, 0]), "sin(x2)": lambda x: torch.sin(x[:, 1]),
+}
+
+
+class InputFeatures(nn.Module):
+    """TensorFlow Playground's input features of a 2-D input: (n, 2) -> (n, len(names)), no parameters."""
+
+    def __init__(self, names: list[str]):
+        super().__init__()
+        self.names = list(names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([FEATURE_FUNCTIONS[n](x) for n in self.names], dim=1)  # (n, k)
+
+    def extra_repr(self) -> str:
+        return ", ".join(self.names)
+
+
+def uses_features(spec: ModelSpec) -> bool:
+    """True when the inputs go through `InputFeatures` (anything but the raw x1, x2)."""
+    return bool(spec.features) and list(spec.features) != ["x1", "x2"]
 
 
 class ResidualBlock(nn.Module):
@@ -87,6 +113,9 @@ def _layers(spec: ModelSpec) -> list[nn.Module]:
     if spec.poly_degree:
         layers.append(PolyFeatures(spec.poly_degree))
         width = spec.poly_degree
+    if uses_features(spec):
+        layers.append(InputFeatures(spec.features))
+        width = len(spec.features)
     if spec.residual:
         post = spec.where_norm == "post"
         for i, h in enumerate(spec.hidden):

@@ -40,6 +40,14 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
     for sentence in comparisons(df):
         con.print(f"  {sentence}")
     con.print(f"report: {report}")
+    stopped = int(df.status.isin(["interrupted", "not run"]).sum())
+    if stopped:  # Ctrl-C: the caller stops too, told what is kept
+        from ..store import DONE
+        from ..training.run import Interrupted
+
+        kept = int(df.status.isin(DONE).sum())
+        raise Interrupted(message=f"{kept} finished runs are stored in {out}; {stopped} were interrupted or "
+                          "not started: the same command finishes them (stored runs are reused)")
     return report
 
 

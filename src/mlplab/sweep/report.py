@@ -20,6 +20,8 @@ from .spec import SEED_KEYS
 MAX_PANELS = 12  # animation panels: one per variant, beyond this the grid is unreadable
 ANIMATION_FRAMES = 30
 CURVE_POINTS = 400
+CONTROLS_PX = 110  # bottom margin of the animation grid: room for its play buttons and slider
+AXIS_LABELS_PX = 36  # the bottom row's tick labels take about this much height under the axes
 
 
 def summarize(frame) -> Any:
@@ -100,6 +102,8 @@ def comparisons(frame, max_sentences: int = 12) -> list[str]:
 def dot_plot(frame):
     import plotly.graph_objects as go
 
+    from ..viz.figures import log_axis
+
     ok = frame[frame.final_loss.notna()]
     fig = go.Figure()
     summary = summarize(frame)
@@ -115,17 +119,20 @@ def dot_plot(frame):
                       height=160 + 34 * max(1, len(order)), margin=dict(l=10, r=10, t=50, b=40),
                       yaxis=dict(categoryorder="array", categoryarray=order[::-1], automargin=True))
     if positive:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(**log_axis(ok.final_loss))
     return fig
 
 
 def loss_curves(frame, runs: dict[str, Any]):
     """Median training loss per variant over steps, with the 25-75% band over its seeds."""
-    import plotly.graph_objects as go
     import plotly.colors as pc
+    import plotly.graph_objects as go
+
+    from ..viz.figures import log_axis
 
     fig = go.Figure()
     palette = pc.qualitative.Plotly
+    shown = []
     for i, (label, g) in enumerate(frame.groupby("variant", sort=False)):
         curves = [runs[r].losses for r in g.run_id if r in runs and len(runs[r].losses)]
         if not curves:
@@ -139,8 +146,10 @@ def loss_curves(frame, runs: dict[str, Any]):
                                  fillcolor=color, opacity=0.2, hoverinfo="skip", showlegend=False, legendgroup=label))
         fig.add_trace(go.Scatter(x=idx, y=mid, mode="lines", name=f"{label} ({len(curves)})", line=dict(color=color),
                                  legendgroup=label))
+        shown += [lo, hi]
     fig.update_layout(title="Training loss: median over seeds, band = 25-75%", xaxis_title="step",
-                      yaxis_title="loss (log)", yaxis_type="log", height=460, margin=dict(l=10, r=10, t=50, b=40))
+                      yaxis_title="loss (log)", height=460, margin=dict(l=10, r=10, t=50, b=40))
+    fig.update_yaxes(**log_axis(*shown))
     return fig
 
 
@@ -202,14 +211,17 @@ def animation_grid(frame, runs: dict[str, Any]):
             fig.update_yaxes(range=[ys[fin].min() - pad(ys[fin]), ys[fin].max() + pad(ys[fin])], row=i // cols + 1, col=i % cols + 1)
     labels = [f"{round(100 * j / (k - 1))}%" for j in range(k)]
     fig.frames = [go.Frame(data=traces(j), name=labels[j], traces=list(range(len(panels)))) for j in range(k)]
+    # the controls go below the bottom row's tick labels, in a margin kept for them
+    height, top, bottom = 260 * rows + 200, 70, CONTROLS_PX
+    below = -AXIS_LABELS_PX / (height - top - bottom)  # paper coordinates of a point that far under the axes
     fig.update_layout(
         title="Outputs on the training inputs as training goes (first seed of each variant)",
-        height=260 * rows + 160, margin=dict(l=10, r=10, t=70, b=10),
-        updatemenus=[dict(type="buttons", x=0, y=-0.02, xanchor="left", yanchor="top", direction="left", buttons=[
+        height=height, margin=dict(l=10, r=10, t=top, b=bottom),
+        updatemenus=[dict(type="buttons", x=0, y=below, xanchor="left", yanchor="top", direction="left", buttons=[
             dict(label="Play", method="animate", args=[None, dict(frame=dict(duration=120, redraw=False), fromcurrent=True)]),
             dict(label="Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
         ])],
-        sliders=[dict(x=0.12, len=0.88, y=-0.02, currentvalue=dict(prefix="training: "), steps=[
+        sliders=[dict(x=0.12, len=0.88, y=below, yanchor="top", currentvalue=dict(prefix="training: "), steps=[
             dict(label=lab, method="animate", args=[[lab], dict(mode="immediate", frame=dict(duration=0, redraw=False))])
             for lab in labels])],
     )

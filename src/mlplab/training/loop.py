@@ -65,27 +65,67 @@ class Trainer:
         return M.evaluate(self.predict, X, y, self.task, self.spec.loss, split)
 
 
-def train(model: nn.Module, data, spec: TrainSpec | dict[str, Any] | None = None, *,
+def train(model: nn.Module | None, data=None, spec: TrainSpec | dict[str, Any] | None = None, *,
           callbacks: list[Callback] | None = None, experiment: dict[str, Any] | None = None,
-          **fields: Any) -> Run:
+          resume: Run | None = None, **fields: Any) -> Run:
     """Train ``model`` on ``data`` as ``spec`` says and return the recorded `Run`.
 
     ``train(model, data, epochs=500, lr=0.01)`` works as well as passing a `TrainSpec`;
     ``engine="numpy"`` (or any field) goes the same way. Ctrl-C, a diverging loss or a callback's
     `StopTraining` end the run early ("interrupted", "diverged", ...): nothing recorded before is lost.
+
+    ``resume=run`` continues ``run`` for ``epochs`` more epochs: its model, data and training spec (unless
+    given), its optimizer state, step counter and batch order, with the new steps appended to its
+    trajectory; two calls of 500 epochs give the losses of one of 1000, bit for bit (`Run.resume`).
     """
+    state = None
+    if resume is not None:
+        state = getattr(resume, "resume_state", None)
+        if not state:
+            raise SpecError("resume", "a Run trained in this process (it keeps the optimizer state to continue from)",
+                            resume.name, hint="a run loaded from disk starts again: train(run.model, run.data, ...)")
+        model = resume.model if model is None else model
+        data = resume.data if data is None else data
+        if spec is None:
+            spec = dict(resume.spec.get("train") or {})
+        experiment = experiment or resume.spec
+    if model is None or data is None:
+        raise SpecError("model" if model is None else "data", "a model and a data set to train", None)
     spec = _train_spec(spec, fields)
     check_compatible(model, data, spec)
     if data.X_val is None and spec.val_fraction:
         data = data.split(spec.val_fraction, seed=spec.seed, into="val")
     engine_cls = choose(spec.engine, model, spec, data.task)
+    if state is not None and state["engine"] != engine_cls.name:
+        raise SpecError("train.engine", f"the engine that trained the run being resumed ({state['engine']!r})",
+                        engine_cls.name)
     run = Run(spec=experiment or _spec_of(model, data, spec), model=model, data=data, engine=engine_cls.name)
     cbs: list[Callback] = [Recorder(spec.frames, spec.grid, spec.snapshots)]
     if data.X_val is not None or spec.patience:
         cbs.append(EpochMetrics(spec.patience))
     cbs += callbacks or []
-    _fit([model], [data], spec, engine_cls, cbs, [run], [spec])
+    _fit([model], [data], spec, engine_cls, cbs, [run], [spec], start=state)
+    if resume is not None:
+        _append(resume, run, state["steps"])
     return run
+
+
+def _append(before: Run, run: Run, offset: int) -> None:
+    """``run`` continued ``before`` from step ``offset``: give it the whole trajectory, steps counted from the
+    first run's start (the new run's step-0 frame is the old run's last model, already recorded)."""
+    run.losses = np.concatenate([before.losses, run.losses])
+    if before.frames is not None and run.frames is not None and before.frames.shape[1:] == run.frames.shape[1:]:
+        keep = run.frame_steps + offset > (before.frame_steps[-1] if len(before.frame_steps) else -1)
+        run.frame_steps = np.concatenate([before.frame_steps, run.frame_steps[keep] + offset])
+        run.frames = np.concatenate([before.frames, run.frames[keep]])
+        if before.grid_frames is not None and run.grid_frames is not None:
+            run.grid_frames = np.concatenate([before.grid_frames, run.grid_frames[keep]])
+        run.snapshots = {k: np.concatenate([v, run.snapshots[k][keep]]) for k, v in before.snapshots.items()
+                         if k in run.snapshots}
+    for k, v in before.epoch_metrics.items():
+        if k in run.epoch_metrics:
+            run.epoch_metrics[k] = np.concatenate([v, run.epoch_metrics[k]])
+    run.timings = {k: before.timings.get(k, 0.0) + v if k == "train_s" else v for k, v in run.timings.items()}
 
 
 def train_stacked(models: Sequence[nn.Module], datasets: Sequence[Any], specs: Sequence[TrainSpec], *,
@@ -110,13 +150,20 @@ def train_stacked(models: Sequence[nn.Module], datasets: Sequence[Any], specs: S
 
 
 def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_cls: type[Engine],
-         cbs: list[Callback], runs: list[Run], per_run: list[TrainSpec]) -> None:
+         cbs: list[Callback], runs: list[Run], per_run: list[TrainSpec], start: dict[str, Any] | None = None) -> None:
     R = len(models)
     work = R * min(spec.batch_size or datasets[0].n, datasets[0].n) * sum(p.numel() for p in models[0].parameters())
     with threads_for_work(work):
         for m in models:
             m.train()
         t = Trainer(models, datasets, spec, engine_cls, cbs, runs, per_run)
+        t.gen = torch.Generator().manual_seed(spec.seed)  # the one source of batch order, for every engine
+        t.order, t.next_batch = None, t.batches_per_epoch
+        if start is not None:  # continue a run: its optimizer state, batch order and place in the epoch
+            t.engine.load_optimizer_state(start["optimizer"])
+            t.engine.lr = per_run[0].lr
+            t.gen.set_state(start["generator"])
+            t.order, t.next_batch = start["order"], start["batch"]
         recorder = cbs[0]
         losses = np.full((t.total_steps, R) if t.stacked else (t.total_steps,), np.nan, np.float32)
         diverged_at = np.full(R, -1, np.int64)
@@ -135,6 +182,11 @@ def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_c
             if cb is not recorder:
                 cb.on_train_end(t)
         eng = t.engine
+        if not t.stacked:
+            runs[0].resume_state = {
+                "engine": eng.name, "optimizer": eng.optimizer_state(), "generator": t.gen.get_state(),
+                "order": t.order, "batch": t.next_batch, "steps": (start or {}).get("steps", 0) + t.steps_done,
+            }
         eng.finish()
         for m in models:
             m.eval()
@@ -166,13 +218,19 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
     spec, eng = t.spec, t.engine
     step_cbs = [cb for cb in t.callbacks if type(cb).on_step_end is not Callback.on_step_end]
     epoch_cbs = [cb for cb in t.callbacks if type(cb).on_epoch_end is not Callback.on_epoch_end]
-    gen = torch.Generator().manual_seed(spec.seed)  # the one source of batch order, for every engine
-    n, batch, full = t.n, t.batch, t.batch == t.n
+    gen = t.gen
+    n, batch, full, per_epoch = t.n, t.batch, t.batch == t.n, t.batches_per_epoch
     stacked = t.stacked
     for epoch in range(spec.epochs):
         t.epoch = epoch
-        order = None if full else torch.randperm(n, generator=gen).numpy()
-        for b in range(t.batches_per_epoch):
+        if full:
+            first = 0
+        elif t.order is not None and t.next_batch < per_epoch:  # a resumed run ends its epoch first
+            first = t.next_batch
+        else:
+            t.order, first = torch.randperm(n, generator=gen).numpy(), 0
+        order, t.next_batch = t.order, first
+        for b in range(first, per_epoch):
             idx = None if full else order[b * batch : (b + 1) * batch]
             loss, out = eng.step(idx)
             step = t.steps_done
@@ -185,7 +243,7 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
             for cb in step_cbs:
                 cb.on_step_end(t, step, loss, out)
             eng.update()
-            t.steps_done = step + 1
+            t.steps_done, t.next_batch = step + 1, b + 1
         for cb in epoch_cbs:
             cb.on_epoch_end(t, epoch)
 

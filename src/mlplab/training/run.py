@@ -55,6 +55,7 @@ class Run:
     engine: str = "torch"  # which engine trained it: "torch", "fused", "numpy", "stacked"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
+    resume_state: dict[str, Any] | None = field(default=None, repr=False)  # what `resume` continues from
 
     @property
     def name(self) -> str:
@@ -67,6 +68,14 @@ class Run:
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    def resume(self, epochs: int, **fields: Any) -> Run:
+        """Train this run ``epochs`` more epochs from where it stopped (optimizer state, step counter, batch
+        order) and return the continued Run, whose trajectory holds both parts: ``run.resume(500)`` after
+        500 epochs equals 1000 epochs in one call, loss for loss. Only a Run trained in this process."""
+        from .loop import train
+
+        return train(None, None, None, resume=self, **{**(self.spec.get("train") or {}), **fields, "epochs": epochs})
 
     def framed(self) -> Run:
         """This run with ``data`` cut to the rows its frames follow (itself when frames cover every row)."""
@@ -89,7 +98,7 @@ class Run:
             "message": self.message,
             "engine": self.engine,
             "steps": self.steps,
-            "final_loss": self.final_loss,
+            "final_loss": _plain(self.final_loss),  # None when it is not finite: ``status`` says why
             "metrics": {k: _plain(v) for k, v in self.metrics.items()},
             "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
             "versions": versions(),
@@ -122,7 +131,7 @@ class Run:
             import torch
 
             _atomic(out / "model.pt", lambda f: torch.save(self.model.state_dict(), f))
-        text = json.dumps(self.summary(), indent=2, default=_plain)
+        text = json.dumps(_plain(self.summary()), indent=2, default=_plain, allow_nan=False)  # strict JSON: no NaN
         _atomic(out / "run.json", lambda f: f.write(text.encode()))
         return out
 
@@ -218,10 +227,22 @@ def _atomic(path: Path, write) -> None:
 
 
 def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
+    """JSON-ready: NumPy values become Python ones, and NaN or infinity becomes None (JSON has neither)."""
+    if isinstance(v, (np.generic, np.ndarray)):
+        v = v.tolist()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
     if isinstance(v, float) and not np.isfinite(v):
         return None
     return v
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: ``mlplab.run`` raises it so that a script stops too; ``run`` holds what was
+    recorded up to then (status "interrupted"), for a caller that catches it."""
+
+    def __init__(self, run: Run | None = None, message: str = ""):
+        super().__init__(message or (run.message if run is not None else "interrupted"))
+        self.run = run

@@ -9,17 +9,8 @@ from typing import Any
 
 from .animate import animate, animation_kind, figure_for_run
 from .export import export_animation, export_png
-from .figures import (
-    activations,
-    confusion_matrix,
-    decision_boundary,
-    fitted_curve,
-    images_grid,
-    loss_curve,
-    mapping,
-    per_class_accuracy,
-    prior_samples,
-)
+from .figures import activations, decision_boundary, fitted_curve, loss_curve, mapping, prior_samples
+from .images import confusion_matrix, images_grid, per_class_accuracy
 from .live import LiveCurve
 from .notebook import use_offline_renderer
 from .panels import extra_figures

@@ -14,10 +14,15 @@ import plotly.graph_objects as go
 
 from ..errors import SpecError
 from . import figures as F
+from .images import images_grid
 
 KINDS = ("mapping", "curve", "boundary", "fit")
 ANIMATION_MS = 4000  # default total play time; each frame gets ANIMATION_MS / frames (at least MIN_FRAME_MS)
 MIN_FRAME_MS = 20
+# Recorders keep ~100 frames; 30 of them play smoothly (scatter frames tween) at 30% of the bytes in
+# every report that holds the animation.
+ANIMATION_FRAMES = 30
+ANIMATION_GRID = 50  # cells a side of an animated probability map (zsmooth interpolates between them)
 
 
 def animation_kind(run: Any) -> str:
@@ -46,7 +51,7 @@ def frame_indices(k: int, frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, k - 1, min(frames, k))).astype(np.int64))
 
 
-def animate(run: Any, *, frames: int = 100, frame_duration: float | None = None) -> go.Figure:
+def animate(run: Any, *, frames: int = ANIMATION_FRAMES, frame_duration: float | None = None) -> go.Figure:
     """The run's training as an animation: play/pause buttons, a slider, fixed axes over all frames.
 
     ``frames``: at most this many recorded frames are shown (evenly spaced, first and last kept).
@@ -88,7 +93,7 @@ def _mapping(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
                   for label, c in zip(labels, clouds)]
     fig.update_xaxes(range=F.padded_range(X[:, 0], Y[:, 0], shown[..., 0]), autorange=False, title_text="feature 1")
     fig.update_yaxes(range=F.padded_range(X[:, 1], Y[:, 1], shown[..., 1]), autorange=False, title_text="feature 2")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -133,10 +138,12 @@ def _curve(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     line = len(fig.data)
     fig.add_trace(go.Scatter(x=x, y=curves[0], mode="lines", name="model", line=dict(color="#1f77b4", width=2.5)))
     fig.frames = [go.Frame(name=label, data=[go.Scatter(y=c)], traces=[line]) for label, c in zip(labels, curves)]
-    ys = [curves] + ([data.y] if data.task == "regression" else [])
+    # the data's y-range, as notebook 003 keeps it: a wild fit (degree 100) leaves the frame where it is
+    # wild instead of flattening the data to a line
+    ys = F.data_y_range(data) if data.task == "regression" else F.padded_range(curves)
     fig.update_xaxes(range=F.padded_range(x, data.X[:, 0], pad=0.02), autorange=False, title_text="x")
-    fig.update_yaxes(range=F.padded_range(*ys), autorange=False, title_text="y")
-    _controls(fig, labels, ms, redraw=False)
+    fig.update_yaxes(range=ys, autorange=False, title_text="y")
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -150,19 +157,21 @@ def _boundary(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     labels = [f"step {int(s)}" for s in run.frame_steps[idx]]
     if run.grid_frames is None or run.grid_frames.ndim != 4:
         return _points_boundary(run, idx, ms, labels, out_act, loss)
-    gx, gy = (np.asarray(a, np.float32) for a in run.grid_axes)
-    probs = F.probabilities(run.grid_frames[idx], out_act, loss)  # (f, g, g, d_out)
+    # every k-th grid line: at most ANIMATION_GRID cells a side (smoothed when drawn), 1 byte a cell
+    k = -(-len(run.grid_axes[0]) // ANIMATION_GRID)
+    gx, gy = (np.asarray(a, np.float32)[::k] for a in run.grid_axes)
+    probs = F.probabilities(run.grid_frames[idx][:, ::k, ::k], out_act, loss)  # (f, g, g, d_out)
     n_classes = data.n_classes or probs.shape[-1]
     fig = F._figure(f"{run.name}: decision boundary during training", width=680, height=600)
-    fig.add_trace(F.boundary_trace(gx, gy, probs[0], n_classes))
+    fig.add_trace(F.boundary_trace(gx, gy, probs[0], n_classes, percent=True))
     for t in F.points_traces(data.X, data.y, data.class_names):
         fig.add_trace(t)
-    frame_z = (lambda p: F.compact(p[..., 0], 3)) if probs.shape[-1] == 1 else (lambda p: p.argmax(-1).astype(np.int8))
+    frame_z = (lambda p: F.to_percent(p[..., 0])) if probs.shape[-1] == 1 else (lambda p: p.argmax(-1).astype(np.int8))
     fig.frames = [go.Frame(name=label, data=[go.Heatmap(z=frame_z(p))], traces=[0]) for label, p in zip(labels, probs)]
     fig.update_xaxes(range=[float(gx[0]), float(gx[-1])], autorange=False, title_text="x1", constrain="domain")
     fig.update_yaxes(range=[float(gy[0]), float(gy[-1])], autorange=False, title_text="x2", scaleanchor="x",
                      constrain="domain")
-    _controls(fig, labels, ms, redraw=True)
+    controls(fig, labels, ms, redraw=True)
     return fig
 
 
@@ -187,7 +196,7 @@ def _points_boundary(run: Any, idx: np.ndarray, ms: float, labels: list[str], ou
     (x0, x1), (y0, y1) = data.bounds(margin=0.05)[:2]
     fig.update_xaxes(range=[x0, x1], autorange=False, title_text="x1")
     fig.update_yaxes(range=[y0, y1], autorange=False, title_text="x2")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
@@ -204,30 +213,38 @@ def _fit(run: Any, idx: np.ndarray, ms: float) -> go.Figure:
     fig.frames = [go.Frame(name=label, data=[go.Scatter(y=p)], traces=[0]) for label, p in zip(labels, preds)]
     fig.update_xaxes(range=rng, autorange=False, title_text="target")
     fig.update_yaxes(range=rng, autorange=False, title_text="prediction")
-    _controls(fig, labels, ms, redraw=False)
+    controls(fig, labels, ms, redraw=False)
     return fig
 
 
-def _controls(fig: go.Figure, labels: list[str], ms: float, *, redraw: bool) -> None:
-    """Play/pause buttons and a slider over the frames named ``labels``."""
+CONTROLS_PX = 120  # bottom margin kept for the play buttons and the slider
+UNDER_AXIS_PX = 62  # the x axis' tick labels and title take about this much height under the plot
+
+
+def controls(fig: go.Figure, labels: list[str], ms: float, *, redraw: bool, prefix: str = "") -> None:
+    """Play/pause buttons and a slider over the frames named ``labels``, under the x axis' title."""
     # Scatter frames tween point positions over the frame time; heatmaps must redraw, so no tween.
     tween = dict(duration=0 if redraw else ms, easing="linear")
     play = dict(frame=dict(duration=ms, redraw=redraw), fromcurrent=True, transition=tween, mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     jump = dict(frame=dict(duration=0, redraw=redraw), transition=dict(duration=0), mode="immediate")
+    margin = fig.layout.margin
+    top = margin.t if margin.t is not None else F.TEMPLATE.layout.margin.t
+    plot_px = (fig.layout.height or 450) - top - CONTROLS_PX
+    below = -UNDER_AXIS_PX / max(plot_px, 100)  # paper coordinates: that many pixels under the plot
     fig.update_layout(
         updatemenus=[dict(
-            type="buttons", direction="left", showactive=False, x=0.0, y=-0.1, xanchor="left", yanchor="top",
+            type="buttons", direction="left", showactive=False, x=0.0, y=below, xanchor="left", yanchor="top",
             pad=dict(r=8, t=4),
             buttons=[dict(label="▶ play", method="animate", args=[None, play]),
                      dict(label="❚❚ pause", method="animate", args=[[None], pause])],
         )],
         sliders=[dict(
-            active=0, x=0.2, len=0.8, y=-0.1, yanchor="top", pad=dict(t=4),
-            currentvalue=dict(prefix="", visible=True, xanchor="right"),
+            active=0, x=0.2, len=0.8, y=below, yanchor="top", pad=dict(t=4),
+            currentvalue=dict(prefix=prefix, visible=True, xanchor="right"),
             steps=[dict(label=label, method="animate", args=[[label], jump]) for label in labels],
         )],
-        margin=dict(b=120),
+        margin=dict(b=CONTROLS_PX, t=top),
     )
 
 
@@ -277,6 +294,6 @@ def _images_for_run(run: Any) -> go.Figure | None:
     shape = getattr(data, "image_shape", None)
     images = X.reshape((len(X),) + tuple(shape[-2:])) if shape else X
     try:
-        return F.images_grid(images, y, preds, data.class_names)
+        return images_grid(images, y, preds, data.class_names)
     except SpecError:
         return None

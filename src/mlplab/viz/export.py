@@ -124,12 +124,41 @@ def frame_figures(fig: Any) -> list[dict]:
     return out
 
 
-def export_png(fig: Any, path: str | os.PathLike, *, width: int | None = None, height: int | None = None,
-               scale: float = 1.0) -> Path:
-    """Write ``fig`` (its first frame's state, without controls) as a PNG; returns the path."""
+def still_figure(fig: Any, frame: int | str | None = None) -> dict:
+    """A static figure dict of ``fig`` without controls: for an animation, one frame merged into it.
+
+    ``frame``: an index (negative counts from the end) or a frame's name; default the last frame, the
+    trained result, which is what a picture of a training run should show.
+    """
     spec = fig.to_dict() if hasattr(fig, "to_dict") else dict(fig)
-    spec = {k: v for k, v in spec.items() if k != "frames"}
-    spec["layout"] = {k: v for k, v in spec.get("layout", {}).items() if k not in ("updatemenus", "sliders")}
+    frames = spec.get("frames") or []
+    if not frames:
+        if frame is not None:
+            raise SpecError("frame", "no frame (the figure is not animated)", frame)
+        spec = {k: v for k, v in spec.items() if k != "frames"}
+        spec["layout"] = {k: v for k, v in spec.get("layout", {}).items() if k not in ("updatemenus", "sliders")}
+        return spec
+    names = [f.get("name") for f in frames]
+    if frame is None:
+        i = len(frames) - 1
+    elif isinstance(frame, str):
+        if frame not in names:
+            raise SpecError("frame", f"a frame name ({names[0]} ... {names[-1]})", frame)
+        i = names.index(frame)
+    elif isinstance(frame, int) and not isinstance(frame, bool) and -len(frames) <= frame < len(frames):
+        i = frame % len(frames)
+    else:
+        raise SpecError("frame", f"a frame index in [-{len(frames)}, {len(frames) - 1}] or a frame name", frame)
+    return frame_figures({**spec, "frames": [frames[i]]})[0]
+
+
+def export_png(fig: Any, path: str | os.PathLike, *, width: int | None = None, height: int | None = None,
+               scale: float = 1.0, frame: int | str | None = None) -> Path:
+    """Write ``fig`` as a PNG without controls; returns the path.
+
+    An animation is drawn at ``frame`` (see `still_figure`): by default its last frame, the trained result.
+    """
+    spec = still_figure(fig, frame)
     w, h = _size(spec["layout"], width, height)
     (png,) = render_pngs([spec], w, h, scale)
     out = Path(path)

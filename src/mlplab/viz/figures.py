@@ -1,7 +1,7 @@
-"""Static figures: loss curves, decision boundaries, fitted curves, activations, prior samples, images.
+"""Static figures: loss curves, decision boundaries, fitted curves, activations, prior samples, mappings.
 
-Every function returns a `plotly.graph_objects.Figure` and never trains. Animations live in
-`animate.py`; HTML pages in `report.py`; files in `export.py`.
+Every function returns a `plotly.graph_objects.Figure` and never trains. Images and class metrics live
+in `images.py`; animations in `animate.py`; HTML pages in `report.py`; files in `export.py`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,21 @@ def compact(a: Any, decimals: int | None = None) -> np.ndarray:
     return np.round(out, decimals) if decimals is not None else np.ascontiguousarray(out)
 
 
+def to_percent(p: Any) -> np.ndarray:
+    """Probabilities in [0, 1] as whole percents, uint8 (animations of heatmaps: 1 byte a cell)."""
+    return np.round(np.clip(np.nan_to_num(np.asarray(p, dtype=np.float32), nan=0.5), 0, 1) * 100).astype(np.uint8)
+
+
+def _even(x: Any) -> dict[str, Any]:
+    """Scatter x settings: x0 and dx for evenly spaced values (nothing to send per point), else the values."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if len(x) > 2:
+        dx = (x[-1] - x[0]) / (len(x) - 1)
+        if dx > 0 and np.allclose(x, x[0] + dx * np.arange(len(x)), rtol=0, atol=1e-6 * abs(dx)):
+            return dict(x0=float(x[0]), dx=float(dx))
+    return dict(x=compact(x))
+
+
 def padded_range(*arrays: Any, pad: float = 0.05) -> list[float]:
     """[lo, hi] covering every finite value of ``arrays``, widened by ``pad`` of the span."""
     parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
@@ -53,6 +68,37 @@ def padded_range(*arrays: Any, pad: float = 0.05) -> list[float]:
     lo, hi = float(allv.min()), float(allv.max())
     span = max(hi - lo, 1e-6)
     return [lo - pad * span, hi + pad * span]
+
+
+def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
+    """Axis settings for a log scale over the positive values of ``arrays``, with readable ticks.
+
+    Left to itself plotly labels minor ticks ("2", "5" or every digit) inside each decade, which crowds
+    a short axis. Here: ticks at 1, 2, 5 x 10^k (short ranges) or only at powers of ten, every one
+    labelled in full; ``integer`` writes counts as plain integers (ticks below 1 dropped).
+    """
+    parts = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
+    v = np.concatenate(parts) if parts else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return dict(type="log")
+    lo, hi = np.floor(np.log10(v.min())), np.ceil(np.log10(v.max()))
+    if hi == lo:
+        hi += 1
+    decades = hi - lo
+    mantissas = (1, 2, 5) if decades <= 3 else (1,)  # about 3 labels a decade, or one
+    step = max(1, int(np.ceil(decades / 8)))  # at most about 8 labelled powers
+    ticks = [m * 10.0**k for k in np.arange(lo, hi + 1, step) for m in mantissas]
+    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5 and (t >= 1 or not integer)]
+    ticks = ticks or [10.0**lo, 10.0**hi]
+    if integer:
+        text = [f"{int(round(t)):,}" for t in ticks]
+    elif decades <= 3 and min(ticks) >= 1e-4 and max(ticks) < 1e5:
+        text = [f"{t:g}" for t in ticks]
+    else:
+        text = [f"10<sup>{int(round(np.log10(t)))}</sup>" if np.isclose(t, 10.0 ** round(np.log10(t))) else f"{t:.0e}"
+                for t in ticks]
+    return dict(type="log", tickvals=ticks, ticktext=text, minor=dict(showgrid=False, ticks=""))
 
 
 def class_color(labels: np.ndarray) -> list[str]:
@@ -110,6 +156,15 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- loss curves
 
 
+SPLIT_COLORS = {"train": "#2ca02c", "val": "#9467bd", "test": "#ff7f0e"}  # the per-step loss is blue
+_METRIC_WORDS = {"val": "validation", "train": "training", "acc": "accuracy", "lr": "learning rate"}
+
+
+def metric_label(name: str) -> str:
+    """A metric's key as a reader says it: "val_accuracy" -> "validation accuracy"."""
+    return " ".join(_METRIC_WORDS.get(w, w) for w in str(name).replace("/", " ").split("_") if w)
+
+
 def _thin(n: int) -> np.ndarray:
     if n <= MAX_LOSS_POINTS:
         return np.arange(n)
@@ -138,9 +193,11 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
         color = TEMPLATE.layout.colorway[i % len(TEMPLATE.layout.colorway)]
         losses = np.asarray(run.losses, dtype=np.float32)
         idx = _thin(len(losses))
-        label = run.name if many else "train loss (per step)"
+        label = run.name if many else "training loss (each step)"
+        # every step: the x values are 1, 2, ... and need not travel (x0, dx); thinned: they must
+        xs = dict(x0=1, dx=1) if len(idx) == len(losses) else dict(x=(idx + 1).astype(np.int32))
         fig.add_trace(go.Scatter(
-            x=(idx + 1).astype(np.int32), y=losses[idx], mode="lines", name=label, line=dict(color=color, width=1.6),
+            **xs, y=losses[idx], mode="lines", name=label, line=dict(color=color, width=1.6),
             hovertemplate=f"{run.name}<br>step %{{x}}<br>loss %{{y:.7g}}<extra></extra>",
         ), row=1, col=1)
         epochs = {k: np.asarray(v, dtype=np.float32) for k, v in run.epoch_metrics.items()}
@@ -149,19 +206,25 @@ def loss_curve(runs: Any, *, log: bool = True) -> go.Figure:
                 continue
             per_epoch = max(len(losses), 1) / len(values)
             steps = np.round((np.arange(len(values)) + 1) * per_epoch).astype(np.int32)
-            dash = ["dot", "dash", "dashdot", "longdash"][j % 4]
+            label = metric_label(name)
+            # one run: a colour per split, so the two panels read alike (accuracies sit in their own panel);
+            # several runs: the run's colour, the metric told by its dash
+            split = name.split("_")[0]
+            own = SPLIT_COLORS.get(split, TEMPLATE.layout.colorway[(j + 4) % len(TEMPLATE.layout.colorway)])
+            dash = ["dot", "dash", "dashdot", "longdash"][j % 4] if many else "solid"
             row = 1 if "loss" in name else 2
             fig.add_trace(go.Scatter(
                 x=steps, y=values, mode="lines+markers" if len(values) <= 60 else "lines",
-                name=f"{run.name}: {name}" if many else name, line=dict(color=color, dash=dash, width=1.4),
-                marker=dict(size=4), hovertemplate=f"{name}<br>step %{{x}} (epoch end)<br>%{{y:.7g}}<extra></extra>",
+                name=f"{run.name}: {label}" if many else label,
+                line=dict(color=color if many else own, dash=dash, width=1.4),
+                marker=dict(size=4), hovertemplate=f"{label}<br>step %{{x}} (epoch end)<br>%{{y:.7g}}<extra></extra>",
             ), row=row, col=1)
     finite = np.concatenate([np.asarray(r.losses, np.float64) for r in run_list] or [np.zeros(0)])
     positive = finite[np.isfinite(finite) & (finite > 0)]
     use_log = bool(log and len(positive))
-    decades = np.log10(positive.max() / positive.min()) if use_log else 0.0
-    fig.update_yaxes(title_text="loss", type="log" if use_log else "linear", row=1, col=1,
-                     dtick=1 if decades >= 2 else "D2", exponentformat="power")
+    loss_values = [positive] + [np.asarray(v) for r in run_list for k, v in r.epoch_metrics.items() if "loss" in k]
+    axis = log_axis(*loss_values) if use_log else dict(type="linear")
+    fig.update_yaxes(title_text="loss", row=1, col=1, **axis)
     if rows == 2:
         fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
@@ -180,12 +243,21 @@ def _grid_box(data: Any, box: Sequence[float] | None) -> tuple[float, float, flo
     return tuple(float(b) for b in box)  # type: ignore[return-value]
 
 
-def boundary_trace(gx: np.ndarray, gy: np.ndarray, values: np.ndarray, n_classes: int) -> go.Heatmap:
+def boundary_trace(gx: np.ndarray, gy: np.ndarray, values: np.ndarray, n_classes: int, *,
+                   percent: bool = False) -> go.Heatmap:
     """Heatmap of p(class 1) (binary, ``values`` (g, g, 1)) or of the argmax class (``values`` (g, g, C)).
 
-    Rows of ``values`` follow y and columns follow x, as a heatmap draws them.
+    Rows of ``values`` follow y and columns follow x, as a heatmap draws them. ``percent``: z holds whole
+    percents (uint8, see `to_percent`), as animation frames do.
     """
     if values.shape[-1] == 1:
+        if percent:
+            return go.Heatmap(
+                x=compact(gx), y=compact(gy), z=to_percent(values[..., 0]), colorscale="RdBu", zmin=0,
+                zmax=100, zsmooth="best", colorbar=dict(title=dict(text="p(class 1)"), len=0.8, tickvals=[0, 25, 50, 75, 100],
+                                                         ticktext=["0", "0.25", "0.5", "0.75", "1"]),
+                hovertemplate="x %{x:.3g}, y %{y:.3g}<br>p(class 1) %{z}%<extra></extra>",
+            )
         return go.Heatmap(
             x=compact(gx), y=compact(gy), z=compact(values[..., 0], 3), colorscale="RdBu", zmin=0, zmax=1,
             zsmooth="best", colorbar=dict(title=dict(text="p(class 1)"), len=0.8),
@@ -268,6 +340,11 @@ def data_traces_1d(data: Any) -> list[go.Scatter]:
     return traces
 
 
+def data_y_range(data: Any) -> list[float]:
+    """The y-range of a 1-D regression's training and test targets, padded: fits are judged inside it."""
+    return padded_range(data.y[:, 0], getattr(data, "y_test", None), pad=0.15)
+
+
 def fitted_curve(model: Any, data: Any) -> go.Figure:
     """Notebook 003's fit: the model's output on ``data.grid`` (or the data's range) over the data points."""
     if data.d_in != 1 or data.task != "regression":
@@ -280,7 +357,7 @@ def fitted_curve(model: Any, data: Any) -> go.Figure:
     fig.add_trace(go.Scatter(x=compact(x), y=compact(y[:, 0]), mode="lines", name="model",
                              line=dict(color="#1f77b4", width=2.5)))
     fig.update_xaxes(title_text="x")
-    fig.update_yaxes(title_text="y", range=padded_range(data.y, y[:, 0]))
+    fig.update_yaxes(title_text="y", range=data_y_range(data))
     return fig
 
 
@@ -372,8 +449,9 @@ def prior_draws(spec_or_model_factory: Any, n: int = 10, x: Any = None, seed: in
 
 def prior_figure(x: np.ndarray, samples: np.ndarray, title: str = "Prior samples: outputs of random MLPs") -> go.Figure:
     fig = _figure(title, width=720, height=400, showlegend=False)
+    xs = _even(x)
     for i, s in enumerate(np.atleast_2d(samples)):
-        fig.add_trace(go.Scatter(x=compact(x), y=compact(s), mode="lines", name=f"sample {i}",
+        fig.add_trace(go.Scatter(**xs, y=compact(s), mode="lines", name=f"sample {i}",
                                  line=dict(color="rgba(31,119,180,0.55)", width=1.6),
                                  hovertemplate=f"sample {i}<br>x %{{x:.3g}}<br>f(x) %{{y:.4g}}<extra></extra>"))
     fig.update_xaxes(title_text="x")
@@ -409,95 +487,4 @@ def mapping(run: Any) -> go.Figure:
                                  marker=dict(color="#1f77b4", size=5)), row=1, col=col)
     fig.update_xaxes(range=padded_range(data.X[:, 0], data.y[:, 0], final[:, 0]))
     fig.update_yaxes(range=padded_range(data.X[:, 1], data.y[:, 1], final[:, 1]))
-    return fig
-
-
-# ---------------------------------------------------------------- images and class metrics
-
-
-def images_grid(images: Any, labels: Any, preds: Any = None, class_names: Sequence[str] | None = None,
-                shape: tuple[int, int] = (8, 8)) -> go.Figure:
-    """A mosaic of the first rows*cols ``images`` (N, H, W) or (N, H*W square), captioned with labels.
-
-    With ``preds``, each caption reads "label/pred" and mistakes are shown in red. One heatmap trace
-    holds the whole mosaic (far smaller than a subplot per image).
-    """
-    imgs = np.asarray(images, dtype=np.float32)
-    if imgs.ndim == 2:
-        side = int(round(np.sqrt(imgs.shape[1])))
-        if side * side != imgs.shape[1]:
-            raise SpecError("images", "(N, H, W) images or (N, H*W) rows of square images", f"shape {imgs.shape}")
-        imgs = imgs.reshape(len(imgs), side, side)  # (N, H*W) -> (N, H, W)
-    if imgs.ndim != 3:
-        raise SpecError("images", "(N, H, W) images or (N, H*W) rows of square images", f"shape {imgs.shape}")
-    rows, cols = shape
-    k = min(len(imgs), rows * cols)
-    rows = int(np.ceil(k / cols))
-    labels = np.asarray(labels).reshape(-1)
-    h, w = imgs.shape[1:]
-    cap = max(3, h // 3)  # a blank band above each image holds its caption
-    mosaic = np.full((rows * (h + cap), cols * (w + 1)), np.nan, dtype=np.float32)  # NaN: drawn as background
-    names = (lambda c: class_names[int(c)]) if class_names else (lambda c: str(int(c)))
-    notes = []
-    for i in range(k):
-        r, c = divmod(i, cols)
-        top = r * (h + cap) + cap
-        mosaic[top: top + h, c * (w + 1): c * (w + 1) + w] = imgs[i]
-        text, color = names(labels[i]), "#222"
-        if preds is not None:
-            p = np.asarray(preds).reshape(-1)[i]
-            text += f"/{names(p)}"
-            color = "#222" if int(p) == int(labels[i]) else "#d62728"
-        notes.append(dict(x=c * (w + 1) + w / 2 - 0.5, y=top - cap / 2 - 0.5, text=text, showarrow=False,
-                          font=dict(size=11, color=color), yanchor="middle"))
-    fig = _figure("label/prediction (red: wrong)" if preds is not None else "labels",
-                  width=max(320, cols * 80 + 40), height=max(320, rows * 95 + 100), margin=dict(l=10, r=10, t=60, b=10))
-    fig.add_trace(go.Heatmap(z=compact(mosaic, 3), colorscale="Greys", showscale=False,
-                             hovertemplate="%{z:.2f}<extra></extra>"))
-    fig.update_layout(annotations=notes, plot_bgcolor="white")
-    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
-    fig.update_xaxes(visible=False, constrain="domain")
-    return fig
-
-
-def confusion_counts(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
-    """(C, C) counts: row = true class, column = predicted class."""
-    t, p = np.asarray(y_true, dtype=np.int64).reshape(-1), np.asarray(y_pred, dtype=np.int64).reshape(-1)
-    if len(t) != len(p):
-        raise SpecError("y_pred", f"{len(t)} predictions (one per true label)", f"{len(p)}")
-    c = n_classes or int(max(t.max(initial=0), p.max(initial=0)) + 1)
-    return np.bincount(t * c + p, minlength=c * c).reshape(c, c)
-
-
-def confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str] | None = None) -> go.Figure:
-    """Heatmap of `confusion_counts` with the count written in each cell."""
-    counts = confusion_counts(y_true, y_pred, len(class_names) if class_names else None)
-    names = list(class_names) if class_names else [str(i) for i in range(len(counts))]
-    fig = _figure("Confusion matrix", width=560, height=520)
-    fig.add_trace(go.Heatmap(
-        z=counts.astype(np.int32), x=names, y=names, colorscale="Blues", text=counts.astype(str),
-        texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="predicted", type="category")
-    fig.update_yaxes(title_text="true", autorange="reversed", type="category")
-    return fig
-
-
-def class_accuracies(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
-    """(C,) fraction of each true class predicted correctly (NaN for a class with no examples)."""
-    counts = confusion_counts(y_true, y_pred, n_classes)
-    totals = counts.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(counts) / np.maximum(totals, 1), np.nan)
-
-
-def per_class_accuracy(y_true: Any, y_pred: Any, class_names: Sequence[str] | None = None) -> go.Figure:
-    """Bar chart of `class_accuracies`."""
-    acc = class_accuracies(y_true, y_pred, len(class_names) if class_names else None)
-    names = list(class_names) if class_names else [str(i) for i in range(len(acc))]
-    fig = _figure("Accuracy per class", width=640, height=400)
-    fig.add_trace(go.Bar(x=names, y=acc, marker_color="#1f77b4", text=[f"{a:.0%}" for a in np.nan_to_num(acc)],
-                         textposition="outside", hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
-    fig.update_yaxes(range=[0, 1.1], title_text="accuracy")
-    fig.update_xaxes(type="category", title_text="class")
     return fig

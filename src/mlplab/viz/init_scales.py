@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..errors import SpecError
-from .figures import TEMPLATE
+from .figures import TEMPLATE, log_axis
 
 NEEDED = ("init", "layer", "n_in", "n_out", "act_std", "predicted_std", "weight_grad_std")
 INIT_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
@@ -37,7 +37,8 @@ def init_scales_figure(df, title: str = "Scale of activations and gradients at i
                                  offsetgroup=init, legendgroup="predicted", showlegend=k == 0), row=1, col=1)
         fig.add_trace(go.Bar(x=labels, y=rows["weight_grad_std"], name=init, marker_color=color, offsetgroup=init,
                              legendgroup=init, showlegend=False), row=1, col=2)
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(**log_axis(df["act_std"], df["predicted_std"]), row=1, col=1)
+    fig.update_yaxes(**log_axis(df["weight_grad_std"]), row=1, col=2)
     fig.update_layout(template=TEMPLATE, title=title, barmode="group", scattermode="group", height=480,
                       legend=dict(y=-0.12, yanchor="top"), margin=dict(b=90))  # below: the subplot titles sit on top
     return fig

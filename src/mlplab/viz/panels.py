@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import MlplabError, SpecError
 from . import figures as F
+from . import images as I
 
 
 def extra_figures(run: Any) -> list[tuple[str, Any]]:
@@ -41,15 +42,18 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
         curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=label,
                                     hovertemplate="step %{x}: %{y:.6g}<extra>" + label + "</extra>"))
     curves.update_layout(title="Training loss of each path", xaxis_title="step (scikit-learn: epoch)",
-                         yaxis_title="loss", yaxis_type="log", height=420, template="plotly_white")
+                         height=420, template="plotly_white")
+    curves.update_yaxes(title_text="loss", **F.log_axis(*(run.extras[f"loss/{label}"] for label in labels)))
     cols = min(3, max(1, len(labels)))
     rows = -(-len(labels) // cols)
     grid = make_subplots(rows=rows, cols=cols, subplot_titles=labels, horizontal_spacing=0.05, vertical_spacing=0.12)
     gx, gy = run.extras["grid_x"], run.extras["grid_y"]
     for i, label in enumerate(labels):
         r, c = i // cols + 1, i % cols + 1
-        grid.add_trace(go.Heatmap(x=gx, y=gy, z=np.round(run.extras[f"proba/{label}"], 3), colorscale="RdBu",
-                                  zmin=0, zmax=1, showscale=i == 0), row=r, col=c)
+        grid.add_trace(go.Heatmap(x=F.compact(gx), y=F.compact(gy), z=F.to_percent(run.extras[f"proba/{label}"]),
+                                  colorscale="RdBu", zmin=0, zmax=100, showscale=i == 0, zsmooth="best",
+                                  colorbar=dict(title=dict(text="p(class 1)"), tickvals=[0, 50, 100], ticktext=["0", "0.5", "1"]),
+                                  hovertemplate="(%{x:.3g}, %{y:.3g})<br>p(class 1) %{z}%<extra></extra>"), row=r, col=c)
         for cls, colour in ((0, "#d62728"), (1, "#1f77b4")):
             pts = run.data.X[run.data.y == cls]
             grid.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False,
@@ -79,26 +83,31 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
                    "PyTorch's default, Xavier and N(0, 0.01^2) initialisation (ticks: the formula's prediction)",
                    init_scales_figure(df))]
     return scales + [
-        (f"Confusion matrix on the test split. {note}", F.confusion_matrix(y, pred, names)),
-        ("Accuracy per class on the test split", F.per_class_accuracy(y, pred, names)),
+        (f"Confusion matrix on the test split. {note}", I.confusion_matrix(y, pred, names)),
+        ("Accuracy per class on the test split", I.per_class_accuracy(y, pred, names)),
     ]
 
 
 def region_figures(run: Any) -> list[tuple[str, Any]]:
     """The exact linear regions of the trained network, and their count through training against the bound."""
     from ..geometry import default_box, linear_regions
-    from .regions import region_count_figure, region_map
+    from .regions import region_count_figure, region_map, regions_phrase
 
     try:
         regions = linear_regions(run.model, default_box(run))
     except (SpecError, MlplabError):
         return []  # not piecewise linear (tanh, sigmoid hidden units): no regions to draw
     binary = run.data.task == "binary"  # only a binary classifier has a decision boundary to draw
-    out = [(f"The {len(regions)} exact linear regions of the trained network (Serra et al. 2018)",
+    what = "the black line is the decision boundary" if binary else (
+        "the points are the training inputs, coloured by their target" if run.data.task == "regression" else
+        "the points are the training data")
+    out = [(f"The trained network has {regions_phrase(len(regions))} in this box (computed exactly); "
+            f"neighbouring regions always differ in colour, {what}",
             region_map(regions, run.data, show_boundary=binary))]
     if run.snapshots and run.frames is not None:
         from .synced import regions_and_outputs
 
         out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
-        out.append(("Number of linear regions through training, against the upper bound", region_count_figure(run)))
+        out.append(("Number of linear regions through training, against the upper bound proven for this architecture",
+                    region_count_figure(run)))
     return out

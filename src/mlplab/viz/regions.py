@@ -11,11 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
-from ..geometry.bounds import bounds
-from ..geometry.regions import Regions, default_box, linear_regions, snapshot_models
+from ..geometry import Regions, default_box, linear_regions, snapshot_models
 
-PALETTE_SIZE = 12  # colour groups for "pattern": enough that neighbours rarely match, few traces
+# Colours for "pattern": pastel enough for data points on top, different enough to tell apart. A map
+# of regions that touch along edges is planar, so a greedy colouring in smallest-last order needs at
+# most 6 colours (every planar graph has a vertex of degree <= 5); 8 leaves room for near-coincident
+# lines the adjacency test joins. Maps of at most 8 regions give every region its own colour.
+PALETTE = ("#8dd3c7", "#ffe680", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#e5a8d0")
+PALETTE_SIZE = len(PALETTE)
 OUTPUT_LEVELS = 16  # colour bins for "output"
+HOVER_REGIONS = 64  # animation frames name each region's pattern on hover only up to this many regions
 COLORS = ("pattern", "output")
 
 
@@ -41,20 +46,40 @@ def _gapped(xy: np.ndarray, counts: np.ndarray, starts: np.ndarray, keep: np.nda
 
 def _group_of(regions: Regions, color: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Colour group per region, the group colours, and the coloured value (output mode)."""
-    from plotly.colors import qualitative, sample_colorscale
+    from plotly.colors import sample_colorscale
 
     if color == "pattern":
-        # a stable pseudo-random colour per pattern: a hash of its bits
-        weights = np.random.default_rng(7).integers(1, 2**31, size=regions.patterns.shape[1], dtype=np.int64)
-        group = (regions.patterns.astype(np.int64) @ weights) % PALETTE_SIZE
-        palette = (qualitative.Pastel + qualitative.Set3)[:PALETTE_SIZE]
-        return group, palette, None
+        return region_colours(regions), list(PALETTE), None
     value = _score(regions, regions.centroids())
     lo, hi = float(value.min()), float(value.max())
     span = hi - lo if hi > lo else 1.0
     group = np.minimum(((value - lo) / span * OUTPUT_LEVELS).astype(int), OUTPUT_LEVELS - 1)
     palette = sample_colorscale("RdBu_r", [(k + 0.5) / OUTPUT_LEVELS for k in range(OUTPUT_LEVELS)])
     return group, palette, value
+
+
+def region_colours(regions: Regions) -> np.ndarray:
+    """(R,) palette index per region; regions sharing an edge segment never share a colour.
+
+    networkx's greedy colouring (smallest-last order) of the region adjacency graph; with no more
+    regions than colours, each region gets its own.
+    """
+    import networkx as nx
+
+    from ..geometry.adjacency import region_adjacency
+
+    n = len(regions)
+    if n <= PALETTE_SIZE:
+        return np.arange(n)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(region_adjacency(regions).tolist())
+    found = nx.greedy_color(graph, strategy="smallest_last")
+    colours = np.array([found[i] for i in range(n)])
+    if colours.max() >= PALETTE_SIZE:  # not planar after all (near-coincident lines): try harder
+        found = nx.greedy_color(graph, strategy="saturation_largest_first")
+        colours = np.array([found[i] for i in range(n)])
+    return colours % PALETTE_SIZE
 
 
 def _score(regions: Regions, points: np.ndarray) -> np.ndarray:
@@ -90,10 +115,20 @@ def boundary_segments(regions: Regions) -> np.ndarray:
     return np.stack([p[first], p[first + 1]], axis=1)
 
 
+def regions_phrase(n: int) -> str:
+    """ "1 linear region", "4 linear regions"."""
+    return f"{n:,} linear region{'s' * (n != 1)}"
+
+
 def region_traces(
-    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True
+    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full"
 ) -> list:
-    """The traces of a region map, always in the same number and order (so frames can swap them)."""
+    """The traces of a region map, always in the same number and order (so frames can swap them).
+
+    ``show_boundary``: draw the decision boundary (only meaningful for a binary classifier; the trace is
+    there, empty, otherwise). ``hover``: "full" (pattern, area and affine map) or "pattern" (animations:
+    a fraction of the bytes; nothing beyond HOVER_REGIONS regions).
+    """
     import plotly.graph_objects as go
 
     if color not in COLORS:
@@ -101,14 +136,14 @@ def region_traces(
     group, palette, value = _group_of(regions, color)
     starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]])
     traces: list = []
-    edge = dict(color="rgba(255,255,255,0.9)", width=0.6) if show_boundary else dict(width=0)
+    edge = dict(color="rgba(255,255,255,0.9)", width=0.6)
     for k, col in enumerate(palette):
         x, y = _gapped(regions.xy, regions.counts, starts, group == k)
         traces.append(
             go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=col, line=edge, hoverinfo="skip",
                        showlegend=False, name=f"regions {k}")
         )
-    seg = boundary_segments(regions)
+    seg = boundary_segments(regions) if show_boundary else np.zeros((0, 2, 2))
     bx = np.full((len(seg), 3), np.nan).astype(object)
     by = bx.copy()
     bx[:, :2], by[:, :2] = seg[:, :, 0], seg[:, :, 1]
@@ -119,24 +154,30 @@ def region_traces(
     )
     cen = regions.centroids()
     patterns = regions.pattern_strings()
-    text = [
-        f"pattern {p}<br>area {ar:.3g}<br>" + "<br>".join(
-            f"y{o} = {A[o, 0]:+.3g} x1 {A[o, 1]:+.3g} x2 {c[o]:+.3g}" for o in range(min(len(c), 4))
-        )
-        for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
-    ]
+    if hover == "full":
+        text = [
+            f"pattern {p}<br>area {ar:.3g}<br>" + "<br>".join(
+                f"y{o} = {A[o, 0]:+.3g} x1 {A[o, 1]:+.3g} x2 {c[o]:+.3g}" for o in range(min(len(c), 4))
+            )
+            for p, ar, A, c in zip(patterns, regions.areas, regions.A, regions.c)
+        ]
+    elif len(regions) <= HOVER_REGIONS:
+        text = patterns
+    else:  # a big map in an animation: hovering its static map (full detail) is the way in
+        cen, text = cen[:0], []
     marker: dict[str, Any] = dict(size=6, opacity=0)
-    if value is not None:
-        marker.update(color=value, colorscale="RdBu_r", showscale=True, colorbar=dict(title="logit", thickness=12))
+    if value is not None:  # the colour bar of the "output" colouring (its range holds without markers too)
+        marker.update(color=value[: len(cen)], cmin=float(value.min()), cmax=float(value.max()), colorscale="RdBu_r",
+                      showscale=True, colorbar=dict(title="logit", thickness=12))
     traces.append(
-        go.Scatter(x=cen[:, 0], y=cen[:, 1], mode="markers", marker=marker, hovertext=text, hoverinfo="text",
-                   name="regions", showlegend=False)
+        go.Scatter(x=cen[:, 0].astype(np.float32), y=cen[:, 1].astype(np.float32), mode="markers", marker=marker,
+                   hovertext=text, hoverinfo="text", name="regions", showlegend=False)
     )
-    traces.extend(_data_traces(regions, data))
+    traces.extend(_data_traces(regions, data, colorbar=value is None))
     return traces
 
 
-def _data_traces(regions: Regions, data: Any) -> list:
+def _data_traces(regions: Regions, data: Any, colorbar: bool = True) -> list:
     import plotly.graph_objects as go
 
     from .figures import CLASS_COLORS
@@ -157,8 +198,14 @@ def _data_traces(regions: Regions, data: Any) -> list:
                        marker=dict(color=CLASS_COLORS[int(c) % len(CLASS_COLORS)], **style))
             for c in np.unique(y)
         ]
-    target = y.reshape(len(y), -1)[:, 0]
-    return [go.Scatter(x=X[:, 0], y=X[:, 1], mode="markers", name="data", marker=dict(color=target, colorscale="Viridis", **style))]
+    # regression: each training input, coloured by its target's first coordinate (say so on the map)
+    target = y.reshape(len(y), -1)[:, 0].astype(np.float32)
+    what = "target y1" if y.reshape(len(y), -1).shape[1] > 1 else "target y"
+    bar = dict(title=dict(text=what), thickness=12, x=1.02) if colorbar else None
+    return [go.Scatter(x=X[:, 0].astype(np.float32), y=X[:, 1].astype(np.float32), mode="markers",
+                       name=f"training inputs, coloured by {what}",
+                       marker=dict(color=target, colorscale="Viridis", showscale=colorbar, colorbar=bar, **style),
+                       hovertemplate=f"(%{{x:.3g}}, %{{y:.3g}})<br>{what} %{{marker.color:.3g}}<extra></extra>")]
 
 
 def _layout(fig, regions: Regions, title: str) -> None:
@@ -168,21 +215,36 @@ def _layout(fig, regions: Regions, title: str) -> None:
         title=title, template="plotly_white", width=640, height=600,
         xaxis=dict(range=[x0, x1], title=f"{axis}1", constrain="domain"),
         yaxis=dict(range=[y0, y1], title=f"{axis}2", scaleanchor="x", scaleratio=1),
-        legend=dict(orientation="h", y=-0.12),
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"),  # above: the controls of an animation go below
     )
 
 
-def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_boundary: bool = True):
+def _is_binary(regions: Regions, data: Any) -> bool:
+    """Whether a decision boundary means something: a binary classifier (class labels, or a sigmoid /
+    two-way softmax output). A 2-D -> 2-D regression has none."""
+    if regions.A.shape[1] not in (1, 2):
+        return False
+    if data is not None:
+        y = np.asarray(data.y if hasattr(data, "y") else data[1])
+        return y.ndim == 1 and y.dtype.kind in "iub" and len(np.unique(y)) <= 2
+    return regions.out_activation in ("Sigmoid", "Softmax")
+
+
+def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_boundary: bool | None = None):
     """Every linear region filled (by pattern, or by the logit at its centroid), the data on top, and
     the exact decision boundary of a binary classifier. Hover a region for its pattern and map.
 
     data: a Dataset, or (X, y) with X (n, 2) (or the slice's input size, projected).
+    show_boundary: default: only for a binary classifier.
     """
     import plotly.graph_objects as go
 
+    if show_boundary is None:
+        show_boundary = _is_binary(regions, data)
+
     fig = go.Figure(region_traces(regions, data, color=color, show_boundary=show_boundary))
     extra = f", {regions.slivers} slivers merged" if regions.slivers else ""
-    _layout(fig, regions, f"{len(regions)} linear regions{extra}")
+    _layout(fig, regions, f"{regions_phrase(len(regions))}{extra}")
     return fig
 
 
@@ -195,35 +257,63 @@ def _snapshots(run, box, max_frames: int) -> list[tuple[int, Regions]]:
     return found
 
 
-def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bool = True, max_frames: int = 60):
+def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bool | None = None,
+                     max_frames: int = 60):
     """The region map at every recorded snapshot of ``run`` (at most ``max_frames``), with a slider."""
     import plotly.graph_objects as go
+
+    from .animate import controls
 
     data = getattr(run, "data", None)
     if data is not None and np.asarray(data.X).shape[1:] != (2,):
         data = None
     shots = _snapshots(run, box, max_frames)
-    frames = [
-        go.Frame(data=region_traces(r, data, color=color, show_boundary=show_boundary), name=str(step),
-                 layout=dict(title=f"step {step}: {len(r)} linear regions"))
-        for step, r in shots
-    ]
-    fig = go.Figure(data=frames[0].data, frames=frames)
+    if show_boundary is None:
+        show_boundary = _is_binary(shots[0][1], data)
+    # frames swap the region traces only; the data points after them stay as drawn first
+    frames = []
+    for step, r in shots:
+        moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern")
+        frames.append(go.Frame(data=moving, traces=list(range(len(moving))), name=str(step),
+                               layout=dict(title=f"step {step}: {regions_phrase(len(r))}")))
+    first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern")
+    fig = go.Figure(data=first, frames=frames)
     _layout(fig, shots[0][1], frames[0].layout.title.text)
-    slider = dict(
-        active=0, currentvalue=dict(prefix="step "), pad=dict(t=40),
-        steps=[dict(label=f.name, method="animate", args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))]) for f in frames],
-    )
-    play = dict(
-        type="buttons", showactive=False, x=0.0, y=-0.08, xanchor="right",
-        buttons=[dict(label="play", method="animate", args=[None, dict(frame=dict(duration=200, redraw=True), fromcurrent=True)])],
-    )
-    fig.update_layout(sliders=[slider], updatemenus=[play])
+    fig.update_layout(height=680)
+    controls(fig, [f.name for f in frames], 200, redraw=True, prefix="step ")
     return fig
 
 
+def count_axis(*values: Any) -> dict[str, Any]:
+    """An axis for region counts, with integer ticks only: linear from 0 when the counts (and bound)
+    lie within a factor 10, else log with ticks at 1, 2, 5 x 10^k or powers of ten, never the "2" and
+    "5" digits plotly writes inside a decade."""
+    from .figures import log_axis
+
+    v = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in values] or [np.ones(1)])
+    v = v[np.isfinite(v) & (v > 0)]
+    top = float(v.max()) if len(v) else 1.0
+    if len(v) and top / v.min() >= 10:
+        return log_axis(v, integer=True)
+    raw = max(1.0, top / 6)  # about six ticks
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = int(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+    return dict(type="linear", range=[0, top * 1.12 + 0.5], dtick=step, tick0=0, tickformat="d")
+
+
+def architecture_bound(spec: dict[str, Any]) -> tuple[int, str] | None:
+    """(upper bound, its name) proven for the model ``spec`` (a dict), or None for non-ReLU networks."""
+    from ..geometry.bounds import upper_bound
+
+    if spec.get("activation", "relu") not in ("relu", "leaky_relu") or spec.get("poly_degree") or not spec.get("hidden"):
+        return None
+    return upper_bound(int(spec.get("in_dim", 2)), list(spec["hidden"]), residual=bool(spec.get("residual", False)),
+                       leaky=spec.get("activation") == "leaky_relu")
+
+
 def region_count_figure(run, box=None, *, tol: float | None = None):
-    """Region count at each snapshot against Serra et al.'s upper bound (plain ReLU nets), log scale."""
+    """Region count at each snapshot against the upper bound proven for the architecture, log scale
+    (Serra et al. 2018 for plain ReLU nets, `geometry.bounds.residual_upper` for residual ones)."""
     import plotly.graph_objects as go
 
     box = default_box(run) if box is None else box
@@ -231,17 +321,20 @@ def region_count_figure(run, box=None, *, tol: float | None = None):
     for step, model in snapshot_models(run):
         steps.append(step)
         counts.append(len(linear_regions(model, box) if tol is None else linear_regions(model, box, tol=tol)))
-    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in box"))
-    spec = run.spec["model"]
-    plain = not spec.get("residual", False) and spec.get("activation", "relu") in ("relu", "leaky_relu")
-    if plain and spec.get("hidden"):
-        upper = bounds(int(spec.get("in_dim", 2)), list(spec["hidden"]))["serra2018_upper"]
+    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in the box",
+                               line=dict(color="#1f77b4"), hovertemplate="step %{x}: %{y} regions<extra></extra>"))
+    found = architecture_bound(run.spec["model"])
+    shown = list(counts)
+    if found is not None:
+        upper, label = found
+        shown.append(upper)
         fig.add_trace(
             go.Scatter(x=[steps[0], steps[-1]], y=[upper, upper], mode="lines", line=dict(dash="dash", color="gray"),
-                       name=f"Serra et al. 2018 upper bound ({upper:,})")
+                       name=f"{label}: {upper:,}")
         )
     fig.update_layout(
-        title="Linear regions during training", template="plotly_white", xaxis_title="step",
-        yaxis=dict(title="regions", type="log"), legend=dict(orientation="h", y=-0.2),
+        title="Linear regions during training", template="plotly_white",
+        xaxis=dict(title="step", tickformat="d"),
+        yaxis=dict(title="regions", **count_axis(shown)), legend=dict(orientation="h", y=-0.2),
     )
     return fig

@@ -1,8 +1,8 @@
-"""Self-contained HTML pages: one report per run, and a gallery (index) of reports.
+"""HTML pages: one report per run, and a gallery (index) of reports.
 
-A report inlines plotly.js once, from the installed plotly package, so it opens offline; nothing on
-either page points at a CDN or any other URL. The gallery needs no JavaScript at all: its thumbnails
-are small inline SVG drawings.
+A report inlines plotly.js from the installed plotly package (one portable file), or, in a gallery,
+loads the one copy `write_plotlyjs` puts beside the reports by a relative path; either way it opens
+offline and nothing points at a CDN. The gallery itself needs no JavaScript (inline SVG thumbnails).
 """
 
 from __future__ import annotations
@@ -47,10 +47,25 @@ footer { color:var(--muted); font-size:.85em; text-align:center; margin-top:24px
 """
 
 
+PLOTLY_JS = "plotly.min.js"  # the shared copy's file name, beside a gallery's index.html
+
+
 def _plotlyjs() -> str:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs()
+
+
+def write_plotlyjs(folder: str | os.PathLike) -> Path:
+    """Write the installed plotly.js to ``folder/plotly.min.js`` (unless an identical copy is there)."""
+    out = Path(folder) / PLOTLY_JS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = _plotlyjs()
+    if not (out.exists() and out.stat().st_size == len(text.encode("utf-8")) and out.read_text(encoding="utf-8") == text):
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    return out
 
 
 def _target(path: str | os.PathLike, filename: str) -> Path:
@@ -115,14 +130,30 @@ def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
     if data:
         rows.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, ""))))
     if model:
-        widths = [model.get("in_dim"), *model.get("hidden", []), model.get("out_dim")]
-        extra = [f"{k}={model[k]}" for k in ("activation", "residual", "norm", "init", "out_activation")
-                 if k in model and model[k] not in (False, "none", "default")]
-        rows.append(("model", "-".join(str(w) for w in widths if w is not None) + (", " + ", ".join(extra) if extra else "")))
+        rows.append(("model", _model_summary(model)))
     if train:
         keys = ("optimizer", "lr", "loss", "epochs", "batch_size", "seed")
         rows.append(("training", ", ".join(f"{k}={train[k]}" for k in keys if train.get(k) is not None)))
     return rows
+
+
+def _model_summary(model: dict[str, Any]) -> str:
+    """ "2-32-1, out_activation=sigmoid", or what the model really is when it has no hidden layer."""
+    hidden = list(model.get("hidden") or [])
+    # with no hidden layer there is no activation, norm or skip to speak of
+    keys = ("activation", "residual", "norm", "init", "out_activation") if hidden else ("init", "out_activation")
+    extra = [f"{k}={model[k]}" for k in keys if k in model and model[k] not in (False, "none", "default")]
+    tail = ", " + ", ".join(extra) if extra else ""
+    degree = model.get("poly_degree")
+    if degree and not hidden:
+        return f"polynomial, degree {degree} (a linear layer on x, x^2, ..., x^{degree}){tail}"
+    widths = [model.get("in_dim"), *hidden, model.get("out_dim")]
+    shape = "-".join(str(w) for w in widths if w is not None)
+    if degree:
+        shape = f"polynomial features of degree {degree}, then {shape}"
+    elif not hidden:
+        shape = f"linear, {shape}"
+    return shape + tail
 
 
 def summary_rows(run: Any) -> list[tuple[str, str]]:
@@ -133,7 +164,7 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
         rows += [("steps", _number(run.steps)), ("final loss", _number(run.final_loss))]
     if run.frames is not None:
         rows.append(("recorded frames", _number(len(run.frames))))
-    rows += [(_esc(k.replace("_", " ")), _number(v)) for k, v in sorted(run.metrics.items())]
+    rows += [(_esc(F.metric_label(k)), _number(v)) for k, v in sorted(run.metrics.items())]
     for k, v in sorted(run.timings.items()):  # "<what>_per_s" is a rate, "<what>_s" seconds
         if k.endswith("_per_s"):
             rows.append((_esc(f"{k[:-6].replace('_', ' ')} per second"), f"{float(v):,.0f}"))
@@ -147,12 +178,14 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
 
 
 def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[str, Any]] | None = None,
-                 title: str | None = None) -> Path:
-    """Write one self-contained HTML report of ``run`` and return its path.
+                 title: str | None = None, plotly_js: str | None = None) -> Path:
+    """Write one HTML report of ``run`` and return its path.
 
     ``path``: an .html file, or a directory (then ``path/report.html``). The page holds the title, the
     experiment's description and source notebook, a summary table, the headline figure (usually the
     animation), the loss curve, and any extra ``figures`` given as (caption, figure) pairs.
+    ``plotly_js``: None inlines plotly.js (a self-contained page, ~4.6 MB); a relative path such as
+    "../plotly.min.js" loads the shared copy `write_plotlyjs` wrote there instead.
     """
     from .animate import figure_for_run
 
@@ -179,14 +212,18 @@ def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[s
         parts.append(f'<section><figure><div class="plot">{figure_div(fig)}</div>'
                      f"<figcaption>{_esc(caption)}</figcaption></figure></section>")
     out = _target(path, "report.html")
-    out.write_text(_page(heading, "".join(parts), with_plotly=True), encoding="utf-8")
+    out.write_text(_page(heading, "".join(parts), with_plotly=plotly_js or True), encoding="utf-8")
     return out
 
 
-def _page(title: str, body: str, *, with_plotly: bool) -> str:
+def _page(title: str, body: str, *, with_plotly: bool | str) -> str:
+    """The page around ``body``; ``with_plotly``: True inlines plotly.js, a string loads it from that path."""
     from .. import __version__
 
-    script = f'<script type="text/javascript">{_plotlyjs()}</script>' if with_plotly else ""
+    if isinstance(with_plotly, str):
+        script = f'<script type="text/javascript" src="{_esc(with_plotly)}"></script>'
+    else:
+        script = f'<script type="text/javascript">{_plotlyjs()}</script>' if with_plotly else ""
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -293,22 +330,30 @@ def thumbnail_svg(run: Any, size: int = 240) -> str | None:
     for kind, x, y, color in layers:
         px = _scale(np.asarray(x, np.float64), x0, x1, 0, size)
         py = _scale(np.asarray(y, np.float64), y0, y1, h, 0)
-        if kind == "cells":  # a coarse probability map: one rect per cell, red (0) to blue (1)
+        if kind == "cells":  # a coarse probability map, red (0) to blue (1): one path of unit squares per
+            # colour level, scaled into place (a rect per cell costs ~5x the bytes)
             xs_, ys_ = np.asarray(x, np.float64), np.asarray(y, np.float64)
-            dx, dy = (xs_[1] - xs_[0]) / 2, (ys_[1] - ys_[0]) / 2
-            for j, yv in enumerate(ys_):
-                for i, xv in enumerate(xs_):
-                    a, b = _scale(np.array([xv - dx, xv + dx]), x0, x1, 0, size), _scale(np.array([yv + dy, yv - dy]), y0, y1, h, 0)
-                    out.append(f'<rect x="{a[0]:.1f}" y="{b[0]:.1f}" width="{a[1] - a[0] + 0.3:.1f}" '
-                               f'height="{b[1] - b[0] + 0.3:.1f}" fill="{_prob_colour(color[j, i])}"/>')
+            dx, dy = xs_[1] - xs_[0], ys_[1] - ys_[0]
+            sx, sy = size * dx / (x1 - x0), h * dy / (y1 - y0)  # one cell in SVG units
+            ox, oy = _scale(np.array([xs_[0] - dx / 2]), x0, x1, 0, size)[0], _scale(np.array([ys_[0] - dy / 2]), y0, y1, h, 0)[0]
+            level = np.clip(np.round(np.nan_to_num(np.asarray(color, np.float64), nan=0.5) * 10), 0, 10).astype(int)
+            out.append(f'<g transform="translate({ox:.1f} {oy:.1f}) scale({sx:.3f} {-sy:.3f})">')
+            for v in np.unique(level):
+                jj, ii = np.nonzero(level == v)
+                d = "".join(f"M{i} {j}h1.05v1.05h-1.05z" for i, j in zip(ii, jj))
+                out.append(f'<path fill="{_prob_colour(v / 10)}" d="{d}"/>')
+            out.append("</g>")
             continue
+        ok = np.isfinite(px) & np.isfinite(py)
         if kind == "line":
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py) if np.isfinite(a) and np.isfinite(b))
+            pts = " ".join(f"{a:.0f},{b:.0f}" for a, b in zip(px[ok], py[ok]))
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{pts}"/>')
-        else:
-            colors = color if isinstance(color, list) else [color] * len(px)
-            out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.8" fill="{c}"/>'
-                    for a, b, c in zip(px, py, colors) if np.isfinite(a) and np.isfinite(b)]
+        else:  # dots: one path per colour, each dot a zero-length stroke with round caps
+            colors = np.asarray(color if isinstance(color, list) else [color] * len(px))
+            for c in dict.fromkeys(colors[ok].tolist()):
+                sel = ok & (colors == c)
+                d = "".join(f"M{a:.0f} {b:.0f}h0" for a, b in zip(px[sel], py[sel]))
+                out.append(f'<path stroke="{c}" stroke-width="3.6" stroke-linecap="round" d="{d}"/>')
     out.append("</svg>")
     return "".join(out)
 
@@ -349,9 +394,10 @@ def _thumbnail_layers(run: Any) -> list[tuple[str, Any, Any, Any]]:
         final = run.frames[-1][keep]
         return [("points", data.y[keep, 0], data.y[keep, 1], "rgba(214,39,40,.45)"),
                 ("points", final[:, 0], final[:, 1], "#1f77b4")]
-    if kind == "curve":
+    if kind == "curve":  # in the data's y-range, as the report's view: a wild fit runs along the edge
         x, curves = curve_frames(run, np.array([len(run.frames) - 1]))
-        return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, curves[0], "#1f77b4")]
+        lo, hi = F.data_y_range(data)
+        return [("points", data.X[keep, 0], data.y[keep, 0], "#555"), ("line", x, np.clip(curves[0], lo, hi), "#1f77b4")]
     if kind == "boundary":
         model, train = spec.get("model", {}) or {}, spec.get("train", {}) or {}
         layers = []

@@ -12,15 +12,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
+from .animate import ANIMATION_GRID, controls
+from .figures import to_percent
 
 
-def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern") -> Any:
+def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern") -> Any:
     """One figure, two panels, one slider; needs a run with 2-D inputs, frames and snapshots."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     from ..geometry import default_box, linear_regions, snapshot_models
-    from .regions import region_traces
+    from .regions import region_traces, regions_phrase
 
     run = run.framed() if hasattr(run, "framed") else run
     data = run.data
@@ -34,8 +36,10 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
     # snapshot_models reuses one model, loading each snapshot in turn: take the regions as it goes
     shots = [(step, linear_regions(model, box)) for i, (step, model) in enumerate(snapshot_models(run)) if i in wanted]
     binary = data.task == "binary"
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=("outputs" if not binary else "decision boundary", "linear regions"))
+    mapping = data.task == "regression" and data.y.shape[1] == 2
+    left = ("decision boundary (p(class 1))" if binary else
+            "outputs: predictions (blue) and targets (red)" if mapping else "inputs, coloured by the prediction")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(left, "linear regions"))
     left_static, left_dynamic = _left_traces(run, 0)
     for tr in left_dynamic + left_static:  # the changing trace first, under the data points
         fig.add_trace(tr, row=1, col=1)
@@ -43,9 +47,10 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
     dynamic_idx = list(range(len(left_dynamic)))
     frames = []
     for j, (i, (step, regions)) in enumerate(zip(keep, shots)):
-        right = region_traces(regions, data, color=color, show_boundary=binary)
+        # frames swap the regions only; the data points (the traces after them) never move
+        right = region_traces(regions, None, color=color, show_boundary=binary, hover="pattern")
         if j == 0:
-            for tr in right:
+            for tr in region_traces(regions, data, color=color, show_boundary=binary, hover="pattern"):
                 fig.add_trace(tr, row=1, col=2)
             right_idx = list(range(n_left, n_left + len(right)))
         for tr in right:
@@ -53,23 +58,15 @@ def regions_and_outputs(run: Any, *, max_frames: int = 25, color: str = "pattern
             _compact(tr)
         _, dyn = _left_traces(run, int(i), frame=True)
         frames.append(go.Frame(data=dyn + right, traces=dynamic_idx + right_idx, name=str(step),
-                               layout=dict(title=f"step {step}: {len(regions)} linear regions")))
+                               layout=dict(title=f"step {step}: {regions_phrase(len(regions))}")))
     fig.frames = frames
     (x0, x1), (y0, y1) = box
     fig.update_xaxes(range=[x0, x1], row=1, col=2)
     fig.update_yaxes(range=[y0, y1], row=1, col=2)
     _fix_left_axes(fig, run, keep)
-    steps = [dict(label=f.name, method="animate",
-                  args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
-             for f in frames]
-    fig.update_layout(
-        title=frames[0].layout.title.text, template="plotly_white", height=520, showlegend=False,
-        sliders=[dict(active=0, currentvalue=dict(prefix="step "), pad=dict(t=40), steps=steps)],
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.12, xanchor="right", buttons=[
-            dict(label="play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True)]),
-            dict(label="pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
-        ])],
-    )
+    fig.update_layout(title=frames[0].layout.title.text, template="plotly_white", height=560, showlegend=False,
+                      margin=dict(t=90))
+    controls(fig, [f.name for f in frames], 250, redraw=True, prefix="step ")
     return fig
 
 
@@ -87,16 +84,19 @@ def _left_traces(run: Any, i: int, frame: bool = False) -> tuple[list, list]:
 
     data = run.data
     if data.task == "binary" and run.grid_frames is not None:
-        gx, gy = run.grid_axes
-        z = np.asarray(run.grid_frames[i][..., 0], dtype=np.float32)
+        k = -(-len(run.grid_axes[0]) // ANIMATION_GRID)  # every k-th grid line, as the headline animation
+        gx, gy = (np.asarray(a)[::k] for a in run.grid_axes)
+        z = np.asarray(run.grid_frames[i][::k, ::k, 0], dtype=np.float32)
         if run.spec.get("model", {}).get("out_activation") != "sigmoid":
             z = 1 / (1 + np.exp(-z))
+        z = to_percent(z)  # whole percent in one byte each: a quarter of float32's size, invisible in colour
         static = [go.Scatter(x=data.X[data.y == c, 0], y=data.X[data.y == c, 1], mode="markers",
                              marker=dict(size=5, color=col, line=dict(width=0.5, color="white")))
                   for c, col in ((0, "#d62728"), (1, "#1f77b4"))]
         if frame:  # frames carry only what changes: the probabilities
-            return static, [go.Heatmap(z=np.round(z, 3))]
-        return static, [go.Heatmap(x=gx, y=gy, z=np.round(z, 3), colorscale="RdBu", zmin=0, zmax=1, showscale=False)]
+            return static, [go.Heatmap(z=z)]
+        return static, [go.Heatmap(x=gx, y=gy, z=z, colorscale="RdBu", zmin=0, zmax=100, showscale=False, zsmooth="best",
+                                   hovertemplate="(%{x:.3g}, %{y:.3g})<br>p(class 1) %{z}%<extra></extra>")]
     pred = np.asarray(run.frames[i], dtype=np.float32)
     static = []
     if data.task == "regression" and data.y.shape[1] == 2:

@@ -8,31 +8,42 @@ frames from the session's worker thread. Training itself lives in session.py, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import functools
 import json
 import math
 import os
 import secrets
+import sys
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.websockets import WebSocketState
 
 from ..errors import DataFileError, SpecError
 from . import session as sess
+from .scheduler import Scheduler
+from .security import Guard
 
 STATIC = Path(__file__).parent / "static"
 MAX_SESSIONS = 32
 MAX_BODY = 2_000_000  # bytes of a JSON request (a drawn or uploaded data set included)
 MAX_UPLOAD = 1_000_000  # bytes of an uploaded CSV
 MAX_MESSAGE = 10_000  # bytes of one WebSocket command
+MAX_WS_FRAME = 1_000_000  # uvicorn hangs up above this; between the two, the page gets a readable error
 OUTBOX = 8  # frames waiting for a slow page; older ones are dropped (the page wants the latest)
+MAX_WAITING = 256  # messages of any kind waiting for a page that does not read them
 UNCLAIMED_S = 120.0  # a session nobody connected to within this long is closed
 COMMANDS = ("play", "pause", "step", "reset", "lr")
+SWITCH_INTERVAL_S = 0.001
 
 
 class BadRequest(Exception):
@@ -62,17 +73,20 @@ def parse_json(raw: bytes, limit: int = MAX_BODY) -> Any:
 
 
 class Outbox:
-    """Latest frames for one page: a bounded deque filled from any thread, drained by the event loop.
+    """Messages for one page: filled from any thread (in the state machine's order), drained by the event loop.
 
-    The loop is the WebSocket's, bound when the page connects; before that, messages just wait.
+    Only frames are dropped when a slow page falls behind (the oldest first: the page wants the
+    latest); states, replies and errors always arrive. The loop is the WebSocket's, bound when the
+    page connects; before that, messages just wait.
     """
 
     def __init__(self) -> None:
-        self.items: deque[str] = deque(maxlen=OUTBOX)
+        self.items: deque[tuple[bool, str]] = deque()  # (is a frame, JSON text)
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready: asyncio.Event | None = None
         self.dropped = 0
+        self.closed = False  # a message stamped "closed" was put: the last one the page gets
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.ready = asyncio.Event()
@@ -81,10 +95,17 @@ class Outbox:
 
     def put(self, message: dict[str, Any]) -> None:
         text = json.dumps(message, allow_nan=False, default=_plain)
+        frame = message.get("type") == "frame"
         with self.lock:
-            if len(self.items) == self.items.maxlen:
+            if frame and sum(f for f, _ in self.items) >= OUTBOX:
+                oldest = next(i for i, (f, _) in enumerate(self.items) if f)
+                del self.items[oldest]
                 self.dropped += 1
-            self.items.append(text)
+            if len(self.items) >= MAX_WAITING:  # a client that sends but never reads: the newest still say the state
+                del self.items[0]
+                self.dropped += 1
+            self.items.append((frame, text))
+            self.closed = self.closed or message.get("state") == "closed"
         loop, ready = self.loop, self.ready
         if loop is not None and ready is not None:
             try:
@@ -92,14 +113,15 @@ class Outbox:
             except RuntimeError:  # the loop has shut down: nobody is listening any more
                 pass
 
-    async def drain(self) -> list[str]:
+    async def drain(self) -> tuple[list[str], bool]:
+        """The waiting messages, and whether the last of them closed the session."""
         assert self.ready is not None, "bind() before drain()"
         await self.ready.wait()
         self.ready.clear()
         with self.lock:
-            out = list(self.items)
+            out = [text for _, text in self.items]
             self.items.clear()
-        return out
+            return out, self.closed
 
 
 def _plain(v: Any) -> Any:
@@ -120,10 +142,14 @@ class Entry:
 class Sessions:
     """Live sessions by id, bounded in number; unclaimed ones are closed after a while."""
 
-    def __init__(self, limit: int = MAX_SESSIONS):
+    def __init__(self, limit: int = MAX_SESSIONS, scheduler: Scheduler | None = None):
         self.limit = limit
+        self.scheduler = scheduler or Scheduler()
         self.entries: dict[str, Entry] = {}
         self.lock = threading.Lock()
+        # Every session not yet freed, forgotten or not: one being closed by another thread (a page
+        # that just disconnected) must still be waited for when the server stops.
+        self.alive: weakref.WeakSet[sess.Session] = weakref.WeakSet()
 
     def add(self, config: sess.Config) -> tuple[str, Entry]:
         self.reap()
@@ -132,9 +158,10 @@ class Sessions:
                 raise BadRequest(429, "session", f"session: expected at most {self.limit} open sessions, got "
                                  f"{len(self.entries)} already. Close a playground tab or wait a minute.")
             outbox = Outbox()
-            entry = Entry(sess.Session(config, outbox.put), outbox)
+            entry = Entry(sess.Session(config, outbox.put, self.scheduler), outbox)
             sid = secrets.token_urlsafe(12)
             self.entries[sid] = entry
+            self.alive.add(entry.session)
         return sid, entry
 
     def get(self, sid: str) -> Entry:
@@ -148,6 +175,7 @@ class Sessions:
             entry = self.entries.pop(sid, None)
         if entry is not None:
             entry.session.close()
+            _return_memory()
         return entry
 
     def reap(self) -> None:
@@ -157,19 +185,37 @@ class Sessions:
             self.remove(sid)
 
     def close_all(self) -> None:
+        """Close every session and wait for every worker thread to end (also those closing elsewhere)."""
         for sid in list(self.entries):
             self.remove(sid)
+        for session in list(self.alive):
+            session.close()
+
+
+def _return_memory() -> None:
+    """Hand freed heap back to the system: each worker thread allocated in its own malloc arena, and
+    glibc keeps an arena's free pages unless asked, so a closed page's memory would otherwise stay."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _error(status: int, param: str, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "field": param}, status_code=status)
 
 
-def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
-    """The playground as an ASGI app (pages, plotly.js, JSON API, WebSocket)."""
+def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (), slots: int | None = None) -> FastAPI:
+    """The playground as an ASGI app (pages, plotly.js, JSON API, WebSocket).
+
+    ``hosts``: names besides localhost/127.0.0.1/[::1] that the Host header may carry (``--host``).
+    ``slots``: how many sessions train at once (see scheduler.py); one per core by default.
+    """
     app = FastAPI(title="mlplab playground", docs_url=None, redoc_url=None, openapi_url=None)
-    sessions = Sessions(max_sessions)
+    sessions = Sessions(max_sessions, Scheduler(slots))
     app.state.sessions = sessions
+    app.add_middleware(Guard, hosts=hosts, limits={"/api/csv": MAX_UPLOAD}, default_limit=MAX_BODY,
+                       json_paths=("/api/session",), csv_paths=("/api/csv",), data_paths=("/api/session/",))
 
     @app.exception_handler(BadRequest)
     async def _bad(request: Request, exc: BadRequest) -> JSONResponse:
@@ -199,28 +245,13 @@ def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
 
     @app.get("/api/options")
     async def options() -> dict[str, Any]:
-        from ..specs import ModelSpec, TrainSpec
-        from ..training.loop import TASK_LOSSES
-
-        def choices(cls, name: str) -> list[str]:
-            return list(cls.model_fields[name].annotation.__args__)
-
-        return {
-            "datasets": sess.playground_datasets(),
-            "presets": sess.playground_presets(),
-            "activation": choices(ModelSpec, "activation"), "norm": choices(ModelSpec, "norm"),
-            "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
-            "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
-            "limits": {"points": sess.MAX_POINTS, "depth": sess.MAX_DEPTH, "width": sess.MAX_WIDTH,
-                       "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "sessions": max_sessions,
-                       "classes": sess.MAX_CLASSES},
-        }
+        return {**_static_options(), "limits": {**_static_options()["limits"], "sessions": max_sessions}}
 
     @app.post("/api/session")
     async def create(request: Request) -> dict[str, Any]:
         raw = parse_json(await request.body())
         config = await asyncio.to_thread(sess.parse_config, raw)
-        sid, entry = sessions.add(config)
+        sid, entry = await asyncio.to_thread(sessions.add, config)
         return {"id": sid, **entry.session.data_message()}
 
     @app.post("/api/csv")
@@ -260,25 +291,33 @@ def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
         await ws.accept()
         if entry is None or entry.connected:
             why = "no open session with this id" if entry is None else "this session already has a page"
-            await ws.send_json({"type": "error", "field": "session", "error": f"session: {why}. Reload the page."})
+            await ws.send_json({"type": "error", "field": "session", "state": "closed",
+                                "error": f"session: {why}. Reload the page."})
             await ws.close(code=4404)
             return
         entry.connected = True
         entry.outbox.bind(asyncio.get_running_loop())
         s = entry.session
-        entry.outbox.put(s.first_frame())
+        await asyncio.to_thread(s.hello)
 
         async def send() -> None:
             while True:
-                for text in await entry.outbox.drain():
+                texts, closed = await entry.outbox.drain()
+                for text in texts:
                     await ws.send_text(text)
+                if closed:  # deleted elsewhere: the page has been told (above); hang up
+                    await ws.close(code=4410)
+                    return
 
         async def receive() -> None:
             while True:
-                text = await ws.receive_text()
-                reply = await _command(s, text)
-                if reply is not None:
-                    await ws.send_json(reply)
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:  # a binary frame: read it as UTF-8 text, or answer that it is not
+                    text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+                await _command(s, text)
 
         tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
         try:
@@ -289,12 +328,36 @@ def create_app(*, max_sessions: int = MAX_SESSIONS) -> FastAPI:
             # Closing joins the worker thread: do it off the loop, and without awaiting, so that a
             # cancelled handler (server shutdown) cannot leave the session open.
             threading.Thread(target=sessions.remove, args=(sid,), name="mlplab-close", daemon=True).start()
+            if WebSocketState.CONNECTED == ws.client_state == ws.application_state:  # a task failed: hang up, not go silent
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
 
     return app
 
 
-async def _command(s: sess.Session, text: str) -> dict[str, Any] | None:
-    """One command from the page; a bad one is answered with an error message, never a crash."""
+@functools.lru_cache(maxsize=1)
+def _static_options() -> dict[str, Any]:
+    """What the page may choose from: the same for every request, so built once."""
+    from ..specs import ModelSpec, TrainSpec
+    from ..training.loop import TASK_LOSSES
+
+    def choices(cls, name: str) -> list[str]:
+        return list(cls.model_fields[name].annotation.__args__)
+
+    return {
+        "datasets": sess.playground_datasets(),
+        "presets": sess.playground_presets(),
+        "activation": choices(ModelSpec, "activation"), "norm": choices(ModelSpec, "norm"),
+        "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
+        "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
+        "limits": {"points": sess.MAX_POINTS, "depth": sess.MAX_DEPTH, "width": sess.MAX_WIDTH,
+                   "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": sess.MAX_CLASSES},
+    }
+
+
+async def _command(s: sess.Session, text: str) -> None:
+    """One command from the page. Every answer (state, lr, error) goes through the session's ordered
+    channel, so it can never overtake or be overtaken by a frame; a bad command is answered, never a crash."""
     try:
         if len(text) > MAX_MESSAGE:
             raise SpecError("message", f"at most {MAX_MESSAGE} bytes", f"{len(text)} bytes")
@@ -305,38 +368,39 @@ async def _command(s: sess.Session, text: str) -> dict[str, Any] | None:
         if not isinstance(msg, dict):
             raise SpecError("message", 'a JSON object like {"cmd": "play"}', msg)
         cmd = msg.get("cmd")
-        if cmd not in COMMANDS:
+        if not isinstance(cmd, str) or cmd not in COMMANDS:
             raise SpecError("cmd", f"one of {', '.join(COMMANDS)}", cmd)
-        if cmd == "play":
-            s.play()
-        elif cmd == "pause":
-            s.pause()
-        elif cmd == "step":
-            s.step()
-        elif cmd == "reset":
-            await asyncio.to_thread(s.reset)
-        elif cmd == "lr":
+        if cmd == "lr":
             s.set_lr(msg.get("value"))
-            return {"type": "lr", "lr": s.lr}
-        return {"type": "status", "status": cmd, "running": cmd == "play" or cmd == "step", "epoch": s.epoch}
+            s.machine.send({"type": "lr", "lr": s.lr})
+        elif cmd == "reset":
+            await asyncio.to_thread(s.command, cmd)
+        else:
+            s.command(cmd)
     except SpecError as exc:
-        return {"type": "error", "field": exc.param, "error": str(exc)}
+        s.machine.send({"type": "error", "field": exc.param, "error": str(exc)})
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False) -> None:
-    """Run the playground with uvicorn until Ctrl-C; prints the address to open."""
+def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False, url: str | None = None) -> None:
+    """Run the playground with uvicorn until Ctrl-C; prints the address to open (``url``: the page with an
+    experiment loaded, see `web.url.playground_url`)."""
     import torch
     import uvicorn
 
     torch.set_num_threads(1)  # tiny models are dispatch-bound; one thread per session is fastest
-    app = create_app()
-    url = f"http://{host}:{port}/"
+    # Each torch call releases the GIL, so training threads and the event loop hand it over thousands
+    # of times a second; a waiting thread gets it after this long instead of the default 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    app = create_app(hosts=(host,))
+    url = url or f"http://{host}:{port}/"
     print(f"mlplab playground: {url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"))
+        # Frames are base64 floats that deflate barely shrinks; compressing them would cost the event loop.
+        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MLPLAB_LOG", "warning"),
+                    ws_per_message_deflate=False, ws_max_size=MAX_WS_FRAME)
     finally:
         app.state.sessions.close_all()

@@ -28,6 +28,8 @@ from ..training.callbacks import Callback, StopTraining
 from ..training import metrics as M
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES, train
 from ..training.run import Run
+from .scheduler import Scheduler, Turn
+from .state import StateMachine
 
 # Limits: each keeps one page from taking the server; every one is answered with a SpecError.
 MAX_POINTS = 5000  # training + test points of any data set, uploaded or drawn
@@ -42,11 +44,6 @@ REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
 MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
 MAX_UNIT_MAPS = 64  # thumbnails for at most this many hidden units
 HISTORY_FRAMES = 100  # frames kept for export (~4 MB with the grid); halved (every other kept) when full
-# With several pages training, each worker sleeps this long per epoch so the event loop (and the
-# other pages) get the GIL: without it, 20 busy workers starve WebSocket handshakes.
-SHARE_SLEEP_S = 0.001
-_active = {"workers": 0}
-_active_lock = threading.Lock()
 GRID = 100  # heatmap resolution of the input-space view
 UNIT_GRID = 24  # resolution of each hidden unit's thumbnail
 CURVE_POINTS = 200
@@ -116,11 +113,17 @@ def _table(value: Any, param: str, allowed: set[str]) -> dict[str, Any]:
 
 
 def _finite_number(value: Any, param: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(param, f"a finite number in [{lo}, {hi}]", value)
-    if not lo <= value <= hi:
+    try:
+        x = float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        raise SpecError(param, f"a number in [{lo}, {hi}]", value) from None
+    if not math.isfinite(x):
+        raise SpecError(param, f"a finite number in [{lo}, {hi}]", value)
+    if not lo <= x <= hi:
         raise SpecError(param, f"a number in [{lo}, {hi}]", value)
-    return float(value)
+    return x
 
 
 def _integer(value: Any, param: str, lo: int, hi: int) -> int:
@@ -171,6 +174,33 @@ def custom_dataset(values: dict[str, Any], where: str = "data") -> Dataset:
                    n_classes=None if task == "regression" else max(2, int(targets.max()) + 1))
 
 
+# The JSON type of each setting the page sends (None always means "the default"). The specs would
+# quietly read "yes" as true and "0.3" as 0.3; a page that sends those has a bug worth naming.
+NUMBER = "a number"
+FIELD_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "data.name": ("a string", (str,)), "data.task": ("a string", (str,)),
+    "data.n": ("a whole number", (int,)), "data.seed": ("a whole number", (int,)),
+    "data.noise": (NUMBER, (int, float)), "data.test_fraction": (NUMBER, (int, float)),
+    "model.activation": ("a string", (str,)), "model.norm": ("a string", (str,)), "model.init": ("a string", (str,)),
+    "model.residual": ("true or false", (bool,)), "model.leaky_slope": (NUMBER, (int, float)),
+    "train.optimizer": ("a string", (str,)), "train.loss": ("a string", (str,)),
+    "train.lr": (NUMBER, (int, float)), "train.momentum": (NUMBER, (int, float)),
+    "train.weight_decay": (NUMBER, (int, float)), "train.batch_size": ("a whole number", (int,)),
+    "train.seed": ("a whole number", (int,)), "stop.epochs": ("a whole number", (int,)), "stop.loss": (NUMBER, (int, float)),
+}
+
+
+def _check_types(tables: dict[str, dict[str, Any]]) -> None:
+    for where, values in tables.items():
+        for key, value in values.items():
+            expected = FIELD_TYPES.get(f"{where}.{key}")
+            if expected is None or value is None:
+                continue
+            what, types = expected
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                raise SpecError(f"{where}.{key}", what, value)
+
+
 def parse_config(raw: Any) -> Config:
     """Validate a page's settings; any problem is one SpecError naming the field."""
     from ..api import resolve
@@ -180,11 +210,12 @@ def parse_config(raw: Any) -> Config:
     model_in = _table(raw.get("model"), "model", MODEL_KEYS)
     train_in = _table(raw.get("train"), "train", TRAIN_KEYS)
     stop_in = _table(raw.get("stop"), "stop", STOP_KEYS)
+    _check_types({"data": data_in, "model": model_in, "train": train_in, "stop": stop_in})
     preset = raw.get("preset")
     base: dict[str, Any] = {}
     if preset is not None:
         names = {p["name"] for p in playground_presets()}
-        if preset not in names:
+        if not isinstance(preset, str) or preset not in names:
             raise SpecError("preset", f"a trainable 1-D or 2-D preset ({', '.join(sorted(names))})", preset)
         base = resolve(preset).model_dump()
 
@@ -212,6 +243,12 @@ def parse_config(raw: Any) -> Config:
         if total > MAX_POINTS:
             raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", total)
         data_spec = spec.model_dump()
+    if data.n < 2 and data.X_test is None:
+        raise SpecError("data.X" if custom else "data.n", "at least 2 training points", data.n)
+    if data.n < 2:
+        total = data.n + len(data.X_test)
+        raise SpecError("data.test_fraction", "a test split that leaves at least 2 training points",
+                        f"{data.n} training points of {total}", hint="lower data.test_fraction or add points")
 
     model_base = dict(base.get("model", {})) if base else {}
     train_base = dict(base.get("train", {})) if base else {}
@@ -252,7 +289,8 @@ def parse_config(raw: Any) -> Config:
     if stop_loss is not None:
         stop_loss = _finite_number(stop_loss, "stop.loss", 0.0, 1e9)
     experiment = {
-        "name": "playground", "kind": "train", "data": data_spec,
+        "name": preset or "playground",  # the preset it started from, so a URL of it maps back to it
+        "kind": "train", "data": data_spec,
         "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
     }
     return Config(experiment, data, custom, stop_epochs, stop_loss, raw)
@@ -399,14 +437,16 @@ def _num(v: Any) -> float | None:
 
 
 def region_summary(model: torch.nn.Module, box: list[tuple[float, float]]) -> dict[str, Any]:
-    """Exact linear-region count inside the view's box and the Serra et al. upper bound for the widths."""
-    from ..geometry import linear_regions, serra_upper
+    """Exact linear-region count inside the view's box and the upper bound proven for the architecture
+    (Serra et al. for plain nets, `geometry.bounds.residual_upper` for residual ones), with its name."""
+    from ..geometry import linear_regions, upper_bound
 
     spec = model.spec
     started = time.perf_counter()
     regions = linear_regions(model, (tuple(box[0]), tuple(box[1])))
     units = sum(spec.hidden) * (2 if spec.residual else 1)
-    return {"count": len(regions), "bound": str(serra_upper(2, list(spec.hidden))), "plain": not spec.residual,
+    bound, name = upper_bound(2, list(spec.hidden), residual=spec.residual, leaky=spec.activation == "leaky_relu")
+    return {"count": len(regions), "bound": str(bound), "bound_name": name, "plain": not spec.residual,
             "units": units, "seconds": round(time.perf_counter() - started, 4)}
 
 
@@ -415,12 +455,12 @@ def region_summary(model: torch.nn.Module, box: list[tuple[float, float]]) -> di
 
 
 class PlaygroundCallback(Callback):
-    """Pause, learning rate, stop and frames: the page's hands on `train`."""
+    """Pause, learning rate, stop, time slices and frames: the page's hands on `train`."""
 
     def __init__(self, session: Session):
         self.s = session
 
-    def on_step_end(self, t, step: int, loss: torch.Tensor, pred) -> None:
+    def on_step_end(self, t, step: int, loss, pred) -> None:
         s = self.s
         if s._stop.is_set():
             raise StopTraining("interrupted", s._stop_reason)
@@ -428,18 +468,27 @@ class PlaygroundCallback(Callback):
         if s.lr != s._lr_applied:
             t.engine.lr = s.lr  # every engine takes a new learning rate between steps
             s._lr_applied = s.lr
+        if not s._turn.tick():  # stopped while queued for the next time slice
+            raise StopTraining("interrupted", s._stop_reason)
 
     def on_epoch_end(self, t, epoch: int) -> None:
         self.s._epoch_done(t)
 
 
 class Session:
-    """A page's training. ``emit(frame)`` is called from the worker thread with each frame (a dict)."""
+    """A page's training, driven by page commands through a server-owned `StateMachine`.
 
-    def __init__(self, config: Config, emit: Callable[[dict[str, Any]], None]):
+    ``emit(message)`` receives every message for the page (frames, states, errors, replies) in
+    order, from the server's threads and the worker thread alike. ``scheduler`` shares the CPU
+    between sessions (see scheduler.py); each session has its own when none is given.
+    """
+
+    def __init__(self, config: Config, emit: Callable[[dict[str, Any]], None], scheduler: Scheduler | None = None):
         from ..training.loop import check_compatible
 
-        self.config, self.emit = config, emit
+        self.config = config
+        self.machine = StateMachine(emit)
+        self.scheduler = scheduler or Scheduler()
         exp = config.experiment
         self.model_spec = validate(ModelSpec, exp["model"], "model")
         self.train_spec = validate(TrainSpec, {**exp["train"], "epochs": 1}, "train")
@@ -448,24 +497,30 @@ class Session:
         self.lr = self.train_spec.lr
         self.regions_on = piecewise_linear(self.model_spec) and sum(self.model_spec.hidden) <= MAX_REGION_UNITS
         self._thread: threading.Thread | None = None
-        self._running = threading.Event()
         self._stop = threading.Event()
         self._stop_reason = ""
+        self._turn = Turn(self.scheduler, self._stop)
+        self.parked = threading.Event()  # set while the worker sleeps paused (it trains nothing then)
         self._build()
         check_compatible(self.model, config.data, self.train_spec)
 
     # -- state
+
+    @property
+    def status(self) -> str:
+        return self.machine.state
+
+    @property
+    def message(self) -> str:
+        return self.machine.message
 
     def _build(self) -> None:
         from ..models import build_model
 
         self.model = build_model(self.model_spec, seed=self.train_spec.seed)
         self.epoch = 0
-        self.status = "ready"
-        self.message = ""
         self._lr_applied = self.lr
         self._step_losses: list[float] = []
-        self._step_budget: int | None = None
         self._last_frame = self._last_units = self._last_regions = -math.inf
         self._regions: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []  # exported frames (epoch, loss, outputs)
@@ -489,121 +544,142 @@ class Session:
     def first_frame(self) -> dict[str, Any]:
         return self._make_frame(force_all=True)
 
-    # -- commands (from the server's thread)
+    def hello(self) -> None:
+        """The page connected: send it the current frame (with the state, as every message)."""
+        self.machine.send(self.first_frame())
+
+    # -- commands (from the server's threads; reset and close wait for the worker, so off the event loop)
+
+    def command(self, cmd: str) -> None:
+        """play, pause, step, reset or close; the state machine decides what each means now."""
+        if cmd == "reset":
+            self.reset()
+        elif cmd == "close":
+            self.close()
+        else:
+            with self.machine.lock:
+                before, after = self.machine.command(cmd)
+                if after == "running" and before != "running":
+                    self._start()
 
     def play(self) -> None:
-        if self.status in ("finished", "diverged"):
-            return
-        self._step_budget = None
-        self._start()
-        self._running.set()
+        self.command("play")
 
     def pause(self) -> None:
-        self._running.clear()
+        self.command("pause")
 
     def step(self) -> None:
-        if self.status in ("finished", "diverged"):
-            return
-        self._step_budget = 1
-        self._start()
-        self._running.set()
+        self.command("step")
 
     def set_lr(self, lr: Any) -> None:
         self.lr = _finite_number(lr, "lr", 1e-8, 100.0)
 
     def reset(self) -> None:
-        self.close("reset")
-        self._stop.clear()
-        self._build()
-        self.emit(self.first_frame())
+        """Stop the worker, rebuild the model from its seed, and show the untrained frame (state idle)."""
+        if self.machine.state == "closed":
+            return
+        self._halt("reset")
+        with self.machine.lock:
+            if self.machine.state == "closed":  # closed while the worker stopped
+                return
+            self._stop.clear()
+            self._build()
+            self.machine.command("reset")
+            self.machine.send(self.first_frame())
 
     def close(self, reason: str = "closed") -> None:
+        """Final: the state becomes closed (nothing restarts it) and the worker thread has ended on return."""
+        self.machine.command("close")
+        self._halt(reason)
+
+    def _halt(self, reason: str) -> None:
         self._stop_reason = reason
         self._stop.set()
-        self._running.set()  # wake a paused worker so it sees the stop
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+        self.machine.wake()  # a paused worker
+        self.scheduler.wake()  # a worker queued for a time slice
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()  # a worker checks the stop after every step, frame and wait
         self._thread = None
-        self._running.clear()
 
     @property
-    def running(self) -> bool:
-        return self._running.is_set() and self._thread is not None
+    def worker(self) -> threading.Thread | None:
+        return self._thread
 
     # -- the worker
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._work, name="mlplab-playground", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"mlplab-playground-{id(self):x}", daemon=True)
             self._thread.start()
 
+    def _run(self) -> None:
+        try:
+            if self._turn.take():
+                self._work()
+        finally:
+            self._turn.give()
+
     def _wait_running(self) -> None:
-        while not self._running.wait(timeout=0.5):
-            if self._stop.is_set():
-                break
-        if self._stop.is_set():
-            raise StopTraining("interrupted", self._stop_reason)
+        """Paused: give up the time slice, sleep until the page plays (or the session stops)."""
+        if self.machine.state != "running":
+            self._turn.give()
+            self.parked.set()
+            try:
+                self.machine.wait_running(self._stop)
+            finally:
+                self.parked.clear()
+            if not self._stop.is_set() and self.machine.state == "running":
+                self._turn.take()
+        if self._stop.is_set() or self.machine.state != "running":
+            raise StopTraining("interrupted", self._stop_reason or "stopped")
 
     def _work(self) -> None:
         cb = PlaygroundCallback(self)
-        with _active_lock:
-            _active["workers"] += 1
         try:
             self._wait_running()
             while self.epoch < self.config.stop_epochs and not self._stop.is_set():
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
                 self._lr_applied = self.lr
-                self.status = "running"
                 run = train(self.model, self.config.data, spec, callbacks=[cb])
                 if run.status == "lr":
                     continue
                 if run.status == "diverged":
-                    self.status, self.message = "diverged", run.message
-                elif run.status == "finished" and self.status != "finished":
-                    self.status, self.message = "finished", f"reached the epoch limit ({self.config.stop_epochs})"
+                    self.machine.event("diverged", run.message)
+                elif run.status == "finished":
+                    self.machine.event("finished", f"reached the epoch limit ({self.config.stop_epochs})")
                 elif run.status == "stopped early":
-                    self.status, self.message = "finished", run.message
+                    self.machine.event("finished", run.message)
                 break
         except StopTraining:
             pass
         except Exception as exc:  # a worker must never die silently: the page hears why
-            self.status, self.message = "error", f"training failed: {exc}"
-        finally:
-            with _active_lock:
-                _active["workers"] -= 1
+            self.machine.event("failed", f"training failed: {exc}")
         if not self._stop.is_set():
-            self._running.clear()
-            self.emit(self._make_frame(force_all=True))
+            self.machine.send(self._make_frame(force_all=True))
 
     def _epoch_done(self, t) -> None:
         self.epoch += 1
-        if _active["workers"] > 1:
-            time.sleep(SHARE_SLEEP_S)
         stop = self.config.stop_loss
         now = time.perf_counter()
-        budget_done = False
-        if self._step_budget is not None:
-            self._step_budget -= 1
-            budget_done = self._step_budget <= 0
+        with self.machine.lock:
+            budget = self.machine.step_budget
+            if budget is not None:
+                self.machine.step_budget = budget - 1
+            budget_done = budget is not None and budget - 1 <= 0
         if budget_done or now - self._last_frame >= FRAME_INTERVAL_S:
             frame = self._make_frame(force_all=budget_done)
             if stop is not None and frame["loss"] is not None and frame["loss"] <= stop:
-                self._running.clear()
-                self.status, self.message = "finished", f"the training loss reached {frame['loss']:.6g} <= stop.loss {stop}"
-                frame.update(status=self.status, message=self.message, running=False)
-                self.emit(frame)
-                raise StopTraining("finished", self.message)
-            self.emit(frame)
+                message = f"the training loss reached {frame['loss']:.6g} <= stop.loss {stop}"
+                self.machine.event("finished", message)
+                self.machine.send(frame)
+                raise StopTraining("finished", message)
+            self.machine.send(frame)
         if budget_done:
-            self._step_budget = None
-            self._running.clear()
-            self.status = "paused"
-            self.emit({"type": "status", "status": "paused", "running": False, "epoch": self.epoch})
-        if not self._running.is_set():
-            self.status = "paused"
+            self.machine.event("stepped")
+        if self.machine.state != "running":
             self._wait_running()
-            self.status = "running"
 
     def _make_frame(self, force_all: bool = False) -> dict[str, Any]:
         now = time.perf_counter()
@@ -618,8 +694,7 @@ class Session:
         if units:
             self._last_units = now
         self._last_frame = now
-        f.update(type="frame", epoch=self.epoch, step=len(self._step_losses), lr=self.lr,
-                 status=self.status, message=self.message, running=self.running and self.status == "running")
+        f.update(type="frame", epoch=self.epoch, step=len(self._step_losses), lr=self.lr)
         self._remember(f)
         return f
 
@@ -657,7 +732,7 @@ class Session:
                 g = GRID
                 run.grid_frames = np.stack([h["grid"].reshape(g, g, -1) for h in hist])  # (k, g, g, d_out)
                 run.grid_axes = (self.frames.axes[0], self.frames.axes[1])
-        run.status = {"ready": "finished", "running": "interrupted", "paused": "interrupted"}.get(self.status, self.status)
+        run.status = {"idle": "finished", "running": "interrupted", "paused": "interrupted"}.get(self.status, self.status)
         run.message = self.message
         run.metrics = M.split_metrics(lambda X: model(torch.from_numpy(np.ascontiguousarray(X, np.float32))).detach().numpy(),
                                       self.config.data, self.train_spec.loss)

@@ -9,7 +9,12 @@ const MAX_CURVE_POINTS = 4000; // loss curve points kept on the page
 const MAX_URL_POINTS = 300;    // drawn points beyond this are not put in the link
 
 let options = null, session = null, ws = null, latest = null, drawPending = false;
-let running = false, kept = [], curve = { epoch: [], train: [], test: [] };
+let kept = [], curve = { epoch: [], train: [], test: [] };
+// The server owns the state (idle, running, paused, finished, diverged, error, closed); the page
+// only shows the newest one it was told. Until a socket is open the page is "connecting", and the
+// commands clicked meanwhile wait in `pending`, then go to the session that opens next.
+let state = "connecting", stateMessage = "", lastSeq = 0, pending = [], configuring = false;
+const STOPPED = ["finished", "diverged", "error", "closed", "disconnected"];
 let custom = null;             // {task, X, y} from an upload or drawing
 let applying = false;
 let lastConfig = null;
@@ -118,41 +123,57 @@ async function configure() {
   if (text === lastConfig) return;  // a change event with nothing changed (e.g. blur after typing)
   lastConfig = text;
   const mine = ++configSeq;
-  document.body.dataset.ready = "0";
+  configuring = true; showState();
   writeUrl(config);
   const info = await startSession(config);
   if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
-  if (!info) { document.body.dataset.ready = "1"; return; }
+  if (!info) { configuring = false; flush(); showState(); return; }  // refused: the old session stays
   showError(null);
   connect(info, mine);
 }
 
 function connect(info, seq) {
   info.seq = seq;
-  if (ws) { ws.onclose = null; ws.close(); }
+  if (ws) { ws.onclose = null; ws.onmessage = null; ws.close(); }
   session = info; latest = null; kept = []; curve = { epoch: [], train: [], test: [] };
-  running = false; setPlay();
+  lastSeq = 0; state = "connecting"; stateMessage = ""; showState();
   $("export").href = `/api/session/${info.id}/export`;
   $("metric-name").textContent = info.task === "regression" ? "R²" : "accuracy";
   $("snippet").hidden = true;
-  const sock = new WebSocket(`ws://${location.host}/api/session/${info.id}/ws`);
+  const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/session/${info.id}/ws`);
   ws = sock;
+  sock.onopen = () => { if (sock === ws) { configuring = false; flush(); } };
   sock.onmessage = (ev) => { if (sock === ws) onMessage(JSON.parse(ev.data)); };
-  ws.onclose = () => { if (ws) { $("status").textContent = "disconnected: reload the page"; } };
+  sock.onclose = () => {
+    if (sock !== ws) return;
+    if (state !== "closed") { state = "disconnected"; stateMessage = "reload the page"; }
+    showState();
+  };
   drawLoss();
 }
 
 function send(cmd, value) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(value === undefined ? { cmd } : { cmd, value }));
+  pending.push(JSON.stringify(value === undefined ? { cmd } : { cmd, value }));
+  flush();
+}
+
+function flush() {
+  if (configuring || !ws || ws.readyState !== WebSocket.OPEN) { showState(); return; }
+  while (pending.length) {
+    ws.send(pending.shift());
+    document.body.dataset.sent = String(Number(document.body.dataset.sent || 0) + 1);  // for the browser tests
+  }
 }
 
 function onMessage(m) {
+  if (m.seq !== undefined) {
+    if (m.seq <= lastSeq) return;  // never show an older state over a newer one
+    lastSeq = m.seq;
+  }
+  if (m.state) { state = m.state; stateMessage = m.message || ""; showState(); }
   if (m.type === "error") { showError(m.error); return; }
-  if (m.type === "status") { running = !!m.running; setPlay(); if (m.status === "paused") $("status").textContent = "paused"; return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type !== "frame") return;
-  running = !!m.running; setPlay();
-  if (session.seq === configSeq) document.body.dataset.ready = "1";
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
   if (!curve.epoch.length || curve.epoch[curve.epoch.length - 1] !== m.epoch) {
     curve.epoch.push(m.epoch); curve.train.push(m.loss); curve.test.push(m.test_loss === undefined ? null : m.test_loss);
@@ -164,12 +185,23 @@ function onMessage(m) {
   if (kept.length > MAX_KEPT_FRAMES) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
   latest = m;
   const sc = $("scrubber"); sc.max = kept.length - 1; sc.value = kept.length - 1;
-  if (m.message) $("status").textContent = `${m.status}: ${m.message}`;
-  else $("status").textContent = m.status;
   if (!drawPending) { drawPending = true; requestAnimationFrame(() => { drawPending = false; render(latest, true); }); }
 }
 
-function setPlay() { $("play").textContent = running ? "Pause" : "Play"; }
+// Status text and buttons follow the server's state; queued clicks are shown until the socket opens.
+function showState() {
+  const shown = configuring || !ws ? "connecting" : state;
+  let text = shown === "connecting" ? "connecting" : shown;
+  if (shown === "connecting" && pending.length) text += ` (${pending.map((p) => JSON.parse(p).cmd).join(", ")} queued)`;
+  else if (stateMessage && shown !== "connecting") text += `: ${stateMessage}`;
+  $("status").textContent = text;
+  document.body.dataset.state = shown;
+  const stopped = STOPPED.includes(shown);
+  $("play").textContent = shown === "running" ? "Pause" : "Play";
+  $("play").disabled = stopped;
+  $("step").disabled = stopped;
+  $("reset").disabled = shown === "closed" || shown === "disconnected";
+}
 
 // ---- drawing
 
@@ -279,9 +311,19 @@ function drawLoss() {
   if (curve.test.some((v) => v !== null))
     traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.test, name: "test",
       hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" } });
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" } },
-    xaxis: { title: { text: "epoch" } }, legend: compared.length ? { orientation: "h", y: -0.35, font: { size: 10 } } : { x: 1, xanchor: "right", y: 1 },
+  // the legend floats inside the plot (top right, where falling losses leave room) instead of taking its height
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
+    xaxis: { title: { text: "epoch" } }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
     hovermode: "x" }, { displayModeBar: false });
+}
+
+function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each labelled in full: no crowded minor digits
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) for (const v of t.y) if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi > 0)) return {};
+  const a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi)), steps = b - a <= 2 ? [1, 2, 5] : [1], vals = [];
+  for (let k = a; k <= b; k += Math.max(1, Math.ceil((b - a) / 8))) for (const f of steps) if (f * 10 ** k >= lo / 1.5 && f * 10 ** k <= hi * 1.5) vals.push(f * 10 ** k);
+  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(1)))), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
@@ -289,7 +331,7 @@ function drawRegions(r) {
   if (!session || !session.regions) { box.textContent = "Linear regions: only for 2-input ReLU / leaky ReLU / identity models."; return; }
   if (!r) { box.textContent = ""; return; }
   if (r.error) { box.textContent = `Linear regions: ${r.error}`; return; }
-  const which = r.plain ? "Serra et al. upper bound" : "bound for a plain MLP of these widths (the model is residual)";
+  const which = r.bound_name;  // the server names the bound proven for this architecture
   box.innerHTML = `Exact linear regions in view: <b data-testid="region-count">${r.count}</b> (${which}: ${r.bound})`;
 }
 
@@ -297,8 +339,10 @@ function drawUnits(u) {
   const box = $("units"), size = u.size, z = f32(u.z);
   box.innerHTML = "";
   let idx = 0;
-  for (const width of u.layers) {
+  u.layers.forEach((width, layer) => {  // one row per hidden layer, labelled; each thumbnail names its unit
     const row = document.createElement("div"); row.className = "layer";
+    const label = document.createElement("span"); label.textContent = `layer ${layer + 1}`;
+    label.style.cssText = "flex-basis:100%;font-size:11px;color:#666"; row.appendChild(label);
     for (let j = 0; j < width && idx < u.count; j++, idx++) {
       const c = document.createElement("canvas"); c.width = size; c.height = size;
       const vals = z.subarray(idx * size * size, (idx + 1) * size * size);
@@ -309,11 +353,11 @@ function drawUnits(u) {
         const t = hi > lo ? (vals[r * size + q] - lo) / (hi - lo) : 0.5, o = ((size - 1 - r) * size + q) * 4;
         img.data[o] = 255 * t; img.data[o + 1] = 140 + 60 * t; img.data[o + 2] = 255 * (1 - t); img.data[o + 3] = 255;
       }
-      ctx.putImageData(img, 0, 0); c.title = `layer ${u.layers.indexOf(width) + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
-      row.appendChild(c);
+      ctx.putImageData(img, 0, 0); c.title = `layer ${layer + 1}, unit ${j + 1}: ${lo.toPrecision(3)}..${hi.toPrecision(3)}`;
+      c.dataset.unit = `${layer + 1}.${j + 1}`; row.appendChild(c);
     }
     box.appendChild(row);
-  }
+  });
 }
 
 // ---- own data: upload and drawing
@@ -352,6 +396,12 @@ function addPoint(ev) {
 // ---- wiring
 
 async function init() {
+  // The controls work from the first moment: clicks before the session is open are queued.
+  // What a click means follows what the page shows: Pause while the server says running, else Play.
+  $("play").addEventListener("click", () => send(state === "running" && !configuring ? "pause" : "play"));
+  $("step").addEventListener("click", () => send("step"));
+  $("reset").addEventListener("click", () => { curve = { epoch: [], train: [], test: [] }; kept = []; send("reset"); });
+  showState();
   options = await (await fetch("/api/options")).json();
   fill($("dataset"), options.datasets.map((d) => d.name), options.datasets.map((d) => `${d.name} (${d.task}${d.d_in === 1 ? ", 1-D" : ""})`));
   $("dataset").value = "moons";
@@ -373,23 +423,20 @@ async function init() {
   $("preset").addEventListener("change", async () => {
     const name = $("preset").value; if (!name) return;
     const mine = ++configSeq;
-    document.body.dataset.ready = "0";
+    configuring = true; showState();
     const info = await startSession({ preset: name });
-    if (mine !== configSeq) return;
-    if (!info) return;
+    if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
+    if (!info) { configuring = false; flush(); showState(); return; }
     const e = info.experiment, d = Object.assign({}, e.data);
     applyConfig({ data: d, model: e.model, train: e.train, stop: { epochs: e.train.epochs } });
     writeUrl(readConfig()); showError(null); connect(info, mine);
   });
-  $("play").addEventListener("click", () => { running = !running; setPlay(); send(running ? "play" : "pause"); });
-  $("step").addEventListener("click", () => send("step"));
-  $("reset").addEventListener("click", () => { curve = { epoch: [], train: [], test: [] }; kept = []; send("reset"); });
   $("csv").addEventListener("change", (ev) => uploadCsv(ev.target.files[0]));
   $("clear-points").addEventListener("click", () => { custom = null; configure(); });
   $("reset").addEventListener("click", () => { lastConfig = null; });
   $("input-view").addEventListener("click", addPoint);
   $("scrubber").addEventListener("input", (ev) => {
-    if (running) { send("pause"); running = false; setPlay(); }
+    if (state === "running") send("pause");
     render(kept[Number(ev.target.value)], false);
   });
   $("show-snippet").addEventListener("click", async () => {

@@ -1,0 +1,75 @@
+"""The way back from Python to the playground: experiment -> URL -> the page's config -> snippet -> URL."""
+
+import ast
+
+import pytest
+
+import mlplab
+from mlplab import SpecError
+from mlplab.web.session import parse_config, playground_presets, snippet
+from mlplab.web.url import config_from_url, playground_url
+
+PAGE_PRESETS = [p["name"] for p in playground_presets() if not mlplab.experiment(p["name"]).model.poly_degree]
+
+
+def _snippet_experiment(config) -> dict:
+    text = snippet(config, config.stop_epochs)
+    return ast.literal_eval(text.split("experiment = ", 1)[1].split("\n\nrun =")[0])
+
+
+@pytest.mark.parametrize("name", PAGE_PRESETS)
+def test_python_to_url_to_page_to_snippet_to_url_is_the_same_url(name):
+    url = playground_url(name)
+    config = parse_config(config_from_url(url))  # what the page does with the URL
+    exp = _snippet_experiment(config)
+    assert playground_url(exp) == url
+    # and the page trains the preset itself: the same data, model and training as mlplab.run(name)
+    preset = mlplab.experiment(name)
+    page = mlplab.api.resolve(exp)
+    assert page.model == preset.model.replace(out_dim=page.model.out_dim) and page.data == preset.data
+    same = ("optimizer", "lr", "momentum", "weight_decay", "loss", "seed", "batch_size", "epochs")
+    assert {f: getattr(page.train, f) for f in same} == {f: getattr(preset.train, f) for f in same}
+
+
+def test_page_config_to_url_and_back():
+    """A configuration the page writes (no preset, own choices) survives URL -> snippet -> URL -> page."""
+    page = {"data": {"name": "spiral", "n": 300, "noise": 0.1, "seed": 3},
+            "model": {"hidden": [8, 4], "activation": "tanh"}, "train": {"lr": 0.03, "optimizer": "sgd"},
+            "stop": {"epochs": 700}}
+    first = parse_config(page)
+    url = playground_url(_snippet_experiment(first))
+    again = parse_config(config_from_url(url))
+    assert again.experiment["model"] == first.experiment["model"]
+    assert again.experiment["train"] == first.experiment["train"] and again.stop_epochs == 700
+    assert again.experiment["data"] == first.experiment["data"]
+
+
+def test_a_run_opens_with_its_own_experiment():
+    run = mlplab.run("xor-mlp", epochs=5)
+    assert parse_config(config_from_url(mlplab.playground_url(run))).stop_epochs == 5
+
+
+@pytest.mark.parametrize("target,field", [
+    ("sine-poly", "model.poly_degree"),
+    ("d2l-mlp", "data.name"),
+    ("activations", "kind"),
+    ({"preset": "xor-mlp", "train": {"val_fraction": 0.2}}, "train.val_fraction"),
+])
+def test_what_the_page_cannot_show_is_named(target, field):
+    with pytest.raises(SpecError) as err:
+        playground_url(target)
+    assert err.value.param == field
+
+
+def test_serve_open_loads_the_experiment(monkeypatch, capsys):
+    import mlplab.web as web
+    from mlplab.cli import main
+
+    opened = {}
+    monkeypatch.setattr(web, "serve", lambda host, port, open_browser=False, url=None: opened.update(
+        url=url, open=open_browser))
+    assert main(["serve", "--open", "xor-mlp", "--port", "8123"]) == 0
+    assert opened == {"url": playground_url("xor-mlp", port=8123), "open": True}
+    assert main(["serve", "--open", "-"]) == 0 and opened == {"url": None, "open": True}
+    assert main(["serve", "--open", "sine-poly"]) == 2
+    assert "model.poly_degree" in capsys.readouterr().err
