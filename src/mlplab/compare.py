@@ -143,7 +143,7 @@ def backprop_by_hand(exp: Experiment, spec: dict[str, Any]) -> Run:
 
     if exp.model.bias or len(exp.model.hidden) != 1 or exp.model.in_dim != 2 or exp.model.out_dim != 1:
         raise SpecError("model", "notebook 002's 2-h-1 network without biases (bias = false)", exp.model.hidden)
-    run = run_experiment(exp.replace(kind="train"))
+    run = run_experiment(exp.replace(kind="train", extras={}))  # the study's own settings are not training's
     model0 = build_model(exp.model, seed=exp.train.seed)  # the same initial weights the training started from
     w1 = model0.net[0].weight.detach().numpy().T.copy()  # torch keeps (out, in); the notebook's w1 is (in, out)
     w2 = model0.net[2].weight.detach().numpy().T.copy()
