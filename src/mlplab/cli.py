@@ -271,7 +271,7 @@ def explain_cmd(
     topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
     spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
 ) -> None:
-    """Print a worked computation step by step, as matrices."""
+    """Print a worked computation step by step, as matrices (backprop: every value checked against autograd)."""
     from .explain import explain, render
 
     render(explain(topic, spec), out)
@@ -478,9 +478,10 @@ def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix
 
 @runs_app.command("compare")
 @_interruptible
-def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or field=value filters"),
+def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or filters: sweep=NAME, "
+                                                      "experiment=PRESET, train.lr=0.01, seed=3"),
                      store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
-    """Runs side by side: their differing fields, final losses and metrics."""
+    """Runs side by side, grouped by experiment and variant (seeds pooled): final losses, metrics, real differences."""
     from .sweep import runs_compare
 
     runs_compare(store, items, console=out)
