@@ -15,7 +15,7 @@ QUICK = {"train": {"epochs": 12}}
 # What each kind of experiment must leave in trajectory.npz besides the losses.
 KIND_ARRAYS = {"prior": {"extra/x", "extra/samples"}, "activations": {"extra/x", "extra/relu", "extra/relu_grad"}}
 STUDY_ARRAYS = {"paths": "extra/loss/", "backprop-by-hand": "extra/check/autograd/", "vjp-sin": "extra/x.grad",
-                "depth-gradients": "extra/norm/"}
+                "depth-gradients": "extra/norm/", "optimizers": "extra/loss/"}
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

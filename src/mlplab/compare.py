@@ -215,10 +215,39 @@ def depth_gradients(exp: Experiment, spec: dict[str, Any]) -> Run:
     return Run(spec=spec, extras=extras, metrics=metrics)  # no data: the report draws the norms, not the images
 
 
+# -------------------------------------------------------------- notebook 003: optimizers on the sine
+
+
+def optimizers(exp: Experiment, spec: dict[str, Any]) -> Run:
+    """The presets in ``extras["runs"]`` on the same data: loss per step and wall time of each optimizer."""
+    import time
+
+    from .api import run as run_preset
+
+    extras: dict[str, np.ndarray] = {}
+    metrics: dict[str, float] = {}
+    data = None
+    for name in exp.extras.get("runs", []):
+        started = time.perf_counter()
+        run = run_preset(name, progress=False, data=exp.data.model_dump())
+        seconds = time.perf_counter() - started
+        label = f"{name} ({run.spec['train']['optimizer']}, {run.engine} engine)"
+        extras[f"loss/{label}"] = run.losses
+        if run.grid_frames is not None:
+            extras[f"fit/{label}"] = run.grid_frames[-1][:, 0]
+            extras["fit_x"] = run.grid_axes[0]
+        metrics[f"{name}/final_loss"] = float(run.final_loss)
+        metrics[f"{name}/steps"] = float(run.steps)
+        metrics[f"{name}/seconds"] = seconds
+        data = run.data
+    return Run(spec=spec, extras=extras, metrics=metrics, data=data)
+
+
 # study name -> the function that runs it; the presets name these in extras["study"].
 STUDIES: dict[str, Callable[[Experiment, dict[str, Any]], Run]] = {
     "paths": paths,
     "backprop-by-hand": backprop_by_hand,
     "vjp-sin": vjp_sin,
     "depth-gradients": depth_gradients,
+    "optimizers": optimizers,
 }

@@ -57,7 +57,7 @@ class ActivationExtras(_Range):
 
 class CompareExtras(_Extras):
     # which side-by-side study runs (`mlplab.compare.STUDIES`); the fields below name the one that reads them
-    study: Literal["paths", "backprop-by-hand", "vjp-sin", "depth-gradients"] = "paths"
+    study: Literal["paths", "backprop-by-hand", "vjp-sin", "depth-gradients", "optimizers"] = "paths"
     runs: list[str] = Field(default_factory=list, description="paths: preset names trained on the same data")
     sklearn: list[dict[str, Any]] = Field(default_factory=list, description="paths: MLPClassifier settings, plus a label")
     points: int = Field(100, ge=2, le=1_000_000, description="vjp-sin: points on [0, 2 pi]")

@@ -144,6 +144,19 @@ _ENTRIES += [
         "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
     },
     {
+        "name": "sine-mlp-lbfgs", "title": "x sin(10x) with a 1-10-1 tanh MLP trained by L-BFGS",
+        "notebook": N003, "description": "The same network as sine-mlp-10, full-batch L-BFGS (torch.optim.LBFGS, "
+        "strong Wolfe line search): 300 steps instead of Adam's 5000.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10], "activation": "tanh"},
+        "train": {"optimizer": "lbfgs", "lr": 1.0, "loss": "mse_sum", "epochs": 300, "grid": 200},
+    },
+    {
+        "name": "sine-optimizers", "title": "Adam against L-BFGS on x sin(10x)", "notebook": N003, "kind": "compare",
+        "description": "sine-mlp-10 (Adam, 5000 steps) and sine-mlp-lbfgs (L-BFGS, 300 steps) on the same data: "
+        "loss per step, wall time, and the fits.",
+        "data": {"name": "sine"}, "extras": {"study": "optimizers", "runs": ["sine-mlp-10", "sine-mlp-lbfgs"]},
+    },
+    {
         "name": "prior-mlp", "title": "The prior of an MLP: functions drawn from random weights",
         "notebook": N003, "kind": "prior",
         "description": "Ten 1-1000-1 sigmoid MLPs with weights and biases drawn from N(0, 5^2), on x in [-5, 5].",

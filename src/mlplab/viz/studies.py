@@ -96,7 +96,43 @@ def depth_gradients_figure(run: Any) -> go.Figure:
     return fig
 
 
+def optimizers_figure(run: Any) -> go.Figure:
+    """Loss per step of each optimizer (log axes) and the fits they reach, side by side."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss per step", "the fit at the end"))
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    losses = [(k[5:], v) for k, v in run.extras.items() if k.startswith("loss/")]
+    for i, (label, loss) in enumerate(losses):
+        color = colors[i % len(colors)]
+        fig.add_trace(go.Scatter(x=np.arange(1, len(loss) + 1), y=loss, mode="lines", name=label,
+                                 line=dict(color=color)), row=1, col=1)
+        fit = run.extras.get(f"fit/{label}")
+        if fit is not None:
+            fig.add_trace(go.Scatter(x=run.extras["fit_x"], y=fit, mode="lines", name=f"{label}: fit",
+                                     line=dict(color=color), showlegend=False), row=1, col=2)
+    if run.data is not None:
+        fig.add_trace(go.Scatter(x=run.data.X[:, 0], y=run.data.y[:, 0], mode="markers", name="data",
+                                 marker=dict(color="black", size=5)), row=1, col=2)
+    steps = [np.arange(1, len(loss) + 1) for _, loss in losses]
+    fig.update_xaxes(title_text="step", row=1, col=1, **F.log_axis(*steps, integer=True))
+    fig.update_yaxes(title_text="loss", row=1, col=1, **F.log_axis(*[loss for _, loss in losses]))
+    fig.update_xaxes(title_text="x", row=1, col=2)
+    fig.update_layout(template=F.TEMPLATE, height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _optimizers(run: Any) -> list[tuple[str, Any]]:
+    m = run.metrics
+    names = sorted({k.split("/")[0] for k in m})
+    said = "; ".join(f"{n}: loss {m[f'{n}/final_loss']:.3g} after {int(m[f'{n}/steps'])} steps "
+                     f"({m[f'{n}/seconds']:.1f} s)" for n in names)
+    return [(f"Adam against L-BFGS on notebook 003's x sin(10x). {said}. L-BFGS takes far fewer steps; each "
+             "step costs several loss evaluations (its line search).", optimizers_figure(run))]
+
+
 STUDY_FIGURES: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {
+    "optimizers": _optimizers,
     "paths": _paths,
     "backprop-by-hand": _backprop,
     "vjp-sin": lambda run: [("f.grad_fn(v), x.grad, v * cos(x) and mlplab's VJP lie on one curve", vjp_sin_figure(run))],
