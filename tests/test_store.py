@@ -266,3 +266,21 @@ def test_an_index_damaged_while_in_use_is_one_clear_error(stored, tmp_path):
     with pytest.raises(DataFileError, match="runs rebuild") as err:
         store.row(df.run_id[0])
     assert err.value.path == out / "index.sqlite"
+
+
+def test_a_run_saved_without_its_index_row_is_adopted_not_trained_again(tmp_path):
+    """A process-pool worker saves the files; Ctrl-C can stop the sweep before the row is written."""
+    from mlplab.store import Store
+    from mlplab.sweep import sweep
+    from mlplab.sweep.spec import expand, make_sweep
+
+    exp = mlplab.experiment("piecewise-mlp", train={"epochs": 30})
+    spec = make_sweep(exp, {"seed": [0, 1]})
+    first = expand(spec)[0]
+    run = mlplab.run(first.experiment)
+    run.save(Store(tmp_path).folder(first.id))  # as the worker does: files only, no row
+    df = sweep(spec, out=tmp_path, progress=False)
+    reused = df.set_index("run_id").loc[first.id]
+    assert bool(reused["reused"]) and reused["final_loss"] == pytest.approx(run.final_loss)
+    assert not df.set_index("run_id").loc[expand(spec)[1].id]["reused"]
+    assert Store(tmp_path).row(first.id)["sweep"] == spec.name

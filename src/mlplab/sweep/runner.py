@@ -69,6 +69,8 @@ def sweep(
     results: dict[str, dict[str, Any]] = {}
     todo: list[Variant] = []
     for v in variants:
+        if store is not None:  # a run a worker saved before Ctrl-C reached this process is reused too
+            store.adopt(v.id, sweep=spec.name, variant=v.values)
         if store is not None and store.done(v.id):
             results[v.id] = _row_from_store(store, v)
         else:
