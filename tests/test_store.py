@@ -67,12 +67,16 @@ def test_damaged_runs_are_detected_and_redone(tmp_path, damage):
     assert store.check(run_id) == "ok"
 
 
-def test_files_without_a_row_are_not_used(tmp_path):
-    run_id = _sweep(tmp_path).run_id[1]
+def test_files_without_a_row_are_adopted_when_complete_and_redone_when_not(tmp_path):
+    ids = _sweep(tmp_path).run_id
     store = Store(tmp_path)
-    store.remove(run_id)  # as if the process died between the files and the row
-    assert store.folder(run_id).exists() and store.check(run_id) == "no row"
-    assert _redone(tmp_path, run_id)
+    store.remove(ids[1])  # as if the process died between complete files and the row
+    assert store.folder(ids[1]).exists() and store.check(ids[1]) == "no row"
+    store.remove(ids[2])
+    (store.folder(ids[2]) / "model.pt").unlink()  # ... or before the files were complete
+    df = _sweep(tmp_path).set_index("run_id")
+    assert bool(df.loc[ids[1], "reused"]) and Store(tmp_path).check(ids[1]) == "ok"
+    assert not df.loc[ids[2], "reused"] and Store(tmp_path).check(ids[2]) == "ok"
 
 
 def test_a_row_that_disagrees_with_its_files_is_redone(tmp_path):
@@ -96,7 +100,9 @@ class _Interrupt(Callback):
 
 @pytest.mark.parametrize("batched", [True, False])
 def test_interrupted_sweep_resumes_and_redoes_the_interrupted_runs(tmp_path, batched):
-    df = _sweep(tmp_path, callbacks=[_Interrupt(10)], batched=batched)
+    with pytest.raises(mlplab.Interrupted) as stop:  # Ctrl-C stops the caller, with the rows done
+        _sweep(tmp_path, callbacks=[_Interrupt(10)], batched=batched)
+    df = stop.value.frame
     assert "interrupted" in set(df.status) and "finished" not in set(df.status)
     assert "not run" in set(df.status)  # the sweep stopped: nothing after the Ctrl-C was started
     store = Store(tmp_path)
