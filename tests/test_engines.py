@@ -233,6 +233,7 @@ def test_a_stacked_run_that_diverges_ends_alone():
 
 # ------------------------------------------------------------------ chaotic presets: within the seed spread
 
+@pytest.mark.slow  # 10 full-length runs on the torch engine per preset: about a minute each
 @pytest.mark.parametrize("name", ["piecewise-residual-bn", "practice-residual-bn"])
 def test_chaotic_batch_norm_presets_end_within_the_reference_spread(name):
     """Identity init with batch norm leaves exactly-zero-gradient directions; Adam turns their float32
