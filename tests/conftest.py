@@ -11,3 +11,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser tests last: their session keeps a Playwright event loop running in this thread until the
+    end, and a test after them that runs asyncio (nbclient's kernels, an ASGI client) would find it busy."""
+    items.sort(key=lambda item: "/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/"))

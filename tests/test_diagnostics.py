@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import mlplab
 from mlplab import SpecError, build_model
 from mlplab.diagnostics import init_scales
 from mlplab.viz.init_scales import init_scales_figure
@@ -115,6 +116,86 @@ def test_figure_builds(scales):
     assert {t.marker.color for t in bars if t.xaxis == "x"} == {t.marker.color for t in bars if t.xaxis == "x2"}
     assert len({t.marker.color for t in bars}) == 4
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
-    fig.to_json()
+    # every bar and tick is the number init_scales measured, per init, in layer order
+    for init, rows in scales.groupby("init", sort=False):
+        rows = rows.sort_values("layer")
+        left = [t for t in bars if t.name == init and t.xaxis == "x"]
+        right = [t for t in bars if t.legendgroup == init and t.xaxis == "x2"]
+        ticks = [t for t in fig.data if t.type == "scatter" and t.offsetgroup == init]
+        assert len(left) == len(right) == len(ticks) == 1
+        np.testing.assert_array_equal(left[0].y, rows["act_std"].to_numpy())
+        np.testing.assert_array_equal(right[0].y, rows["weight_grad_std"].to_numpy())
+        np.testing.assert_array_equal(ticks[0].y, rows["predicted_std"].to_numpy())
+        assert len(left[0].x) == len(rows) == 3
     with pytest.raises(SpecError, match="df"):
         init_scales_figure(scales.drop(columns=["act_std"]))
+
+
+# ------------------------------------------------------------------ dead units
+
+
+def test_dead_units_counts_against_brute_force():
+    from mlplab.diagnostics import dead_units
+
+    model = build_model(in_dim=2, hidden=[16, 8], out_dim=1, seed=3)
+    with torch.no_grad():
+        model.net[0].bias[:5] = -100.0  # five units of the first layer can never fire on these inputs
+    X = np.random.default_rng(0).uniform(-1, 1, (500, 2)).astype(np.float32)
+    rows = dead_units(model, X, batch=128)  # several batches: a unit alive in any batch is alive
+    with torch.no_grad():
+        h1 = torch.relu(model.net[0](torch.from_numpy(X)))
+        h2 = torch.relu(model.net[2](h1))
+    brute = [int((h1 <= 0).all(0).sum()), int((h2 <= 0).all(0).sum())]
+    assert [(name, total) for name, _, total in rows] == [("net.1", 16), ("net.3", 8)]
+    assert [dead for _, dead, _ in rows] == brute and brute[0] >= 5
+    assert model.training  # the mode is restored
+
+
+def test_old_identity_init_would_be_flagged_and_the_new_one_is_not():
+    from torch import nn
+
+    from mlplab.diagnostics import dead_unit_report
+
+    data = mlplab.make_dataset("piecewise")
+    spec = dict(in_dim=2, hidden=[8], out_dim=2, init="identity")
+    old = build_model(**spec)
+    nn.init.eye_(old.net[0].weight), nn.init.zeros_(old.net[0].bias)  # what eye_ alone did to a 2 -> 8 layer
+    count, sentence = dead_unit_report(old, data.X)
+    assert count == 6 and "6 of 8 in net.1" in sentence
+    count, sentence = dead_unit_report(build_model(**spec), data.X)
+    assert sentence == "" and count < 2
+
+
+def test_runs_flag_dead_units_with_a_warning_and_a_message():
+    import warnings
+
+    from mlplab.diagnostics import dead_units
+    from mlplab.errors import DeadUnitsWarning
+
+    # a learning rate this large kills most ReLU units of the small moons MLP in a few steps
+    with pytest.warns(DeadUnitsWarning, match="never activated"):
+        run = mlplab.run("moons-mlp", epochs=20, train={"lr": 100.0})
+    assert run.metrics["dead_units"] >= 8 and "never activated" in run.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeadUnitsWarning)
+        quiet = mlplab.run("moons-mlp", epochs=20)  # 1 of 32 silent: normal, nothing said
+    assert "dead_units" not in quiet.metrics and quiet.message == ""
+    assert dead_units(quiet.model, quiet.data.X)[0][1] >= 1
+
+
+# ------------------------------------------------------------------ gradients through depth
+
+
+def test_layer_gradient_norms_against_autograd_by_hand(batch):
+    from mlplab.diagnostics import layer_gradient_norms
+
+    X, y = batch[0][:256, :784], batch[1][:256]
+    spec = {"in_dim": 784, "hidden": [32, 32, 32], "out_dim": 10, "activation": "sigmoid"}
+    norms = layer_gradient_norms(spec, X, y, seed=2)
+    model = build_model(spec, seed=2)
+    torch.nn.functional.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+    by_hand = [float(torch.linalg.matrix_norm(m.weight.grad.double())) for m in model.net if isinstance(m, torch.nn.Linear)]
+    np.testing.assert_allclose(norms, by_hand, rtol=1e-6)
+    assert norms[0] < norms[-1]  # sigmoid: smaller towards the input
+    with pytest.raises(SpecError, match="X"):
+        layer_gradient_norms(spec, X[:, :5], y)

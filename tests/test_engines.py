@@ -233,6 +233,7 @@ def test_a_stacked_run_that_diverges_ends_alone():
 
 # ------------------------------------------------------------------ chaotic presets: within the seed spread
 
+@pytest.mark.slow  # 10 full-length runs on the torch engine per preset: about a minute each
 @pytest.mark.parametrize("name", ["piecewise-residual-bn", "practice-residual-bn"])
 def test_chaotic_batch_norm_presets_end_within_the_reference_spread(name):
     """Identity init with batch norm leaves exactly-zero-gradient directions; Adam turns their float32
@@ -268,3 +269,17 @@ def test_lbfgs_runs_on_the_torch_engine_and_beats_adam_step_for_step_on_the_sine
         mlplab.run("sine-mlp-10", train={"optimizer": "lbfgs", "engine": "fused", "epochs": 2})
     with pytest.raises(SpecError, match="train.engine.*full-batch"):
         mlplab.run("moons-mlp", train={"optimizer": "lbfgs", "batch_size": 16, "epochs": 2})
+
+
+def test_the_optimizers_study_puts_adam_and_lbfgs_side_by_side():
+    run = mlplab.run("sine-optimizers")
+    m = run.metrics
+    assert m["sine-mlp-lbfgs/steps"] == 300 and m["sine-mlp-10/steps"] == 5000
+    assert m["sine-mlp-lbfgs/final_loss"] < m["sine-mlp-10/final_loss"]  # in 300 steps against 5000
+    from mlplab.viz.studies import study_figures
+
+    (caption, fig), = study_figures(run)
+    names = [t.name for t in fig.data]
+    assert any("lbfgs, torch engine" in n for n in names) and any("adam" in n for n in names)
+    lbfgs = next(t for t in fig.data if t.name.startswith("sine-mlp-lbfgs") and t.xaxis == "x")
+    np.testing.assert_allclose(lbfgs.y, run.extras[f"loss/{lbfgs.name}"])

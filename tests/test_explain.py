@@ -25,11 +25,35 @@ def test_two_layer_numbers_by_hand():
     np.testing.assert_array_equal(a["dW1 = dz1^T x"], [[3.5, 3.5], [-5, -5]])
 
 
-def test_dead_relu_has_zero_gradients():
-    a = explain("dead-relu").arrays
-    assert a["z = x w^T + b"].item() == -3 and a["a = relu(z)"].item() == 0
+def test_two_layer_says_where_notebook_001_differs_and_shows_what_it_meant():
+    e = explain("two-layer")
+    a = e.arrays
+    x = a["x"]
+    np.testing.assert_array_equal(a["z2 = a1 W2^T"][:, 0], x.sum(1))  # relu(s) - relu(-s) = s
+    np.testing.assert_array_equal(a["notebook 001's answer for z2"], [[2], [4], [2], [4]])  # as written there
+    np.testing.assert_array_equal(a["W2 the answer fits"], [[1, 1]])
+    np.testing.assert_array_equal(a["z2 = a1 [1, 1]^T"][:, 0], np.abs(x.sum(1)))  # rows 3-4 reflected
+    assert any("[2, 4, -2, -4]" in n and "[2, 4, 2, 4]" in n for n in e.notes)
+
+
+def test_dead_relu_against_autograd_and_notebook_001():
+    import torch
+
+    e = explain("dead-relu")
+    a = e.arrays
+    x = torch.tensor([[1.0, 1.0]], requires_grad=True, dtype=torch.float64)
+    w, b = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([-5.0], dtype=torch.float64)
+    z = x @ w.T + b
+    (dz_dx,) = torch.autograd.grad(z.sum(), x, retain_graph=True)
+    (da_dx,) = torch.autograd.grad(torch.relu(z).sum(), x)
+    assert a["z = x w^T + b"].item() == z.item() == -3 and a["notebook 001's answer for z"].item() == 0
+    np.testing.assert_array_equal(a["[dz/dx1, dz/dx2] = w"], dz_dx.numpy())  # [1, 1], not the notebook's 0
+    np.testing.assert_array_equal(a["notebook 001's answer for [dz/dx1, dz/dx2]"], [[0, 0]])
+    np.testing.assert_array_equal(a["[da/dx1, da/dx2] = relu'(z) w"], da_dx.numpy())  # the 0 the notebook meant
+    assert a["a = relu(z)"].item() == 0
     np.testing.assert_array_equal(a["dw = dz^T x"], [[0, 0]])
     np.testing.assert_array_equal(a["db = sum dz"], [0])
+    assert "-3" in e.notes[0] and "z = 0" in e.notes[0]
 
 
 def test_vjp_sin_is_cos():
@@ -78,6 +102,53 @@ def test_backprop_shapes():
     res = explain("backprop", "3-4-4-2,residual,layernorm,loss=ce")
     names = [r[0] for r in res.tables[1].rows]
     assert "net.2.fc1" in names and "net.2" in names
+
+
+@pytest.mark.parametrize("arch", ["2-3-1,out=sigmoid", "3-4-4-2,residual,layernorm,loss=ce", "4-30-3,batchnorm,out=softmax",
+                                  "1-8-8-1,poly=3,residual,batchnorm", "2-8-8-1,nobias,tanh,loss=mse_sum",
+                                  "2-5-1,leaky_relu,loss=bce_logits"])
+def test_backprop_numbers_are_checked_against_autograd(arch):
+    e = explain("backprop", arch)
+    checks = e.tables[2].rows
+    assert checks and all(r[3] == "ok" for r in checks), [r for r in checks if r[3] != "ok"]
+    shown = [k for k in e.arrays if "[autograd: max |diff|" in k]
+    assert len(shown) == len(checks)  # every checked value is printed with its check
+    assert any(k.startswith("forward net.0") for k in shown) and any(": dx" in k for k in shown)
+
+
+def test_backprop_first_layer_gradient_against_finite_differences():
+    import torch
+
+    from mlplab import build_model
+
+    e = explain("backprop", "2-3-1,tanh,n=5")
+    dw = next(v for k, v in e.arrays.items() if k.startswith("VJP net.0: dweight"))
+    X = e.arrays["X (the batch)"]
+    y = e.arrays["y (targets)"]
+    model = build_model(parse_arch("2-3-1,tanh")[0], seed=0).double()
+    w = model.net[0].weight
+    eps, fd = 1e-6, np.zeros_like(dw)
+    with torch.no_grad():
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                vals = []
+                for sign in (1, -1):
+                    w[i, j] += sign * eps
+                    vals.append(float(((model(torch.from_numpy(X)) - torch.from_numpy(y)) ** 2).mean()))
+                    w[i, j] -= sign * eps
+                fd[i, j] = (vals[0] - vals[1]) / (2 * eps)
+    np.testing.assert_allclose(dw, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_backprop_check_catches_a_wrong_vjp(monkeypatch):
+    from mlplab.autograd import ops
+
+    def wrong_relu(x):
+        return np.maximum(x, 0), lambda g: g  # forgets the mask [x > 0]
+
+    monkeypatch.setitem(ops.ACTIVATIONS, "relu", wrong_relu)
+    rows = {r[0]: r[3] for r in explain("backprop", "2-16-1,n=8").tables[2].rows}
+    assert rows["VJP net.1 (relu): dx"] == "DIFFERS" and rows["forward net.1 (relu): output"] == "ok"
 
 
 def test_parse_arch_flags():

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,14 +72,18 @@ def test_the_browser_the_suite_drives_is_the_debian_chromium_make_provides(monke
 @pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian system")
 def test_playwright_launches_that_package_not_a_downloaded_browser():
     """The version the running browser reports is the installed Debian package's version."""
-    from playwright.sync_api import sync_playwright
-
     package = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "chromium"], capture_output=True, text=True)
     assert package.returncode == 0, "Debian's chromium package is not installed (make test installs it)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_browser(), args=["--no-sandbox", "--disable-gpu"])
-        running = browser.version
-        browser.close()
+    # In a process of its own: the browser tests' session keeps a Playwright event loop in this one
+    code = (
+        "import sys\nfrom playwright.sync_api import sync_playwright\n"
+        "with sync_playwright() as p:\n"
+        "    b = p.chromium.launch(executable_path=sys.argv[1], args=['--no-sandbox', '--disable-gpu'])\n"
+        "    print(b.version)\n    b.close()\n"
+    )
+    probe = subprocess.run([sys.executable, "-c", code, find_browser()], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    running = probe.stdout.strip()
     assert package.stdout.startswith(running + "-"), (running, package.stdout)  # e.g. 131.0.6778.85-1~deb12u1
 
 

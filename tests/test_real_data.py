@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mlplab.data import make_dataset
-from mlplab.data import real
+from mlplab.data import download as dl, idx, real
 from mlplab.errors import DataFileError, SpecError
 
 N_TRAIN, N_TEST = 50, 20
@@ -95,7 +95,7 @@ def server(tmp_path, monkeypatch):
 def no_ambient_config(monkeypatch, tmp_path):
     """No test reads the user's data folder or mirror setting."""
     monkeypatch.delenv(real.ENV_DATA, raising=False)
-    monkeypatch.delenv(real.ENV_URL, raising=False)
+    monkeypatch.delenv(dl.ENV_URL, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
@@ -164,7 +164,7 @@ MALFORMED = {
 def test_malformed_files_raise_data_file_error_naming_the_file(tmp_path, case, gz):
     make, phrase = MALFORMED[case]
     raw = make()
-    if gz and raw[:2] != real.GZIP_MAGIC:
+    if gz and raw[:2] != idx.GZIP_MAGIC:
         raw = gzip.compress(raw)
     path = tmp_path / f"broken-{case.replace(' ', '-')}"
     path.write_bytes(raw)
@@ -340,7 +340,7 @@ def test_bad_arguments_are_spec_errors(tmp_path):
 def _serve_set(www: Path, monkeypatch, name: str = "fashion-mnist"):
     arrays = make_set(www, gz=True)
     table = {f.name: md5(f) for f in www.glob("*.gz")}
-    monkeypatch.setitem(real.CHECKSUMS, name, table)
+    monkeypatch.setitem(dl.CHECKSUMS, name, table)
     return arrays
 
 
@@ -362,7 +362,7 @@ def test_download_from_local_server_verifies_and_loads(tmp_path, server, monkeyp
 def test_download_uses_env_url_and_shows_progress(tmp_path, server, monkeypatch, capsys):
     www, url = server
     _serve_set(www, monkeypatch, "mnist")
-    monkeypatch.setenv(real.ENV_URL, url)
+    monkeypatch.setenv(dl.ENV_URL, url)
     paths = real.download("mnist", tmp_path, progress=True)
     assert all(p.parent == tmp_path / "mnist" and p.is_file() for p in paths.values())
     assert "train-images-idx3-ubyte.gz" in capsys.readouterr().err
@@ -383,7 +383,7 @@ def test_download_fetches_only_missing_files(tmp_path, server, monkeypatch):
 def test_checksum_mismatch_deletes_the_download_and_says_so(tmp_path, server, monkeypatch):
     www, url = server
     _serve_set(www, monkeypatch)
-    monkeypatch.setitem(real.CHECKSUMS["fashion-mnist"], "train-images-idx3-ubyte.gz", "0" * 32)
+    monkeypatch.setitem(dl.CHECKSUMS["fashion-mnist"], "train-images-idx3-ubyte.gz", "0" * 32)
     with pytest.raises(DataFileError, match="checksum mismatch: expected MD5 0{32}.*deleted") as err:
         real.load("fashion-mnist", tmp_path / "data", base_url=url, progress=False)
     assert str(err.value).startswith(url + "train-images-idx3-ubyte.gz")
@@ -421,11 +421,11 @@ def test_unreachable_mirror_gives_one_clear_offline_message(tmp_path, server, mo
 
 def test_official_tables_are_complete():
     for name in ("fashion-mnist", "mnist"):
-        assert set(real.CHECKSUMS[name]) == {f + ".gz" for f in real.IDX_FILES.values()}
-        hashes = list(real.CHECKSUMS[name].values())
+        assert set(dl.CHECKSUMS[name]) == {f + ".gz" for f in real.IDX_FILES.values()}
+        hashes = list(dl.CHECKSUMS[name].values())
         assert all(re.fullmatch(r"[0-9a-f]{32}", h) for h in hashes), hashes  # MD5 hex digests
         assert len(set(hashes)) == len(hashes)  # four different files
-        assert real.MIRRORS[name] and all(u.startswith("http") for u in real.MIRRORS[name])
+        assert dl.MIRRORS[name] and all(u.startswith("http") for u in dl.MIRRORS[name])
 
 
 # --------------------------------------------------------------------------- digits, registry, fallback
@@ -522,7 +522,7 @@ def test_gzip_bomb_stops_at_the_size_the_header_declares(tmp_path, monkeypatch):
     path = tmp_path / "bomb.gz"
     path.write_bytes(packed)
     assert len(packed) < 1 << 20  # a small file ...
-    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    monkeypatch.setattr(idx.zlib, "decompressobj", _CountingInflater)
     _CountingInflater.total = 0
     with pytest.raises(DataFileError, match="inflates beyond the 1584 bytes its IDX header declares") as err:
         real.read_idx(path)
@@ -534,11 +534,11 @@ def test_header_declaring_gigabytes_is_refused_before_inflating(tmp_path, monkey
     header = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 100_000_000, 28, 28)  # 78 GB
     path = tmp_path / "huge.gz"
     path.write_bytes(gzip.compress(header + bytes(1000)))
-    monkeypatch.setattr(real.zlib, "decompressobj", _CountingInflater)
+    monkeypatch.setattr(idx.zlib, "decompressobj", _CountingInflater)
     _CountingInflater.total = 0
     with pytest.raises(DataFileError, match="declares shape \\(100000000, 28, 28\\)"):
         real.read_idx(path)
-    assert _CountingInflater.total <= 4 + 4 * real.IDX_MAX_DIMS
+    assert _CountingInflater.total <= 4 + 4 * idx.IDX_MAX_DIMS
 
 
 @pytest.mark.parametrize("url", ["not a url", "htp://example.org/", "http://", "ftp://example.org/mnist/",
@@ -547,13 +547,13 @@ def test_header_declaring_gigabytes_is_refused_before_inflating(tmp_path, monkey
 def test_malformed_mirror_url_is_a_spec_error_naming_its_source(tmp_path, monkeypatch, url, via):
     forbid_network(monkeypatch)
     if via == "env":
-        monkeypatch.setenv(real.ENV_URL, url)
+        monkeypatch.setenv(dl.ENV_URL, url)
         kwargs = {}
     else:
         kwargs = {"base_url": url}
     with pytest.raises(SpecError) as err:
         real.load("mnist", tmp_path, progress=False, **kwargs)
-    assert err.value.param == (real.ENV_URL if via == "env" else "base_url")
+    assert err.value.param == (dl.ENV_URL if via == "env" else "base_url")
     assert repr(url) in str(err.value)
 
 
@@ -594,7 +594,7 @@ def trickler(monkeypatch):
 
 def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monkeypatch):
     url, served = trickler
-    monkeypatch.setattr(real, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
+    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
     target = tmp_path / "data"
     with pytest.raises(DataFileError, match="deadline passed") as err:
         real.load("fashion-mnist", target, base_url=url, progress=False)

@@ -67,12 +67,16 @@ def test_damaged_runs_are_detected_and_redone(tmp_path, damage):
     assert store.check(run_id) == "ok"
 
 
-def test_files_without_a_row_are_not_used(tmp_path):
-    run_id = _sweep(tmp_path).run_id[1]
+def test_files_without_a_row_are_adopted_when_complete_and_redone_when_not(tmp_path):
+    ids = _sweep(tmp_path).run_id
     store = Store(tmp_path)
-    store.remove(run_id)  # as if the process died between the files and the row
-    assert store.folder(run_id).exists() and store.check(run_id) == "no row"
-    assert _redone(tmp_path, run_id)
+    store.remove(ids[1])  # as if the process died between complete files and the row
+    assert store.folder(ids[1]).exists() and store.check(ids[1]) == "no row"
+    store.remove(ids[2])
+    (store.folder(ids[2]) / "model.pt").unlink()  # ... or before the files were complete
+    df = _sweep(tmp_path).set_index("run_id")
+    assert bool(df.loc[ids[1], "reused"]) and Store(tmp_path).check(ids[1]) == "ok"
+    assert not df.loc[ids[2], "reused"] and Store(tmp_path).check(ids[2]) == "ok"
 
 
 def test_a_row_that_disagrees_with_its_files_is_redone(tmp_path):
@@ -96,7 +100,9 @@ class _Interrupt(Callback):
 
 @pytest.mark.parametrize("batched", [True, False])
 def test_interrupted_sweep_resumes_and_redoes_the_interrupted_runs(tmp_path, batched):
-    df = _sweep(tmp_path, callbacks=[_Interrupt(10)], batched=batched)
+    with pytest.raises(mlplab.Interrupted) as stop:  # Ctrl-C stops the caller, with the rows done
+        _sweep(tmp_path, callbacks=[_Interrupt(10)], batched=batched)
+    df = stop.value.frame
     assert "interrupted" in set(df.status) and "finished" not in set(df.status)
     assert "not run" in set(df.status)  # the sweep stopped: nothing after the Ctrl-C was started
     store = Store(tmp_path)
@@ -266,3 +272,21 @@ def test_an_index_damaged_while_in_use_is_one_clear_error(stored, tmp_path):
     with pytest.raises(DataFileError, match="runs rebuild") as err:
         store.row(df.run_id[0])
     assert err.value.path == out / "index.sqlite"
+
+
+def test_a_run_saved_without_its_index_row_is_adopted_not_trained_again(tmp_path):
+    """A process-pool worker saves the files; Ctrl-C can stop the sweep before the row is written."""
+    from mlplab.store import Store
+    from mlplab.sweep import sweep
+    from mlplab.sweep.spec import expand, make_sweep
+
+    exp = mlplab.experiment("piecewise-mlp", train={"epochs": 30})
+    spec = make_sweep(exp, {"seed": [0, 1]})
+    first = expand(spec)[0]
+    run = mlplab.run(first.experiment)
+    run.save(Store(tmp_path).folder(first.id))  # as the worker does: files only, no row
+    df = sweep(spec, out=tmp_path, progress=False)
+    reused = df.set_index("run_id").loc[first.id]
+    assert bool(reused["reused"]) and reused["final_loss"] == pytest.approx(run.final_loss)
+    assert not df.set_index("run_id").loc[expand(spec)[1].id]["reused"]
+    assert Store(tmp_path).row(first.id)["sweep"] == spec.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -145,7 +147,8 @@ def test_toml_sweeps_and_presets(tmp_path):
     practice = load_sweep("practice-variants")
     variants = expand(practice)
     assert practice.size == 40 and {v.experiment.model.norm for v in variants} == {"none", "batch"}
-    assert variants[0].name == "practice-linear_seed0"
+    assert variants[0].name == "practice-linear_epochs3000_seed0"
+    assert {v.experiment.train.epochs for v in variants} == {3000}  # equal budgets for the four models
     assert len(expand(load_sweep("sine-hidden"))) == 20 and len(expand(load_sweep("moons-lr-init"))) == 36
     from pathlib import Path
 
@@ -188,12 +191,12 @@ def test_sweep_without_stacking_gives_the_same_losses():
     np.testing.assert_allclose(a.final_loss, b.final_loss, rtol=1e-5)
 
 
-def test_ray_executor_says_how_to_install_when_missing():
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        with pytest.raises(SpecError, match="mlplab\\[ray\\]"):
-            sweep("piecewise-mlp", {"seed": [0]}, executor="ray")
+def test_ray_executor_says_how_to_install_when_missing(monkeypatch):
+    # Ray may well be installed here: a None entry in sys.modules makes `import ray` fail as if it were not.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SpecError, match="mlplab\\[ray\\]") as err:
+        sweep("piecewise-mlp", {"seed": [0]}, executor="ray")
+    assert err.value.param == "executor"
     with pytest.raises(SpecError) as err:
         sweep("piecewise-mlp", {"seed": [0]}, executor="slurm")
     assert err.value.param == "executor"
@@ -253,3 +256,114 @@ def test_comparisons_stay_quiet_within_the_seed_spread():
     rows += [{"run_id": f"c{s}", "variant": "c", "seed": s, "status": "finished", "final_loss": 5.0 + s} for s in range(10)]
     said = comparisons(pd.DataFrame(rows))
     assert len(said) == 2 and all("than c in 10/10 seeds" in s for s in said)
+
+
+def test_ctrl_c_in_a_python_sweep_stops_the_script_and_keeps_what_was_done(tmp_path):
+    """sweep() must not swallow Ctrl-C: it raises Interrupted (a KeyboardInterrupt) with the rows done."""
+
+    from mlplab.training.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_step_end(self, t, step, loss, pred):
+            if step == 20:
+                raise KeyboardInterrupt
+
+    exp = merge(experiment("piecewise-mlp"), {"train": {"epochs": 60}})
+    with pytest.raises(KeyboardInterrupt) as info:
+        sweep(exp, {"model.hidden": [[2], [3]], "seed": [0, 1]}, out=tmp_path, callbacks=[CtrlC()], progress=False)
+    frame = info.value.frame
+    assert isinstance(info.value, mlplab.Interrupted) and len(frame) == 4
+    assert set(frame.status) == {"interrupted", "not run"} and "stored in" in str(info.value)
+
+
+def test_the_sweep_report_shows_landscapes_and_layer_health_per_variant(tmp_path):
+    from mlplab.sweep.report import write_sweep_report
+
+    grid = {"model.residual": [False, True], "seed": [0, 1], "train.epochs": [60]}
+    df = sweep(merge(experiment("piecewise-residual"), {"train": {"snapshots": True}}), grid, progress=False)
+    text = write_sweep_report(df, tmp_path / "a").read_text()
+    assert "Loss landscape around each variant" in text and "Layer health through training" in text
+    assert "train.snapshots" not in text  # both analyses ran for both variants
+    df = sweep(merge(experiment("piecewise-residual"), {"train": {"snapshots": False}}), grid, progress=False)
+    text = write_sweep_report(df, tmp_path / "b").read_text()
+    assert "Loss landscape around each variant" in text and "train.snapshots" in text  # health says what it needs
+
+
+def test_runs_compare_groups_by_experiment_and_filters_on_it(tmp_path):
+    from rich.console import Console
+
+    from mlplab.sweep import runs_compare
+
+    grid = {"experiment": ["practice-linear", "practice-mlp"], "train.epochs": [30], "seed": [0, 1, 2]}
+    df = sweep("practice-linear", grid, out=tmp_path, progress=False)
+    assert len(df) == 6
+    con = Console(record=True, width=200)
+    table = runs_compare(tmp_path, ["sweep=practice-linear-sweep"], console=con)
+    rows = dict(zip(table.columns[0].cells, table.columns[1].cells))  # variant -> runs
+    assert rows == {"practice-linear, epochs=30": "3", "practice-mlp, epochs=30": "3"}, rows
+    only = runs_compare(tmp_path, ["experiment=practice-mlp"], console=con)
+    assert list(only.columns[0].cells) == ["practice-mlp, epochs=30"] and list(only.columns[1].cells) == ["3"]
+    seed = runs_compare(tmp_path, ["experiment=practice-mlp", "seed=1"], console=con)
+    assert list(seed.columns[1].cells) == ["1"]
+    with pytest.raises(SpecError) as err:
+        runs_compare(tmp_path, ["experimnt=practice-mlp"], console=con)
+    assert err.value.param == "experimnt" and "experiment" in str(err.value)
+    with pytest.raises(SpecError):
+        runs_compare(tmp_path, ["experiment=sine-poly"], console=con)
+
+
+def _frame(losses: dict[str, list[float]]):
+    import pandas as pd
+
+    return pd.DataFrame([{"run_id": f"{v}{s}", "variant": v, "seed": s, "status": "finished", "final_loss": x}
+                         for v, xs in losses.items() for s, x in enumerate(xs)])
+
+
+def _welch_p(a, b):
+    """Welch's two-sided p-value on log10 losses, written out: t, Welch-Satterthwaite df, Student's t tail."""
+    from scipy.stats import t as student
+
+    a, b = np.log10(a), np.log10(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return 2 * student.sf(abs(t), df)
+
+
+def test_one_or_two_seeds_are_never_evidence():
+    from mlplab.sweep.report import comparisons
+
+    assert comparisons(_frame({"a": [1.0, 1.1], "b": [100.0, 120.0]})) == []
+    assert comparisons(_frame({"a": [1.0], "b": [100.0]})) == []
+
+
+def test_three_seeds_far_apart_are_evidence_with_the_p_value_of_welchs_test():
+    import re
+
+    from mlplab.sweep.report import comparisons
+
+    a, b = [1.0, 1.1, 0.95], [10.0, 12.0, 9.0]
+    said = comparisons(_frame({"a": a, "b": b}))
+    assert len(said) == 1 and said[0].startswith("a reaches a lower loss than b in 3/3 seeds")
+    p = float(re.search(r"p = ([0-9.e-]+)", said[0]).group(1))
+    assert p == pytest.approx(_welch_p(np.array(a), np.array(b)), rel=0.05)  # printed with 2 digits
+
+
+def test_holm_correction_silences_a_difference_that_only_one_pair_would_show():
+    from mlplab.sweep.report import comparisons
+
+    a, b = np.array([1.0, 1.3, 0.8, 1.1]), np.array([1.6, 2.0, 1.4, 1.9])
+    p = _welch_p(a, b)
+    assert 0.05 / 10 < p < 0.05  # significant alone, not once ten pairs are tested
+    assert len(comparisons(_frame({"a": list(a), "b": list(b)}))) == 1
+    rng = np.random.default_rng(1)
+    others = {k: list(1.3 * np.exp(rng.normal(0, 0.02, 4))) for k in ("c", "d", "e")}
+    said = comparisons(_frame({"a": list(a), "b": list(b), **others}))
+    assert not any(s.startswith("a reaches a lower loss than b") for s in said), said
+
+
+def test_identical_seed_independent_runs_differ_exactly_or_not_at_all():
+    from mlplab.sweep.report import comparisons
+
+    assert len(comparisons(_frame({"a": [2.0] * 3, "b": [3.0] * 3}))) == 1
+    assert comparisons(_frame({"a": [2.0] * 3, "b": [2.0] * 3})) == []

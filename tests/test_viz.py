@@ -494,10 +494,9 @@ def test_gallery_cards_link_to_reports(tmp_path):
 # ---------------------------------------------------------------- a real training run
 
 
-def test_views_of_a_real_training_run(tmp_path):
+def test_views_of_a_real_training_run(tmp_path, one_thread):
     from mlplab.training.loop import train
 
-    torch.set_num_threads(1)
     data = curve_data()
     model = build_model(in_dim=1, out_dim=1, hidden=[8], activation="tanh", seed=0)
     run = train(model, data, epochs=30, lr=0.05, frames=10, grid=25)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .budget import check as check_budget
+from .diagnostics import flag_dead_units
 from .errors import SpecError
 from .extras import check_extras
 from .specs import Experiment, validate
@@ -43,7 +44,7 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
     result = run_experiment(resolve(experiment, **changes), progress=progress)
     if result.status == "interrupted":  # Ctrl-C must stop the caller's script too; the partial run rides along
         raise Interrupted(result)
-    return result
+    return flag_dead_units(result, warn=True)
 
 
 def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
@@ -52,8 +53,11 @@ def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
     from .models import build_model
 
     data = make_dataset(exp.data)
-    if exp.extras.get("fit_dims"):  # image presets: the input/output sizes follow whichever data set was found
+    if exp.extras.get("fit_dims"):  # image presets: sizes, data name and title follow whichever data set was found
         exp = merge_model(exp, in_dim=data.d_in, out_dim=data.d_out)
+        size = "x".join(map(str, getattr(data, "image_shape", None) or ())) or f"{data.d_in} inputs"
+        arch = "-".join(map(str, [exp.model.in_dim, *exp.model.hidden, exp.model.out_dim]))
+        exp = exp.replace(data=exp.data.replace(name=data.name), title=f"{exp.title} ({data.name} {size}, {arch})")
     if data.name == "digits" and "digits_epochs" in exp.extras:
         exp = exp.replace(train=exp.train.replace(epochs=int(exp.extras["digits_epochs"])))
     return exp, data, build_model(exp.model, seed=exp.train.seed)
@@ -80,7 +84,7 @@ def run_experiment(exp: Experiment, *, progress: bool | None = None, callbacks: 
         from .viz.progress import Progress
 
         cbs.append(Progress(exp.name))
-    return train(model, data, exp.train, callbacks=cbs, experiment=exp.model_dump())
+    return flag_dead_units(train(model, data, exp.train, callbacks=cbs, experiment=exp.model_dump()))
 
 
 def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = None,
@@ -91,8 +95,9 @@ def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = 
 
     prepared = prepared or [prepare(e) for e in experiments]
     exps = [p[0] for p in prepared]
-    return train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
+    runs = train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],
                          experiments=[e.model_dump() for e in exps], callbacks=list(callbacks or []))
+    return [flag_dead_units(r) for r in runs]
 
 
 def _default_progress() -> bool:

@@ -62,6 +62,20 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """mlplab: see and measure how multilayer perceptrons learn."""
 
 
+def saved_or_trained(target: str, **run_options: Any) -> Any:
+    """A run folder read back, or a training experiment (preset name or file) run now (`mlplab.run` options)."""
+    from .training.run import load_run
+
+    if Path(target).is_dir():
+        return load_run(target)
+    from .api import run as run_api
+
+    exp = load_experiment(target)
+    if exp.kind != "train":
+        raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
+    return run_api(exp, **run_options)
+
+
 def load_experiment(target: str) -> Any:
     """A preset name, or a TOML experiment file (``preset = "..."`` starts from a preset)."""
     from .api import resolve
@@ -271,7 +285,7 @@ def explain_cmd(
     topic: str = typer.Argument(..., help="two-layer, dead-relu, vjp-sin, symmetry, params, backprop"),
     spec: Optional[str] = typer.Argument(None, help="for params/backprop: IN-H1-...-OUT[,flags], e.g. 2-32-1,out=sigmoid"),
 ) -> None:
-    """Print a worked computation step by step, as matrices."""
+    """Print a worked computation step by step, as matrices (backprop: every value checked against autograd)."""
     from .explain import explain, render
 
     render(explain(topic, spec), out)
@@ -285,24 +299,15 @@ def regions_cmd(
 ) -> None:
     """The exact linear regions of a trained ReLU network: map, count against the bounds, through training."""
     from .geometry import bounds, default_box, linear_regions
-    from .training.run import load_run
     from .viz.panels import region_figures
     from .viz.regions import regions_phrase
     from .viz.report import write_report
 
     check_output(output)
-    if Path(target).is_dir():
-        run = load_run(target)
-    else:
-        from .api import run as run_api
-
-        exp = load_experiment(target)
-        if exp.kind != "train":
-            raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
-        try:
-            run = run_api(exp.replace(train=exp.train.replace(snapshots=True)))
-        except KeyboardInterrupt:
-            raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
+    try:
+        run = saved_or_trained(target, train={"snapshots": True})
+    except KeyboardInterrupt:
+        raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
     if run.model is None or run.data is None or run.data.d_in != 2:
         raise SpecError("target", "a run of a model with 2-D inputs", target)
     regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
@@ -333,7 +338,6 @@ def analyze_cmd(
     directory is read as saved. An analysis a run cannot give is skipped with its reason.
     """
     from .analysis import ANALYSES
-    from .training.run import load_run
     from .viz.analysis import CAPTIONS, analysis_figures, figure as analysis_figure, write_comparison
     from .viz.report import write_report
 
@@ -345,15 +349,8 @@ def analyze_cmd(
         raise SpecError("--epochs", "a positive integer", epochs)
     runs = []
     for target in targets:
-        if Path(target).is_dir():
-            run = load_run(target)
-        else:
-            from .api import run as run_api
-
-            exp = load_experiment(target)
-            if exp.kind != "train":
-                raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
-            run = run_api(exp, epochs=epochs, progress=False, train={"snapshots": True})
+        run = saved_or_trained(target, epochs=epochs, progress=False, train={"snapshots": True})
+        if not Path(target).is_dir():  # trained now: keep it beside its report
             run.save(output / run.name)
         figures, skipped = [], []
         for name in names:
@@ -478,9 +475,10 @@ def runs_show_cmd(run_id: str = typer.Argument(..., help="a run id or its prefix
 
 @runs_app.command("compare")
 @_interruptible
-def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or field=value filters"),
+def runs_compare_cmd(items: list[str] = typer.Argument(..., help="id prefixes or filters: sweep=NAME, "
+                                                      "experiment=PRESET, train.lr=0.01, seed=3"),
                      store: Path = typer.Option(Path("sweeps"), "-s", "--store")) -> None:
-    """Runs side by side: their differing fields, final losses and metrics."""
+    """Runs side by side, grouped by experiment and variant (seeds pooled): final losses, metrics, real differences."""
     from .sweep import runs_compare
 
     runs_compare(store, items, console=out)

@@ -1,19 +1,20 @@
-"""Measurements of an untrained network: how each initialisation scales activations and gradients.
+"""Measurements of a network: how each initialisation scales activations and gradients, and which units died.
 
 Notebook 004's variance argument, measured: for o = W x with independent zero-mean weights of variance
-sigma^2, Var[o] = n_in sigma^2 E[x^2]. Training curves and figures live elsewhere.
+sigma^2, Var[o] = n_in sigma^2 E[x^2]; and the ReLU units that never activate. Figures live elsewhere.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import SpecError
+from .errors import DeadUnitsWarning, SpecError
 from .models import build_model
 from .specs import ModelSpec, validate
 
@@ -134,3 +135,101 @@ def _layer_scales(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, i
             "input_grad_std": float(x.grad.double().std()) if x.grad is not None else math.nan,
         })
     return rows
+
+
+# ------------------------------------------------------------------ units that never activate
+
+# A layer is flagged when more than this share of its ReLU units never activated on the training data.
+# A few silent units are normal after training (the moons MLP keeps 2 of 32, a 4-unit playground net
+# may keep 1); more than a quarter means real capacity lost (identity init on a wide layer once lost 6 of 8).
+DEAD_SHARE = 0.25
+DEAD_SENTENCE = "ReLU units that never activated on the training data"
+
+
+def dead_units(model: nn.Module, X: np.ndarray | torch.Tensor, *, batch: int = 4096) -> list[tuple[str, int, int]]:
+    """(module name, dead, total) for every ReLU in ``model``: units whose output is 0 on every row of X.
+
+    X: (n, d_in). Evaluated in eval mode without gradients (batch norm uses its running statistics);
+    the model's mode is restored afterwards.
+    """
+    relus = [(name, m) for name, m in model.named_modules() if type(m) is nn.ReLU]
+    alive: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            fired = (output > 0).reshape(-1, output.shape[-1]).any(0)  # (units,)
+            alive[name] = fired if name not in alive else alive[name] | fired
+        return keep
+
+    if not relus:
+        return []
+    handles = [m.register_forward_hook(hook(name)) for name, m in relus]
+    was_training = model.training
+    try:
+        model.eval()
+        Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        with torch.no_grad():
+            for start in range(0, len(Xt), batch):
+                model(Xt[start:start + batch])
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return [(name, int((~alive[name]).sum()), int(alive[name].numel())) for name, _ in relus if name in alive]
+
+
+def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[int, str]:
+    """(dead units in all, a sentence naming the layers where more than ``DEAD_SHARE`` of the units are dead, or "")."""
+    rows = dead_units(model, X)
+    flagged = [f"{dead} of {total} in {name}" for name, dead, total in rows if dead > DEAD_SHARE * total]
+    total_dead = sum(dead for _, dead, _ in rows)
+    if not flagged:
+        return total_dead, ""
+    return total_dead, (f"{DEAD_SENTENCE}: " + ", ".join(flagged)
+                        + ". They output 0 for every input, so they receive no gradient and never learn; "
+                        "try another initialisation (init='default' or 'kaiming') or a smaller learning rate.")
+
+
+def flag_dead_units(run: Any, *, warn: bool = False) -> Any:
+    """Where a layer of the trained model lost more than ``DEAD_SHARE`` of its ReLU units (never active on the
+    training data), say so in ``run.message`` and count them all in ``run.metrics["dead_units"]``.
+
+    Healthy runs are left as they are. ``warn`` (what ``mlplab.run`` asks for): only raise a `DeadUnitsWarning`
+    for a run already flagged, without measuring again. Runs that did not finish are left alone.
+    """
+    if warn:
+        if DEAD_SENTENCE in run.message:
+            warnings.warn(f"{run.name}: {run.message[run.message.index(DEAD_SENTENCE):]}", DeadUnitsWarning,
+                          stacklevel=3)
+        return run
+    if run.model is None or run.data is None or not isinstance(run.model, nn.Module):
+        return run
+    if run.status not in ("finished", "stopped early") or DEAD_SENTENCE in run.message:
+        return run
+    count, sentence = dead_unit_report(run.model, run.data.X)
+    if sentence:
+        run.metrics["dead_units"] = count
+        run.message = f"{run.message} {sentence}".strip()
+    return run
+
+
+# ------------------------------------------------------------------ gradients through depth
+
+
+def layer_gradient_norms(spec: ModelSpec | dict[str, Any], X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                         *, seed: int = 0, loss: str = "ce") -> np.ndarray:
+    """||d loss / d W|| (Frobenius) of every Linear layer's weight, first layer first, at initialisation.
+
+    One forward and backward pass on (X, y) of ``build_model(spec, seed)`` in train mode. X: (n, d_in);
+    y: (n,) int labels for ``loss="ce"``, (n, d_out) targets for ``"mse"``. Returns (layers,) float64.
+    """
+    spec = validate(ModelSpec, spec, "model")
+    if loss not in SCALE_LOSSES:
+        raise SpecError("loss", f"one of {', '.join(SCALE_LOSSES)}", loss)
+    model = build_model(spec, seed=seed).train()
+    Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    if Xt.ndim != 2 or Xt.shape[1] != spec.in_dim:
+        raise SpecError("X", f"an array of shape (n, {spec.in_dim}) for model.in_dim={spec.in_dim}", tuple(Xt.shape))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64 if loss == "ce" else np.float32))
+    SCALE_LOSSES[loss](model(Xt), yt).backward()
+    return np.array([float(m.weight.grad.double().norm()) for m in model.modules() if isinstance(m, nn.Linear)])

@@ -43,6 +43,10 @@ class TrainingDiverged(MlplabError, RuntimeError):
     """The loss became NaN or infinite; the run up to that step is kept."""
 
 
+class DeadUnitsWarning(UserWarning):
+    """A trained model has ReLU units that never activated on its training data (they cannot learn)."""
+
+
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,4 +1,5 @@
-"""Worked examples of backpropagation, computed with the NumPy engine and shown as small matrices.
+"""Worked examples of backpropagation, computed with the NumPy engine and shown as small matrices
+(``backprop`` checks every value against PyTorch autograd; notebook 001's exercises say where its answers differ).
 
 `explain(topic, arg)` returns an `Explanation` (named arrays, tables, notes) and computes nothing it
 does not return; `render(expl, console)` prints one with rich. Topics: see `TOPICS`.
@@ -52,7 +53,7 @@ class Explanation:
 
 
 def two_layer(arg: str | None = None) -> Explanation:
-    """Notebook 002's network without biases, by hand: z1 = x W1^T, a1 = relu(z1), z2 = a1 W2^T, MSE."""
+    """Notebook 001's exercise by hand (no bias, ReLU), its written answers beside the computed ones, then MSE."""
     x = np.array([[1, 1], [2, 2], [-1, -1], [-2, -2]], dtype=float)  # (4, 2)
     w1 = np.array([[1, 1], [-1, -1]], dtype=float)  # (hidden 2, in 2), torch's (out, in)
     w2 = np.array([[1, -1]], dtype=float)  # (out 1, hidden 2)
@@ -60,34 +61,57 @@ def two_layer(arg: str | None = None) -> Explanation:
     z1, mm1 = ops.matmul(x, w1.T)
     a1, relu_vjp = ops.relu(z1)
     z2, mm2 = ops.matmul(a1, w2.T)
+    meant_w2 = np.array([[1, 1]], dtype=float)
+    meant_z2, _ = ops.matmul(a1, meant_w2.T)
     loss, loss_vjp = ops.mse(z2, y)
     dz2 = loss_vjp(1.0)
     da1, dw2t = mm2(dz2)
     dz1 = relu_vjp(da1)
     _, dw1t = mm1(dz1)
-    arrays = {"x": x, "W1": w1, "z1 = x W1^T": z1, "a1 = relu(z1)": a1, "W2": w2, "z2 = a1 W2^T": z2, "y": y,
+    arrays = {"x": x, "W1": w1, "z1 = x W1^T": z1, "a1 = relu(z1)": a1, "W2": w2, "z2 = a1 W2^T": z2,
+              "notebook 001's answer for z2": NOTEBOOK_Z2, "W2 the answer fits": meant_w2,
+              "z2 = a1 [1, 1]^T": meant_z2, "y": y,
               "loss = mean((z2 - y)^2)": np.array(loss), "dz2 = 2 (z2 - y) / 4": dz2, "dW2 = dz2^T a1": dw2t.T,
               "da1 = dz2 W2": da1, "dz1 = da1 * [z1 > 0]": dz1, "dW1 = dz1^T x": dw1t.T}
     notes = ["Weights are stored (out, in) as in torch, so a layer computes x W^T.",
-             "relu(s) - relu(-s) = s: with these weights the network computes x1 + x2 exactly.",
-             "Each hidden unit only learns from the rows where it is active (z1 > 0)."]
+             "z1 and a1 = relu(z1) agree with notebook 001's answers (it calls a1 y_1).",
+             "z2 does not: with W2 = [1, -1], rows 3 and 4 give 0*1 + 2*(-1) = -2 and 0*1 + 4*(-1) = -4, so "
+             "z2 = [2, 4, -2, -4]; the notebook writes [2, 4, 2, 4]. Its answer is what W2 = [1, 1] computes.",
+             "With W2 = [1, -1] the network computes relu(s) - relu(-s) = s = x1 + x2 on every row: one linear map, "
+             "nothing a linear layer could not do. With W2 = [1, 1] it computes relu(s) + relu(-s) = |x1 + x2|: "
+             "the identity on rows 1-2 and a multiplication by -1 (a reflection) on rows 3-4, which is the "
+             "notebook's point: two regions, two linear maps, impossible for one linear transformation.",
+             "The gradients below use W2 = [1, -1] and targets y; each hidden unit only learns from the rows where "
+             "it is active (z1 > 0)."]
     return Explanation("two-layer", "Two layers by hand (no bias, ReLU, MSE)", arrays, notes=notes)
 
 
+NOTEBOOK_Z2 = np.array([[2], [4], [2], [4]], dtype=float)  # notebook 001's written z2
+
+
 def dead_relu(arg: str | None = None) -> Explanation:
-    """A ReLU unit whose input is negative passes no gradient to its weights or bias."""
+    """Notebook 001's dead ReLU: z = x w^T + b with x = [1, 1], w = [1, 1], b = -5; dz/dx, and what dies."""
     x, w, b = np.array([[1.0, 1.0]]), np.array([[1.0, 1.0]]), np.array([-5.0])
     z, mm = ops.matmul(x, w.T)
     z, add = ops.bias_add(z, b)
     a, relu_vjp = ops.relu(z)
+    one = np.ones_like(z)
+    dz_dx, _ = mm(add(one)[0])  # the VJP of z = x w^T + b with g = 1: dz/dx = w, whatever the sign of z
     g = np.ones_like(a)
     dz = relu_vjp(g)
-    dz_pre, db = add(dz)
-    _, dwt = mm(dz_pre)
-    arrays = {"x": x, "w": w, "b": b, "z = x w^T + b": z, "a = relu(z)": a, "g = dL/da (ones)": g,
-              "dz = g * [z > 0]": dz, "dw = dz^T x": dwt.T, "db = sum dz": db}
-    notes = ["z = 1 + 1 - 5 = -3 < 0, so relu'(z) = 0 and every gradient below the unit is zero.",
-             "Gradient descent cannot revive it from this input: it is 'dead' for every x with x.w + b < 0."]
+    da_dx, dwt = mm(add(dz)[0])
+    _, db = add(dz)
+    arrays = {"x": x, "w": w, "b": b, "z = x w^T + b": z, "notebook 001's answer for z": np.array(0.0),
+              "[dz/dx1, dz/dx2] = w": dz_dx, "notebook 001's answer for [dz/dx1, dz/dx2]": np.zeros((1, 2)),
+              "a = relu(z)": a, "g = dL/da (ones)": g, "dz = g * [z > 0]": dz,
+              "[da/dx1, da/dx2] = relu'(z) w": da_dx, "dw = dz^T x": dwt.T, "db = sum dz": db}
+    notes = ["z = 1*1 + 1*1 - 5 = -3. Notebook 001 writes z = 0, which is the unit's output a = relu(-3) = 0, not z.",
+             "dz/dx1 = w1 = 1 and dz/dx2 = w2 = 1: z is linear in x, its slope does not depend on the sign of z. "
+             "The notebook's 0 is the derivative of the unit's output a = relu(z): relu'(-3) = 0, so "
+             "da/dx1 = da/dx2 = 0, and so are da/dw and da/db.",
+             "That is what harms gradient descent, as the notebook says: every gradient below the ReLU is "
+             "multiplied by relu'(z) = 0, so w and b get no update from this input. The unit is 'dead' for every "
+             "x with x w^T + b < 0; if that holds for all the training data, it never learns again."]
     return Explanation("dead-relu", "A dead ReLU unit", arrays, notes=notes)
 
 
@@ -148,7 +172,8 @@ def params(arg: str | None = None) -> Explanation:
 
 
 def backprop(arg: str | None = None) -> Explanation:
-    """Each layer's forward shape and VJP shapes for one batch, with the formulas, from a real pass."""
+    """One batch through a model: every layer's forward value and VJP from the NumPy engine, each checked
+    against PyTorch autograd (float64, same weights), plus each layer's shapes and formulas."""
     spec, extra = parse_arch(arg or "2-32-1")
     n = extra.get("n", 4)
     loss = extra.get("loss") or {"sigmoid": "bce", "softmax": "ce"}.get(spec.out_activation, "mse")
@@ -156,34 +181,100 @@ def backprop(arg: str | None = None) -> Explanation:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, spec.in_dim))
     y = rng.integers(spec.out_dim, size=n) if loss == "ce" else rng.uniform(0, 1, size=(n, spec.out_dim))
-    # A forward pass that records every top-level layer's output shape, then the backward pass.
-    h, backs, forward_rows = X, [], []
-    for layer in net.layers:
-        shape_in = h.shape
+    if loss in ("bce", "bce_logits") and spec.out_dim == 1:
+        y = (y > 0.5).astype(float)
+    # Forward layer by layer (the softmax before ce is folded into the loss, as loss_and_grads does).
+    layers = net.layers[:-1] if loss == "ce" and spec.out_activation == "softmax" else net.layers
+    h, backs = X, []
+    for layer in layers:
+        h_in = h
         h, back = layer.forward(net.params, net.buffers, h, True)
-        backs.append((layer, back, shape_in, h.shape))
-    value, grads = net.loss_and_grads(X, y, loss)
-    for layer, _, shape_in, shape_out in backs:
-        kind = type(layer).__name__ if not hasattr(layer, "kind") else layer.kind
-        forward_rows.append([_where(layer), kind, _shape(shape_in), _shape(shape_out), layer.formulas()[0][0]])
+        backs.append((layer, back, h_in, h))
+    value, loss_vjp = ops.LOSSES[loss](h, y if loss == "ce" else y.reshape(h.shape))
+    g = loss_vjp(1.0)
+    seed_g, grads_in, pgrads = g, [], {}
+    for layer, back, _, _ in reversed(backs):
+        g, part = back(g)
+        grads_in.append(g)
+        pgrads.update(part)
+    grads_in.reverse()  # grads_in[i]: dL/d(input of layer i)
+    ref = _autograd_reference(spec, X, y, loss, len(layers))
+
+    arrays: dict[str, Array] = {"X (the batch)": X, "y (targets)": np.asarray(y, dtype=float)}
+    checks: list[list[Any]] = []
+
+    def checked(name: str, ours: Array, theirs: Array) -> None:
+        diff = float(np.abs(np.asarray(ours, float) - theirs).max()) if np.size(ours) else 0.0
+        ok = diff <= 1e-9 * max(1.0, float(np.abs(theirs).max()))
+        checks.append([name, _shape(np.shape(ours)), f"{diff:.1e}", "ok" if ok else "DIFFERS"])
+        arrays[f"{name}   [autograd: max |diff| {diff:.1e} {'ok' if ok else 'DIFFERS'}]"] = ours
+
+    for i, (layer, _, _, out) in enumerate(backs):
+        checked(f"forward {_where(layer)} ({_kind(layer)}): output", out, ref["outputs"][i])
+    checked(f"loss {loss}", np.array(value), np.array(ref["loss"]))
+    checked("g = dL/d(output)", seed_g, ref["out_grad"])
+    for i in reversed(range(len(backs))):
+        layer = backs[i][0]
+        for name in sorted(k for k in pgrads if k.startswith(_where(layer) + ".")):
+            checked(f"VJP {_where(layer)}: d{name[len(_where(layer)) + 1:]}", pgrads[name], ref["params"][name])
+        checked(f"VJP {_where(layer)} ({_kind(layer)}): dx", grads_in[i], ref["inputs"][i])
+
+    forward_rows = [[_where(layer), _kind(layer), _shape(h_in.shape), _shape(out.shape), layer.formulas()[0][0]]
+                    for layer, _, h_in, out in backs]
     vjp_rows = []
-    for layer, _, shape_in, shape_out in reversed(backs):
+    for layer, _, h_in, out in reversed(backs):
         for sub in reversed(_all_layers([layer])) if isinstance(layer, Residual) else [layer]:
             formulas = "; ".join(f for f, _ in sub.formulas()[1:])
-            pshapes = ", ".join(f"d{name.rsplit('.', 1)[1]} {_shape(grads[name].shape)}" for name in sub.names) or "-"
+            pshapes = ", ".join(f"d{name.rsplit('.', 1)[1]} {_shape(pgrads[name].shape)}" for name in sub.names) or "-"
             vjp_rows.append([_where(sub), formulas, pshapes])
         if isinstance(layer, Residual):
-            vjp_rows.append([_where(layer), layer.formulas()[1][0], f"g {_shape(shape_out)} -> dx {_shape(shape_in)}"])
+            vjp_rows.append([_where(layer), layer.formulas()[1][0], f"g {_shape(out.shape)} -> dx {_shape(h_in.shape)}"])
+    bad = [c[0] for c in checks if c[3] != "ok"]
     notes = [f"{_arch_name(spec)}, batch of n = {n}, loss {loss} = {value:.4g}.",
              "The VJP of every layer maps g (shaped like its output) to dx (shaped like its input); "
              "parameter gradients have the parameter's shape.",
-             "The loss seeds the backward pass with g = dL/d(output), shape " + _shape(backs[-1][3]) + "."]
+             "The loss seeds the backward pass with g = dL/d(output), shape " + _shape(backs[-1][3].shape) + ".",
+             f"Every value above was computed by mlplab's NumPy engine and compared with PyTorch autograd on the same "
+             f"weights in float64 (retain_grad on every layer's output): {len(checks) - len(bad)} of {len(checks)} "
+             f"agree to 1e-9" + (f"; these differ: {', '.join(bad)}." if bad else ".")]
     if loss == "ce" and spec.out_activation == "softmax":
         notes.append("With loss ce the softmax and the log are taken together from the logits (stable), so the "
                      "backward pass starts at net's last Linear with g = (p - onehot(y)) / n.")
-    return Explanation("backprop", f"Backpropagation through {arg or '2-32-1'}", {},
+    return Explanation("backprop", f"Backpropagation through {arg or '2-32-1'}", arrays,
                        [Table("Forward", ["layer", "op", "input", "output", "formula"], forward_rows),
-                        Table("Backward (last layer first)", ["layer", "VJP", "gradient shapes"], vjp_rows)], notes)
+                        Table("Backward (last layer first)", ["layer", "VJP", "gradient shapes"], vjp_rows),
+                        Table("Checked against autograd", ["value", "shape", "max |diff|", "check"], checks)], notes)
+
+
+def _autograd_reference(spec: ModelSpec, X: Array, y: Array, loss: str, n_layers: int) -> dict[str, Any]:
+    """The same batch through the torch model (same seed, float64): each top-level layer's output and the
+    gradient of the loss with respect to it and to its input, and every parameter's gradient."""
+    import torch
+    from torch.nn import functional as F
+
+    from .models import build_model
+
+    model = build_model(spec, seed=0).double().train()
+    h = torch.from_numpy(X).requires_grad_(True)
+    ins, outs = [], []
+    for module in list(model.net)[:n_layers]:
+        ins.append(h)
+        h = module(h)
+        h.retain_grad()
+        outs.append(h)
+    yt = torch.from_numpy(np.asarray(y))
+    losses = {"mse": lambda o: F.mse_loss(o, yt.reshape(o.shape)), "mse_sum": lambda o: F.mse_loss(o, yt.reshape(o.shape), reduction="sum"),
+              "bce": lambda o: F.binary_cross_entropy(o, yt.reshape(o.shape)),
+              "bce_logits": lambda o: F.binary_cross_entropy_with_logits(o, yt.reshape(o.shape)),
+              "ce": lambda o: F.cross_entropy(o, yt.long())}
+    value = losses[loss](h)
+    value.backward()
+    return {"outputs": [o.detach().numpy() for o in outs], "loss": value.item(), "out_grad": outs[-1].grad.numpy(),
+            "inputs": [t.grad.numpy() for t in ins], "params": {k: p.grad.numpy() for k, p in model.named_parameters()}}
+
+
+def _kind(layer: Any) -> str:
+    return getattr(layer, "kind", None) or type(layer).__name__
 
 
 TOPICS: dict[str, Callable[[str | None], Explanation]] = {

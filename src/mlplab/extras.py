@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .errors import SpecError
-from .specs import Experiment, validate
+from .specs import Activation, Experiment, Init, validate
 
 # The functions `api._activations` can draw (tests/test_budget.py checks that the two lists agree).
 ActivationName = Literal["relu", "sigmoid", "tanh"]
@@ -56,8 +56,16 @@ class ActivationExtras(_Range):
 
 
 class CompareExtras(_Extras):
-    runs: list[str] = Field(default_factory=list, description="preset names trained on the same data")
-    sklearn: list[dict[str, Any]] = Field(default_factory=list, description="MLPClassifier settings, plus a label")
+    # which side-by-side study runs (`mlplab.compare.STUDIES`); the fields below name the one that reads them
+    study: Literal["paths", "backprop-by-hand", "vjp-sin", "depth-gradients", "optimizers"] = "paths"
+    runs: list[str] = Field(default_factory=list, description="paths: preset names trained on the same data")
+    sklearn: list[dict[str, Any]] = Field(default_factory=list, description="paths: MLPClassifier settings, plus a label")
+    points: int = Field(100, ge=2, le=1_000_000, description="vjp-sin: points on [0, 2 pi]")
+    activations: list[Activation] = Field(default_factory=lambda: ["sigmoid", "relu"], min_length=1,
+                                          description="depth-gradients: hidden activations compared")
+    inits: list[Init] = Field(default_factory=lambda: ["default", "xavier_uniform"], min_length=1,
+                              description="depth-gradients: initialisations compared")
+    batch: int = Field(256, ge=1, le=1_000_000, description="depth-gradients: rows of the one batch measured")
 
 
 EXTRAS: dict[str, type[_Extras]] = {

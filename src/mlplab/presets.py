@@ -52,6 +52,16 @@ for _data, (_title, _about, (_short, _long)) in _SETS.items():
             "train": {"optimizer": "adam", "lr": 0.01, "epochs": _short if _key == "linear" else _long, "snapshots": True},
         })
 
+_ENTRIES.append({
+    "name": "piecewise-residual-bn-no-bn1", "title": "Three clusters, residual + batch norm as notebook 001 runs it (no bn1)",
+    "notebook": N000, "description": "Notebook 001's last model comments out the norm after the stem (#x = self.bn1(x)): "
+    "batch norm only after each residual block.",
+    "data": {"name": "piecewise"}, "model": {**_IDENTITY_2D, **_VARIANTS["residual-bn"][0], "norm_stem": False},
+    "train": {"optimizer": "adam", "lr": 0.01, "epochs": 5000, "snapshots": True},
+})
+
+# Notebook 002 in its order: torch.optim, the VJP of sin, the hand-written update, backprop by hand (first
+# the MSE version, then exercises 3-5), and everything beside scikit-learn.
 _MOONS_MODEL = {"in_dim": 2, "out_dim": 1, "hidden": [32], "activation": "relu", "out_activation": "sigmoid"}
 _ENTRIES += [
     {
@@ -62,6 +72,13 @@ _ENTRIES += [
                   "engine": "torch"},  # autograd + torch.optim: the first of the notebook's three ways
     },
     {
+        "name": "vjp-sin", "title": "The vector-Jacobian product of sin, beside autograd",
+        "notebook": N002, "kind": "compare",
+        "description": "f = sin(x) on 100 points of [0, 2 pi]; with v = ones, f.grad_fn(v), x.grad after f.backward(v), "
+        "v * cos(x) and mlplab's hand-written VJP are one curve: the Jacobian is diagonal and never built.",
+        "extras": {"study": "vjp-sin", "points": 100},
+    },
+    {
         "name": "moons-manual-step", "title": "Two moons: autograd gradients, hand-written update",
         "notebook": N002, "description": "The same network; each step is p -= lr * p.grad under torch.no_grad().",
         "data": {"name": "moons"}, "model": _MOONS_MODEL,
@@ -69,50 +86,17 @@ _ENTRIES += [
                   "engine": "torch"},  # autograd gradients, the update by hand
     },
     {
-        "name": "sine-poly", "title": "x sin(10x) with a degree-100 polynomial",
-        "notebook": N003, "description": "Linear regression on 100 polynomial features, Adam 1e-2, summed squared error.",
-        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "poly_degree": 100},
-        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 10000, "grid": 200},
+        "name": "moons-backprop-mse", "title": "Backpropagation by hand, first version: no bias, linear output, MSE",
+        "notebook": N002, "kind": "compare",
+        "description": "The notebook's first manual network: w1, w2 drawn from N(0, 0.1^2), no biases, ReLU, a linear "
+        "output and the mean squared error; each hand-written VJP (dz2, dw2, da1, dz1, dw1) checked against "
+        "autograd's .grad, as its (dz2 == z2.grad).all() cells do; then its loop: 100 SGD steps, lr 0.1.",
+        "data": {"name": "moons"},
+        "model": {"in_dim": 2, "out_dim": 1, "hidden": [32], "bias": False, "init": "normal", "init_std_w": 0.1,
+                  "init_std_b": 0.0},
+        "train": {"optimizer": "sgd", "lr": 0.1, "loss": "mse", "epochs": 100, "grid": 100, "engine": "numpy"},
+        "extras": {"study": "backprop-by-hand"},
     },
-]
-for _h in (1, 2, 5, 10):
-    _ENTRIES.append({
-        "name": f"sine-mlp-{_h}", "title": f"x sin(10x) with a 1-{_h}-1 tanh MLP",
-        "notebook": N003, "description": f"How many tanh basis functions does the curve need? Here {_h}.",
-        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [_h], "activation": "tanh"},
-        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
-    })
-_ENTRIES += [
-    {
-        "name": "sine-mlp-deep", "title": "x sin(10x) with two hidden tanh layers (1-10-10-1)",
-        "notebook": N003, "description": "The notebook's 'additional hidden layer' activity.",
-        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10, 10], "activation": "tanh"},
-        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
-    },
-    {
-        "name": "prior-mlp", "title": "The prior of an MLP: functions drawn from random weights",
-        "notebook": N003, "kind": "prior",
-        "description": "Ten 1-1000-1 sigmoid MLPs with weights and biases drawn from N(0, 5^2), on x in [-5, 5].",
-        "model": {"in_dim": 1, "out_dim": 1, "hidden": [1000], "activation": "sigmoid", "init": "normal",
-                  "init_std_w": 5.0, "init_std_b": 5.0},
-        "extras": {"samples": 10, "x_min": -5.0, "x_max": 5.0, "points": 1000},
-    },
-    {
-        "name": "xor-mlp", "title": "XOR: what no linear model can separate",
-        "notebook": N004, "description": "Noisy XOR corners; a 2-8-1 ReLU MLP with Adam separates them.",
-        "data": {"name": "xor", "n": 200, "noise": 0.15},
-        "model": {"in_dim": 2, "out_dim": 1, "hidden": [8], "out_activation": "sigmoid"},
-        "train": {"optimizer": "adam", "lr": 0.05, "loss": "bce", "epochs": 500, "grid": 100, "snapshots": True},
-    },
-    {
-        "name": "activations", "title": "ReLU, sigmoid and tanh, and their gradients",
-        "notebook": N004, "kind": "activations",
-        "description": "The functions on [-8, 8) and their derivatives from autograd: where gradients vanish.",
-        "extras": {"names": ["relu", "sigmoid", "tanh"], "x_min": -8.0, "x_max": 8.0, "step": 0.1},
-    },
-]
-
-_ENTRIES += [
     {
         "name": "moons-scratch", "title": "Two moons: backpropagation written by hand (NumPy engine)",
         "notebook": N002, "description": "Exercises 3-5: bias, a sigmoid output and binary cross-entropy, every "
@@ -137,6 +121,82 @@ _ENTRIES += [
         },
     },
 ]
+_ENTRIES += [
+    {
+        "name": "sine-poly", "title": "x sin(10x) with a degree-100 polynomial",
+        "notebook": N003, "description": "Linear regression on 100 polynomial features, Adam 1e-2, summed squared error.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "poly_degree": 100},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 10000, "grid": 200},
+    },
+]
+for _h in (1, 2, 5, 10):
+    _ENTRIES.append({
+        "name": f"sine-mlp-{_h}", "title": f"x sin(10x) with a 1-{_h}-1 tanh MLP",
+        "notebook": N003, "description": f"How many tanh basis functions does the curve need? Here {_h}.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [_h], "activation": "tanh"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
+    })
+_ENTRIES += [
+    {
+        "name": "sine-mlp-deep", "title": "x sin(10x) with two hidden tanh layers (1-10-10-1)",
+        "notebook": N003, "description": "The notebook's 'additional hidden layer' activity.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10, 10], "activation": "tanh"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200},
+    },
+    {
+        "name": "sine-mlp-lbfgs", "title": "x sin(10x) with a 1-10-1 tanh MLP trained by L-BFGS",
+        "notebook": N003, "description": "The same network as sine-mlp-10, full-batch L-BFGS (torch.optim.LBFGS, "
+        "strong Wolfe line search): 300 steps instead of Adam's 5000.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10], "activation": "tanh"},
+        "train": {"optimizer": "lbfgs", "lr": 1.0, "loss": "mse_sum", "epochs": 300, "grid": 200},
+    },
+    {
+        "name": "sine-optimizers", "title": "Adam against L-BFGS on x sin(10x)", "notebook": N003, "kind": "compare",
+        "description": "sine-mlp-10 (Adam, 5000 steps) and sine-mlp-lbfgs (L-BFGS, 300 steps) on the same data: "
+        "loss per step, wall time, and the fits.",
+        "data": {"name": "sine"}, "extras": {"study": "optimizers", "runs": ["sine-mlp-10", "sine-mlp-lbfgs"]},
+    },
+    {
+        "name": "prior-mlp", "title": "The prior of an MLP: functions drawn from random weights",
+        "notebook": N003, "kind": "prior",
+        "description": "Ten 1-1000-1 sigmoid MLPs with weights and biases drawn from N(0, 5^2), on x in [-5, 5].",
+        "model": {"in_dim": 1, "out_dim": 1, "hidden": [1000], "activation": "sigmoid", "init": "normal",
+                  "init_std_w": 5.0, "init_std_b": 5.0},
+        "extras": {"samples": 10, "x_min": -5.0, "x_max": 5.0, "points": 1000},
+    },
+    *[{
+        "name": f"prior-mlp-{key}", "title": f"The prior of an MLP: {what}", "notebook": N003, "kind": "prior",
+        "description": f"The notebook's activity: {question} Ten draws of {about}, weights and biases N(0, 5^2).",
+        "model": {"in_dim": 1, "out_dim": 1, "hidden": [1000], "activation": "sigmoid", "init": "normal",
+                  "init_std_w": 5.0, "init_std_b": 5.0, **model},
+        "extras": {"samples": 10, "x_min": -5.0, "x_max": 5.0, "points": 1000},
+    } for key, what, question, about, model in [
+        ("10", "10 sigmoid units instead of 1000", "what happens when you add more neurons? (here: fewer)",
+         "1-10-1 sigmoid MLPs (the class's default Nh=10)", {"hidden": [10]}),
+        ("linear", "no nonlinearity", "what happens if you remove the nonlinearity?",
+         "1-1000-1 MLPs without an activation (every draw is a straight line)", {"activation": "identity"}),
+        ("tanh", "tanh instead of sigmoid", "what happens if you change the nonlinearity?", "1-1000-1 tanh MLPs",
+         {"activation": "tanh"}),
+        ("relu", "ReLU instead of sigmoid", "what happens if you change the nonlinearity?", "1-1000-1 ReLU MLPs",
+         {"activation": "relu"}),
+        ("deep", "three hidden layers", "what happens when you add more layers? (its hidden2 and hidden3)",
+         "1-1000-1000-1000-1 sigmoid MLPs", {"hidden": [1000, 1000, 1000]}),
+    ]],
+    {
+        "name": "xor-mlp", "title": "XOR: what no linear model can separate",
+        "notebook": N004, "description": "Noisy XOR corners; a 2-8-1 ReLU MLP with Adam separates them.",
+        "data": {"name": "xor", "n": 200, "noise": 0.15},
+        "model": {"in_dim": 2, "out_dim": 1, "hidden": [8], "out_activation": "sigmoid"},
+        "train": {"optimizer": "adam", "lr": 0.05, "loss": "bce", "epochs": 500, "grid": 100, "snapshots": True},
+    },
+    {
+        "name": "activations", "title": "ReLU, sigmoid and tanh, and their gradients",
+        "notebook": N004, "kind": "activations",
+        "description": "The functions on [-8, 8) and their derivatives from autograd: where gradients vanish.",
+        "extras": {"names": ["relu", "sigmoid", "tanh"], "x_min": -8.0, "x_max": 8.0, "step": 0.1},
+    },
+]
+
 # d2l (notebook 004): 784-256-10 ReLU, SGD lr 0.1, batch 256, 10 epochs on Fashion-MNIST. On the 8x8 digits
 # (the offline fallback, 5 batches an epoch) 100 epochs give about as many steps as d2l's 10 on 60000 images.
 _D2L_TRAIN = {"optimizer": "sgd", "lr": 0.1, "loss": "ce", "epochs": 10, "batch_size": 256, "frames": 20}
@@ -165,14 +225,34 @@ _ENTRIES += [
     },
 ]
 
+_ENTRIES.append({
+    "name": "depth-gradients", "title": "Vanishing gradients through depth: sigmoid vs ReLU, with and without Xavier",
+    "notebook": N004, "kind": "compare",
+    "description": "The notebook's argument measured: the gradient of the loss reaching each layer's weights, "
+    "||dL/dW|| at initialisation, for an MLP with 8 hidden layers of 128 units on one batch of 256 digits. "
+    "Sigmoid's derivative is at most 1/4, so the gradient shrinks layer by layer towards the input; ReLU with "
+    "Xavier keeps it level.",
+    "data": {"name": "digits"}, "model": {"in_dim": 64, "out_dim": 10, "hidden": [128] * 8},
+    "extras": {"study": "depth-gradients", "activations": ["sigmoid", "relu"], "inits": ["default", "xavier_uniform"],
+               "batch": 256},
+})
+
 PRESETS: dict[str, Experiment] = {}
 
 
 def register(entry: dict[str, Any] | Experiment) -> Experiment:
-    """Add an experiment to the preset table (other modules add theirs this way)."""
+    """Add an experiment to the preset table (other modules add theirs this way), kept in course order."""
     exp = validate(Experiment, entry, "preset")
     PRESETS[exp.name] = exp
+    ordered = sorted(PRESETS.values(), key=_course_rank)  # stable: a notebook's presets keep their order
+    PRESETS.clear()
+    PRESETS.update((e.name, e) for e in ordered)
     return exp
+
+
+def _course_rank(exp: Experiment) -> str:
+    """Notebook numbers sort as text ("000/001" < "002" < ... ); experiments from no notebook come last."""
+    return exp.notebook.split(":")[0] or "~"
 
 
 for _entry in _ENTRIES:
@@ -188,8 +268,15 @@ def experiment(name: str, **overrides: Any) -> Experiment:
 
 
 def merge(exp: Experiment, overrides: dict[str, Any]) -> Experiment:
-    """A copy of ``exp`` with nested fields replaced (tables merge, values replace), validated again."""
-    return validate(Experiment, _deep_merge(exp.model_dump(), overrides), "")
+    """A copy of ``exp`` with nested fields replaced (tables merge, values replace), validated again.
+
+    An explicit ``train.epochs`` wins over a preset's data-set-specific count (``extras.digits_epochs``
+    of the d2l presets), unless the overrides set the extras too.
+    """
+    values = _deep_merge(exp.model_dump(), overrides)
+    if "epochs" in (overrides.get("train") or {}) and "extras" not in overrides:
+        values["extras"] = {k: v for k, v in values["extras"].items() if k != "digits_epochs"}
+    return validate(Experiment, values, "")
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class ModelSpec(_Spec):
     # None picks the usual place: before the activation in a plain MLP, after each block in a
     # residual one (where notebook 000 puts its BatchNorm layers).
     norm_position: Literal["pre", "post"] | None = None
+    # Residual + post norm only: notebook 001 comments out the norm after the stem (its bn1); False drops it.
+    norm_stem: bool = True
     out_activation: Literal["none", "sigmoid", "softmax"] = "none"
     init: Init = "default"
     init_std_w: float = Field(1.0, gt=0, le=1e3, description="weight std for init='normal' (notebook 003's sw)")

@@ -216,6 +216,23 @@ class Store:
         with self._db(write=True) as db:  # one transaction: the row appears whole or not at all
             db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
 
+    def adopt(self, run_id: str, *, sweep: str = "", variant: dict[str, Any] | None = None) -> bool:
+        """Index a complete run folder that has no row yet (a worker saved it, then Ctrl-C stopped the
+        sweep before this process wrote the row): True when the run can now be reused."""
+        if self.row(run_id) is not None:
+            return False
+        folder = self.folder(run_id)
+        if not folder.is_dir() or _folder_problem(folder) is not None:
+            return False
+        try:
+            summary = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError):
+            return False
+        if summary.get("status") not in DONE:
+            return False
+        self.record(run_id, summary, sweep=sweep, variant=variant)
+        return True
+
     def remove(self, run_id: str) -> None:
         with self._db(write=True) as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))

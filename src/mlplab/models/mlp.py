@@ -121,7 +121,7 @@ def _layers(spec: ModelSpec) -> list[nn.Module]:
         for i, h in enumerate(spec.hidden):
             if i == 0 or h != width:  # the stem, or a projection between blocks of different widths
                 layers.append(nn.Linear(width, h, bias=spec.bias))
-                if post and (n := norm(h)) is not None:
+                if post and (i > 0 or spec.norm_stem) and (n := norm(h)) is not None:
                     layers.append(n)
             layers.append(ResidualBlock(h, act(), None if post else norm(h), bias=spec.bias))
             if post and (n := norm(h)) is not None:
@@ -146,9 +146,19 @@ def _layers(spec: ModelSpec) -> list[nn.Module]:
 
 
 def _init_identity(linear: nn.Linear, spec: ModelSpec) -> None:
-    nn.init.eye_(linear.weight)
-    if linear.bias is not None:
-        nn.init.zeros_(linear.bias)
+    """Identity on the leading block, zero bias there; rows beyond the input width keep the default init.
+
+    ``eye_`` alone would give a layer wider than its input rows of zero weights and zero bias: those
+    units output exactly 0, ReLU'(0) = 0, and they never learn (notebook 000's layers are square, so
+    nothing changes for them). Narrowing layers (out < in) are the leading identity block: a projection.
+    """
+    n_out, n_in = linear.weight.shape
+    k = min(n_out, n_in)
+    with torch.no_grad():
+        linear.weight[:k].zero_()
+        linear.weight[:k, :k].fill_diagonal_(1.0)  # == eye_ on the square part
+        if linear.bias is not None:
+            linear.bias[:k].zero_()
 
 
 def _init_normal(linear: nn.Linear, spec: ModelSpec) -> None:

@@ -33,7 +33,12 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
 
     con = _console(console)
     spec = load_sweep(file)
-    df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
+    from ..training.run import Interrupted
+
+    try:
+        df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
+    except Interrupted as stop:  # write the report of what was done, then stop as asked
+        df = stop.frame
     report = write_sweep_report(df, Path(out) / spec.name / "sweep.html", store=Store(out), title=spec.name)
     counts = ", ".join(f"{v} {k}" for k, v in df.status.value_counts().items())
     con.print(f"{spec.name}: {len(df)} runs ({counts}; {int(df.reused.fillna(False).sum())} reused from {out})")
@@ -43,7 +48,6 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
     stopped = int(df.status.isin(["interrupted", "not run"]).sum())
     if stopped:  # Ctrl-C: the caller stops too, told what is kept
         from ..store import DONE
-        from ..training.run import Interrupted
 
         kept = int(df.status.isin(DONE).sum())
         raise Interrupted(message=f"{kept} finished runs are stored in {out}; {stopped} were interrupted or "
@@ -90,30 +94,49 @@ def runs_show(store_dir: str | Path, run_id: str, console: Any = None) -> Any:
 
 
 def runs_compare(store_dir: str | Path, ids_or_filter: list[str], console: Any = None) -> Any:
-    """Compare runs given by id prefixes, or by ``field=value`` filters (``sweep=practice-variants``)."""
+    """Compare runs given by id prefixes, or by ``field=value`` filters, grouped by experiment and variant.
+
+    Filters: a store column (``sweep=practice-variants``, ``status=finished``), a spec field with dots
+    (``train.lr=0.01``), or a varied value of the sweep (``experiment=practice-mlp``, ``seed=3``). Runs that
+    differ only in their seeds are one group; the sentences say which groups differ beyond the seed spread.
+    """
     from rich.table import Table
 
+    from ..store import COLUMNS
+    from .spec import variant_label
+
     store = _store(store_dir)
-    filters, ids = {}, []
+    filters, varied, ids = {}, {}, []
     for item in ids_or_filter:
         if "=" in item:
             key, value = item.split("=", 1)
-            filters[key.replace(".", "__")] = _parse(value)
+            if key in COLUMNS or "." in key or "__" in key:
+                filters[key.replace(".", "__")] = _parse(value)
+            else:  # a value the sweep varied: filtered on the rows below
+                varied[key] = _parse(value)
         else:
             ids.append(store.resolve_id(item))
     df = store.query(**filters)
     if ids:
         df = df[df.id.isin(ids)]
+    for key, value in varied.items():
+        if key not in df.columns:
+            known = sorted(c for c in df.columns if c == "experiment" or "." in c or c == "seed")
+            raise SpecError(key, f"a store column ({', '.join(COLUMNS)}), a spec field with dots, or a varied value "
+                            f"({', '.join(known) or 'none in these runs'})", f"{key}={value}")
+        df = df[df[key].map(lambda v: v == value or (isinstance(v, tuple) and list(v) == value))]
     if df.empty:
         raise SpecError("runs", "ids or filters that match at least one stored run", ids_or_filter)
-    df = df.assign(run_id=df.id, variant=df["name"])
-    variant_cols = [c for c in df.columns if "." in c or c == "seed"]
-    if variant_cols:  # group repeats: the varied fields without seeds
-        from .spec import variant_label
-
-        df["variant"] = [variant_label({c: r[c] for c in variant_cols if r[c] == r[c]}) for _, r in df.iterrows()]
+    variant_cols = [c for c in df.columns if "." in c or c in ("seed", "experiment")]
+    many_sweeps = df.sweep.nunique(dropna=False) > 1
+    labels = []
+    for _, r in df.iterrows():  # the experiment and the varied fields, without seeds: repeats share a label
+        values = {c: r[c] for c in variant_cols if r[c] == r[c] and r[c] is not None}
+        label = variant_label(values) if values else r["name"]
+        labels.append(f"{r.sweep}: {label}" if many_sweeps and r.sweep else label)
+    df = df.assign(run_id=df.id, variant=labels)
     summary = summarize(df)
-    table = Table(*[str(c) for c in summary.columns], title="final loss per variant")
+    table = Table(*[str(c) for c in summary.columns], title="final loss per experiment and variant")
     for _, r in summary.iterrows():
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
     con = _console(console)

@@ -1,8 +1,8 @@
 """A sweep's report: one self-contained HTML page comparing variants over their seeds.
 
 Final loss per variant (table and dot plot), loss curves (median line and 25-75% band per variant),
-a small-multiples grid of output animations on one shared slider, and one sentence per comparison
-whose difference is larger than the seed spread. plotly.js is inlined once (``mlplab.viz.report``).
+a small-multiples grid of output animations on one shared slider, and one sentence per pair of
+variants whose difference a test says the seed spread does not explain. plotly.js is inlined once (``mlplab.viz.report``).
 """
 
 from __future__ import annotations
@@ -44,38 +44,54 @@ def summarize(frame) -> Any:
     return pd.DataFrame.from_records(rows)
 
 
-def comparisons(frame, max_sentences: int = 12) -> list[str]:
-    """Sentences for pairs of variants whose final losses differ by more than the seed spread.
+MIN_RUNS = 3  # fewer runs per variant than this are never evidence of a difference
+ALPHA = 0.05  # family-wise error rate over all the pairs of one sweep
 
-    A pair is reported when one variant's median beats the other's and the gap between the medians is
-    larger than either variant's interquartile range, or when their ranges do not overlap at all. Runs are
+
+def comparisons(frame, max_sentences: int = 12) -> list[str]:
+    """Sentences for pairs of variants whose final losses differ by more than the seed spread explains.
+
+    Decided by Welch's t-test on log10(final loss) (losses differ by factors, and the log makes their
+    spread comparable across variants), two-sided, with Holm's correction over every pair of the sweep
+    at a family-wise ``ALPHA``; variants with fewer than ``MIN_RUNS`` finished runs are never compared.
+    Two variants whose runs are all identical (seed-independent) differ exactly, or not at all. Runs are
     paired by seed where the sweep varies one, so "k/n seeds" counts head-to-head wins.
     """
+    from scipy.stats import ttest_ind
+
     ok = frame[frame.status.isin(["finished", "stopped early"]) & frame.final_loss.notna()]
     seed_col = next((c for c in SEED_KEYS if c in ok.columns), None)
-    groups = {label: g for label, g in ok.groupby("variant", sort=False)}
-    stats = {k: (np.median(g.final_loss), np.quantile(g.final_loss, 0.75) - np.quantile(g.final_loss, 0.25))
-             for k, g in groups.items()}
-    found = []
+    groups = {label: g for label, g in ok.groupby("variant", sort=False) if len(g) >= MIN_RUNS}
+    logs = {k: np.log10(np.maximum(g.final_loss.to_numpy(float), 1e-300)) for k, g in groups.items()}
+    tests = []
     for a, b in itertools.combinations(groups, 2):
-        (ma, sa), (mb, sb) = stats[a], stats[b]
+        la, lb = logs[a], logs[b]
+        if np.ptp(la) == 0 and np.ptp(lb) == 0:
+            p = 0.0 if la[0] != lb[0] else 1.0
+        else:
+            p = float(ttest_ind(la, lb, equal_var=False).pvalue)
+        tests.append((p if p == p else 1.0, a, b))
+    tests.sort(key=lambda t: t[0])
+    found = []
+    for rank, (p, a, b) in enumerate(tests):
+        if p > ALPHA / (len(tests) - rank):  # Holm: once one pair fails, every larger p-value fails too
+            break
+        ma, mb = float(np.median(groups[a].final_loss)), float(np.median(groups[b].final_loss))
+        if ma == mb:
+            continue
         better, worse = (a, b) if ma < mb else (b, a)
         gb, gw = groups[better], groups[worse]
-        separated = gb.final_loss.max() < gw.final_loss.min()
-        if not (separated or abs(mb - ma) > max(sa, sb)) or ma == mb:
-            continue
         if seed_col is not None:
             joined = gb[[seed_col, "final_loss"]].merge(gw[[seed_col, "final_loss"]], on=seed_col, suffixes=("_b", "_w"))
             wins, n = int((joined.final_loss_b < joined.final_loss_w).sum()), len(joined)
             unit = "seeds"
-        else:
+        if seed_col is None or n == 0:
             wins, n = int((gb.final_loss.to_numpy()[:, None] < gw.final_loss.to_numpy()[None, :]).sum()), len(gb) * len(gw)
             unit = "pairs of runs"
-        if n == 0:
-            continue
         gap = abs(mb - ma) / max(min(ma, mb), 1e-300)
-        found.append((gap, f"{better} reaches a lower loss than {worse} in {wins}/{n} {unit}; "
-                           f"median {stats[better][0]:.3g} vs {stats[worse][0]:.3g}."))
+        found.append((gap, f"{better} reaches a lower loss than {worse} in {wins}/{n} {unit}; median "
+                           f"{min(ma, mb):.3g} vs {max(ma, mb):.3g} (Welch's t-test on log loss, p = {p:.2g}, "
+                           f"Holm-corrected over {len(tests)} pairs)."))
     found.sort(key=lambda t: -t[0])
     return [s for _, s in found[:max_sentences]]
 
@@ -259,9 +275,48 @@ def write_sweep_report(frame, path: str | os.PathLike, *, store: Any = None, tit
         grid = animation_grid(frame, runs)
         if grid is not None:
             parts.append(f'<section><div class="plot">{figure_div(grid)}</div></section>')
+        parts += analysis_sections(frame, runs, figure_div)
     out = _target(path, "sweep.html")
     out.write_text(_page(heading, "".join(parts), with_plotly=True), encoding="utf-8")
     return out
+
+
+# Analyses in a sweep report: one run per variant (its first finished seed), at most this many variants
+MAX_ANALYSED_VARIANTS = 6
+
+
+def analysis_sections(frame, runs: dict[str, Any], figure_div) -> list[str]:
+    """The loss landscape around each variant's trained model (a filter-normalised random slice: it
+    needs only the final weights) and layer health through training (it needs recorded snapshots),
+    variants side by side."""
+    from .. import analysis as A
+    from ..errors import MlplabError
+    from ..viz.report import _esc
+
+    chosen: dict[str, Any] = {}
+    for _, row in frame.iterrows():
+        run = runs.get(row["run_id"])
+        if run is not None and row["status"] == "finished" and row["variant"] not in chosen:
+            chosen[row["variant"]] = run
+    chosen = dict(list(chosen.items())[:MAX_ANALYSED_VARIANTS])
+    if not chosen:
+        return []
+    parts = []
+    for name, title, compute in (
+        ("landscape", "Loss landscape around each variant's trained model (first seed)",
+         lambda r: A.landscape(r, directions="random")),
+        ("health", "Layer health through training (first seed)", A.health),
+    ):
+        results, missing = [], []
+        for variant, run in chosen.items():
+            try:
+                results.append(compute(run))
+            except MlplabError as exc:
+                missing.append(f"{variant}: {exc}")
+        body = f'<div class="plot">{figure_div(A.figure(results))}</div>' if results else ""
+        note = "".join(f"<li>{_esc(m)}</li>" for m in missing[:3])
+        parts.append(f"<section><h2>{_esc(title)}</h2>{body}" + (f"<ul>{note}</ul>" if note else "") + "</section>")
+    return parts
 
 
 def _fmt(v: Any) -> str:

@@ -69,6 +69,8 @@ def sweep(
     results: dict[str, dict[str, Any]] = {}
     todo: list[Variant] = []
     for v in variants:
+        if store is not None:  # a run a worker saved before Ctrl-C reached this process is reused too
+            store.adopt(v.id, sweep=spec.name, variant=v.values)
         if store is not None and store.done(v.id):
             results[v.id] = _row_from_store(store, v)
         else:
@@ -91,6 +93,14 @@ def sweep(
 
     frame = pd.DataFrame.from_records(rows)
     frame.attrs["sweep"] = spec.name
+    if interrupted:  # Ctrl-C stops the caller's script too; what was done rides along as ``.frame``
+        from ..training.run import Interrupted
+
+        done = int((frame.status != "not run").sum())
+        stop = Interrupted(message=f"the sweep was interrupted after {done} of {len(frame)} runs"
+                           + (f"; finished runs are stored in {out}" if out is not None else ""))
+        stop.frame = frame
+        raise stop
     return frame
 
 

@@ -83,12 +83,18 @@ def render_pngs(figures: list[dict], width: int, height: int, scale: float = 1.0
         async with kaleido.Kaleido(n=tabs, mathjax=False, path=browser) as k:
             return list(await asyncio.gather(*(k.calc_fig(f, opts=opts) for f in figures)))  # in order
 
-    try:
-        return _run_async(render)
-    except MlplabError:
-        raise
-    except Exception as exc:  # choreographer/kaleido failures: say what to install, keep the cause
-        raise MlplabError(f"rendering with kaleido/Chromium ({browser}) failed: {exc}; {INSTALL_HINT}") from exc
+    for attempt in range(2):
+        try:
+            return _run_async(render)
+        except MlplabError:
+            raise
+        except Exception as exc:  # choreographer/kaleido failures: say what to install, keep the cause
+            # On a busy machine kaleido can evaluate before its page script has loaded ("kaleido_scopes is
+            # not defined"): a start-up race, not a missing install, so one fresh browser start is tried.
+            if attempt == 0 and "kaleido_scopes" in str(exc):
+                continue
+            raise MlplabError(f"rendering with kaleido/Chromium ({browser}) failed: {exc}; {INSTALL_HINT}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _size(layout: dict, width: int | None, height: int | None) -> tuple[int, int]:

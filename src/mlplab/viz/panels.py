@@ -14,8 +14,10 @@ from . import images as I
 def extra_figures(run: Any) -> list[tuple[str, Any]]:
     """(caption, figure) pairs: comparisons, image diagnostics, linear regions — whichever apply."""
     spec = run.spec if isinstance(run.spec, dict) else {}
-    if spec.get("kind") == "compare":
-        return comparison_figures(run)
+    if spec.get("kind") == "compare":  # one maker per study (mlplab.compare)
+        from .studies import study_figures
+
+        return study_figures(run)
     out: list[tuple[str, Any]] = []
     data = run.data
     if data is not None and getattr(data, "image_shape", None) and run.model is not None:

@@ -289,7 +289,7 @@ def parse_config(raw: Any) -> Config:
     out_act = LOSS_OUTPUT.get(loss, "none")
     if data.task == "multiclass":
         out_act = "none"
-    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS - {"features"} | {"norm_position", "bias", "init_std_w", "init_std_b", "init_value"}},
+    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS - {"features"} | {"norm_position", "norm_stem", "bias", "init_std_w", "init_std_b", "init_value"}},
                     **model_in, "hidden": hidden, "in_dim": data.d_in, "out_dim": data.d_out, "out_activation": out_act}
     model_spec = validate(ModelSpec, model_fields, "model")
     if model_spec.poly_degree:
