@@ -290,12 +290,6 @@ function render(f, live) {
   drawNetwork(f);
 }
 
-function axes() {
-  const g = session.grid, [[x0, x1], [y0, y1]] = session.box;
-  const ax = (lo, hi) => Array.from({ length: g }, (_, i) => lo + (hi - lo) * i / (g - 1));
-  return [ax(x0, x1), ax(y0, y1)];
-}
-
 function pointTraces() {
   const s = session, traces = [];
   const add = (X, y, test) => {
