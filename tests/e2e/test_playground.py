@@ -129,6 +129,9 @@ def _click_and_check(page, app, button: str, clicks: int = 1) -> str:
     session = app.state.sessions.entries[_session_id(page)].session
     start = session.status
     before = len(_all_sent(page))
+    # the server answers every command with a state message: wait for those answers, not for a state
+    # the page may already show from before the clicks
+    states = int(page.evaluate("Number(document.body.dataset.states || 0)"))
     locator = page.locator(f"#{button}")
     if clicks == 2:
         locator.dblclick()
@@ -138,6 +141,7 @@ def _click_and_check(page, app, button: str, clicks: int = 1) -> str:
     sent = _all_sent(page)[before:]
     assert len(sent) == clicks
     expected = _expected_state(start, sent)
+    page.wait_for_function(f"Number(document.body.dataset.states || 0) >= {states + clicks}")
     _status(page, expected)
     assert session.status == expected
     assert page.locator("#play").text_content() == ("Pause" if expected == "running" else "Play")

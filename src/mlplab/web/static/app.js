@@ -227,6 +227,7 @@ function onMessage(m) {
     lastSeq = m.seq;
   }
   if (m.state) { state = m.state; stateMessage = m.message || ""; showState(); }
+  if (m.type === "state") document.body.dataset.states = String(Number(document.body.dataset.states || 0) + 1);  // for the browser tests
   if (m.type === "error") { showError(m.error); return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type === "weight") { document.body.dataset.weightSet = `${m.layer}:${m.to}:${m.from}:${m.value}`; return; }
