@@ -792,19 +792,18 @@ class Session:
         cb = PlaygroundCallback(self)
         try:
             self._wait_running()
-            while self.epoch < self.config.stop_epochs and not self._stop.is_set():
+            if self.epoch < self.config.stop_epochs and not self._stop.is_set():
+                # One call to the one loop: pausing waits inside a callback, and a new learning rate
+                # reaches the engine between two steps (`t.engine.lr`), so nothing restarts it.
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
                 self._lr_applied = self.lr
                 run = train(self.model, self.config.data, spec, callbacks=[cb])
-                if run.status == "lr":
-                    continue
                 if run.status == "diverged":
                     self.machine.event("diverged", run.message)
                 elif run.status == "finished":
                     self.machine.event("finished", f"reached the epoch limit ({self.config.stop_epochs})")
                 elif run.status == "stopped early":
                     self.machine.event("finished", run.message)
-                break
         except StopTraining:
             pass
         except Exception as exc:  # a worker must never die silently: the page hears why
