@@ -1060,3 +1060,34 @@ def test_one_d_units_are_the_current_models_curves(client):
     expected = np.tanh(xs @ lin.weight.detach().numpy().T + lin.bias.detach().numpy()).T
     step = (expected.max(1) - expected.min(1)).max() / 255
     np.testing.assert_allclose(_unit_maps(u), expected, rtol=0, atol=step * 0.5 + 1e-6)
+
+
+def test_layer_health_is_live_and_true_to_the_model(client):
+    """The frame's layer health: dead ReLU fractions counted by brute force, gradient norms from autograd."""
+    info = _session(client, {"data": {"name": "xor", "n": 60, "seed": 2}, "model": {"hidden": [6, 6]},
+                             "train": {"lr": 0.05}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "step"})
+        frame = _frames_until(ws, lambda m: m["epoch"] >= 1 and "health" in m)
+        _state(ws, "paused")
+        s = _live(client, info["id"])
+        assert s.parked.wait(WAIT_S)
+        model = s.model
+        rows = {r["layer"]: r for r in frame["health"]}
+        data = s.config.data
+        X = torch.from_numpy(data.X)
+        # brute force on the model as that frame was made: every hidden ReLU, every training point
+        h, dead = X, {}
+        for name, m in model.net.named_children():
+            h = m(h)
+            if isinstance(m, torch.nn.ReLU) and f"net.{name}" != f"net.{len(model.net) - 1}":
+                dead[f"net.{name}"] = float((h <= 0).all(0).double().mean())
+        for layer, fraction in dead.items():
+            assert rows[layer]["dead_fraction"] == pytest.approx(fraction)
+        model.zero_grad()
+        prob = model(X)
+        torch.nn.functional.binary_cross_entropy(prob, torch.from_numpy(data.y).float()[:, None]).backward()
+        first = torch.cat([model.net[0].weight.grad.reshape(-1), model.net[0].bias.grad.reshape(-1)])
+        assert rows["net.0"]["grad_norm"] == pytest.approx(float(first.norm()), rel=1e-4)
+        model.zero_grad()

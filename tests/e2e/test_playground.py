@@ -577,3 +577,23 @@ def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, pla
     page.wait_for_function("document.getElementById('stop_epochs').value === '500'")
     _shown(page)
     assert _live(page, app).config.stop_epochs == 500
+
+
+def test_layer_health_updates_live_while_training(page, server_url, playground):
+    """The layer-health table fills as the page appears and follows training: the first layer's gradient
+    norm shown is the server's number for the model on screen."""
+    page.goto(server_url + "/")
+    _shown(page)
+    health = page.get_by_test_id("health")
+    page.wait_for_function("document.querySelectorAll('[data-testid=health] tr[data-layer]').length > 0")
+    before = health.locator("tr[data-layer='net.0'] td").nth(2).text_content()
+    page.get_by_role("button", name="Play").click()
+    _epoch_at_least(page, 100)
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    page.wait_for_function("(b => document.querySelector(\"[data-testid=health] tr[data-layer='net.0'] td:nth-child(3)\")"
+                           ".textContent !== b)", arg=before)
+    kinds = health.locator("tr[data-layer] td:nth-child(2)").all_text_contents()
+    assert "linear" in kinds and "relu" in kinds  # weights and activations, one row each
+    dead = health.locator("tr[data-layer] td:nth-child(6)").all_text_contents()
+    assert any(d.endswith("%") for d in dead)

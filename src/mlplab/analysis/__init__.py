@@ -17,7 +17,7 @@ _WHERE = {
     "_landscape": ("landscape", "interpolation", "Landscape", "Interpolation", "filter_normalised_direction",
                    "pca_directions"),
     "_spectrum": ("spectrum", "Spectrum", "amplitudes", "TARGETS"),
-    "_health": ("health", "Health"),
+    "_health": ("health", "Health", "layer_health"),
     "_sharpness": ("sharpness", "Sharpness", "top_eigenvalues"),
 }
 _MODULE = {name: module for module, names in _WHERE.items() for name in names}

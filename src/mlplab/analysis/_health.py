@@ -112,6 +112,37 @@ def health(run: Any) -> Health:
     return Health(run_name=run.name, table=table, loss_name=W.loss_name(run))
 
 
+def layer_health(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str) -> list[dict[str, Any]]:
+    """One model's health now (the playground shows it live): per layer with parameters the norm of the
+    training loss's gradient and of its weights; per hidden activation its mean, spread and, for ReLU, the
+    fraction of units that are zero on every training point. ``Y`` as the loss wants it."""
+    net = W.train_mode_copy(model)
+    acts, layers = _hidden_activations(net), _param_layers(net)
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, key=key: captured.__setitem__(key, out.detach()))
+             for key, m in acts.items()]
+    try:
+        params = dict(net.named_parameters())
+        value = W.LOSSES[loss](net(X), Y)
+        grads = dict(zip(params, torch.autograd.grad(value, list(params.values()), allow_unused=True)))
+    finally:
+        for h in hooks:
+            h.remove()
+    rows: list[dict[str, Any]] = []
+    for layer, own in layers.items():
+        g = torch.cat([(grads[n] if grads[n] is not None else torch.zeros_like(params[n])).reshape(-1) for n in own])
+        w = torch.cat([params[n].detach().reshape(-1) for n in own])
+        module = net.get_submodule(layer)
+        rows.append({"layer": layer, "kind": type(module).__name__.lower(), "units": _units(module),
+                     "grad_norm": float(g.norm()), "weight_norm": float(w.norm())})
+    for layer, out in captured.items():
+        out = out.reshape(out.shape[0], -1)  # (n, units)
+        dead = float((out <= 0).all(0).double().mean()) if isinstance(acts[layer], nn.ReLU) else float("nan")
+        rows.append({"layer": layer, "kind": type(acts[layer]).__name__.lower(), "units": out.shape[1],
+                     "act_mean": float(out.mean()), "act_std": float(out.std(unbiased=False)), "dead_fraction": dead})
+    return rows
+
+
 def _units(module: nn.Module) -> int:
     for attr in ("out_features", "num_features"):
         if hasattr(module, attr):

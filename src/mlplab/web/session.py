@@ -449,11 +449,21 @@ class Frames:
             f["net"] = network(model)
             if units:
                 f["units"] = self._units(model)
+                f["health"] = self._health(model)
             if regions is not None:
                 f["regions"] = regions
         finally:
             model.train(was)
         return f
+
+    def _health(self, model: torch.nn.Module) -> list[dict[str, Any]]:
+        """Layer health now (`mlplab.analysis.layer_health`): gradient and weight norms, activation mean and
+        spread, dead ReLU units, on the training points; sent with the unit maps (twice a second)."""
+        from ..analysis import layer_health
+
+        with torch.enable_grad():
+            rows = layer_health(model, self.X, torch.from_numpy(self.Y), self.loss_name)
+        return [{k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
 
     def _view(self, model: torch.nn.Module, out: torch.Tensor) -> dict[str, Any]:
         if self.kind == "curve":

@@ -288,7 +288,18 @@ function render(f, live) {
   if (live && (state !== "running" || performance.now() - lossDrawn > LOSS_EVERY_MS)) { drawLoss(); lossDrawn = performance.now(); }
   drawRegions(f.regions);
   if (f.units && f.units.z8 !== undefined) drawUnits(f.units);
+  if (f.health) drawHealth(f.health);
   drawNetwork(f);
+}
+
+// ---- layer health: the gradient reaching each layer, and how its units are doing (dead ReLUs)
+function drawHealth(rows) {
+  const table = $("health"), num = (v, d = 3) => (v === null || v === undefined) ? "–" : Number(v).toPrecision(d);
+  const head = "<tr><th>layer</th><th>kind</th><th>|gradient|</th><th>|weights|</th><th>mean ± spread</th><th>dead</th></tr>";
+  table.innerHTML = head + rows.map(r => `<tr data-layer="${r.layer}"><td>${r.layer}</td><td>${r.kind}</td>` +
+    `<td>${num(r.grad_norm)}</td><td>${num(r.weight_norm)}</td>` +
+    `<td>${r.act_mean === undefined ? "–" : num(r.act_mean) + " ± " + num(r.act_std)}</td>` +
+    `<td>${r.dead_fraction === undefined || r.dead_fraction === null ? "–" : Math.round(100 * r.dead_fraction) + "%"}</td></tr>`).join("");
 }
 
 function pointTraces() {
