@@ -283,3 +283,19 @@ def test_the_optimizers_study_puts_adam_and_lbfgs_side_by_side():
     assert any("lbfgs, torch engine" in n for n in names) and any("adam" in n for n in names)
     lbfgs = next(t for t in fig.data if t.name.startswith("sine-mlp-lbfgs") and t.xaxis == "x")
     np.testing.assert_allclose(lbfgs.y, run.extras[f"loss/{lbfgs.name}"])
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_an_error_in_a_callback_leaves_the_model_and_numpy_as_they_were(engine):
+    class Broken(Callback):
+        def on_step_end(self, t, step, loss, pred):
+            if step == 3:
+                raise ValueError("a bug in a user's callback")
+
+    before = np.geterr()
+    model = build_model(in_dim=2, out_dim=2, hidden=[4])
+    with pytest.raises(ValueError, match="user's callback"):
+        train(model, make_dataset("piecewise"), epochs=10, engine=engine, callbacks=[Broken()])
+    assert np.geterr() == before  # the engines' overflow silencing is undone
+    again = train(model, make_dataset("piecewise"), epochs=5, engine="torch")  # the model trains on as usual
+    assert again.status == "finished" and all(p.grad is not None for p in model.parameters())

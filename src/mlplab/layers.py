@@ -55,7 +55,32 @@ class Backend:
     def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
         if self.numpy:
             return np.matmul(a, b, out=out)
+        if a.dim() == 3 and b.dim() == 3:  # R runs: bmm skips matmul's broadcasting work
+            return torch.bmm(a, b, out=out) if out is not None else torch.bmm(a, b)
         return torch.matmul(a, b, out=out) if out is not None else torch.matmul(a, b)
+
+    def relu(self, x: Array) -> tuple[Array, Array]:
+        """(relu(x), what its backward needs). NumPy: x times its mask (~1 us). Torch: the fused kernels, ~5x
+        faster than a product with a bool mask on (R, d, n) tensors (which converts the mask every time)."""
+        if self.numpy:
+            mask = x > 0
+            return x * mask, mask
+        y = torch.relu(x)
+        return y, y
+
+    def relu_grad(self, dy: Array, saved: Array) -> Array:
+        if self.numpy:
+            return dy * saved
+        return torch.ops.aten.threshold_backward(dy, saved, 0)  # dy where relu(x) > 0, else 0
+
+    def linear(self, W: Array, x: Array, b: Array | None) -> Array:
+        """W @ x (+ b per output row): (..., out, in) @ (..., in, n). Torch, R runs: one baddbmm."""
+        if not self.numpy and x.dim() == 3:
+            return torch.baddbmm(b.unsqueeze(2), W, x) if b is not None else torch.bmm(W, x)
+        y = self.matmul(W, x)
+        if b is not None:
+            y += b[..., None]
+        return y
 
     def where(self, mask: Array, a: Array, b: Array) -> Array:
         return np.where(mask, a, b) if self.numpy else torch.where(mask, a, b)
@@ -173,10 +198,7 @@ class Linear:
 
     def forward(self, x: Array, train: bool = True) -> Array:
         self.x = x
-        y = self.B.matmul(self.W, x)  # (..., out, in) @ (..., in, n)
-        if self.b is not None:
-            y += self.b[..., None]
-        return y
+        return self.B.linear(self.W, x, self.b)  # (..., out, in) @ (..., in, n) + b
 
     def backward(self, dy: Array, need_dx: bool = True) -> Array | None:
         self.B.matmul(dy, self.x.mT, out=self.gW)  # (..., out, n) @ (..., n, in)
@@ -195,8 +217,8 @@ class Activation:
     def forward(self, x: Array, train: bool = True) -> Array:
         k = self.kind
         if k == "ReLU":
-            self.mask = x > 0
-            return x * self.mask
+            y, self.mask = self.B.relu(x)
+            return y
         if k == "LeakyReLU":
             self.mask = x > 0
             return self.B.where(self.mask, x, x * self.slope)
@@ -211,7 +233,7 @@ class Activation:
     def backward(self, dy: Array, need_dx: bool = True) -> Array:
         k = self.kind
         if k == "ReLU":
-            return dy * self.mask
+            return self.B.relu_grad(dy, self.mask)
         if k == "LeakyReLU":
             return self.B.where(self.mask, dy, dy * self.slope)
         if k == "Tanh":

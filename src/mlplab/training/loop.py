@@ -164,29 +164,33 @@ def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_c
             t.engine.lr = per_run[0].lr
             t.gen.set_state(start["generator"])
             t.order, t.next_batch = start["order"], start["batch"]
-        recorder = cbs[0]
-        losses = np.full((t.total_steps, R) if t.stacked else (t.total_steps,), np.nan, np.float32)
-        diverged_at = np.full(R, -1, np.int64)
-        started = time.perf_counter()
         try:
+            recorder = cbs[0]
+            losses = np.full((t.total_steps, R) if t.stacked else (t.total_steps,), np.nan, np.float32)
+            diverged_at = np.full(R, -1, np.int64)
+            started = time.perf_counter()
+            try:
+                for cb in cbs:
+                    cb.on_train_start(t)
+                _loop(t, losses, diverged_at)
+            except StopTraining as stop:
+                t.status, t.message = stop.status, stop.reason
+            except KeyboardInterrupt:
+                t.status = "interrupted"
+                t.message = f"interrupted by the user after {t.steps_done} of {t.total_steps} steps; the steps done are kept"
+            elapsed = time.perf_counter() - started
             for cb in cbs:
-                cb.on_train_start(t)
-            _loop(t, losses, diverged_at)
-        except StopTraining as stop:
-            t.status, t.message = stop.status, stop.reason
-        except KeyboardInterrupt:
-            t.status = "interrupted"
-            t.message = f"interrupted by the user after {t.steps_done} of {t.total_steps} steps; the steps done are kept"
-        elapsed = time.perf_counter() - started
-        for cb in cbs:
-            if cb is not recorder:
-                cb.on_train_end(t)
-        eng = t.engine
-        if not t.stacked:
-            runs[0].resume_state = {
-                "engine": eng.name, "optimizer": eng.optimizer_state(), "generator": t.gen.get_state(),
-                "order": t.order, "batch": t.next_batch, "steps": (start or {}).get("steps", 0) + t.steps_done,
-            }
+                if cb is not recorder:
+                    cb.on_train_end(t)
+            eng = t.engine
+            if not t.stacked:
+                runs[0].resume_state = {
+                    "engine": eng.name, "optimizer": eng.optimizer_state(), "generator": t.gen.get_state(),
+                    "order": t.order, "batch": t.next_batch, "steps": (start or {}).get("steps", 0) + t.steps_done,
+                }
+        except BaseException:  # an error of ours or a callback's: the models get their own memory back first
+            t.engine.finish()
+            raise
         eng.finish()
         for m in models:
             m.eval()
