@@ -203,7 +203,8 @@ def test_stacked_runs_equal_single_runs(case):
         assert run.engine == "stacked" and run.status == "finished"
         rel = np.abs(run.losses - single.losses) / np.maximum(np.abs(single.losses), 1e-12)
         assert rel.max() <= 1e-5, (s, rel.argmax())
-        np.testing.assert_allclose(run.frames, single.frames, rtol=1e-4, atol=1e-5)
+        scale = np.abs(single.frames).max()  # outputs near 0 on data of scale ~10 round at ~1e-6 of that
+        np.testing.assert_allclose(run.frames, single.frames, rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_stacked_batch_norm_over_a_full_run_equals_single_runs():

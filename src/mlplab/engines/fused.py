@@ -49,9 +49,14 @@ class FusedEngine(Engine):
         self.P = L.FlatParams(self.models, B, self.stacked)
         self.layers = L.build(self.models[0], self.P)
         self.norms = L.batch_norms(self.layers)
-        self.X = B.asarray(self._inputs(X))  # (d, n) or (R, d, n)
+        # Rows stay row-major, (n, d) or (R, n, d): a mini-batch gathers whole rows (contiguous memory; a
+        # column gather over 60000 x 784 images is several times slower). The layers get the transposed
+        # view, feature-major (d, n), which the matrix products read as it is.
+        self.X_rows = B.asarray(self._inputs(X))
+        self.X = self.X_rows.mT
         # Targets: labels (n,) for cross-entropy, else feature-major like the outputs
-        self.Y = B.asarray(Y if spec.loss == "ce" else np.swapaxes(Y, -1, -2))
+        self.Y_rows = B.asarray(np.ascontiguousarray(Y))
+        self.Y = self.Y_rows if spec.loss == "ce" else self.Y_rows.mT
         if self.stacked:
             self._run_lr = np.asarray(lr, np.float32)
             per = dict(lr=self.P.per_element(lr), weight_decay=self.P.per_element(weight_decay))
@@ -68,22 +73,23 @@ class FusedEngine(Engine):
             X = np.stack([_expand(self.models[0], x) for x in X])
         else:
             X = _expand(self.models[0], X)
-        return np.ascontiguousarray(np.swapaxes(X, -1, -2), dtype=np.float32)  # (..., n, d) -> (..., d, n)
+        return np.ascontiguousarray(X, dtype=np.float32)  # (..., n, d)
 
     def _batch(self, idx: np.ndarray) -> tuple[Any, Any]:
         """Rows ``idx`` gathered into one reused buffer: no fresh pages per step (NumPy)."""
+        ce = self.loss_kind == "ce"
         if not self.backend.numpy:
             i = torch.from_numpy(idx)
-            return self.X[..., i], (self.Y[i] if self.loss_kind == "ce" else self.Y[..., i])
-        ycols = self.loss_kind != "ce"
-        if self._buffers is None or self._buffers[0].shape[-1] != len(idx):
-            xb = np.empty(self.X.shape[:-1] + (len(idx),), self.X.dtype)
-            yb = np.empty((self.Y.shape[:-1] if ycols else ()) + (len(idx),), self.Y.dtype)
+            xb, yb = self.X_rows[..., i, :], (self.Y_rows[i] if ce else self.Y_rows[..., i, :])
+            return xb.mT, (yb if ce else yb.mT)
+        if self._buffers is None or self._buffers[0].shape[0] != len(idx):
+            xb = np.empty((len(idx),) + self.X_rows.shape[1:], self.X_rows.dtype)
+            yb = np.empty((len(idx),) + self.Y_rows.shape[1:], self.Y_rows.dtype)
             self._buffers = (xb, yb)
         xb, yb = self._buffers
-        np.take(self.X, idx, axis=-1, out=xb)
-        np.take(self.Y, idx, axis=-1, out=yb)
-        return xb, yb
+        np.take(self.X_rows, idx, axis=0, out=xb)  # (b, d): whole rows
+        np.take(self.Y_rows, idx, axis=0, out=yb)
+        return xb.T, (yb if ce else yb.T)
 
     def _forward(self, h: Any, train: bool) -> Any:
         for layer in self.layers:
@@ -107,7 +113,7 @@ class FusedEngine(Engine):
         self.opt.step(self.P.flat, self.P.grad)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        h = self._forward(self.backend.asarray(self._inputs(X)), False)
+        h = self._forward(self.backend.asarray(self._inputs(X)).mT, False)  # layers read (..., d, m)
         return np.ascontiguousarray(self.backend.to_numpy(h).swapaxes(-1, -2))  # (..., d_out, m) -> (..., m, d_out)
 
     @property
