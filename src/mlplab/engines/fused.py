@@ -53,10 +53,11 @@ class FusedEngine(Engine):
         # column gather over 60000 x 784 images is several times slower). The layers get the transposed
         # view, feature-major (d, n), which the matrix products read as it is.
         self.X_rows = B.asarray(self._inputs(X))
-        self.X = self.X_rows.mT
+        # (torch's batched products copy a strided operand on every call: give them contiguous memory)
+        self.X = self.X_rows.mT if B.numpy else self.X_rows.mT.contiguous()
         # Targets: labels (n,) for cross-entropy, else feature-major like the outputs
         self.Y_rows = B.asarray(np.ascontiguousarray(Y))
-        self.Y = self.Y_rows if spec.loss == "ce" else self.Y_rows.mT
+        self.Y = self.Y_rows if spec.loss == "ce" else (self.Y_rows.mT if B.numpy else self.Y_rows.mT.contiguous())
         if self.stacked:
             self._run_lr = np.asarray(lr, np.float32)
             per = dict(lr=self.P.per_element(lr), weight_decay=self.P.per_element(weight_decay))
