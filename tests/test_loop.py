@@ -228,7 +228,10 @@ def test_save_load_round_trip(tmp_path):
     run.save(tmp_path / "r")
     back = load_run(tmp_path / "r")
     assert np.array_equal(back.losses, run.losses) and np.array_equal(back.frames, run.frames)
-    assert np.array_equal(back.grid_frames, run.grid_frames) and back.metrics == pytest.approx(run.metrics)
+    assert back.metrics == pytest.approx(run.metrics)
+    # 2-D output maps are stored at half precision (drawn, never computed on): 3 significant digits
+    assert back.grid_frames.dtype == np.float32
+    np.testing.assert_allclose(back.grid_frames, run.grid_frames, rtol=1e-3, atol=1e-4)
     x = torch.from_numpy(run.data.X)
     with torch.no_grad():
         assert torch.equal(back.model(x), run.model(x))
