@@ -50,11 +50,8 @@ def client():
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_thread):
+    """Every test here on one torch thread (the conftest fixture restores the count)."""
 
 
 def _session(client, config):

@@ -15,13 +15,14 @@ a leading run axis: X (R, n, d_in) -> (R, n, d_out), loss (R,).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 import numpy as np
 from torch import nn
 
 
-class Engine:
+class Engine(ABC):
     name = "engine"
     stacked = False  # True: a leading run axis (several runs at once)
 
@@ -30,35 +31,39 @@ class Engine:
         """Why this engine cannot train ``model`` as ``spec`` says (None: it can)."""
         return None
 
+    @abstractmethod
     def __init__(self, models: Sequence[nn.Module], spec: Any, X: np.ndarray, Y: np.ndarray,
                  lr: Sequence[float] | None = None, weight_decay: Sequence[float] | None = None):
-        raise NotImplementedError
+        """Take the models' weights (the models then show the engine's values) and the data."""
 
+    @abstractmethod
     def step(self, idx: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
-        raise NotImplementedError
+        """Forward and backward at the current weights: (loss, outputs or None)."""
 
+    @abstractmethod
     def update(self) -> None:
-        raise NotImplementedError
+        """One optimizer step with the gradients of the last `step`."""
 
+    @abstractmethod
     def predict(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Evaluation-mode outputs of the current weights."""
 
     @property
+    @abstractmethod
     def lr(self) -> Any:
-        raise NotImplementedError
+        """The learning rate; settable between steps."""
 
-    @lr.setter
-    def lr(self, value: Any) -> None:
-        raise NotImplementedError
-
+    @abstractmethod
     def state_dict(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """Parameters and float buffers by name (views: copy to keep)."""
 
+    @abstractmethod
     def optimizer_state(self) -> Any:
-        raise NotImplementedError
+        """What `load_optimizer_state` needs to continue exactly (resume)."""
 
+    @abstractmethod
     def load_optimizer_state(self, state: Any) -> None:
-        raise NotImplementedError
+        """Continue from `optimizer_state`."""
 
     def finish(self) -> None:
         """The training is over: the torch models hold the final weights in memory of their own."""
