@@ -292,8 +292,8 @@ def test_fast_clicks_end_in_the_state_the_server_reports(client):
         ws.send_json({"cmd": "pause"})
         _state(ws, "paused")
         assert s.parked.wait(WAIT_S) and s.status == "paused"
+        epoch = s.epoch  # read while the worker is parked: once the step is sent it may finish at once
         ws.send_json({"cmd": "step"})  # from paused: exactly one more epoch, then paused again
-        epoch = s.epoch
         stepped = _frames_until(ws, lambda m: m["epoch"] == epoch + 1)
         _state(ws, "paused")
         assert stepped["epoch"] == epoch + 1
