@@ -11,6 +11,7 @@ torch.optim itself.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -38,11 +39,12 @@ def _has_decay(wd: Any) -> bool:
     return bool(np.any(np.asarray(wd) != 0)) if not hasattr(wd, "any") else bool((wd != 0).any())
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Updates ``params`` in place from ``grad`` (same shape). ``lr`` may be changed between steps."""
 
-    def step(self, params: Array, grad: Array) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def step(self, params: Array, grad: Array) -> None:
+        """One update of ``params`` from ``grad``."""
 
     def state_dict(self) -> dict[str, Any]:
         return {k: (_copy(v) if hasattr(v, "shape") else v) for k, v in vars(self).items()}
