@@ -1088,3 +1088,24 @@ def test_layer_health_is_live_and_true_to_the_model(client):
         first = torch.cat([model.net[0].weight.grad.reshape(-1), model.net[0].bias.grad.reshape(-1)])
         assert rows["net.0"]["grad_norm"] == pytest.approx(float(first.norm()), rel=1e-4)
         model.zero_grad()
+
+
+def test_a_paused_page_shows_the_units_health_and_regions_of_the_model_it_rests_on(client):
+    """Pause lands between two of the twice-a-second unit frames: the worker still sends the parked model's
+    thumbnails, layer health and regions before it sleeps, so no panel on the page shows an older model."""
+    info = _session(client, {"data": {"name": "moons", "n": 200}, "model": {"hidden": [8, 8]}, "train": {"lr": 0.03}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "play"})
+        _frames_until(ws, lambda m: m["epoch"] >= 3)
+        ws.send_json({"cmd": "pause"})
+        s = _live(client, info["id"])
+        assert s.parked.wait(WAIT_S)
+        held = s.epoch
+        last = _frames_until(ws, lambda m: m["epoch"] == held and "health" in m)
+        assert "units" in last and "regions" in last
+        from mlplab.analysis import layer_health
+
+        now = layer_health(s.model, s.frames.X, torch.from_numpy(s.frames.Y), s.frames.loss_name)
+        grads = [r.get("grad_norm") for r in now if r.get("grad_norm") is not None]
+        assert grads and [r["grad_norm"] for r in last["health"] if r.get("grad_norm") is not None] == pytest.approx(grads, rel=1e-5)
