@@ -1109,3 +1109,34 @@ def test_a_paused_page_shows_the_units_health_and_regions_of_the_model_it_rests_
         now = layer_health(s.model, s.frames.X, torch.from_numpy(s.frames.Y), s.frames.loss_name)
         grads = [r.get("grad_norm") for r in now if r.get("grad_norm") is not None]
         assert grads and [r["grad_norm"] for r in last["health"] if r.get("grad_norm") is not None] == pytest.approx(grads, rel=1e-5)
+
+
+def test_pause_and_play_continue_the_run_exactly_as_run_resume_does(client, monkeypatch):
+    """Each pause ends the worker's `train` call and play resumes it (`train(resume=run)`): five Steps and a
+    Play to the limit, with Adam's moments and shuffled mini-batches carried across, give the losses of one
+    uninterrupted `mlplab.train`, step for step."""
+    cfg = {"data": {"name": "moons", "n": 90, "seed": 2}, "model": {"hidden": [6, 6]},
+           "train": {"lr": 0.01, "seed": 3, "batch_size": 16, "optimizer": "adam"}, "stop": {"epochs": 9}}
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("resume"))
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(sess, "train", spy)
+    info = _session(client, cfg)
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        for k in range(1, 6):
+            ws.send_json({"cmd": "step"})
+            _frames_until(ws, lambda m, k=k: m["epoch"] == k)
+            _state(ws, "paused")
+            assert s.parked.wait(WAIT_S) and s.epoch == k
+        ws.send_json({"cmd": "play"})
+        _state(ws, "finished")
+    exp = info["experiment"]
+    run = train(build_model(exp["model"], seed=3), make_dataset("moons", n=90, seed=2), {**exp["train"], "epochs": 9})
+    assert len(calls) == 6 and calls[0] is None and all(r is not None for r in calls[1:])  # one run, resumed
+    assert len(s._step_losses) == len(run.losses) == 9 * 6
+    np.testing.assert_allclose(s._step_losses, run.losses, rtol=1e-6)

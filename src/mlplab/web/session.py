@@ -41,6 +41,7 @@ MAX_CLASSES = 10
 FRAME_INTERVAL_S = 1 / 30  # at most ~30 frames a second reach a page
 UNITS_INTERVAL_S = 0.5  # hidden-unit thumbnails are dearer: twice a second
 REGIONS_INTERVAL_S = 1.0  # exact linear regions: at most once a second
+PAUSED = "paused"  # the status of a `train` call that a pause ended (the session resumes it)
 MAX_REGION_UNITS = 256  # skip exact regions above this many hidden units (enumeration grows fast)
 DIAGRAM_UNITS = 16  # the network diagram draws the first this many units of each layer (and their links)
 MAX_WEIGHT = 1000.0  # a weight typed into the diagram
@@ -800,20 +801,32 @@ class Session:
 
     def _work(self) -> None:
         cb = PlaygroundCallback(self)
+        run = None
         try:
-            self._wait_running()
-            if self.epoch < self.config.stop_epochs and not self._stop.is_set():
-                # One call to the one loop: pausing waits inside a callback, and a new learning rate
-                # reaches the engine between two steps (`t.engine.lr`), so nothing restarts it.
+            while True:
+                self._wait_running()
+                if self.epoch >= self.config.stop_epochs or self._stop.is_set():
+                    break
+                # Pause ends this `train` call (the callback raises `PAUSED` after an epoch); play continues
+                # the same run with `train(resume=run)`, the mechanism of `Run.resume`: the optimizer state,
+                # the step counter and the batch order carry over, so a paused and played session trains
+                # exactly as an uninterrupted one. A new learning rate reaches the engine between two steps
+                # (`t.engine.lr`) without a pause.
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
                 self._lr_applied = self.lr
-                run = train(self.model, self.config.data, spec, callbacks=[cb])
+                if run is None:
+                    run = train(self.model, self.config.data, spec, callbacks=[cb])
+                else:
+                    run = train(None, None, spec, callbacks=[cb], resume=run)
+                if run.status == PAUSED:
+                    continue
                 if run.status == "diverged":
                     self.machine.event("diverged", run.message)
                 elif run.status == "finished":
                     self.machine.event("finished", f"reached the epoch limit ({self.config.stop_epochs})")
                 elif run.status == "stopped early":
                     self.machine.event("finished", run.message)
+                break
         except StopTraining:
             pass
         except Exception as exc:  # a worker must never die silently: the page hears why
@@ -845,7 +858,7 @@ class Session:
         if self.machine.state != "running":
             if not full:  # the page rests on this model: its units, health and regions must be this model's too
                 self.machine.send(self._make_frame(force_all=True))
-            self._wait_running()
+            raise StopTraining(PAUSED, "paused by the page")  # `_work` resumes the run on play
 
     def _make_frame(self, force_all: bool = False) -> dict[str, Any]:
         now = time.perf_counter()
