@@ -178,3 +178,23 @@ def test_good_extras_pass_and_change_nothing():
     assert check_extras(exp).points == 50
     run = mlplab.run(exp)
     assert run.extras["samples"].shape == (3, 50) and run.extras["x"][0] == -1
+
+
+@pytest.mark.parametrize("model,field", [({"in_dim": 2}, "model.in_dim"), ({"in_dim": 1, "out_dim": 3}, "model.out_dim")])
+def test_a_prior_of_more_than_one_input_or_output_is_refused_by_name(tmp_path, capsys, model, field):
+    """kind="prior" draws curves of one input: a 2-D model was a torch shape traceback."""
+    from mlplab.cli import main
+
+    with pytest.raises(SpecError) as err:
+        mlplab.run(Experiment(kind="prior", model=model))
+    assert err.value.param == field
+    toml = tmp_path / "pr.toml"
+    toml.write_text('name = "pr"\nkind = "prior"\n[model]\n' + "".join(f"{k} = {v}\n" for k, v in model.items()))
+    assert main(["run", str(toml), "-o", str(tmp_path)]) == 2
+    assert f"error: {field}:" in capsys.readouterr().err
+
+
+def test_run_leaves_the_callers_settings_as_they_were():
+    train = {"lr": 0.01}
+    mlplab.run("piecewise-mlp", train=train, epochs=2, seed=1, progress=False)
+    assert train == {"lr": 0.01}

@@ -12,7 +12,7 @@ from .diagnostics import flag_dead_units
 from .errors import SpecError
 from .extras import check_extras
 from .specs import Experiment, validate
-from .training.run import Interrupted, Run
+from .training.run import Run, interrupted
 
 
 def resolve(experiment: str | Experiment | dict[str, Any], **overrides: Any) -> Experiment:
@@ -35,7 +35,8 @@ def resolve(experiment: str | Experiment | dict[str, Any], **overrides: Any) -> 
 def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = None, seed: int | None = None,
         progress: bool | None = None, **overrides: Any) -> Run:
     """Run a preset or an experiment spec: ``mlplab.run("piecewise-residual", epochs=500)``."""
-    changes: dict[str, Any] = dict(overrides)
+    # the caller's dicts stay as they were: each section is copied before epochs and seed go in
+    changes: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in overrides.items()}
     if epochs is not None:
         changes.setdefault("train", {})["epochs"] = epochs
     if seed is not None:
@@ -43,7 +44,7 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
         changes.setdefault("data", {})["seed"] = seed
     result = run_experiment(resolve(experiment, **changes), progress=progress)
     if result.status == "interrupted":  # Ctrl-C must stop the caller's script too; the partial run rides along
-        raise Interrupted(result)
+        raise interrupted(result)
     return flag_dead_units(result, warn=True)
 
 

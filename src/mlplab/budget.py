@@ -111,6 +111,8 @@ def check(exp: Experiment, limit: int | None = None) -> Estimate:
     limit = memory_limit() if limit is None else limit
     if est.total > limit and est.parts:
         key, nbytes, what = est.dominant
+        if est.parts.get("model.hidden", (0, ""))[0] > limit:  # the model alone cannot fit: recording less won't help
+            key, (nbytes, what) = "model.hidden", est.parts["model.hidden"]
         expected = f"a run that fits in {human(limit)} of memory ({ENV_LIMIT} sets the limit)"
         label, _, detail = what.partition(" (")
         detail = f"{detail.rstrip(')')}; " if detail else ""

@@ -167,7 +167,6 @@ def run_cmd(
     from .api import resolve, run as run_api
     from .budget import check as check_budget
     from .extras import check_extras
-    from .training.run import Interrupted
 
     exp = load_experiment(target)
     if epochs is not None or seed is not None:
@@ -183,8 +182,8 @@ def run_cmd(
         out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
     try:
         run = run_api(exp, progress=progress)
-    except Interrupted as exc:
-        if exc.run is None:
+    except KeyboardInterrupt as exc:
+        if getattr(exc, "run", None) is None:
             raise
         run = exc.run  # saved below like any run; the exit code says it was interrupted
     folder = write_outputs(run, output / run.name, export)
@@ -243,7 +242,7 @@ def course(
 
     from .api import run as run_api
     from .presets import PRESETS
-    from .training.run import Interrupted
+    from .training.run import interrupted
     from .viz.report import PLOTLY_JS, write_gallery, write_plotlyjs
 
     names = list(only) or [n for n, e in PRESETS.items() if e.extras.get("in_course", True)]
@@ -261,8 +260,8 @@ def course(
                 bar.update(task, description=name)
                 try:
                     run = run_api(name, epochs=epochs, progress=False)
-                except Interrupted as exc:
-                    if exc.run is not None:  # keep the steps done, as `mlplab run` does
+                except KeyboardInterrupt as exc:
+                    if getattr(exc, "run", None) is not None:  # keep the steps done, as `mlplab run` does
                         write_outputs(exc.run, output / name, plotly_js=f"../{PLOTLY_JS}")
                         partly = f", {name} partly"
                     raise
@@ -271,7 +270,7 @@ def course(
                 bar.advance(task)
         except KeyboardInterrupt:
             write_plotlyjs(output)  # the reports written so far open offline too
-            raise Interrupted(message=f"{len(entries)} of {len(names)} experiments finished and written "
+            raise interrupted(message=f"{len(entries)} of {len(names)} experiments finished and written "
                               f"to {output}{partly}") from None
     write_plotlyjs(output)
     index = write_gallery(entries, output / "index.html", title="mlplab: the course, experiment by experiment")

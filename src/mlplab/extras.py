@@ -80,4 +80,10 @@ def check_extras(exp: Experiment) -> BaseModel:
     if unknown:
         raise SpecError(f"extras.{unknown[0]}", f"a setting of a kind={exp.kind!r} experiment "
                         f"({', '.join(cls.model_fields)})", exp.extras[unknown[0]], hint="check the spelling")
-    return validate(cls, dict(exp.extras), "extras")
+    typed = validate(cls, dict(exp.extras), "extras")
+    if exp.kind == "prior":  # the prior draws functions of one input on [x_min, x_max], one curve per model
+        for field in ("in_dim", "out_dim"):
+            if getattr(exp.model, field) != 1:
+                raise SpecError(f"model.{field}", "1 for a kind='prior' experiment (curves of one input)",
+                                getattr(exp.model, field))
+    return typed

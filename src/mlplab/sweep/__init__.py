@@ -33,24 +33,38 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
 
     con = _console(console)
     spec = load_sweep(file)
-    from ..training.run import Interrupted
+    from ..training.run import interrupted
 
     try:
         df = sweep(spec, out=out, executor=executor, workers=workers, progress=progress)
-    except Interrupted as stop:  # write the report of what was done, then stop as asked
-        df = stop.frame
+    except KeyboardInterrupt as stop:  # write the report of what was done, then stop as asked
+        df = getattr(stop, "frame", None)
+        if df is None:  # before the sweep had rows
+            raise
     report = write_sweep_report(df, Path(out) / spec.name / "sweep.html", store=Store(out), title=spec.name)
     counts = ", ".join(f"{v} {k}" for k, v in df.status.value_counts().items())
     con.print(f"{spec.name}: {len(df)} runs ({counts}; {int(df.reused.fillna(False).sum())} reused from {out})")
     for sentence in comparisons(df):
         con.print(f"  {sentence}")
     con.print(f"report: {report}")
+    failed = df[df.status == "failed"]
+    reasons = failed.message.value_counts()
+    if len(failed) == len(df) and len(reasons) == 1:  # nothing trained, for one reason: the command failed
+        from ..errors import MlplabError
+
+        raise MlplabError(f"every run of sweep {spec.name!r} failed: {reasons.index[0]}")
+    for message, count in reasons.items():  # each distinct reason once, with its count
+        con.print(f"  {count} failed: {message}")
+    if len(failed) == len(df):
+        from ..errors import MlplabError
+
+        raise MlplabError(f"every run of sweep {spec.name!r} failed, for the reasons above")
     stopped = int(df.status.isin(["interrupted", "not run"]).sum())
     if stopped:  # Ctrl-C: the caller stops too, told what is kept
         from ..store import DONE
 
         kept = int(df.status.isin(DONE).sum())
-        raise Interrupted(message=f"{kept} finished runs are stored in {out}; {stopped} were interrupted or "
+        raise interrupted(message=f"{kept} finished runs are stored in {out}; {stopped} were interrupted or "
                           "not started: the same command finishes them (stored runs are reused)")
     return report
 

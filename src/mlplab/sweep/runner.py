@@ -94,13 +94,11 @@ def sweep(
     frame = pd.DataFrame.from_records(rows)
     frame.attrs["sweep"] = spec.name
     if interrupted:  # Ctrl-C stops the caller's script too; what was done rides along as ``.frame``
-        from ..training.run import Interrupted
+        from ..training.run import interrupted
 
         done = int((frame.status != "not run").sum())
-        stop = Interrupted(message=f"the sweep was interrupted after {done} of {len(frame)} runs"
-                           + (f"; finished runs are stored in {out}" if out is not None else ""))
-        stop.frame = frame
-        raise stop
+        raise interrupted(message=f"the sweep was interrupted after {done} of {len(frame)} runs"
+                          + (f"; finished runs are stored in {out}" if out is not None else ""), frame=frame)
     return frame
 
 
@@ -130,8 +128,19 @@ def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), 
 
 def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
     from ..api import prepare, run_stacked
+    from ..budget import check as check_budget
+    from ..budget import memory_limit
     from ..engines import StackedEngine
+    from ..extras import check_extras
 
+    # Each run's settings and memory, as `mlplab.run` checks them, before anything is allocated; a stacked
+    # group holds all its runs at once, so a group that would not fit is trained in parts that do.
+    for e in exps:
+        check_extras(e)
+    per_run = max(check_budget(e).total for e in exps)
+    fits = max(1, memory_limit() // max(per_run, 1))
+    if len(exps) > fits:
+        return [r for i in range(0, len(exps), fits) for r in _train_stacked(exps[i:i + fits], callbacks)]
     prepared = [prepare(e) for e in exps]
     first_exp, first_data, first_model = prepared[0]
     why = StackedEngine.refuses(first_model, first_exp.train, first_data.task)
@@ -243,7 +252,7 @@ def _base_row(v: Variant) -> dict[str, Any]:
 def _row(v: Variant, run: Any, failure: str, store, sweep_name: str) -> dict[str, Any]:
     row = _base_row(v)
     if run is None:
-        row.update(status="failed", message=failure)
+        row.update(status="failed", final_loss=None, steps=0, reused=False, message=failure)
         return row
     if store is not None:
         store.record(v.id, run.summary(), sweep=sweep_name, variant=v.values)
@@ -268,7 +277,8 @@ def _row_from_store(store, v: Variant) -> dict[str, Any]:
 
 
 def _not_run(v: Variant) -> dict[str, Any]:
-    return {**_base_row(v), "status": "not run", "message": "the sweep was interrupted before this run"}
+    return {**_base_row(v), "status": "not run", "final_loss": None, "steps": 0, "reused": False,
+            "message": "the sweep was interrupted before this run"}
 
 
 def _progress(progress, total: int) -> Callable[[int], None]:

@@ -251,10 +251,15 @@ def _plain(v: Any) -> Any:
     return v
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run: ``mlplab.run`` raises it so that a script stops too; ``run`` holds what was
-    recorded up to then (status "interrupted"), for a caller that catches it."""
+# Ctrl-C stopped a run: `mlplab.run` and `mlplab.sweep` raise a KeyboardInterrupt so that a script stops
+# too, carrying what was recorded (``.run``, status "interrupted"; a sweep's rows in ``.frame``). It is
+# KeyboardInterrupt itself, not a subclass: CPython ends a script with exit code 130 (killed by SIGINT,
+# as any Ctrl-C) only when the uncaught exception's type is exactly KeyboardInterrupt.
+Interrupted = KeyboardInterrupt
 
-    def __init__(self, run: Run | None = None, message: str = ""):
-        super().__init__(message or (run.message if run is not None else "interrupted"))
-        self.run = run
+
+def interrupted(run: Run | None = None, message: str = "", frame: Any = None) -> KeyboardInterrupt:
+    """The `Interrupted` exception for ``run`` (or a sweep's ``frame``), with a message saying what is kept."""
+    stop = KeyboardInterrupt(message or (run.message if run is not None else "interrupted"))
+    stop.run, stop.frame = run, frame
+    return stop
