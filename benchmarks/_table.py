@@ -40,6 +40,46 @@ def best_of(fn, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def interleaved(contenders: dict[str, object], rounds: int = 5) -> dict[str, list[float]]:
+    """Wall times of each contender, run in turn round after round (A B C, A B C, ...), so a slow spell
+    on a shared machine falls on every contender alike; ``{name: [seconds per round]}``."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def ratio(slow: list[float], fast: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of the per-round ratios slow/fast (rounds of `interleaved`)."""
+    r = [a / b for a, b in zip(slow, fast)]
+    return statistics.median(r), min(r), max(r)
+
+
+def dispatch_us(shape: tuple[int, ...] = (300, 2), calls: int = 20000) -> tuple[float, float]:
+    """Microseconds per call of one small elementwise operation, PyTorch vs NumPy, on float32 arrays of
+    ``shape``: what a step of a tiny network pays per operation before any arithmetic."""
+    import numpy as np
+    import torch
+
+    a_np = np.ones(shape, np.float32)
+    a_t = torch.ones(shape)
+    out = []
+    for op in (lambda: torch.add(a_t, a_t), lambda: np.add(a_np, a_np)):
+        for _ in range(1000):
+            op()
+        samples = []
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(calls):
+                op()
+            samples.append((time.perf_counter() - t) / calls * 1e6)
+        out.append(statistics.median(samples))
+    return out[0], out[1]
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -84,38 +84,54 @@ def sklearn_epochs(X, y, spec, loss, steps):
     return run
 
 
+def loop_steps(engine: str):
+    """The same steps through `mlplab.train` (full batch, Adam, recorded), on the named engine."""
+
+    def make(X, y, spec, loss, steps):
+        from mlplab.data import Dataset
+        from mlplab.training.loop import train
+
+        task = "binary" if loss == "bce" else "multiclass"
+        data = Dataset(X=X, y=np.asarray(y, np.int64), task=task, name="bench", n_classes=2 if task == "binary" else 10)
+        fields = {"epochs": steps, "lr": LR, "optimizer": "adam", "loss": loss, "engine": engine, "seed": 0}
+
+        def run():
+            train(build_model(spec, seed=0), data, fields)
+
+        return run
+
+    return make
+
+
 def measure() -> list[list[object]]:
     rows = []
     for name, X, y, spec, loss, steps in (case_moons(), case_digits()):
         per_step = {}
-        for label, make in (("engine", engine_steps), ("torch", torch_steps), ("sklearn", sklearn_epochs)):
+        for label, make in (("engine", engine_steps), ("torch", torch_steps), ("sklearn", sklearn_epochs),
+                            ("loop numpy", loop_steps("numpy")), ("loop torch", loop_steps("torch"))):
             run = make(X, y, spec, loss, steps)
             run()  # warm-up: allocations, lazy imports, optimizer state
             per_step[label] = best_of(run, repeat=5) / steps * 1e6
         rows.append([name, f"{per_step['engine']:.0f}", f"{per_step['torch']:.0f}", f"{per_step['sklearn']:.0f}",
-                     f"{per_step['torch'] / per_step['engine']:.2f}x", f"{per_step['sklearn'] / per_step['engine']:.2f}x"])
+                     f"{per_step['torch'] / per_step['engine']:.2f}x", f"{per_step['sklearn'] / per_step['engine']:.2f}x",
+                     f"{per_step['loop numpy']:.0f}", f"{per_step['loop torch']:.0f}"])
     return rows
 
 
 EXPLANATION = """
 Times are microseconds per optimizer step (forward, loss, backward, Adam update), float32, one
-thread for PyTorch and one BLAS thread for NumPy/scikit-learn; the ratio columns are how many times faster the NumPy engine is (below 1: slower).
+thread for PyTorch and one BLAS thread for NumPy/scikit-learn; the ratio columns are how many times
+faster the NumPy engine is (below 1: slower). The first three columns time the step alone (the
+engine's `loss_and_grads` and Adam; autograd and `torch.optim`; one `partial_fit` epoch); the last two
+time the same steps through mlplab's one training loop, `mlplab.train(engine="numpy")` and
+`mlplab.train(engine="torch")`, recording as every run does, so the loop's own cost per step shows as
+the difference.
 
-- **2-32-1, 100 points**: the arithmetic is a few thousand multiply-adds, so every library is
-  paying for dispatch, not maths. The engine does about twenty NumPy calls per step and keeps all
-  parameters in one flat vector, so Adam is five array operations in total; PyTorch builds an
-  autograd graph, dispatches each op through its operator machinery, and runs Adam per tensor.
-  scikit-learn's `partial_fit` re-validates the input and the labels on every call and runs its
-  Python-level loop over batches, which dominates at this size.
-- **64-256-10, batch 256**: the matrix products (256x64 by 64x256, 256x256 by 256x10, and their
-  gradients) now take most of the time, and NumPy and PyTorch both hand them to an optimised BLAS,
-  so the gap narrows towards parity: what remains is PyTorch's per-op dispatch and autograd
-  bookkeeping against the engine's extra temporaries (PyTorch fuses the softmax cross-entropy).
-  scikit-learn is still slower because of its per-call validation and float64 copies.
-- Threads matter more than the library here: with OpenBLAS's default thread pool on this busy
-  2-core machine, the engine's 64-256-10 step took about 23 ms (ten times PyTorch) because BLAS
-  threads spin against other processes. Limit BLAS threads (`threadpoolctl`, or
-  `OPENBLAS_NUM_THREADS=1`) for small networks, as we do `torch.set_num_threads(1)`.
+- **2-32-1, 100 points**: a few thousand multiply-adds per step, so every library pays mostly for
+  its calls, not the arithmetic.
+- **64-256-10, batch 256**: the matrix products take most of the time, and NumPy and PyTorch both
+  hand them to an optimised BLAS, so the engines come close to each other.
+- scikit-learn's `partial_fit` validates its input and labels on every call and works in float64.
 """
 
 
@@ -127,7 +143,8 @@ def main() -> None:
     with threadpool_limits(limits=1):  # and one BLAS thread for NumPy and scikit-learn alike
         rows = measure()
     table = markdown_table(["network", "NumPy engine (us/step)", "PyTorch (us/step)", "scikit-learn (us/epoch=step)",
-                            "engine vs torch", "engine vs sklearn"], rows)
+                            "engine vs torch", "engine vs sklearn", "mlplab.train, numpy engine (us/step)",
+                            "mlplab.train, torch engine (us/step)"], rows)
     print(table)
     write_section("scratch", "## NumPy engine vs PyTorch vs scikit-learn, per training step\n\n" + table
                   + EXPLANATION)
