@@ -198,3 +198,9 @@ def test_run_leaves_the_callers_settings_as_they_were():
     train = {"lr": 0.01}
     mlplab.run("piecewise-mlp", train=train, epochs=2, seed=1, progress=False)
     assert train == {"lr": 0.01}
+
+
+def test_a_comparison_of_an_unknown_preset_names_the_entry_before_training():
+    with pytest.raises(SpecError) as err:
+        mlplab.run(Experiment(kind="compare", extras={"runs": ["moons-mlp", "nope"]}))
+    assert err.value.param == "extras.runs.1" and err.value.got == "nope"

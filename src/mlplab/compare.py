@@ -23,6 +23,11 @@ def compare(exp: Experiment, spec: dict[str, Any]) -> Run:
     study = exp.extras.get("study", "paths")
     if study not in STUDIES:
         raise SpecError("extras.study", f"one of {', '.join(STUDIES)}", study)
+    from .presets import PRESETS
+
+    for i, name in enumerate(exp.extras.get("runs", [])):  # before the first one trains
+        if name not in PRESETS:
+            raise SpecError(f"extras.runs.{i}", "a preset name (`mlplab list` shows them)", name)
     return STUDIES[study](exp, spec)
 
 
