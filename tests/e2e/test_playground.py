@@ -464,6 +464,78 @@ def test_diagram_hover_shows_the_weight_and_an_edit_changes_the_training(page, s
     assert loss != pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
 
 
+# a canvas as the user sees it: its RGBA bytes, read back from the page
+CANVAS_PIXELS = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+
+
+def _steps(page, n: int) -> None:
+    """Click Step ``n`` times, each once the previous epoch is on screen and the run is paused again."""
+    for k in range(1, n + 1):
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '{k}'")
+        _status(page, "paused")
+
+
+def _unit_map_pixels(page, layer):
+    """Each unit of ``layer``'s activation over the input plane the page shows (the input view's axes), as
+    the diagram paints it: red = 255 * (v - min) / (max - min), rows from the top (largest x2) down."""
+    import numpy as np
+    import torch
+
+    size = int(page.evaluate("document.querySelector('[data-testid=network] canvas').width"))
+    (x0, x1), (y0, y1) = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    xx, yy = np.meshgrid(np.linspace(x0, x1, size, dtype=np.float32), np.linspace(y0, y1, size, dtype=np.float32))
+    grid = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))
+    with torch.no_grad():
+        maps = torch.relu(layer(grid)).T.numpy()  # (units, size * size), rows of the grid follow x2 upward
+    out = []
+    for m in maps:
+        lo, hi = m.min(), m.max()
+        t = (m - lo) / (hi - lo) * 255 if hi > lo else np.full_like(m, 127.5)
+        out.append(t.reshape(size, size)[::-1].ravel().tolist())
+    return out
+
+
+def test_diagram_nodes_paint_the_models_maps_and_links_follow_training(page, server_url, playground):
+    """Every node of the diagram shows a map; after a few Steps the maps and the links' weights on screen
+    are those of the server's model at that epoch (not the untrained one's)."""
+    app = playground[1]
+    _open(page, server_url, BASE)
+    nodes = page.locator("[data-testid=network] foreignObject canvas")
+    page.wait_for_function("document.querySelectorAll('[data-testid=network] foreignObject canvas').length === 2 + 4 + 1")
+    assert [c.get_attribute("title") for c in nodes.all()] == ["x1", "x2", "h1.1", "h1.2", "h1.3", "h1.4", "out"]
+    painted = f"[...document.querySelectorAll('[data-testid=network] foreignObject canvas')].every(c => c.width > 0 && ({CANVAS_PIXELS})(c).every((v, i) => i % 4 !== 3 || v === 255))"
+    page.wait_for_function(painted)  # opaque everywhere: no node is left blank
+    x1 = page.locator("[data-testid=network] canvas[title=x1]").evaluate(CANVAS_PIXELS)
+    assert len({tuple(x1[i:i + 3]) for i in range(0, len(x1), 4)}) > 10  # the x1 node is a ramp, not a flat colour
+    before = [n.evaluate(CANVAS_PIXELS) for n in nodes.all()]
+    links = "[...document.querySelectorAll('[data-testid=network] line[data-weight]')].map(l => [+l.dataset.layer, +l.dataset.to, +l.dataset.from, Number(l.dataset.weight)])"
+    weights_before = page.evaluate(links)
+
+    _steps(page, 3)
+    s = _live(page, app)
+    assert s.status == "paused"
+    import numpy as np
+
+    truth = [[l, i, j, float(np.float32(_linear(s.model, l).weight.detach()[i, j]))] for l, i, j, _ in weights_before]
+    assert truth != weights_before  # three epochs moved the weights: the check below can tell the frames apart
+    page.wait_for_function(f"(t => JSON.stringify({links}) === JSON.stringify(t))", arg=truth)
+    assert [w for *_, w in page.evaluate(links)] == [w for *_, w in truth]
+    # the hidden nodes show the epoch-3 model's units (to one grey level of 255), and the pictures changed
+    expected = _unit_map_pixels(page, _linear(s.model, 0))
+    from mlplab.models import build_model
+
+    untrained = _unit_map_pixels(page, _linear(build_model(s.config.experiment["model"], seed=BASE["train"]["seed"]), 0))
+    assert np.abs(np.array(expected) - np.array(untrained)).max() > 2  # the untrained model's maps would fail it
+    match = f"""(exp => exp.every((e, u) => {{
+        const px = ({CANVAS_PIXELS})(document.querySelector(`[data-testid=network] canvas[title="h1.${{u + 1}}"]`));
+        return px.length === 4 * e.length && e.every((v, k) => Math.abs(px[4 * k] - v) <= 1.01); }}))"""
+    page.wait_for_function(match, arg=expected)
+    after = [n.evaluate(CANVAS_PIXELS) for n in nodes.all()]
+    assert after[:2] == before[:2]  # the inputs' maps do not train
+    assert after[2:] != before[2:]
+
+
 def test_feature_toggles_train_on_the_chosen_features(page, server_url, playground):
     app = playground[1]
     _open(page, server_url, BASE)
