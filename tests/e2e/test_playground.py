@@ -631,6 +631,13 @@ def test_discretize_show_test_and_regenerate(page, server_url, playground):
     assert after is not before and after.config.experiment["data"]["seed"] == int(page.input_value("#data_seed"))
     assert after.config.data.X.shape == before.config.data.X.shape
     assert not (after.config.data.X == before.config.data.X).all()
+    # one Step trains on the new draw: the loss shown is mlplab.train's first epoch on the data set drawn with
+    # the seed the page shows, everything else as before the click
+    old = before.config.experiment
+    new = {**old, "data": {**old["data"], "seed": int(page.input_value("#data_seed"))}}
+    loss = _step_once(page)
+    assert loss == pytest.approx(_oracle_loss(new, 1), rel=1e-4)
+    assert loss != pytest.approx(_oracle_loss(old, 1), rel=1e-4)
 
 
 def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, playground):
