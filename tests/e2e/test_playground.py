@@ -659,6 +659,27 @@ def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, pla
     assert _live(page, app).config.stop_epochs == 500
 
 
+def test_the_regions_panel_names_the_unit_cap_and_draws_again_below_it(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [128, 128, 128]}})
+    regions = page.get_by_test_id("regions")
+    assert sum(_live(page, app).model_spec.hidden) == 384
+    page.wait_for_function("document.querySelector('[data-testid=regions]').textContent.includes('384 hidden units')")
+    text = regions.text_content()
+    assert text.startswith("Linear regions not drawn:") and "above the cap of 256" in text
+    assert regions.locator("[data-testid=region-count]").count() == 0
+    page.fill("#width", "8")  # 24 units: under the cap, the exact count comes back
+    page.locator("#width").dispatch_event("change")
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"hidden\":[8,8,8]')")
+    _shown(page)
+    page.get_by_test_id("region-count").wait_for()
+    assert "cap" not in regions.text_content()
+    from mlplab.geometry import linear_regions
+
+    box = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    assert int(page.get_by_test_id("region-count").text_content()) == len(linear_regions(_live(page, app).model, box))
+
+
 def test_layer_health_updates_live_while_training(page, server_url, playground):
     """The layer-health table fills as the page appears and follows training: the first layer's gradient
     norm shown is the server's number for the model on screen."""
