@@ -680,6 +680,89 @@ def test_the_regions_panel_names_the_unit_cap_and_draws_again_below_it(page, ser
     assert int(page.get_by_test_id("region-count").text_content()) == len(linear_regions(_live(page, app).model, box))
 
 
+def _rect_inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
+    return (inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
+            and inner["top"] >= outer["top"] - slack and inner["bottom"] <= outer["bottom"] + slack)
+
+
+RECT = "e => (r => ({left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}))(e.getBoundingClientRect())"
+
+
+def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playground, artifacts):
+    """Issue 11 in the page: the log loss axis labels only whole 1-2-5 ticks that do not collide, the legend
+    floats over the plot instead of narrowing it, and the hidden-unit thumbnails come one labelled row per
+    layer, each titled by layer, unit and the range of the server model's unit over the plane on screen."""
+    import re
+
+    import numpy as np
+    import torch
+
+    app = playground[1]
+    _open(page, server_url, {"data": {"name": "moons", "n": 200, "seed": 2, "test_fraction": 0.2},
+                             "model": {"hidden": [8, 20]}, "train": {"lr": 0.05, "seed": 1}})
+    page.get_by_role("button", name="Play").click()
+    _epoch_at_least(page, 60)
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    page.get_by_role("button", name="Keep curve to compare").click()  # a third, long legend entry
+    page.wait_for_function("document.getElementById('loss-plot').data.length === 3")
+    plot = page.locator("#loss-plot")
+    page.wait_for_function("document.querySelectorAll('#loss-plot .legend .traces').length === 3")
+
+    # the y axis: log, ticks only at 1, 2 or 5 x 10^k, each labelled in full, no minor digits
+    y = page.evaluate("document.getElementById('loss-plot').layout.yaxis")
+    assert y["type"] == "log" and y["minor"]["ticks"] == ""
+    for v, text in zip(y["tickvals"], y["ticktext"], strict=True):
+        mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        assert round(mantissa, 6) in (1, 2, 5), y["tickvals"]
+        assert float(text) == pytest.approx(v, rel=1e-9)
+    labels = plot.locator(".yaxislayer-above .ytick text")
+    shown = labels.all_text_contents()
+    assert 2 <= len(shown) <= 10, shown  # the axis can be read: at least two labels, never a crowd
+    assert all(t in y["ticktext"] and re.fullmatch(r"\d+(\.\d+)?|\de-\d+", t) for t in shown), shown
+    boxes = sorted((b for b in (l.evaluate(RECT) for l in labels.all())), key=lambda b: b["top"])
+    assert all(a["bottom"] <= b["top"] for a, b in zip(boxes, boxes[1:])), boxes  # labels never overlap
+
+    # the legend sits inside the plotting area, and the area keeps the figure's whole width less its margins
+    full = page.evaluate("(l => ({x: l.legend.x, y: l.legend.y, xanchor: l.legend.xanchor, width: l.width, "
+                         "margin: l.margin}))(document.getElementById('loss-plot')._fullLayout)")
+    assert 0 <= full["x"] <= 1 and 0 <= full["y"] <= 1 and full["xanchor"] == "right"
+    area = plot.locator(".draglayer .xy .nsewdrag").evaluate(RECT)
+    legend = plot.locator(".legend").evaluate(RECT)
+    assert _rect_inside(legend, area), (legend, area)
+    assert area["width"] == pytest.approx(full["width"] - full["margin"]["l"] - full["margin"]["r"], abs=1)
+
+    # hidden units: one row per layer, labelled, thumbnails titled by layer and unit, rows in layer order
+    rows = page.locator("#units .layer")
+    assert rows.count() == 2
+    assert rows.nth(0).locator("span").text_content() == "layer 1"
+    assert rows.nth(1).locator("span").text_content() == "layer 2 (first 16 of 20 units)"
+    assert [rows.nth(i).locator("canvas").count() for i in range(2)] == [8, 16]
+    row_boxes = [rows.nth(i).evaluate(RECT) for i in range(2)]
+    assert row_boxes[0]["bottom"] <= row_boxes[1]["top"]  # layer 2's row starts below all of layer 1's
+    for i in range(2):
+        label = rows.nth(i).locator("span").evaluate(RECT)
+        for c in rows.nth(i).locator("canvas").all():
+            assert _rect_inside(c.evaluate(RECT), row_boxes[i]) and c.evaluate(RECT)["top"] >= label["bottom"]
+    # the page's default width, 8 units, fits on one line of thumbnails
+    assert len({round(c.evaluate(RECT)["top"]) for c in rows.nth(0).locator("canvas").all()}) == 1
+    s = _live(page, app)
+    size = 24
+    (x0, x1), (y0, y1) = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    xx, yy = np.meshgrid(np.linspace(x0, x1, size, dtype=np.float32), np.linspace(y0, y1, size, dtype=np.float32))
+    with torch.no_grad():
+        first = torch.relu(_linear(s.model, 0)(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))))
+    for j, c in enumerate(rows.nth(0).locator("canvas").all()):
+        title = c.get_attribute("title")
+        assert title.startswith(f"layer 1, unit {j + 1}: ")
+        lo, hi = (float(v) for v in title.split(": ")[1].split(".."))
+        assert lo == pytest.approx(float(first[:, j].min()), rel=5e-3, abs=1e-3)
+        assert hi == pytest.approx(float(first[:, j].max()), rel=5e-3, abs=1e-3)
+    titles = [c.get_attribute("title") for c in rows.nth(1).locator("canvas").all()]
+    assert [t.split(":")[0] for t in titles] == [f"layer 2, unit {j}" for j in range(1, 17)]
+    page.screenshot(path=str(artifacts / "playground-readability.png"), full_page=True)
+
+
 def test_layer_health_updates_live_while_training(page, server_url, playground):
     """The layer-health table fills as the page appears and follows training: the first layer's gradient
     norm shown is the server's number for the model on screen."""
