@@ -688,25 +688,41 @@ def _rect_inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
 RECT = "e => (r => ({left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}))(e.getBoundingClientRect())"
 
 
-def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playground, artifacts):
-    """Issue 11 in the page: the log loss axis labels only whole 1-2-5 ticks that do not collide, the legend
-    floats over the plot instead of narrowing it, and the hidden-unit thumbnails come one labelled row per
-    layer, each titled by layer, unit and the range of the server model's unit over the plane on screen."""
+def _readable_y_labels(plot, ticktext: list[str]) -> None:
+    """The loss plot's y axis as drawn: 2 to 10 labels, each a plain number of at most 3 digits written in
+    full (one of the page's own tick texts), none overlapping another."""
     import re
 
+    labels = plot.locator(".yaxislayer-above .ytick text")
+    shown = labels.all_text_contents()
+    assert 2 <= len(shown) <= 10, shown  # the axis can be read: at least two labels, never a crowd
+    assert all(t in ticktext and re.fullmatch(r"0\.0*[1-9]\d{0,2}|[1-9]\d{0,2}(\.\d{1,2})?|\de-\d+", t) for t in shown), shown
+    boxes = sorted((l.evaluate(RECT) for l in labels.all()), key=lambda b: b["top"])
+    assert all(a["bottom"] <= b["top"] for a, b in zip(boxes, boxes[1:])), boxes  # labels never overlap
+
+
+def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playground, artifacts):
+    """Issue 11 in the page: the log loss axis labels round values in full that do not collide (1-2-5 ticks
+    once the losses span them, and still at least two labels before), the legend
+    floats over the plot instead of narrowing it, and the hidden-unit thumbnails come one labelled row per
+    layer, each titled by layer, unit and the range of the server model's unit over the plane on screen."""
     import numpy as np
     import torch
 
     app = playground[1]
     _open(page, server_url, {"data": {"name": "moons", "n": 200, "seed": 2, "test_fraction": 0.2},
                              "model": {"hidden": [8, 20]}, "train": {"lr": 0.05, "seed": 1}})
+    plot = page.locator("#loss-plot")
+    # the first epochs: the losses span less than one 1-2-5 step (0.60..0.74 here), the axis still reads
+    _steps(page, 3)
+    page.wait_for_function("document.getElementById('loss-plot')._fullLayout.xaxis.range[1] >= 3")  # epoch 3 drawn
+    _readable_y_labels(plot, page.evaluate("document.getElementById('loss-plot').layout.yaxis.ticktext"))
     page.get_by_role("button", name="Play").click()
     _epoch_at_least(page, 60)
     page.get_by_role("button", name="Pause").click()
     _status(page, "paused")
     page.get_by_role("button", name="Keep curve to compare").click()  # a third, long legend entry
     page.wait_for_function("document.getElementById('loss-plot').data.length === 3")
-    plot = page.locator("#loss-plot")
     page.wait_for_function("document.querySelectorAll('#loss-plot .legend .traces').length === 3")
 
     # the y axis: log, ticks only at 1, 2 or 5 x 10^k, each labelled in full, no minor digits
@@ -716,12 +732,7 @@ def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playgroun
         mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
         assert round(mantissa, 6) in (1, 2, 5), y["tickvals"]
         assert float(text) == pytest.approx(v, rel=1e-9)
-    labels = plot.locator(".yaxislayer-above .ytick text")
-    shown = labels.all_text_contents()
-    assert 2 <= len(shown) <= 10, shown  # the axis can be read: at least two labels, never a crowd
-    assert all(t in y["ticktext"] and re.fullmatch(r"\d+(\.\d+)?|\de-\d+", t) for t in shown), shown
-    boxes = sorted((b for b in (l.evaluate(RECT) for l in labels.all())), key=lambda b: b["top"])
-    assert all(a["bottom"] <= b["top"] for a, b in zip(boxes, boxes[1:])), boxes  # labels never overlap
+    _readable_y_labels(plot, y["ticktext"])
 
     # the legend sits inside the plotting area, and the area keeps the figure's whole width less its margins
     full = page.evaluate("(l => ({x: l.legend.x, y: l.legend.y, xanchor: l.legend.xanchor, width: l.width, "
