@@ -504,12 +504,14 @@ def test_diagram_nodes_paint_the_models_maps_and_links_follow_training(page, ser
     nodes = page.locator("[data-testid=network] foreignObject canvas")
     page.wait_for_function("document.querySelectorAll('[data-testid=network] foreignObject canvas').length === 2 + 4 + 1")
     assert [c.get_attribute("title") for c in nodes.all()] == ["x1", "x2", "h1.1", "h1.2", "h1.3", "h1.4", "out"]
-    painted = f"[...document.querySelectorAll('[data-testid=network] foreignObject canvas')].every(c => c.width > 0 && ({CANVAS_PIXELS})(c).every((v, i) => i % 4 !== 3 || v === 255))"
+    painted = (f"[...document.querySelectorAll('[data-testid=network] foreignObject canvas')]"
+               f".every(c => c.width > 0 && ({CANVAS_PIXELS})(c).every((v, i) => i % 4 !== 3 || v === 255))")
     page.wait_for_function(painted)  # opaque everywhere: no node is left blank
     x1 = page.locator("[data-testid=network] canvas[title=x1]").evaluate(CANVAS_PIXELS)
     assert len({tuple(x1[i:i + 3]) for i in range(0, len(x1), 4)}) > 10  # the x1 node is a ramp, not a flat colour
     before = [n.evaluate(CANVAS_PIXELS) for n in nodes.all()]
-    links = "[...document.querySelectorAll('[data-testid=network] line[data-weight]')].map(l => [+l.dataset.layer, +l.dataset.to, +l.dataset.from, Number(l.dataset.weight)])"
+    links = ("[...document.querySelectorAll('[data-testid=network] line[data-weight]')]"
+             ".map(l => [+l.dataset.layer, +l.dataset.to, +l.dataset.from, Number(l.dataset.weight)])")
     weights_before = page.evaluate(links)
 
     _steps(page, 3)
