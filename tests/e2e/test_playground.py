@@ -464,6 +464,80 @@ def test_diagram_hover_shows_the_weight_and_an_edit_changes_the_training(page, s
     assert loss != pytest.approx(_oracle_loss(s.config.experiment, 1), rel=1e-4)
 
 
+# a canvas as the user sees it: its RGBA bytes, read back from the page
+CANVAS_PIXELS = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+
+
+def _steps(page, n: int) -> None:
+    """Click Step ``n`` times, each once the previous epoch is on screen and the run is paused again."""
+    for k in range(1, n + 1):
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(f"document.querySelector('{EPOCH}').textContent === '{k}'")
+        _status(page, "paused")
+
+
+def _unit_map_pixels(page, layer):
+    """Each unit of ``layer``'s activation over the input plane the page shows (the input view's axes), as
+    the diagram paints it: red = 255 * (v - min) / (max - min), rows from the top (largest x2) down."""
+    import numpy as np
+    import torch
+
+    size = int(page.evaluate("document.querySelector('[data-testid=network] canvas').width"))
+    (x0, x1), (y0, y1) = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    xx, yy = np.meshgrid(np.linspace(x0, x1, size, dtype=np.float32), np.linspace(y0, y1, size, dtype=np.float32))
+    grid = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))
+    with torch.no_grad():
+        maps = torch.relu(layer(grid)).T.numpy()  # (units, size * size), rows of the grid follow x2 upward
+    out = []
+    for m in maps:
+        lo, hi = m.min(), m.max()
+        t = (m - lo) / (hi - lo) * 255 if hi > lo else np.full_like(m, 127.5)
+        out.append(t.reshape(size, size)[::-1].ravel().tolist())
+    return out
+
+
+def test_diagram_nodes_paint_the_models_maps_and_links_follow_training(page, server_url, playground):
+    """Every node of the diagram shows a map; after a few Steps the maps and the links' weights on screen
+    are those of the server's model at that epoch (not the untrained one's)."""
+    app = playground[1]
+    _open(page, server_url, BASE)
+    nodes = page.locator("[data-testid=network] foreignObject canvas")
+    page.wait_for_function("document.querySelectorAll('[data-testid=network] foreignObject canvas').length === 2 + 4 + 1")
+    assert [c.get_attribute("title") for c in nodes.all()] == ["x1", "x2", "h1.1", "h1.2", "h1.3", "h1.4", "out"]
+    painted = (f"[...document.querySelectorAll('[data-testid=network] foreignObject canvas')]"
+               f".every(c => c.width > 0 && ({CANVAS_PIXELS})(c).every((v, i) => i % 4 !== 3 || v === 255))")
+    page.wait_for_function(painted)  # opaque everywhere: no node is left blank
+    x1 = page.locator("[data-testid=network] canvas[title=x1]").evaluate(CANVAS_PIXELS)
+    assert len({tuple(x1[i:i + 3]) for i in range(0, len(x1), 4)}) > 10  # the x1 node is a ramp, not a flat colour
+    before = [n.evaluate(CANVAS_PIXELS) for n in nodes.all()]
+    links = ("[...document.querySelectorAll('[data-testid=network] line[data-weight]')]"
+             ".map(l => [+l.dataset.layer, +l.dataset.to, +l.dataset.from, Number(l.dataset.weight)])")
+    weights_before = page.evaluate(links)
+
+    _steps(page, 3)
+    s = _live(page, app)
+    assert s.status == "paused"
+    import numpy as np
+
+    truth = [[l, i, j, float(np.float32(_linear(s.model, l).weight.detach()[i, j]))] for l, i, j, _ in weights_before]
+    assert truth != weights_before  # three epochs moved the weights: the check below can tell the frames apart
+    page.wait_for_function(f"(t => JSON.stringify({links}) === JSON.stringify(t))", arg=truth)
+    assert [w for *_, w in page.evaluate(links)] == [w for *_, w in truth]
+    # the hidden nodes show the epoch-3 model's units (to one grey level of 255), and the pictures changed
+    expected = _unit_map_pixels(page, _linear(s.model, 0))
+    from mlplab.models import build_model
+
+    untrained = _unit_map_pixels(page, _linear(build_model(s.config.experiment["model"], seed=BASE["train"]["seed"]), 0))
+    assert np.abs(np.array(expected) - np.array(untrained)).max() > 2  # the untrained model's maps would fail it
+    match = f"""(exp => exp.every((e, u) => {{
+        const px = ({CANVAS_PIXELS})(document.querySelector(`[data-testid=network] canvas[title="h1.${{u + 1}}"]`));
+        return px.length === 4 * e.length && e.every((v, k) => Math.abs(px[4 * k] - v) <= 1.01); }}))"""
+    page.wait_for_function(match, arg=expected)
+    after = [n.evaluate(CANVAS_PIXELS) for n in nodes.all()]
+    assert after[:2] == before[:2]  # the inputs' maps do not train
+    assert after[2:] != before[2:]
+
+
 def test_feature_toggles_train_on_the_chosen_features(page, server_url, playground):
     app = playground[1]
     _open(page, server_url, BASE)
@@ -559,6 +633,13 @@ def test_discretize_show_test_and_regenerate(page, server_url, playground):
     assert after is not before and after.config.experiment["data"]["seed"] == int(page.input_value("#data_seed"))
     assert after.config.data.X.shape == before.config.data.X.shape
     assert not (after.config.data.X == before.config.data.X).all()
+    # one Step trains on the new draw: the loss shown is mlplab.train's first epoch on the data set drawn with
+    # the seed the page shows, everything else as before the click
+    old = before.config.experiment
+    new = {**old, "data": {**old["data"], "seed": int(page.input_value("#data_seed"))}}
+    loss = _step_once(page)
+    assert loss == pytest.approx(_oracle_loss(new, 1), rel=1e-4)
+    assert loss != pytest.approx(_oracle_loss(old, 1), rel=1e-4)
 
 
 def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, playground):
@@ -578,6 +659,121 @@ def test_one_d_units_presets_epochs_and_the_regions_reason(page, server_url, pla
     page.wait_for_function("document.getElementById('stop_epochs').value === '500'")
     _shown(page)
     assert _live(page, app).config.stop_epochs == 500
+
+
+def test_the_regions_panel_names_the_unit_cap_and_draws_again_below_it(page, server_url, playground):
+    app = playground[1]
+    _open(page, server_url, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [128, 128, 128]}})
+    regions = page.get_by_test_id("regions")
+    assert sum(_live(page, app).model_spec.hidden) == 384
+    page.wait_for_function("document.querySelector('[data-testid=regions]').textContent.includes('384 hidden units')")
+    text = regions.text_content()
+    assert text.startswith("Linear regions not drawn:") and "above the cap of 256" in text
+    assert regions.locator("[data-testid=region-count]").count() == 0
+    page.fill("#width", "8")  # 24 units: under the cap, the exact count comes back
+    page.locator("#width").dispatch_event("change")
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"hidden\":[8,8,8]')")
+    _shown(page)
+    page.get_by_test_id("region-count").wait_for()
+    assert "cap" not in regions.text_content()
+    from mlplab.geometry import linear_regions
+
+    box = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    assert int(page.get_by_test_id("region-count").text_content()) == len(linear_regions(_live(page, app).model, box))
+
+
+def _rect_inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
+    return (inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
+            and inner["top"] >= outer["top"] - slack and inner["bottom"] <= outer["bottom"] + slack)
+
+
+RECT = "e => (r => ({left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}))(e.getBoundingClientRect())"
+
+
+def _readable_y_labels(plot, ticktext: list[str]) -> None:
+    """The loss plot's y axis as drawn: 2 to 10 labels, each a plain number of at most 3 digits written in
+    full (one of the page's own tick texts), none overlapping another."""
+    import re
+
+    labels = plot.locator(".yaxislayer-above .ytick text")
+    shown = labels.all_text_contents()
+    assert 2 <= len(shown) <= 10, shown  # the axis can be read: at least two labels, never a crowd
+    assert all(t in ticktext and re.fullmatch(r"0\.0*[1-9]\d{0,2}|[1-9]\d{0,2}(\.\d{1,2})?|\de-\d+", t) for t in shown), shown
+    boxes = sorted((l.evaluate(RECT) for l in labels.all()), key=lambda b: b["top"])
+    assert all(a["bottom"] <= b["top"] for a, b in zip(boxes, boxes[1:])), boxes  # labels never overlap
+
+
+def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playground, artifacts):
+    """Issue 11 in the page: the log loss axis labels round values in full that do not collide (1-2-5 ticks
+    once the losses span them, and still at least two labels before), the legend
+    floats over the plot instead of narrowing it, and the hidden-unit thumbnails come one labelled row per
+    layer, each titled by layer, unit and the range of the server model's unit over the plane on screen."""
+    import numpy as np
+    import torch
+
+    app = playground[1]
+    _open(page, server_url, {"data": {"name": "moons", "n": 200, "seed": 2, "test_fraction": 0.2},
+                             "model": {"hidden": [8, 20]}, "train": {"lr": 0.05, "seed": 1}})
+    plot = page.locator("#loss-plot")
+    # the first epochs: the losses span less than one 1-2-5 step (0.60..0.74 here), the axis still reads
+    _steps(page, 3)
+    page.wait_for_function("document.getElementById('loss-plot')._fullLayout.xaxis.range[1] >= 3")  # epoch 3 drawn
+    _readable_y_labels(plot, page.evaluate("document.getElementById('loss-plot').layout.yaxis.ticktext"))
+    page.get_by_role("button", name="Play").click()
+    _epoch_at_least(page, 60)
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    page.get_by_role("button", name="Keep curve to compare").click()  # a third, long legend entry
+    page.wait_for_function("document.getElementById('loss-plot').data.length === 3")
+    page.wait_for_function("document.querySelectorAll('#loss-plot .legend .traces').length === 3")
+
+    # the y axis: log, ticks only at 1, 2 or 5 x 10^k, each labelled in full, no minor digits
+    y = page.evaluate("document.getElementById('loss-plot').layout.yaxis")
+    assert y["type"] == "log" and y["minor"]["ticks"] == ""
+    for v, text in zip(y["tickvals"], y["ticktext"], strict=True):
+        mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        assert round(mantissa, 6) in (1, 2, 5), y["tickvals"]
+        assert float(text) == pytest.approx(v, rel=1e-9)
+    _readable_y_labels(plot, y["ticktext"])
+
+    # the legend sits inside the plotting area, and the area keeps the figure's whole width less its margins
+    full = page.evaluate("(l => ({x: l.legend.x, y: l.legend.y, xanchor: l.legend.xanchor, width: l.width, "
+                         "margin: l.margin}))(document.getElementById('loss-plot')._fullLayout)")
+    assert 0 <= full["x"] <= 1 and 0 <= full["y"] <= 1 and full["xanchor"] == "right"
+    area = plot.locator(".draglayer .xy .nsewdrag").evaluate(RECT)
+    legend = plot.locator(".legend").evaluate(RECT)
+    assert _rect_inside(legend, area), (legend, area)
+    assert area["width"] == pytest.approx(full["width"] - full["margin"]["l"] - full["margin"]["r"], abs=1)
+
+    # hidden units: one row per layer, labelled, thumbnails titled by layer and unit, rows in layer order
+    rows = page.locator("#units .layer")
+    assert rows.count() == 2
+    assert rows.nth(0).locator("span").text_content() == "layer 1"
+    assert rows.nth(1).locator("span").text_content() == "layer 2 (first 16 of 20 units)"
+    assert [rows.nth(i).locator("canvas").count() for i in range(2)] == [8, 16]
+    row_boxes = [rows.nth(i).evaluate(RECT) for i in range(2)]
+    assert row_boxes[0]["bottom"] <= row_boxes[1]["top"]  # layer 2's row starts below all of layer 1's
+    for i in range(2):
+        label = rows.nth(i).locator("span").evaluate(RECT)
+        for c in rows.nth(i).locator("canvas").all():
+            assert _rect_inside(c.evaluate(RECT), row_boxes[i]) and c.evaluate(RECT)["top"] >= label["bottom"]
+    # the page's default width, 8 units, fits on one line of thumbnails
+    assert len({round(c.evaluate(RECT)["top"]) for c in rows.nth(0).locator("canvas").all()}) == 1
+    s = _live(page, app)
+    size = 24
+    (x0, x1), (y0, y1) = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
+    xx, yy = np.meshgrid(np.linspace(x0, x1, size, dtype=np.float32), np.linspace(y0, y1, size, dtype=np.float32))
+    with torch.no_grad():
+        first = torch.relu(_linear(s.model, 0)(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))))
+    for j, c in enumerate(rows.nth(0).locator("canvas").all()):
+        title = c.get_attribute("title")
+        assert title.startswith(f"layer 1, unit {j + 1}: ")
+        lo, hi = (float(v) for v in title.split(": ")[1].split(".."))
+        assert lo == pytest.approx(float(first[:, j].min()), rel=5e-3, abs=1e-3)
+        assert hi == pytest.approx(float(first[:, j].max()), rel=5e-3, abs=1e-3)
+    titles = [c.get_attribute("title") for c in rows.nth(1).locator("canvas").all()]
+    assert [t.split(":")[0] for t in titles] == [f"layer 2, unit {j}" for j in range(1, 17)]
+    page.screenshot(path=str(artifacts / "playground-readability.png"), full_page=True)
 
 
 def test_layer_health_updates_live_while_training(page, server_url, playground):

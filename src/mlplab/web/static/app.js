@@ -452,9 +452,18 @@ function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each
   let lo = Infinity, hi = -Infinity;
   for (const t of traces) for (const v of t.y) if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   if (!(hi > 0)) return {};
-  const a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi)), steps = b - a <= 2 ? [1, 2, 5] : [1], vals = [];
+  const a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi)), steps = b - a <= 2 ? [1, 2, 5] : [1];
+  let vals = [];
   for (let k = a; k <= b; k += Math.max(1, Math.ceil((b - a) / 8))) for (const f of steps) if (f * 10 ** k >= lo / 1.5 && f * 10 ** k <= hi * 1.5) vals.push(f * 10 ** k);
-  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(1)))), minor: { ticks: "" } };
+  if (vals.filter((v) => v >= lo && v <= hi).length < 2) {
+    // the losses span less than one 1-2-5 step (the first epochs, a plateau): evenly spaced round values
+    // across them instead, or the axis would show no label at all
+    const span = Math.max(hi - lo, hi * 0.02), m = 10 ** Math.floor(Math.log10(span / 4)), r = span / 4 / m;
+    const step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * m;
+    vals = [];
+    for (let k = Math.floor(lo / step) - 1; k <= Math.ceil(hi / step) + 1; k++) if (k > 0) vals.push(k * step);
+  }
+  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(6)))), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
