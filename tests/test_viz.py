@@ -654,6 +654,20 @@ def test_sweep_log_axes_label_only_readable_ticks():
         assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)
 
 
+@pytest.mark.parametrize("values,integer", [([0.60, 0.74], False), ([0.6, 0.61], False), ([3.0, 4.2], False),
+                                            ([1e-3, 0.5], False), ([120, 131], True), ([1, 4000], True)])
+def test_a_log_axis_labels_at_least_two_readable_values_inside_any_range(values, integer):
+    """A loss between 0.60 and 0.74 lies inside one 1-2-5 step: the axis once showed no label at all."""
+    from mlplab.viz.figures import log_axis
+
+    axis = log_axis(np.array(values), integer=integer)
+    inside = [(v, t) for v, t in zip(axis["tickvals"], axis["ticktext"]) if min(values) <= v <= max(values)]
+    assert 2 <= len(inside) <= 10
+    for v, t in inside:  # each label is the number it marks, written short
+        number = float(t.replace(",", "")) if "<sup>" not in t else 10.0 ** int(t[7:-6])
+        assert number == pytest.approx(v, rel=1e-9) and len(t) <= 16
+
+
 def test_animation_controls_sit_under_the_x_axis_title_not_on_it():
     figs = [viz.animate(mapping_run()), viz.animate(mapping_run(k=3, n=10), frames=2)]
     for fig in figs:

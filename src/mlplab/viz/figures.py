@@ -91,6 +91,13 @@ def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
     ticks = [m * 10.0**k for k in np.arange(lo, hi + 1, step) for m in mantissas]
     ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5 and (t >= 1 or not integer)]
     ticks = ticks or [10.0**lo, 10.0**hi]
+    if sum(v.min() <= t <= v.max() for t in ticks) < 2 and v.max() > v.min():
+        # a range narrower than one 1-2-5 step (a loss between 0.60 and 0.74) would show one label or
+        # none: round values evenly spaced across it instead
+        ticks = _even_ticks(v.min(), v.max(), integer)
+        digits = max(0, -int(np.floor(np.log10(ticks[1] - ticks[0])))) if len(ticks) > 1 else 3
+        text = [f"{int(round(t)):,}" if integer else f"{t:.{digits}f}" for t in ticks]
+        return dict(type="log", tickvals=ticks, ticktext=text, minor=dict(showgrid=False, ticks=""))
     if integer:
         text = [f"{int(round(t)):,}" for t in ticks]
     elif decades <= 3 and min(ticks) >= 1e-4 and max(ticks) < 1e5:
@@ -99,6 +106,17 @@ def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
         text = [f"10<sup>{int(round(np.log10(t)))}</sup>" if np.isclose(t, 10.0 ** round(np.log10(t))) else f"{t:.0e}"
                 for t in ticks]
     return dict(type="log", tickvals=ticks, ticktext=text, minor=dict(showgrid=False, ticks=""))
+
+
+def _even_ticks(lo: float, hi: float, integer: bool, count: int = 4) -> list[float]:
+    """About ``count`` round values (steps of 1, 2 or 5 x 10^k) from ``lo`` to ``hi``."""
+    raw = (hi - lo) / count
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(1.0, round(step))
+    ticks = np.arange(np.ceil(lo / step) * step, hi + step / 2, step)
+    return [float(t) for t in ticks] or [lo, hi]
 
 
 def class_color(labels: np.ndarray) -> list[str]:
