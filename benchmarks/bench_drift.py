@@ -25,6 +25,7 @@ from mlplab.sweep import sweep  # noqa: E402
 
 SEEDS = 10
 PRESETS = ["practice-residual", "piecewise-residual", "piecewise-mlp"]
+BELOW: list[bool] = []  # per table row: both median gaps below the seed spread
 
 
 def _alone(name: str, seed: int, engine: str) -> np.ndarray:
@@ -51,6 +52,7 @@ def measure(name: str) -> list[list[str]]:
         spread = fused[:, step].std() / fused[:, step].mean()
         rows.append([name, f"{step + 1}", f"{np.median(g_stack):.1e} / {g_stack.max():.1e}",
                      f"{np.median(g_torch):.1e} / {g_torch.max():.1e}", f"{spread:.1e}"])
+        BELOW.append(bool(np.median(g_stack) < spread and np.median(g_torch) < spread))
     return rows
 
 
@@ -69,10 +71,12 @@ def main() -> None:
         "losses over the seeds divided by their mean, the scale on which runs are compared.\n\n"
         + markdown_table(["preset", "after step", "stacked member vs alone (median / max)",
                           "torch engine vs fused (median / max)", "seed spread"], rows)
-        + "\nAll three compute the same float32 arithmetic in a different order, so they agree to rounding at first; "
-        "where the training amplifies rounding (identity-initialised residual nets under Adam), any two of them "
-        "drift apart by the same amount later: a stacked member is as close to its run alone as the torch engine "
-        "is to the fused one.\n"
+        + "\nAll three compute the same float32 arithmetic in a different order, so they agree to rounding at first "
+        "(about 1e-7). Where the training amplifies rounding (identity-initialised residual nets under Adam) they "
+        "drift apart later, a stacked member from its run alone by gaps of the same order as the torch engine from "
+        "the fused one. "
+        + ("In this run the median gaps stayed below the seed spread at every step shown."
+           if all(BELOW) else "In this run some median gap reached the seed spread (see the table).") + "\n"
     )
     write_section("drift", body)
     print(body)
