@@ -182,6 +182,42 @@ def test_sine_target_is_the_generators_noise_free_function():
     np.testing.assert_allclose(A.TARGETS["sine"](data.X[:, 0].astype(np.float64)), data.y[:, 0], atol=1e-6)
 
 
+SINE_FREQS = (1, 4, 8)  # cycles per unit, equal amplitudes
+
+
+def _sum_of_sines(x):
+    return sum(np.sin(2 * np.pi * f * x) for f in SINE_FREQS)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_relu_mlp_fits_low_frequencies_first(seed):
+    """Rahaman et al. 2019: on a sum of equal sines, each frequency's residual halves later the higher it is.
+
+    64 inputs on [0, 1) make 1, 4 and 8 cycles fall exactly on FFT bins. Measured over 20 seeds, the
+    halving steps were 17 / 119-356 / 288-763; five must all keep the order."""
+    m = 64
+    x = np.arange(m) / m
+    data = mlplab.Dataset(X=x[:, None], y=_sum_of_sines(x)[:, None], task="regression", name="sines")
+    model = mlplab.build_model(mlplab.ModelSpec(in_dim=1, out_dim=1, hidden=[64, 64, 64], activation="relu"), seed=seed)
+    run = mlplab.train(model, data, epochs=1000, lr=0.01, seed=seed, frames=60, snapshots=True)
+    spec = A.spectrum(run, target=_sum_of_sines, points=m)
+    np.testing.assert_allclose(spec.x, x, atol=1e-7)  # the training inputs themselves: bins at whole cycles
+    bins = [int(np.flatnonzero(np.isclose(spec.freqs, f))[0]) for f in SINE_FREQS]
+    amp = spec.amplitude[:, bins]  # (k, 3)
+    np.testing.assert_allclose(amp[0], 1.0, atol=0.1)  # an untrained net leaves each sine nearly whole
+    # the oracle for the last frame: the residual of the trained model projected on each sine by hand
+    with torch.no_grad():
+        pred = run.model.eval()(torch.from_numpy(x[:, None]).float())[:, 0].double().numpy()
+    residual = _sum_of_sines(x) - pred
+    for j, f in enumerate(SINE_FREQS):
+        direct = 2 / m * abs(np.sum(residual * np.exp(-2j * np.pi * f * x)))
+        assert amp[-1, j] == pytest.approx(direct, rel=1e-4, abs=1e-6)
+    halved = amp < amp[:1] / 2
+    assert halved.any(0).all(), f"a frequency never halved: final amplitudes {amp[-1]}"
+    first = spec.steps[halved.argmax(0)]  # the first step each residual amplitude is below half its start
+    assert first[0] < first[1] < first[2], f"steps {first.tolist()} for {SINE_FREQS} cycles per unit"
+
+
 def test_spectrum_of_recorded_grid_and_of_snapshots(sine):
     whole = A.spectrum(sine, domain="grid")
     assert whole.source == "grid frames" and whole.amplitude.shape == (len(sine.frames), len(whole.freqs))

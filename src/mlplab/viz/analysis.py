@@ -121,8 +121,7 @@ def _spectrum(items: list[Spectrum]) -> Any:
                       row=1, col=i)
         fig.update_xaxes(title_text="step", row=1, col=i)
         fig.update_yaxes(title_text="frequency (cycles per unit of x)", row=1, col=i)
-    return _layout(fig, "Residual spectrum through training: which frequencies are still unfitted "
-                   "(Rahaman et al. 2019: low ones go first)")
+    return _layout(fig, "Residual spectrum through training: how much of each frequency is still unfitted")
 
 
 def _health(items: list[Health]) -> Any:
