@@ -408,3 +408,26 @@ def test_depth_health_measures_the_vanishing_gradient_of_a_deep_sigmoid_stack(de
     # measured: about 5e-8 against 5e-3; 1000x leaves room for any seed
     assert max(sigmoid) * 1000 < min(relu), (sigmoid, relu)
     assert max(first["activation=sigmoid, init=xavier_uniform"]) < min(relu)  # Xavier alone does not rescue sigmoid
+
+
+def test_the_sweep_health_figure_names_variants_shortly_and_shares_each_rows_axis(depth_health):
+    from mlplab.sweep.report import analysis_sections, collect_runs
+
+    figures = []
+    analysis_sections(depth_health, collect_runs(depth_health), lambda fig: figures.append(fig) or "")
+    landscape, health = figures
+    labels = list(dict.fromkeys(depth_health.variant))
+    for fig in (landscape, health):
+        heads = [a.text for a in fig.layout.annotations if a.textangle != 90][:len(labels)]  # row titles stand upright
+        assert [h.replace("<br>", ", ") for h in heads] == labels  # the variant labels, not the 50-character run names
+        assert all(len(line) <= 24 for h in heads for line in h.split("<br>")) and len(set(heads)) == len(heads)
+        assert fig.layout.margin.t >= 80 + 18  # room for the second line
+    n = len(labels)
+    rows = [a.text for a in health.layout.annotations if a.textangle == 90]
+    assert rows[:2] == ["gradient norm", "update / weight per step"]
+    for r in range(len(rows)):
+        axes = [health.layout["yaxis" if i == 1 else f"yaxis{i}"] for i in range(r * n + 1, r * n + n + 1)]
+        first = "y" if r == 0 else f"y{r * n + 1}"
+        assert all(a.matches == first for a in axes[1:]), r  # one scale per row: a 100x gap reads as 100x
+        if r < 2:
+            assert all(a.type == "log" and list(a.tickvals) == list(axes[0].tickvals) for a in axes)
