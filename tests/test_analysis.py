@@ -369,6 +369,41 @@ def test_figures_of_each_result_and_side_by_side(residual, sine, xor):
         A.figure([results[0], results[3]])
 
 
+def _readable_log(axis, *values) -> None:
+    """A log axis labelled only at ticks written in full (figures.log_axis), covering ``values``."""
+    assert axis.type == "log" and axis.minor.ticks == ""
+    assert 2 <= len(axis.tickvals) == len(axis.ticktext) <= 12
+    assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)
+    v = np.concatenate([np.ravel(x) for x in values])
+    v = v[np.isfinite(v) & (v > 0)]
+    assert min(axis.tickvals) <= v.max() and max(axis.tickvals) >= v.min()  # ticks where the data are
+
+
+def test_log_axes_of_analysis_figures_and_the_live_curve_label_readable_ticks(residual, xor):
+    line = A.interpolation(residual, steps=9)
+    axis = line.figure().layout.yaxis
+    _readable_log(axis, line.loss, line.frame_loss)
+    assert axis.title.text == "training loss (mse)"
+    health = A.health(xor)
+    fig = health.figure()
+    for name, col in (("yaxis", "grad_norm"), ("yaxis2", "update_ratio")):
+        _readable_log(fig.layout[name], health.table[col].to_numpy(np.float64))
+    sharp = A.sharpness(xor, every=3)
+    fig = sharp.figure()
+    _readable_log(fig.layout.yaxis, sharp.top_eigenvalue, [sharp.threshold])
+    curve, threshold = fig.data
+    assert threshold.line.color == "#7f7f7f" != curve.line.color and threshold.line.dash == "dash"
+    assert threshold.name == "edge of stability 2/lr = 4, a reference only for Adam"  # xor-mlp: Adam, lr 0.5
+    from mlplab.viz import LiveCurve
+
+    live = LiveCurve(interval=0.0)
+    run = mlplab.train(mlplab.build_model(hidden=[8], out_activation="sigmoid"), xor.data, epochs=30, lr=0.05,
+                       loss="bce", val_fraction=0.25, callbacks=[live])
+    losses = [run.losses] + [v for k, v in run.epoch_metrics.items() if "accuracy" not in k]
+    _readable_log(live.figure.layout.yaxis, *losses)
+    assert live.figure.layout.yaxis.title.text == "loss"
+
+
 def test_course_reports_show_the_mapped_panels(sine, xor):
     from mlplab.viz.panels import extra_figures
 

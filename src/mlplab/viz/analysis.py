@@ -19,8 +19,10 @@ COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
 }
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
+THRESHOLD_GREY = "#7f7f7f"  # reference lines (2/lr): apart from every measured curve's colour
+DASHES = ("dash", "dot", "dashdot", "longdash")
 TITLE_LINE = 24  # characters per line of a column title: four columns side by side stay apart
 
 
@@ -114,6 +116,8 @@ def _landscape(items: list[Landscape], titles: list[str]) -> Any:
 def _interpolation(items: list[Interpolation], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
+    from .figures import log_axis
+
     fig = _subplots(len(items), titles)
     for i, r in enumerate(items, start=1):
         fig.add_trace(go.Scatter(x=r.alphas, y=r.loss, mode="lines", name="straight line", showlegend=i == 1,
@@ -124,7 +128,8 @@ def _interpolation(items: list[Interpolation], titles: list[str]) -> Any:
                                  customdata=r.steps, hovertemplate="step %{customdata}: %{y:.4g}<extra></extra>"),
                       row=1, col=i)
         fig.update_xaxes(title_text="a (0: initial weights, 1: final)", row=1, col=i)
-        fig.update_yaxes(type="log", row=1, col=i)
+        fig.update_yaxes(title_text=f"training loss ({r.loss_name})" if i == 1 else None,
+                         **log_axis(r.loss, r.frame_loss), row=1, col=i)
     return _layout(fig, "Loss on the straight line from the initial to the final weights, and the path training took",
                    height=400, titles=[_wrap(t) for t in titles])
 
@@ -195,18 +200,24 @@ def _health(items: list[Health], titles: list[str]) -> Any:
 def _sharpness(items: list[Sharpness], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
+    from .figures import log_axis
+
     fig = go.Figure()
     for i, (r, title) in enumerate(zip(items, titles)):
-        colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=r.steps, y=r.top_eigenvalue, mode="lines+markers", marker=dict(size=4),
-                                 name=f"{title}: top Hessian eigenvalue", line=dict(color=colour),
+                                 name=f"{title}: top Hessian eigenvalue", line=dict(color=PALETTE[i % len(PALETTE)]),
                                  hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
+    for i, (r, title) in enumerate(zip(items, titles)):
+        # a reference, not a measurement: grey, one dash pattern per run
         label = "2/lr" if r.momentum == 0 else "(2+2 momentum)/lr"
-        note = " (reference only for Adam)" if r.optimizer == "adam" else ""
+        note = ", a reference only for Adam" if r.optimizer == "adam" else ""
+        who = f"{title}: " if len(items) > 1 else ""
         fig.add_trace(go.Scatter(x=[r.steps[0], r.steps[-1]], y=[r.threshold] * 2, mode="lines",
-                                 name=f"{title}: {label} = {r.threshold:.4g}{note}",
-                                 line=dict(color=colour, dash="dash")))
-    fig.update_layout(xaxis_title="step", yaxis_title="largest eigenvalue of the loss Hessian", yaxis_type="log")
+                                 name=f"{who}edge of stability {label} = {r.threshold:.4g}{note}",
+                                 line=dict(color=THRESHOLD_GREY, dash=DASHES[i % len(DASHES)], width=1.5),
+                                 hovertemplate=f"{label} = {r.threshold:.4g}<extra></extra>"))
+    values = [r.top_eigenvalue for r in items] + [[r.threshold] for r in items]
+    fig.update_layout(xaxis_title="step", yaxis=dict(title="largest eigenvalue of the loss Hessian", **log_axis(*values)))
     return _layout(fig, "Sharpness through training against the edge of stability (Cohen et al. 2021)", height=420)
 
 
