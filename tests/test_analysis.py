@@ -404,6 +404,36 @@ def test_log_axes_of_analysis_figures_and_the_live_curve_label_readable_ticks(re
     assert live.figure.layout.yaxis.title.text == "loss"
 
 
+def test_figures_draw_the_results_numbers(residual, sine, xor):
+    land = A.landscape(residual, directions="pca", steps=7)
+    contour, path, final = land.figure().data
+    np.testing.assert_allclose(10.0 ** np.asarray(contour.z, np.float64), land.loss, rtol=1e-5)  # drawn as log10
+    np.testing.assert_allclose(contour.x, land.alphas, rtol=1e-6)
+    np.testing.assert_allclose(contour.y, land.betas, rtol=1e-6)
+    assert 10.0 ** float(contour.z[3][3]) == pytest.approx(land.centre_loss, rel=1e-5)
+    assert (list(final.x), list(final.y)) == ([0], [0]) and final.name == "final weights"
+    # the path: each frame's weights minus the final ones, projected on the drawn directions by hand
+    fin = _final(residual)
+    flat = lambda d: np.concatenate([np.ravel(d[n]) for n in land.d1])  # noqa: E731
+    D = np.stack([flat(land.d1), flat(land.d2)]).astype(np.float64)  # (2, P) orthonormal
+    M = np.stack([flat({n: residual.snapshots[n][k] - fin[n] for n in land.d1}) for k in range(len(land.steps))])
+    np.testing.assert_allclose(np.stack([path.x, path.y], 1), M @ D.T, rtol=1e-4, atol=1e-5)
+    assert list(path.marker.color) == list(land.steps)
+
+    spec = A.spectrum(sine)
+    heat = spec.figure().data[0]
+    shown = spec.freqs <= 30
+    np.testing.assert_allclose(heat.y, spec.freqs[shown], rtol=1e-6)
+    assert list(heat.x) == list(spec.steps)
+    np.testing.assert_allclose(np.asarray(heat.z, np.float64), np.log10(spec.amplitude[:, shown]).T, rtol=1e-5, atol=1e-5)
+
+    sharp = A.sharpness(xor, every=3)
+    curve, threshold = sharp.figure().data
+    np.testing.assert_allclose(curve.y, sharp.top_eigenvalue)
+    np.testing.assert_array_equal(curve.x, sharp.steps)
+    assert list(threshold.y) == [2 / xor.spec["train"]["lr"]] * 2 and list(threshold.x) == [sharp.steps[0], sharp.steps[-1]]
+
+
 def test_course_reports_show_the_mapped_panels(sine, xor):
     from mlplab.viz.panels import extra_figures
 
