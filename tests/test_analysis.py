@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import mlplab
 from mlplab import analysis as A
 from mlplab.cli import main
-from mlplab.errors import SpecError
+from mlplab.errors import DeadUnitsWarning, SpecError
 
 ORACLE_LOSSES = {
     "mse": F.mse_loss,
@@ -49,8 +49,9 @@ def residual_bn():
 
 @pytest.fixture(scope="module")
 def xor():
-    # a large learning rate kills some ReLU units, so the dead counts are not all zero
-    return mlplab.run("xor-mlp", progress=False, epochs=60, seed=1, train={"snapshots": True, "frames": 10, "lr": 0.5})
+    # a large learning rate kills some ReLU units, so the dead counts are not all zero (and the run says so)
+    with pytest.warns(DeadUnitsWarning, match="never activated"):
+        return mlplab.run("xor-mlp", progress=False, epochs=60, seed=1, train={"snapshots": True, "frames": 10, "lr": 0.5})
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +181,42 @@ def test_known_sines_give_peaks_exactly_at_their_frequencies():
 def test_sine_target_is_the_generators_noise_free_function():
     data = mlplab.make_dataset(mlplab.DataSpec(name="sine", noise=0.0))
     np.testing.assert_allclose(A.TARGETS["sine"](data.X[:, 0].astype(np.float64)), data.y[:, 0], atol=1e-6)
+
+
+SINE_FREQS = (1, 4, 8)  # cycles per unit, equal amplitudes
+
+
+def _sum_of_sines(x):
+    return sum(np.sin(2 * np.pi * f * x) for f in SINE_FREQS)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_relu_mlp_fits_low_frequencies_first(seed):
+    """Rahaman et al. 2019: on a sum of equal sines, each frequency's residual halves later the higher it is.
+
+    64 inputs on [0, 1) make 1, 4 and 8 cycles fall exactly on FFT bins. Measured over 20 seeds, the
+    halving steps were 17 / 119-356 / 288-763; five must all keep the order."""
+    m = 64
+    x = np.arange(m) / m
+    data = mlplab.Dataset(X=x[:, None], y=_sum_of_sines(x)[:, None], task="regression", name="sines")
+    model = mlplab.build_model(mlplab.ModelSpec(in_dim=1, out_dim=1, hidden=[64, 64, 64], activation="relu"), seed=seed)
+    run = mlplab.train(model, data, epochs=1000, lr=0.01, seed=seed, frames=60, snapshots=True)
+    spec = A.spectrum(run, target=_sum_of_sines, points=m)
+    np.testing.assert_allclose(spec.x, x, atol=1e-7)  # the training inputs themselves: bins at whole cycles
+    bins = [int(np.flatnonzero(np.isclose(spec.freqs, f))[0]) for f in SINE_FREQS]
+    amp = spec.amplitude[:, bins]  # (k, 3)
+    np.testing.assert_allclose(amp[0], 1.0, atol=0.1)  # an untrained net leaves each sine nearly whole
+    # the oracle for the last frame: the residual of the trained model projected on each sine by hand
+    with torch.no_grad():
+        pred = run.model.eval()(torch.from_numpy(x[:, None]).float())[:, 0].double().numpy()
+    residual = _sum_of_sines(x) - pred
+    for j, f in enumerate(SINE_FREQS):
+        direct = 2 / m * abs(np.sum(residual * np.exp(-2j * np.pi * f * x)))
+        assert amp[-1, j] == pytest.approx(direct, rel=1e-4, abs=1e-6)
+    halved = amp < amp[:1] / 2
+    assert halved.any(0).all(), f"a frequency never halved: final amplitudes {amp[-1]}"
+    first = spec.steps[halved.argmax(0)]  # the first step each residual amplitude is below half its start
+    assert first[0] < first[1] < first[2], f"steps {first.tolist()} for {SINE_FREQS} cycles per unit"
 
 
 def test_spectrum_of_recorded_grid_and_of_snapshots(sine):
@@ -330,6 +367,71 @@ def test_figures_of_each_result_and_side_by_side(residual, sine, xor):
     assert {t.legendgroup for t in both.data} >= {"net.0", "net.1.fc1"}
     with pytest.raises(SpecError, match="one kind"):
         A.figure([results[0], results[3]])
+
+
+def _readable_log(axis, *values) -> None:
+    """A log axis labelled only at ticks written in full (figures.log_axis), covering ``values``."""
+    assert axis.type == "log" and axis.minor.ticks == ""
+    assert 2 <= len(axis.tickvals) == len(axis.ticktext) <= 12
+    assert all(t.startswith("10<sup>") or float(t) > 0 for t in axis.ticktext)
+    v = np.concatenate([np.ravel(x) for x in values])
+    v = v[np.isfinite(v) & (v > 0)]
+    assert min(axis.tickvals) <= v.max() and max(axis.tickvals) >= v.min()  # ticks where the data are
+
+
+def test_log_axes_of_analysis_figures_and_the_live_curve_label_readable_ticks(residual, xor):
+    line = A.interpolation(residual, steps=9)
+    axis = line.figure().layout.yaxis
+    _readable_log(axis, line.loss, line.frame_loss)
+    assert axis.title.text == "training loss (mse)"
+    health = A.health(xor)
+    fig = health.figure()
+    for name, col in (("yaxis", "grad_norm"), ("yaxis2", "update_ratio")):
+        _readable_log(fig.layout[name], health.table[col].to_numpy(np.float64))
+    sharp = A.sharpness(xor, every=3)
+    fig = sharp.figure()
+    _readable_log(fig.layout.yaxis, sharp.top_eigenvalue, [sharp.threshold])
+    curve, threshold = fig.data
+    assert threshold.line.color == "#7f7f7f" != curve.line.color and threshold.line.dash == "dash"
+    assert threshold.name == "edge of stability 2/lr = 4, a reference only for Adam"  # xor-mlp: Adam, lr 0.5
+    from mlplab.viz import LiveCurve
+
+    live = LiveCurve(interval=0.0)
+    run = mlplab.train(mlplab.build_model(hidden=[8], out_activation="sigmoid"), xor.data, epochs=30, lr=0.05,
+                       loss="bce", val_fraction=0.25, callbacks=[live])
+    losses = [run.losses] + [v for k, v in run.epoch_metrics.items() if "accuracy" not in k]
+    _readable_log(live.figure.layout.yaxis, *losses)
+    assert live.figure.layout.yaxis.title.text == "loss"
+
+
+def test_figures_draw_the_results_numbers(residual, sine, xor):
+    land = A.landscape(residual, directions="pca", steps=7)
+    contour, path, final = land.figure().data
+    np.testing.assert_allclose(10.0 ** np.asarray(contour.z, np.float64), land.loss, rtol=1e-5)  # drawn as log10
+    np.testing.assert_allclose(contour.x, land.alphas, rtol=1e-6)
+    np.testing.assert_allclose(contour.y, land.betas, rtol=1e-6)
+    assert 10.0 ** float(contour.z[3][3]) == pytest.approx(land.centre_loss, rel=1e-5)
+    assert (list(final.x), list(final.y)) == ([0], [0]) and final.name == "final weights"
+    # the path: each frame's weights minus the final ones, projected on the drawn directions by hand
+    fin = _final(residual)
+    flat = lambda d: np.concatenate([np.ravel(d[n]) for n in land.d1])  # noqa: E731
+    D = np.stack([flat(land.d1), flat(land.d2)]).astype(np.float64)  # (2, P) orthonormal
+    M = np.stack([flat({n: residual.snapshots[n][k] - fin[n] for n in land.d1}) for k in range(len(land.steps))])
+    np.testing.assert_allclose(np.stack([path.x, path.y], 1), M @ D.T, rtol=1e-4, atol=1e-5)
+    assert list(path.marker.color) == list(land.steps)
+
+    spec = A.spectrum(sine)
+    heat = spec.figure().data[0]
+    shown = spec.freqs <= 30
+    np.testing.assert_allclose(heat.y, spec.freqs[shown], rtol=1e-6)
+    assert list(heat.x) == list(spec.steps)
+    np.testing.assert_allclose(np.asarray(heat.z, np.float64), np.log10(spec.amplitude[:, shown]).T, rtol=1e-5, atol=1e-5)
+
+    sharp = A.sharpness(xor, every=3)
+    curve, threshold = sharp.figure().data
+    np.testing.assert_allclose(curve.y, sharp.top_eigenvalue)
+    np.testing.assert_array_equal(curve.x, sharp.steps)
+    assert list(threshold.y) == [2 / xor.spec["train"]["lr"]] * 2 and list(threshold.x) == [sharp.steps[0], sharp.steps[-1]]
 
 
 def test_course_reports_show_the_mapped_panels(sine, xor):

@@ -49,8 +49,8 @@ def _run_html(r) -> str:
 _run_module.HTML_VIEW = _run_html  # the view layer draws a Run in a notebook; training never imports it
 
 
-def _analysis_figure(result: Any) -> Any:
-    return importlib.import_module(".viz.analysis", __name__).figure(result)
+def _analysis_figure(result: Any, **options: Any) -> Any:
+    return importlib.import_module(".viz.analysis", __name__).figure(result, **options)
 
 
 # Analysis results draw themselves through the views, registered from here (analysis never imports viz).

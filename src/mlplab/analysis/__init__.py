@@ -31,9 +31,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def figure(result: Any) -> Any:
-    """The figure of a result, or of a list of results of one kind side by side."""
-    return render(result)
+def figure(result: Any, titles: list[str] | None = None) -> Any:
+    """The figure of a result, or of a list of results of one kind side by side; ``titles`` name them
+    (one per result; default: the run names)."""
+    return render(result, titles=titles)
 
 
 __all__ = ["ANALYSES", "Result", "register_renderer", "figure", *_MODULE]

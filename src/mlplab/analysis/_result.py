@@ -18,11 +18,11 @@ def register_renderer(fn: Callable[[Any], Any]) -> None:
     _RENDERER[:] = [fn]
 
 
-def render(result: Any) -> Any:
-    """A result, or a list of results of one kind drawn side by side, as a figure."""
+def render(result: Any, **options: Any) -> Any:
+    """A result, or a list of results of one kind drawn side by side, as a figure (``titles=``: one per result)."""
     if not _RENDERER:
         raise MlplabError("no renderer for analysis figures: import mlplab (or mlplab.viz.analysis) first")
-    return _RENDERER[0](result)
+    return _RENDERER[0](result, **options)
 
 
 class Result:

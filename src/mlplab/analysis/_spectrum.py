@@ -1,5 +1,5 @@
 """Spectral bias of a 1-D regression: Fourier amplitudes of the residual (target minus prediction) on a
-uniform grid at every recorded frame (Rahaman et al. 2019: low frequencies are fitted first).
+uniform grid at every recorded frame (Rahaman et al. 2019's measurement of spectral bias).
 """
 
 from __future__ import annotations

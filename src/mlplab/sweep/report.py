@@ -307,13 +307,14 @@ def analysis_sections(frame, runs: dict[str, Any], figure_div) -> list[str]:
          lambda r: A.landscape(r, directions="random")),
         ("health", "Layer health through training (first seed)", A.health),
     ):
-        results, missing = [], []
+        results, labels, missing = [], [], []
         for variant, run in chosen.items():
             try:
                 results.append(compute(run))
+                labels.append(variant)
             except MlplabError as exc:
                 missing.append(f"{variant}: {exc}")
-        body = f'<div class="plot">{figure_div(A.figure(results))}</div>' if results else ""
+        body = f'<div class="plot">{figure_div(A.figure(results, titles=labels))}</div>' if results else ""
         note = "".join(f"<li>{_esc(m)}</li>" for m in missing[:3])
         parts.append(f"<section><h2>{_esc(title)}</h2>{body}" + (f"<ul>{note}</ul>" if note else "") + "</section>")
     return parts

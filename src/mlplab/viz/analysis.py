@@ -19,15 +19,25 @@ COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
 }
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
+THRESHOLD_GREY = "#7f7f7f"  # reference lines (2/lr): apart from every measured curve's colour
+DASHES = ("dash", "dot", "dashdot", "longdash")
+TITLE_LINE = 24  # characters per line of a column title: four columns side by side stay apart
 
 
-def figure(result: Any) -> Any:
-    """A plotly figure of an analysis result, or of a list of results of one kind side by side."""
+def figure(result: Any, titles: list[str] | None = None) -> Any:
+    """A plotly figure of an analysis result, or of a list of results of one kind side by side.
+
+    ``titles``: one name per result (a sweep passes its short variant labels); default: the run names.
+    """
     items = list(result) if isinstance(result, (list, tuple)) else [result]
     if not items:
         raise SpecError("result", "an analysis result or a non-empty list of them", result)
+    if titles is None:
+        titles = [r.run_name for r in items]
+    elif isinstance(titles, str) or len(titles) != len(items):
+        raise SpecError("titles", f"a list of {len(items)} names, one per result", titles)
     kinds = {type(r) for r in items}
     if len(kinds) != 1:
         raise SpecError("result", "results of one kind", sorted(k.__name__ for k in kinds))
@@ -35,33 +45,47 @@ def figure(result: Any) -> Any:
     draw = DRAW.get(kind)
     if draw is None:
         raise SpecError("result", f"one of {', '.join(k.__name__ for k in DRAW)}", kind.__name__)
-    return draw(items)
+    return draw(items, [str(t) for t in titles])
 
 
 def _subplots(n: int, titles: list[str], **kw: Any):
     from plotly.subplots import make_subplots
 
     # one panel needs no title of its own: the report names the run
-    return make_subplots(rows=1, cols=n, subplot_titles=titles if n > 1 else None,
+    return make_subplots(rows=1, cols=n, subplot_titles=[_wrap(t) for t in titles] if n > 1 else None,
                          horizontal_spacing=0.08 if n > 1 else 0.02, **kw)
 
 
-def _layout(fig: Any, title: str, height: int = 460) -> Any:
-    fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(t=80, l=60, r=30, b=50),
+def _layout(fig: Any, title: str, height: int = 460, titles: list[str] | None = None) -> Any:
+    """House layout; ``titles``: the column titles drawn, whose lines the top margin makes room for."""
+    lines = max((t.count("<br>") + 1 for t in titles), default=0) if titles and len(titles) > 1 else 0
+    fig.update_layout(title=title, template="plotly_white", height=height,
+                      margin=dict(t=80 + 18 * max(lines - 1, 0), l=60, r=30, b=50),
                       legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="left", x=0))
     return fig
+
+
+def _wrap(title: str, width: int = TITLE_LINE) -> str:
+    """A column title broken at ", " into lines of at most ``width`` characters where it can be."""
+    lines: list[str] = []
+    for part in title.split(", "):
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += ", " + part
+        else:
+            lines.append(part)
+    return "<br>".join(lines)
 
 
 def _log10(values: np.ndarray) -> np.ndarray:
     return np.log10(np.clip(np.asarray(values, np.float64), 1e-30, None)).astype(np.float32)
 
 
-def _landscape(items: list[Landscape]) -> Any:
+def _landscape(items: list[Landscape], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
     lo = min(float(np.nanmin(_log10(r.loss))) for r in items)
     hi = max(float(np.nanmax(_log10(r.loss))) for r in items)
-    fig = _subplots(len(items), [r.run_name for r in items])
+    fig = _subplots(len(items), titles)
     for i, r in enumerate(items, start=1):
         z = _log10(r.loss)
         fig.add_trace(go.Contour(x=r.alphas.astype(np.float32), y=r.betas.astype(np.float32), z=z, zmin=lo, zmax=hi,
@@ -85,13 +109,16 @@ def _landscape(items: list[Landscape]) -> Any:
             fig.update_xaxes(title_text="a (filter-normalised direction 1)", row=1, col=i)
             fig.update_yaxes(title_text="b (direction 2)", row=1, col=i)
     what = "the training path's principal plane" if items[0].directions == "pca" else "two filter-normalised random directions"
-    return _layout(fig, f"Training loss around the final weights, on {what} ({items[0].loss_name})")
+    return _layout(fig, f"Training loss around the final weights, on {what} ({items[0].loss_name})",
+                   titles=[_wrap(t) for t in titles])
 
 
-def _interpolation(items: list[Interpolation]) -> Any:
+def _interpolation(items: list[Interpolation], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
-    fig = _subplots(len(items), [r.run_name for r in items])
+    from .figures import log_axis
+
+    fig = _subplots(len(items), titles)
     for i, r in enumerate(items, start=1):
         fig.add_trace(go.Scatter(x=r.alphas, y=r.loss, mode="lines", name="straight line", showlegend=i == 1,
                                  line=dict(color="#1f77b4"), hovertemplate="a %{x:.3g}: %{y:.4g}<extra></extra>"),
@@ -101,15 +128,16 @@ def _interpolation(items: list[Interpolation]) -> Any:
                                  customdata=r.steps, hovertemplate="step %{customdata}: %{y:.4g}<extra></extra>"),
                       row=1, col=i)
         fig.update_xaxes(title_text="a (0: initial weights, 1: final)", row=1, col=i)
-        fig.update_yaxes(type="log", row=1, col=i)
+        fig.update_yaxes(title_text=f"training loss ({r.loss_name})" if i == 1 else None,
+                         **log_axis(r.loss, r.frame_loss), row=1, col=i)
     return _layout(fig, "Loss on the straight line from the initial to the final weights, and the path training took",
-                   height=400)
+                   height=400, titles=[_wrap(t) for t in titles])
 
 
-def _spectrum(items: list[Spectrum]) -> Any:
+def _spectrum(items: list[Spectrum], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
-    fig = _subplots(len(items), [r.run_name for r in items])
+    fig = _subplots(len(items), titles)
     all_amps = [_log10(r.amplitude[:, r.freqs <= MAX_FREQ]) for r in items]
     lo = max(min(float(a.min()) for a in all_amps), -6.0)
     hi = max(float(a.max()) for a in all_amps)
@@ -121,23 +149,29 @@ def _spectrum(items: list[Spectrum]) -> Any:
                       row=1, col=i)
         fig.update_xaxes(title_text="step", row=1, col=i)
         fig.update_yaxes(title_text="frequency (cycles per unit of x)", row=1, col=i)
-    return _layout(fig, "Residual spectrum through training: which frequencies are still unfitted "
-                   "(Rahaman et al. 2019: low ones go first)")
+    return _layout(fig, "Residual spectrum through training: how much of each frequency is still unfitted",
+                   titles=[_wrap(t) for t in titles])
 
 
-def _health(items: list[Health]) -> Any:
+def _health(items: list[Health], titles: list[str]) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+
+    from .figures import log_axis
 
     rows = [("grad_norm", "gradient norm", True), ("update_ratio", "update / weight per step", True),
             ("act_std", "activation std", False), ("dead_fraction", "dead ReLU fraction", False)]
     rows = [row for row in rows if any(r.table[row[0]].notna().any() for r in items)]  # e.g. no ReLU: no dead row
     n = len(items)
-    fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, vertical_spacing=0.05, horizontal_spacing=0.06,
-                        column_titles=[r.run_name for r in items] if n > 1 else None,
+    heads = [_wrap(t) for t in titles]
+    # one y axis per row, shared by the variants: a 100x gap between them shows as 100x
+    fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, shared_yaxes=True, vertical_spacing=0.05,
+                        horizontal_spacing=0.03, column_titles=heads if n > 1 else None,
                         row_titles=[label for _, label, _ in rows])
     layers = list(dict.fromkeys(layer for r in items for layer in r.table["layer"]))
     colour = {layer: PALETTE[i % len(PALETTE)] for i, layer in enumerate(layers)}  # one colour per layer everywhere
+    kinds = {layer: "/".join(dict.fromkeys(k for r in items for k in r.table["kind"][r.table["layer"] == layer]))
+             for layer in layers}  # a layer's legend entry serves every column: sigmoid in one, relu in another
     shown: set[str] = set()
     for c, r in enumerate(items, start=1):
         t = r.table
@@ -146,33 +180,44 @@ def _health(items: list[Health]) -> Any:
             for layer in dict.fromkeys(part["layer"]):
                 sub = part[part["layer"] == layer]
                 fig.add_trace(go.Scatter(x=sub["step"].to_numpy(), y=sub[col].to_numpy(np.float64), mode="lines",
-                                         name=f"{layer} ({sub['kind'].iloc[0]})", legendgroup=layer,
+                                         name=f"{layer} ({kinds[layer]})", legendgroup=layer,
                                          showlegend=layer not in shown, line=dict(color=colour[layer]),
-                                         hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"),
+                                         hovertemplate=f"{titles[c - 1]}<br>{layer}<br>step %{{x}}: %{{y:.4g}}"
+                                                       "<extra></extra>"),
                               row=ri, col=c)
                 shown.add(layer)
-            if log:
-                fig.update_yaxes(type="log", row=ri, col=c)
         fig.update_xaxes(title_text="step", row=len(rows), col=c)
+    for ri, (col, _, log) in enumerate(rows, start=1):
+        if log:  # the same ticks on every column of the row
+            fig.update_yaxes(**log_axis(*(r.table[col].to_numpy(np.float64) for r in items)), row=ri)
+        first = next(c for c, r in enumerate(items, start=1) if r.table[col].notna().any())
+        if first > 1:  # shared axes label only the first column: here it is empty (no ReLU in that run)
+            fig.update_yaxes(showticklabels=True, row=ri, col=first)
     return _layout(fig, "Layer health through training (full training batch at each recorded frame)",
-                   height=220 * len(rows) + 160)
+                   height=220 * len(rows) + 160, titles=heads)
 
 
-def _sharpness(items: list[Sharpness]) -> Any:
+def _sharpness(items: list[Sharpness], titles: list[str]) -> Any:
     import plotly.graph_objects as go
 
+    from .figures import log_axis
+
     fig = go.Figure()
-    for i, r in enumerate(items):
-        colour = PALETTE[i % len(PALETTE)]
+    for i, (r, title) in enumerate(zip(items, titles)):
         fig.add_trace(go.Scatter(x=r.steps, y=r.top_eigenvalue, mode="lines+markers", marker=dict(size=4),
-                                 name=f"{r.run_name}: top Hessian eigenvalue", line=dict(color=colour),
+                                 name=f"{title}: top Hessian eigenvalue", line=dict(color=PALETTE[i % len(PALETTE)]),
                                  hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
+    for i, (r, title) in enumerate(zip(items, titles)):
+        # a reference, not a measurement: grey, one dash pattern per run
         label = "2/lr" if r.momentum == 0 else "(2+2 momentum)/lr"
-        note = " (reference only for Adam)" if r.optimizer == "adam" else ""
+        note = ", a reference only for Adam" if r.optimizer == "adam" else ""
+        who = f"{title}: " if len(items) > 1 else ""
         fig.add_trace(go.Scatter(x=[r.steps[0], r.steps[-1]], y=[r.threshold] * 2, mode="lines",
-                                 name=f"{r.run_name}: {label} = {r.threshold:.4g}{note}",
-                                 line=dict(color=colour, dash="dash")))
-    fig.update_layout(xaxis_title="step", yaxis_title="largest eigenvalue of the loss Hessian", yaxis_type="log")
+                                 name=f"{who}edge of stability {label} = {r.threshold:.4g}{note}",
+                                 line=dict(color=THRESHOLD_GREY, dash=DASHES[i % len(DASHES)], width=1.5),
+                                 hovertemplate=f"{label} = {r.threshold:.4g}<extra></extra>"))
+    values = [r.top_eigenvalue for r in items] + [[r.threshold] for r in items]
+    fig.update_layout(xaxis_title="step", yaxis=dict(title="largest eigenvalue of the loss Hessian", **log_axis(*values)))
     return _layout(fig, "Sharpness through training against the edge of stability (Cohen et al. 2021)", height=420)
 
 

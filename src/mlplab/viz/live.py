@@ -58,11 +58,16 @@ class LiveCurve(Callback):
     def redraw(self, t: Any, upto: int) -> None:
         import plotly.graph_objects as go
 
+        from .figures import log_axis
+
         stride = max(1, upto // self.max_points)
         steps = np.arange(0, upto, stride)
         with self.figure.batch_update():
             self.figure.data[0].x, self.figure.data[0].y = steps, self._losses[:upto:stride]
             history = _epoch_history(t)
+            if self.log:  # ticks labelled in full for the range seen so far (figures.log_axis)
+                losses = [v for k, v in history.items() if "accuracy" not in k]
+                self.figure.update_layout(yaxis=log_axis(self._losses[:upto], *losses))
             for i, (name, values) in enumerate(sorted(history.items())):
                 x = self._epoch_end_steps[: len(values)]
                 if i + 1 < len(self.figure.data):
