@@ -367,6 +367,10 @@ def test_identical_seed_independent_runs_differ_exactly_or_not_at_all():
 
     assert len(comparisons(_frame({"a": [2.0] * 3, "b": [3.0] * 3}))) == 1
     assert comparisons(_frame({"a": [2.0] * 3, "b": [2.0] * 3})) == []
+    # equal up to float rounding is equal (scipy warned of catastrophic cancellation here; warnings are errors)
+    nearly = [0.6931471805599453, 0.6931471805599454, 0.6931471805599453]
+    assert comparisons(_frame({"a": nearly, "b": [0.6931471805599453] * 3})) == []
+    assert len(comparisons(_frame({"a": nearly, "b": [0.1, 0.11, 0.12]}))) == 1
 
 
 @pytest.fixture(scope="module")
