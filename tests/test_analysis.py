@@ -494,3 +494,31 @@ def test_the_documented_example_runs(monkeypatch):
     scope: dict = {}
     exec(compile(code, "docs/analysis.md", "exec"), scope)
     assert scope["run"].snapshots and isinstance(scope["mlp"], mlplab.Run)
+
+
+# ---------------------------------------------------------------- every engine
+
+
+@pytest.mark.parametrize("engine", ["torch", "fused", "numpy", "stacked"])
+def test_every_engine_records_what_the_analyses_read_and_they_match_autograd(engine):
+    """The analyses read snapshots, whichever engine trained the run: the landscape's grid values and the
+    layer-health gradient norms equal plain forward/backward passes on the recorded weights."""
+    run = _short("piecewise-residual", 40, frames=4, engine=engine)
+    assert run.engine == engine and len(run.snapshots["net.0.weight"]) == len(run.frame_steps) == 4
+    land = A.landscape(run, directions="pca", steps=3)
+    final = _final(run)
+    for j, b in enumerate(land.betas):
+        for i, a in enumerate(land.alphas):
+            state = {n: final[n] + np.float32(a) * land.d1[n] + np.float32(b) * land.d2[n] for n in land.d1}
+            assert land.loss[j, i] == pytest.approx(_plain_loss(run, {**final, **state}), rel=2e-5, abs=1e-6)
+    table = A.health(run).table
+    linear = table[table["kind"] == "linear"]
+    X, Y = _targets(run)
+    for k in range(len(run.frame_steps)):
+        model = _model_with(run, {n: v[k] for n, v in run.snapshots.items()}, train=True)
+        ORACLE_LOSSES[run.spec["train"]["loss"]](model(X), Y).backward()
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear):
+                grads = torch.cat([p.grad.reshape(-1) for p in module.parameters()])
+                row = linear[(linear["frame"] == k) & (linear["layer"] == name)].iloc[0]
+                assert row["grad_norm"] == pytest.approx(float(grads.norm()), rel=1e-5, abs=1e-7), (k, name)
