@@ -259,15 +259,37 @@ def test_a_stacked_run_that_diverges_ends_alone():
     assert wild.status == "diverged" and len(wild.losses) < 100 and np.isfinite(wild.losses).all()
 
 
-# ------------------------------------------------------------------ chaotic presets: within the seed spread
+# ------------------------------------------------------------------ full preset length
 
-@pytest.mark.slow  # 10 full-length runs on the torch engine per preset: about a minute each
-@pytest.mark.parametrize("name", ["piecewise-residual-bn", "practice-residual-bn"])
-def test_chaotic_batch_norm_presets_end_within_the_reference_spread(name):
-    """Identity init with batch norm leaves exactly-zero-gradient directions; Adam turns their float32
-    rounding into full steps, so any change of rounding moves these runs apart after a few hundred steps
-    (the torch engine itself does when the rows are reordered). At full length each engine's final loss
-    must lie inside the spread of the torch engine over 10 seeds."""
+# The trainable presets on 2-D data whose full-length runs are steady: every engine ends where torch does
+# (measured: within 5e-5 relative), which puts it inside the torch engine's spread over seeds as well.
+STEADY_PRESETS = ["rotation-linear", "piecewise-linear", "piecewise-mlp", "practice-linear", "practice-mlp",
+                  "moons-mlp", "moons-manual-step", "moons-scratch", "xor-mlp"]
+# The residual presets are chaotic at full length: the torch engine itself, given the same rows in another
+# order (other rounding, same problem), ends 2-30% away after 1000-2000 steps. Their engines are checked
+# against the spread of 10 torch seeds. piecewise-residual and piecewise-residual-bn-no-bn1 are not: their
+# 10 reference runs take about 1 and 1.5 minutes on a shared 2-core machine, and their layers are the same
+# as practice-residual's and piecewise-residual-bn's.
+CHAOTIC_PRESETS = ["piecewise-residual-bn", "practice-residual-bn", "practice-residual"]
+
+
+@pytest.mark.slow  # 4 full-length runs per preset, about 15 s in all
+@pytest.mark.parametrize("name", STEADY_PRESETS)
+def test_steady_presets_end_where_the_torch_engine_does_at_full_length(name):
+    ref = mlplab.run(name, seed=0, train={"engine": "torch", "frames": 0})
+    for engine in ("fused", "numpy", "stacked"):
+        got = mlplab.run(name, seed=0, train={"engine": engine, "frames": 0})
+        assert got.steps == ref.steps == mlplab.experiment(name).train.epochs
+        assert got.final_loss == pytest.approx(ref.final_loss, rel=1e-3), engine
+
+
+@pytest.mark.slow  # 10 full-length runs on the torch engine per preset: 30-70 s each
+@pytest.mark.parametrize("name", CHAOTIC_PRESETS)
+def test_chaotic_presets_end_within_the_reference_spread(name):
+    """With batch norm, identity init leaves exactly-zero-gradient directions that Adam turns into full steps
+    out of float32 rounding; without it, long Adam runs on these residual nets still amplify rounding (see
+    CHAOTIC_PRESETS). At full length each engine's final loss must lie inside the spread of the torch engine
+    over 10 seeds."""
     finals = [mlplab.run(name, seed=s, train={"engine": "torch", "frames": 0}).final_loss for s in range(10)]
     lo, hi = min(finals), max(finals)
     for engine in ("fused", "numpy", "stacked"):
