@@ -235,7 +235,12 @@ def test_stacked_runs_equal_single_runs(case):
 
 
 def test_stacked_batch_norm_over_a_full_run_equals_single_runs():
-    """A full preset-length run with batch norm (default init and SGD: no flat directions made steep)."""
+    """A full preset-length run with batch norm, step for step and running statistics, on the preset's data
+    and net with default init and SGD. As configured (identity init, Adam) the preset stacks, but its run
+    is chaotic: Adam turns rounding in batch norm's flat directions into full steps, so stacked and single
+    runs part within 3-60 steps (measured), as any two roundings do. The preset as configured is checked
+    stacked at full length against the torch engine's spread over 10 seeds in
+    test_chaotic_presets_end_within_the_reference_spread."""
     exp = mlplab.experiment("practice-residual-bn")
     model_spec = exp.model.replace(init="default")
     data = [make_dataset(exp.data.replace(seed=s)) for s in range(2)]
@@ -292,9 +297,14 @@ def test_chaotic_presets_end_within_the_reference_spread(name):
     over 10 seeds."""
     finals = [mlplab.run(name, seed=s, train={"engine": "torch", "frames": 0}).final_loss for s in range(10)]
     lo, hi = min(finals), max(finals)
-    for engine in ("fused", "numpy", "stacked"):
+    for engine in ("fused", "numpy"):
         got = mlplab.run(name, seed=0, train={"engine": engine, "frames": 0}).final_loss
         assert lo * 0.99 <= got <= hi * 1.01, (engine, got, lo, hi)
+    exp = mlplab.experiment(name)  # the stacked engine: seeds 0 and 1 in one group, the preset as configured
+    group = [exp.replace(train=exp.train.replace(seed=s, frames=0), data=exp.data.replace(seed=s)) for s in (0, 1)]
+    for run in mlplab.api.run_stacked(group):
+        assert run.engine == "stacked" and run.steps == exp.train.epochs
+        assert lo * 0.99 <= run.final_loss <= hi * 1.01, ("stacked", run.final_loss, lo, hi)
 
 
 # ------------------------------------------------------------------ sweeps go through the experiment path
