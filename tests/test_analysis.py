@@ -24,15 +24,6 @@ ORACLE_LOSSES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The oracles run tiny models too: one thread, steady on a shared machine (see DESIGN.md)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _short(name: str, epochs: int, **train):
     return mlplab.run(name, progress=False, epochs=epochs, train={"snapshots": True, **train})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "mlplab"
-# Bottom to top (DESIGN.md): each layer may import itself and the layers before it, never after.
+# Bottom to top (docs/architecture.md, "One path"): each layer may import itself and the layers before it, never after.
 ORDER = [
     {"errors"}, {"specs"}, {"budget", "extras"}, {"data", "models"}, {"optim", "layers", "autograd"}, {"engines"},
     {"training"}, {"geometry", "analysis", "diagnostics"}, {"viz"}, {"api", "compare", "explain", "presets"},

@@ -172,10 +172,24 @@ def test_frames_on_large_data_follow_a_bounded_subset_and_zero_frames_record_not
     assert quiet.frames is None and len(quiet.losses) == 20
 
 
+class FirstLayerInputs(Callback):
+    """The first layer's pre-activations on each step's mini-batch, at the weights that step trains from."""
+
+    def __init__(self):
+        self.z = []
+
+    def on_step_end(self, t, step, loss, pred):
+        lin = t.models[0].net[0]
+        rows = t.order[t.next_batch * t.batch : (t.next_batch + 1) * t.batch]
+        with torch.no_grad():
+            self.z.append((torch.from_numpy(t.datasets[0].X[rows]) @ lin.weight.T + lin.bias).numpy().copy())
+
+
 @pytest.mark.parametrize("in_dim", [64, 784])
 def test_fused_minibatch_cross_entropy_follows_autograd(in_dim):
     """Mini-batches from the one seeded permutation (the last one partial), softmax cross-entropy, SGD and
-    Adam: the fused engine follows autograd + torch.optim step by step, small inputs and large."""
+    Adam: the fused engine follows autograd + torch.optim (the torch engine) step by step, small inputs and
+    large, and ends at the same weights."""
     from mlplab.data import Dataset
 
     rng = np.random.default_rng(0)
@@ -184,17 +198,28 @@ def test_fused_minibatch_cross_entropy_follows_autograd(in_dim):
     model = lambda: build_model(in_dim=in_dim, hidden=[256], out_dim=10, seed=1)  # noqa: E731
     for opt, lr in (("sgd", 0.1), ("adam", 1e-3)):
         kw = dict(optimizer=opt, lr=lr, loss="ce", batch_size=256, epochs=3, frames=4, seed=2)
-        ref_run, fused_run = (train(model(), data, engine=e, **kw) for e in ("torch", "fused"))
+        seen = {"torch": FirstLayerInputs(), "fused": FirstLayerInputs()}
+        ref_run, fused_run = (train(model(), data, engine=e, callbacks=[seen[e]], **kw) for e in ("torch", "fused"))
         assert fused_run.engine == "fused" and len(fused_run.losses) == 12
         np.testing.assert_allclose(fused_run.losses, ref_run.losses, rtol=1e-5)
         # float32 products over 784 inputs round differently in the two engines: compare on the data's scale
         assert np.abs(fused_run.frames - ref_run.frames).max() <= 1e-3 * np.abs(ref_run.frames).max()
+        # A hidden unit whose pre-activation on some row sits at rounding distance from 0 can be on in one
+        # engine and off in the other for that step; its input weights then take another step (Adam makes it
+        # ~lr whatever the gradient's size). Such ties are found here, not assumed: every other weight agrees.
+        tied = np.zeros(256, bool)
+        for za, zb in zip(seen["torch"].z, seen["fused"].z):
+            flips = (za > 0) != (zb > 0)
+            assert np.abs(za[flips]).max(initial=0) < 1e-4  # a tie, not two different models
+            tied |= flips.any(0)
+        assert tied.sum() <= 8, np.flatnonzero(tied)  # a few of the 256 units, not a blanket pass
         for (name, a), b in zip(fused_run.model.state_dict().items(), ref_run.model.state_dict().values()):
-            scale = max(np.abs(b.numpy()).max(), 1e-3)
-            # Adam's first steps are ~lr * sign(gradient): a weight whose gradient is ~0 may flip sign
-            # of its step between the engines, so it can differ by up to 2 lr per step taken
-            bound = 1e-4 * scale if opt == "sgd" else 2 * lr * len(fused_run.losses)
-            assert np.abs(a.numpy() - b.numpy()).max() <= bound, name
+            a, b = a.numpy(), b.numpy()
+            scale = max(np.abs(b).max(), 1e-3)
+            keep = ~tied if name.startswith("net.0.") else slice(None)
+            assert np.abs(a[keep] - b[keep]).max() <= 1e-4 * scale, name
+            # tied units: at most 2 lr a step apart (an Adam step is ~lr)
+            assert np.abs(a - b).max() <= 2 * lr * len(fused_run.losses), name
 
 
 def test_notebook_display_is_offline(monkeypatch):
@@ -243,7 +268,8 @@ def test_save_load_round_trip(tmp_path):
 @pytest.mark.parametrize("engine", ["torch", "fused", "numpy"])
 @pytest.mark.parametrize("batch_size", [None, 64])
 def test_two_halves_equal_one_whole_run_bit_for_bit(engine, batch_size):
-    """run.resume(500) after 500 epochs = 1000 epochs: optimizer state, step counter and batch order carry on."""
+    """run.resume(30) after 30 epochs = 60 epochs in one call, bit for bit: optimizer state, step counter and
+    batch order carry on (Run.resume's example of 500 + 500 epochs, at a size a unit test affords)."""
     data = make_dataset("moons", n=150)
     model = lambda: build_model(hidden=[16], out_activation="sigmoid", seed=2)  # noqa: E731
     kw = dict(optimizer="adam", lr=0.01, loss="bce", engine=engine, batch_size=batch_size, frames=20)
