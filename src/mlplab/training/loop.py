@@ -271,8 +271,7 @@ def _torch_predict(models: list[nn.Module], X: np.ndarray, stacked: bool) -> np.
 
 # Below this many multiply-adds per step, a step is dispatch overhead, not arithmetic: one thread runs
 # it as fast as two, and two threads slow down several-fold when another process keeps a core busy
-# (docs/architecture.md, "Threads"; the note on threads in docs/benchmarks.md). Above it, the default thread
-# count pays off.
+# (docs/architecture.md, "Threads"). Above it, the default thread count pays off.
 SMALL_STEP = 8_000_000
 
 
