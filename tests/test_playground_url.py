@@ -6,7 +6,8 @@ import pytest
 
 import mlplab
 from mlplab import SpecError
-from mlplab.web.session import parse_config, playground_presets, snippet
+from mlplab.web.config import parse_config, playground_presets
+from mlplab.web.export import snippet
 from mlplab.web.url import config_from_url, playground_url
 
 PAGE_PRESETS = [p["name"] for p in playground_presets() if not mlplab.experiment(p["name"]).model.poly_degree]

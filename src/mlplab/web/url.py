@@ -1,7 +1,7 @@
 """The way back from Python to the page: an experiment (or a Run) as a playground URL.
 
 The page keeps its whole configuration in the URL's fragment, ``#`` + the URL-encoded JSON that
-`session.parse_config` reads; this module writes that JSON from an `Experiment`, so
+`config.parse_config` reads; this module writes that JSON from an `Experiment`, so
 ``mlplab.playground_url(...)``, ``mlplab serve --open NAME`` and the page's own links agree.
 """
 
@@ -29,12 +29,12 @@ def playground_config(target: Any) -> dict[str, Any]:
     exp = _experiment(target)
     if exp.kind != "train":
         raise SpecError("kind", "a training experiment (the playground trains live)", exp.kind)
-    from .session import EXCLUDED_DATA
+    from .config import EXCLUDED_DATA
 
     if exp.data.name in EXCLUDED_DATA or exp.model.in_dim not in (1, 2):
         raise SpecError("data.name", "a 1-D or 2-D data set the playground can draw", exp.data.name)
     from ..presets import PRESETS
-    from .session import playground_presets
+    from .config import playground_presets
 
     # A preset carries what the page has no control for (norm position, init scales, ...): start from the
     # experiment's own preset, else from the first one that agrees on those fields, else from no preset
@@ -66,7 +66,7 @@ def playground_config(target: Any) -> dict[str, Any]:
 
 def _check_faithful(exp: Experiment, config: dict[str, Any]) -> None:
     """The page must rebuild the same experiment from the config; name the first field it would not."""
-    from .session import parse_config
+    from .config import parse_config
 
     page = validate(Experiment, parse_config(config).experiment, "page")
     for section, fields in (("data", DATA_FIELDS), ("train", TRAIN_FIELDS + ("epochs",)),
