@@ -1142,3 +1142,40 @@ def test_pause_and_play_continue_the_run_exactly_as_run_resume_does(client, monk
     assert len(calls) == 6 and calls[0] is None and all(r is not None for r in calls[1:])  # one run, resumed
     assert len(s._step_losses) == len(run.losses) == 9 * 6
     np.testing.assert_allclose(s._step_losses, run.losses, rtol=1e-6)
+
+
+def _export_meta(client, sid):
+    r = client.get(f"/api/session/{sid}/export", headers={**ORIGIN, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        return json.loads(z.read("playground/run.json"))
+
+
+def test_the_exported_run_names_the_engine_that_trained_it_and_its_summed_time(client, monkeypatch):
+    """run.json tells the truth: the engine is the one `mlplab.train` picks for the same spec (not a
+    label of the page's own), status and timings come from the worker's `Run`, train_s summed over resumes."""
+    cfg = {"data": {"name": "moons", "n": 90, "seed": 2}, "model": {"hidden": [6]}, "train": {"lr": 0.05, "seed": 1}}
+    returned = []
+
+    def spy(*args, **kwargs):
+        returned.append(train(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(sess, "train", spy)
+    info = _session(client, cfg)
+    s = _live(client, info["id"])
+    exp = info["experiment"]
+    oracle = train(build_model(exp["model"], seed=1), make_dataset("moons", n=90, seed=2), {**exp["train"], "epochs": 1})
+    assert oracle.engine == "fused"  # "auto" on a plain MLP; the page used to export "torch" whatever ran
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        for k in (1, 2):
+            ws.send_json({"cmd": "step"})
+            _frames_until(ws, lambda m, k=k: m["epoch"] == k)
+            _state(ws, "paused")
+            assert s.parked.wait(WAIT_S)
+        meta = _export_meta(client, info["id"])
+    assert len(returned) == 2 and returned[1].timings["train_s"] > returned[0].timings["train_s"] > 0
+    assert meta["engine"] == oracle.engine == returned[-1].engine
+    assert meta["timings"]["train_s"] == round(returned[-1].timings["train_s"], 6)  # both calls, summed
+    assert meta["status"] == "interrupted"  # paused: the run stopped before its epoch limit

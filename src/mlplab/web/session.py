@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..engines import choose
 from ..errors import SpecError
 from ..specs import ModelSpec, TrainSpec, validate
 from ..training.callbacks import Callback, StopTraining
@@ -87,6 +88,8 @@ class Session:
         self.parked = threading.Event()  # set while the worker sleeps paused (it trains nothing then)
         self._build()
         check_compatible(self.model, config.data, self.train_spec)
+        # the engine `train` will pick ("auto": the fastest that runs the model); one that cannot is refused
+        self.engine = choose(self.train_spec.engine, self.model, self.train_spec, config.data.task).name
 
     # -- state
 
@@ -105,6 +108,7 @@ class Session:
         self.epoch = 0
         self._lr_applied = self.lr
         self._step_losses: list[float] = []
+        self._run: Run | None = None  # the worker's last `train` result (each resume continues it)
         self._last_frame = self._last_units = self._last_regions = -math.inf
         self._regions: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []  # exported frames (epoch, loss, outputs)
@@ -231,10 +235,10 @@ class Session:
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"mlplab-playground-{id(self):x}", daemon=True)
+            self._thread = threading.Thread(target=self._thread_main, name=f"mlplab-playground-{id(self):x}", daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
+    def _thread_main(self) -> None:
         try:
             if self._turn.take():
                 self._work()
@@ -257,7 +261,6 @@ class Session:
 
     def _work(self) -> None:
         cb = PlaygroundCallback(self)
-        run = None
         try:
             while True:
                 self._wait_running()
@@ -270,10 +273,11 @@ class Session:
                 # (`t.engine.lr`) without a pause.
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
                 self._lr_applied = self.lr
-                if run is None:
+                if self._run is None:
                     run = train(self.model, self.config.data, spec, callbacks=[cb])
                 else:
-                    run = train(None, None, spec, callbacks=[cb], resume=run)
+                    run = train(None, None, spec, callbacks=[cb], resume=self._run)
+                self._run = run  # what the export reports: the engine, the summed train_s, the status
                 if run.status == PAUSED:
                     continue
                 if run.status == "diverged":
@@ -351,7 +355,8 @@ class Session:
     # -- export
 
     def to_run(self) -> Run:
-        """The session as a `Run`: losses per step, recorded frames, grid frames, the model at the last frame."""
+        """The session as a `Run`: losses per step, recorded frames, grid frames, the model at the last frame;
+        the engine, timings and status are those of the `Run` that `train` returned (the last call's)."""
         from ..models import build_model
 
         model = build_model(self.model_spec, seed=self.train_spec.seed)
@@ -368,6 +373,12 @@ class Session:
                 run.grid_frames = np.stack([h["grid"].reshape(g, g, -1) for h in hist])  # (k, g, g, d_out)
                 run.grid_axes = (self.frames.axes[0], self.frames.axes[1])
         run.status = {"idle": "finished", "running": "interrupted", "paused": "interrupted"}.get(self.status, self.status)
+        trained = self._run
+        run.engine = self.engine
+        if trained is not None:
+            run.engine, run.timings = trained.engine, dict(trained.timings)  # train_s summed over every resume
+            if self.status != "error":  # a failed call returned no Run: the state says what happened
+                run.status = "interrupted" if trained.status == PAUSED else trained.status
         run.message = self.message
         run.metrics = M.split_metrics(lambda X: model(torch.from_numpy(np.ascontiguousarray(X, np.float32))).detach().numpy(),
                                       self.config.data, self.train_spec.loss)
