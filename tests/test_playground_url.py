@@ -28,7 +28,7 @@ def test_python_to_url_to_page_to_snippet_to_url_is_the_same_url(name):
     preset = mlplab.experiment(name)
     page = mlplab.api.resolve(exp)
     assert page.model == preset.model.replace(out_dim=page.model.out_dim) and page.data == preset.data
-    same = ("optimizer", "lr", "momentum", "weight_decay", "loss", "seed", "batch_size", "epochs")
+    same = ("optimizer", "lr", "momentum", "weight_decay", "l1", "loss", "seed", "batch_size", "epochs", "engine")
     assert {f: getattr(page.train, f) for f in same} == {f: getattr(preset.train, f) for f in same}
 
 

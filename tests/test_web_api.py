@@ -1179,3 +1179,39 @@ def test_the_exported_run_names_the_engine_that_trained_it_and_its_summed_time(c
     assert meta["engine"] == oracle.engine == returned[-1].engine
     assert meta["timings"]["train_s"] == round(returned[-1].timings["train_s"], 6)  # both calls, summed
     assert meta["status"] == "interrupted"  # paused: the run stopped before its epoch limit
+
+
+def test_a_url_of_moons_scratch_trains_on_the_numpy_engine(client):
+    """train.engine decides in the playground too: the preset's engine travels in the URL, the session trains
+    on it, and the exported run says so."""
+    from mlplab.web.url import config_from_url
+
+    config = config_from_url(mlplab.playground_url("moons-scratch"))
+    assert config["train"]["engine"] == "numpy" == mlplab.experiment("moons-scratch").train.engine
+    info = _session(client, config)
+    assert info["experiment"]["train"]["engine"] == "numpy"
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "step"})
+        _frames_until(ws, lambda m: m["epoch"] == 1)
+        _state(ws, "paused")
+        assert s.parked.wait(WAIT_S)
+        meta = _export_meta(client, info["id"])
+    assert s._run.engine == meta["engine"] == "numpy" and meta["spec"]["train"]["engine"] == "numpy"
+
+
+@pytest.mark.parametrize("train_fields,model_fields", [
+    ({"engine": "stacked", "batch_size": 16}, {}),  # the stacked engine trains full batches only
+    ({"engine": "fused"}, {"norm": "layer"}),  # the fused engine has no layer norm
+    ({"engine": "gpu"}, {}),
+    ({"engine": 1}, {}),
+])
+def test_an_engine_that_cannot_run_the_page_is_refused_by_name(client, train_fields, model_fields):
+    r = client.post("/api/session", json={"data": {"name": "moons", "n": 100}, "model": {"hidden": [4], **model_fields},
+                                          "train": train_fields})
+    assert r.status_code == 422 and r.json()["field"] == "train.engine", r.text
+    assert repr(train_fields["engine"]) in r.json()["error"] or str(train_fields["engine"]) in r.json()["error"]
+    auto = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [4], **model_fields},
+                             "train": {k: v for k, v in train_fields.items() if k != "engine"}})
+    assert client.delete(f"/api/session/{auto['id']}").status_code == 200  # "auto" runs the same page

@@ -351,7 +351,7 @@ def _static_options() -> dict[str, Any]:
         "datasets": cfg.playground_datasets(),
         "presets": cfg.playground_presets(),
         "activation": choices(ModelSpec, "activation"), "norm": choices(ModelSpec, "norm"),
-        "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
+        "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"), "engine": choices(TrainSpec, "engine"),
         "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
         "limits": {"points": cfg.MAX_POINTS, "depth": cfg.MAX_DEPTH, "width": cfg.MAX_WIDTH,
                    "epochs": cfg.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": cfg.MAX_CLASSES,

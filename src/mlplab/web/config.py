@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, make_dataset
+from ..engines import choose
 from ..errors import DataFileError, SpecError
+from ..models import build_model
 from ..specs import FEATURES, DataSpec, ModelSpec, TrainSpec, validate
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES
 
@@ -31,7 +33,7 @@ DATA_KEYS = {"name", "n", "noise", "seed", "test_fraction", "X", "y", "task"}
 EXCLUDED_DATA = {"csv", "digits", "mnist", "fashion-mnist"}  # not 2-D, or files: the page uploads instead
 TOP_KEYS = {"preset", "data", "model", "train", "stop"}
 MODEL_KEYS = {"hidden", "activation", "residual", "norm", "init", "leaky_slope", "features"}
-TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed"}
+TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed", "engine"}
 STOP_KEYS = {"epochs", "loss"}
 
 
@@ -73,6 +75,7 @@ class Config:
     stop_loss: float | None
     raw: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # adjustments the page should tell the user about
+    engine: str = "torch"  # the engine `train` runs: train.engine, or the one "auto" picks for the model
 
 
 def _table(value: Any, param: str, allowed: set[str]) -> dict[str, Any]:
@@ -157,7 +160,7 @@ FIELD_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "data.noise": (NUMBER, (int, float)), "data.test_fraction": (NUMBER, (int, float)),
     "model.activation": ("a string", (str,)), "model.norm": ("a string", (str,)), "model.init": ("a string", (str,)),
     "model.residual": ("true or false", (bool,)), "model.leaky_slope": (NUMBER, (int, float)),
-    "train.optimizer": ("a string", (str,)), "train.loss": ("a string", (str,)),
+    "train.optimizer": ("a string", (str,)), "train.loss": ("a string", (str,)), "train.engine": ("a string", (str,)),
     "train.lr": (NUMBER, (int, float)), "train.momentum": (NUMBER, (int, float)),
     "train.weight_decay": (NUMBER, (int, float)), "train.l1": (NUMBER, (int, float)),
     "model.features": ("a list of feature names", (list,)), "train.batch_size": ("a whole number", (int,)),
@@ -272,6 +275,8 @@ def parse_config(raw: Any) -> Config:
     train_spec = validate(TrainSpec, train_fields, "train")
     if model_spec.norm == "batch" and train_spec.batch_size == 1:
         raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
+    # train.engine decides here as in `mlplab.train`: one that cannot run this model is refused by name
+    engine = choose(train_spec.engine, build_model(model_spec, seed=train_spec.seed), train_spec, data.task).name
 
     # A preset keeps its notebook's epochs unless the page sets its own stop.
     default_epochs = min(int(train_base.get("epochs", MAX_EPOCHS)), MAX_EPOCHS) if base else MAX_EPOCHS
@@ -289,7 +294,7 @@ def parse_config(raw: Any) -> Config:
         "kind": "train", "data": data_spec,
         "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
     }
-    return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes)
+    return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes, engine)
 
 
 def xor_quadrants(data: Dataset) -> list[int]:

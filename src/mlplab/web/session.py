@@ -14,7 +14,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..engines import choose
 from ..errors import SpecError
 from ..specs import ModelSpec, TrainSpec, validate
 from ..training.callbacks import Callback, StopTraining
@@ -88,8 +87,7 @@ class Session:
         self.parked = threading.Event()  # set while the worker sleeps paused (it trains nothing then)
         self._build()
         check_compatible(self.model, config.data, self.train_spec)
-        # the engine `train` will pick ("auto": the fastest that runs the model); one that cannot is refused
-        self.engine = choose(self.train_spec.engine, self.model, self.train_spec, config.data.task).name
+        self.engine = config.engine  # what `train` runs (parse_config asked `engines.choose`)
 
     # -- state
 
