@@ -1215,3 +1215,34 @@ def test_an_engine_that_cannot_run_the_page_is_refused_by_name(client, train_fie
     auto = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [4], **model_fields},
                              "train": {k: v for k, v in train_fields.items() if k != "engine"}})
     assert client.delete(f"/api/session/{auto['id']}").status_code == 200  # "auto" runs the same page
+
+
+@pytest.mark.parametrize("page", [
+    {"preset": "moons-scratch"},
+    {"data": {"name": "circle", "n": 150, "seed": 4}, "model": {"hidden": [5, 3], "features": ["x1", "x2", "x1*x2"],
+                                                               "activation": "tanh"}, "train": {"seed": 7}},
+])
+def test_the_page_starts_from_the_model_and_data_the_experiment_path_makes(page):
+    """The session's untrained model and its data are those `api.prepare` makes from the page's experiment
+    (the path `mlplab.run` and sweeps take), weight for weight and point for point."""
+    s = sess.Session(parse_config(page), lambda m: None)
+    exp, data, model = mlplab.api.prepare(mlplab.api.resolve(s.config.experiment))
+    mine = s.model.state_dict()
+    assert mine.keys() == model.state_dict().keys()
+    for k, v in model.state_dict().items():
+        assert torch.equal(mine[k], v), k
+    np.testing.assert_array_equal(s.config.data.X, data.X)
+    np.testing.assert_array_equal(s.config.data.y, data.y)
+    s.close()
+
+
+def test_a_page_too_large_for_the_memory_limit_is_refused_naming_the_field(client, monkeypatch):
+    """The page passes the memory check `mlplab.run` makes (`mlplab.budget`): 10 x 128 units on 5000 points
+    trained full-batch need ~100 MB of activations, over a 50 MB limit; mini-batches of 100 fit."""
+    monkeypatch.setenv("MLPLAB_MEMORY_LIMIT", "50MB")
+    big = {"data": {"name": "moons", "n": 5000}, "model": {"hidden": [128] * 10}, "stop": {"epochs": 100}}
+    r = client.post("/api/session", json=big)
+    assert r.status_code == 422 and r.json()["field"] == "data.n", r.text
+    assert "50 MB" in r.json()["error"] and "train.batch_size" in r.json()["error"]
+    fits = _session(client, {**big, "train": {"batch_size": 100}})
+    assert client.delete(f"/api/session/{fits['id']}").status_code == 200

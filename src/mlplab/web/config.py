@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..budget import check as check_budget
 from ..data import Dataset, make_dataset
 from ..engines import choose
 from ..errors import DataFileError, SpecError
 from ..models import build_model
-from ..specs import FEATURES, DataSpec, ModelSpec, TrainSpec, validate
+from ..specs import FEATURES, DataSpec, Experiment, ModelSpec, TrainSpec, validate
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES
 
 # Limits: each keeps one page from taking the server; every one is answered with a SpecError.
@@ -294,6 +295,10 @@ def parse_config(raw: Any) -> Config:
         "kind": "train", "data": data_spec,
         "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
     }
+    # The memory check `mlplab.run` makes (budget.check), counting the points the page holds (own data has
+    # no file to count yet): a page too large to fit is refused naming the field that costs most.
+    exp = validate(Experiment, experiment, "page")
+    check_budget(exp.replace(data=exp.data.replace(n=data.n + (0 if data.X_test is None else len(data.X_test)))))
     return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes, engine)
 
 
