@@ -355,6 +355,36 @@ def test_serve_names_the_option_it_cannot_use(capsys, busy_port, case):
     assert err.startswith(f"error: {field}") and "Traceback" not in err
 
 
+def test_serve_open_a_toml_file_loads_its_experiment(tmp_path, monkeypatch, capsys):
+    """`mlplab serve --open FILE.toml`: the page opens with the file's experiment, its own fields included."""
+    import socket
+
+    import mlplab.web as web
+    from mlplab.web.url import config_from_url, playground_url
+
+    opened = {}
+    monkeypatch.setattr(web, "serve", lambda host, port, open_browser=False, url=None: opened.update(
+        url=url, open=open_browser))
+    with socket.socket() as sock:  # a port free now (serve checks that it can listen there)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    toml = tmp_path / "mine.toml"
+    toml.write_text('preset = "moons-scratch"\n[model]\nhidden = [12, 5]\n'
+                    '[train]\nmomentum = 0.5\nl1 = 0.002\nepochs = 40\n')
+    assert main(["serve", "--open", str(toml), "--port", str(port)]) == 0
+    assert opened["open"] is True and opened["url"].startswith(f"http://127.0.0.1:{port}/#")
+    config = config_from_url(opened["url"])
+    assert config["preset"] == "moons-scratch" and config["model"]["hidden"] == [12, 5]
+    assert {k: config["train"][k] for k in ("momentum", "l1", "engine")} == {"momentum": 0.5, "l1": 0.002, "engine": "numpy"}
+    assert config["stop"] == {"epochs": 40}
+    assert opened["url"] == playground_url({"preset": "moons-scratch", "model": {"hidden": [12, 5]},
+                                            "train": {"momentum": 0.5, "l1": 0.002, "epochs": 40}}, port=port)
+    toml.write_text('preset = "moons-mlp"\n[model]\nfeatures = ["x1", "x1^2"]\n[train]\nengine = "numpy"\n')
+    assert main(["serve", "--open", str(toml), "--port", str(port)]) == 2  # the engine cannot run it: named, exit 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.engine") and "Traceback" not in err
+
+
 def test_run_json_is_strict_json_when_the_loss_diverges(tmp_path):
     """A diverged run's final loss is not a number: run.json says null and the status says why."""
     toml = tmp_path / "boom.toml"

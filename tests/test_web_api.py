@@ -29,6 +29,8 @@ from mlplab.models import build_model
 from mlplab.training.loop import train
 from mlplab.web import create_app
 from mlplab.web import session as sess
+from mlplab.web.config import EXCLUDED_DATA, parse_config
+from mlplab.web.frames import DIAGRAM_UNITS, GRID, UNIT_GRID, linears
 from mlplab.web.scheduler import Scheduler, Turn
 from mlplab.web.security import Guard
 from mlplab.web.state import COMMANDS, EVENTS, STATES, StateMachine
@@ -107,7 +109,7 @@ def test_page_and_assets_are_local(client):
 def test_options_list_every_2d_generator(client):
     o = client.get("/api/options").json()
     names = {d["name"] for d in o["datasets"]}
-    expected = {n for n in GENERATORS if n not in sess.EXCLUDED_DATA and make_dataset(n).d_in in (1, 2)}
+    expected = {n for n in GENERATORS if n not in EXCLUDED_DATA and make_dataset(n).d_in in (1, 2)}
     assert names == expected and {"moons", "spiral", "circle", "gauss", "tf-xor", "rotation", "piecewise"} <= names
     assert {"piecewise-residual", "moons-mlp"} <= {p["name"] for p in o["presets"]}
     assert o["limits"]["depth"] >= 8 and o["limits"]["width"] >= 64 and o["limits"]["sessions"] == 3
@@ -266,7 +268,7 @@ def test_play_trains_the_loss_falls_and_pause_parks_the_worker(client):
         assert _until(ws, lambda m: m["type"] == "state")["state"] == "running"
         later = _frames_until(ws, lambda m: m["epoch"] >= 150)
         assert later["state"] == "running" and later["loss"] < 0.6 * first["loss"]
-        assert len(np.frombuffer(base64.b64decode(later["view"]["z"]), "<f4")) == sess.GRID**2
+        assert len(np.frombuffer(base64.b64decode(later["view"]["z"]), "<f4")) == GRID**2
         ws.send_json({"cmd": "pause"})
         paused = _until(ws, lambda m: m["type"] == "state")
         assert paused["state"] == "paused"
@@ -446,7 +448,7 @@ def test_deleting_a_connected_session_ends_its_thread_and_nothing_restarts_it(cl
 def test_closing_a_paused_or_queued_session_ends_its_thread():
     sent: list[dict] = []
     scheduler = Scheduler(slots=1)
-    cfg = sess.parse_config({"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
+    cfg = parse_config({"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]}})
     a, b = sess.Session(cfg, sent.append, scheduler), sess.Session(cfg, sent.append, scheduler)
     blocker = threading.Event()
     hold = Turn(scheduler, blocker)
@@ -562,7 +564,7 @@ class RecordingScheduler(Scheduler):
 def test_every_busy_page_gets_a_turn_before_any_gets_a_second():
     """Six sessions on one slot: first come, first served; nobody starves, and each reaches its limit."""
     scheduler = RecordingScheduler(slots=1)
-    cfg = sess.parse_config({"data": {"name": "moons", "n": 100}, "model": {"hidden": [8]}, "stop": {"epochs": 300}})
+    cfg = parse_config({"data": {"name": "moons", "n": 100}, "model": {"hidden": [8]}, "stop": {"epochs": 300}})
     sessions = [sess.Session(cfg, lambda m: None, scheduler) for _ in range(6)]
     blocker = Turn(scheduler, threading.Event())
     assert blocker.take()  # hold the slot until all six are queued
@@ -902,13 +904,13 @@ def test_diagram_links_are_the_models_weights_and_scale_to_10_by_128(client):
         first = ws.receive_json()
     model = build_model(info["experiment"]["model"], seed=2)  # the untrained model, rebuilt independently
     lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert first["net"]["sizes"] == [2, 3, 20, 1] and first["net"]["shown"] == [2, 3, sess.DIAGRAM_UNITS, 1]
+    assert first["net"]["sizes"] == [2, 3, 20, 1] and first["net"]["shown"] == [2, 3, DIAGRAM_UNITS, 1]
     for i, lin in enumerate(lins):
         rows, cols = first["net"]["shown"][i + 1], first["net"]["shown"][i]
         np.testing.assert_array_equal(_weights(first, i), lin.weight.detach().numpy()[:rows, :cols])
     # every node's map: inputs are x1, x2 on the unit grid; a hidden unit is relu(W x + b) there
     u = first["units"]
-    g = sess.UNIT_GRID
+    g = UNIT_GRID
     maps = _unit_maps(u)
     inputs = np.frombuffer(base64.b64decode(u["inputs"]), "<f4").reshape(2, g * g)
     box = info["box"]
@@ -919,14 +921,14 @@ def test_diagram_links_are_the_models_weights_and_scale_to_10_by_128(client):
     expected = np.maximum(grid @ w.T + b, 0).T
     step = (expected.max(1) - expected.min(1))[:, None] / 255  # maps travel as bytes within their own range
     np.testing.assert_allclose(maps[:3], expected, rtol=0, atol=step.max() * 0.5 + 1e-6)
-    assert u["layers"] == [3, sess.DIAGRAM_UNITS] and u["totals"] == [3, 20] and u["n_outputs"] == 1
+    assert u["layers"] == [3, DIAGRAM_UNITS] and u["totals"] == [3, 20] and u["n_outputs"] == 1
     # the largest model the page allows: the diagram summarises, and every frame stays far below 1 MB
     big = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [128] * 10}})
     assert "256" in big["regions_reason"] and big["regions"] is False
     with client.websocket_connect(f"{WS}/api/session/{big['id']}/ws") as ws:
         ws.send_json({"cmd": "play"})
         frame = _frames_until(ws, lambda m: m["epoch"] >= 2 and "units" in m)
-    assert frame["net"]["shown"] == [2] + [sess.DIAGRAM_UNITS] * 10 + [1]
+    assert frame["net"]["shown"] == [2] + [DIAGRAM_UNITS] * 10 + [1]
     assert len(json.dumps(frame)) < 250_000
 
 
@@ -971,7 +973,7 @@ def test_a_weight_edit_changes_the_training_and_is_in_the_exported_run(client, t
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         z.extractall(tmp_path)
     exported = mlplab.load_run(tmp_path / "playground").model
-    assert float(sess._linears(exported)[1].weight.detach()[0, 3]) == -2.5
+    assert float(linears(exported)[1].weight.detach()[0, 3]) == -2.5
     # the oracle: one epoch with mlplab.train, the edit, one more epoch (the page's epochs are separate train calls
     # only when the learning rate changes, so train two epochs in one call with the edit made by a callback)
     data = make_dataset("circle", n=200, seed=3)
@@ -981,7 +983,7 @@ def test_a_weight_edit_changes_the_training_and_is_in_the_exported_run(client, t
         def on_epoch_end(self, t, epoch):
             if epoch == 0:
                 with torch.no_grad():
-                    sess._linears(t.model)[1].weight[0, 3] = -2.5
+                    linears(t.model)[1].weight[0, 3] = -2.5
 
     train(model, data, {**info["experiment"]["train"], "epochs": 2}, callbacks=[Edit()])
     model.eval()
@@ -1010,36 +1012,36 @@ def test_an_edit_while_running_reaches_the_worker(client):
 
 
 def test_features_go_through_the_config_and_regions_say_they_do_not_apply():
-    cfg = sess.parse_config({"model": {"features": ["x1", "x2", "x1*x2"]}, "train": {"seed": 3}})
+    cfg = parse_config({"model": {"features": ["x1", "x2", "x1*x2"]}, "train": {"seed": 3}})
     assert cfg.experiment["model"]["features"] == ["x1", "x2", "x1*x2"]
     s = sess.Session(cfg, lambda m: None)
     assert s.regions_on is False and "x1*x2" in s.regions_reason
     assert s.data_message()["inputs"] == ["x1", "x2", "x1*x2"]
     # the input nodes' maps are the features on the unit grid, computed here by hand
     u = s.first_frame()["units"]
-    g = sess.UNIT_GRID
+    g = UNIT_GRID
     xx, yy = np.meshgrid(*[np.linspace(lo, hi, g, dtype=np.float32) for lo, hi in s.box])
     maps = np.frombuffer(base64.b64decode(u["inputs"]), "<f4").reshape(3, g * g)
     np.testing.assert_allclose(maps, np.stack([xx.ravel(), yy.ravel(), xx.ravel() * yy.ravel()]), rtol=1e-6)
-    assert sess.parse_config({"model": {"features": ["x1", "x2"]}}).experiment["model"]["features"] == ["x1", "x2"]
+    assert parse_config({"model": {"features": ["x1", "x2"]}}).experiment["model"]["features"] == ["x1", "x2"]
 
 
 def test_a_preset_keeps_its_notebooks_epochs_unless_the_page_sets_them():
     from mlplab.presets import PRESETS
 
     for name in ("xor-mlp", "moons-mlp"):
-        assert sess.parse_config({"preset": name}).stop_epochs == PRESETS[name].train.epochs
-        cfg = sess.parse_config({"preset": name, "stop": {"epochs": 7}})
+        assert parse_config({"preset": name}).stop_epochs == PRESETS[name].train.epochs
+        cfg = parse_config({"preset": name, "stop": {"epochs": 7}})
         assert cfg.stop_epochs == 7 and cfg.experiment["train"]["epochs"] == 7
 
 
 def test_a_test_split_never_leaves_xor_without_a_quadrant():
-    cfg = sess.parse_config({"data": {"name": "xor", "test_fraction": 0.25}})  # 4 points: any split breaks XOR
+    cfg = parse_config({"data": {"name": "xor", "test_fraction": 0.25}})  # 4 points: any split breaks XOR
     assert cfg.data.X_test is None and cfg.data.n == 4 and cfg.experiment["data"]["test_fraction"] == 0.0
     assert "no longer XOR" in cfg.notes[0]
     corners = {(int(x > 0.5), int(y > 0.5)) for x, y in cfg.data.X}
     assert corners == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    kept = sess.parse_config({"data": {"name": "tf-xor", "n": 400, "test_fraction": 0.5}})  # plenty of points: kept
+    kept = parse_config({"data": {"name": "tf-xor", "n": 400, "test_fraction": 0.5}})  # plenty of points: kept
     assert not kept.notes and len(kept.data.X_test) == 200
     signs = {(int(x > 0), int(y > 0)) for x, y in kept.data.X}
     assert len(signs) == 4
@@ -1140,3 +1142,107 @@ def test_pause_and_play_continue_the_run_exactly_as_run_resume_does(client, monk
     assert len(calls) == 6 and calls[0] is None and all(r is not None for r in calls[1:])  # one run, resumed
     assert len(s._step_losses) == len(run.losses) == 9 * 6
     np.testing.assert_allclose(s._step_losses, run.losses, rtol=1e-6)
+
+
+def _export_meta(client, sid):
+    r = client.get(f"/api/session/{sid}/export", headers={**ORIGIN, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        return json.loads(z.read("playground/run.json"))
+
+
+def test_the_exported_run_names_the_engine_that_trained_it_and_its_summed_time(client, monkeypatch):
+    """run.json tells the truth: the engine is the one `mlplab.train` picks for the same spec (not a
+    label of the page's own), status and timings come from the worker's `Run`, train_s summed over resumes."""
+    cfg = {"data": {"name": "moons", "n": 90, "seed": 2}, "model": {"hidden": [6]}, "train": {"lr": 0.05, "seed": 1}}
+    returned = []
+
+    def spy(*args, **kwargs):
+        returned.append(train(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(sess, "train", spy)
+    info = _session(client, cfg)
+    s = _live(client, info["id"])
+    exp = info["experiment"]
+    oracle = train(build_model(exp["model"], seed=1), make_dataset("moons", n=90, seed=2), {**exp["train"], "epochs": 1})
+    assert oracle.engine == "fused"  # "auto" on a plain MLP; the page used to export "torch" whatever ran
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        for k in (1, 2):
+            ws.send_json({"cmd": "step"})
+            _frames_until(ws, lambda m, k=k: m["epoch"] == k)
+            _state(ws, "paused")
+            assert s.parked.wait(WAIT_S)
+        meta = _export_meta(client, info["id"])
+    assert len(returned) == 2 and returned[1].timings["train_s"] > returned[0].timings["train_s"] > 0
+    assert meta["engine"] == oracle.engine == returned[-1].engine
+    assert meta["timings"]["train_s"] == round(returned[-1].timings["train_s"], 6)  # both calls, summed
+    assert meta["status"] == "interrupted"  # paused: the run stopped before its epoch limit
+
+
+def test_a_url_of_moons_scratch_trains_on_the_numpy_engine(client):
+    """train.engine decides in the playground too: the preset's engine travels in the URL, the session trains
+    on it, and the exported run says so."""
+    from mlplab.web.url import config_from_url
+
+    config = config_from_url(mlplab.playground_url("moons-scratch"))
+    assert config["train"]["engine"] == "numpy" == mlplab.experiment("moons-scratch").train.engine
+    info = _session(client, config)
+    assert info["experiment"]["train"]["engine"] == "numpy"
+    s = _live(client, info["id"])
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        ws.receive_json()
+        ws.send_json({"cmd": "step"})
+        _frames_until(ws, lambda m: m["epoch"] == 1)
+        _state(ws, "paused")
+        assert s.parked.wait(WAIT_S)
+        meta = _export_meta(client, info["id"])
+    assert s._run.engine == meta["engine"] == "numpy" and meta["spec"]["train"]["engine"] == "numpy"
+
+
+@pytest.mark.parametrize("train_fields,model_fields", [
+    ({"engine": "stacked", "batch_size": 16}, {}),  # the stacked engine trains full batches only
+    ({"engine": "fused"}, {"norm": "layer"}),  # the fused engine has no layer norm
+    ({"engine": "gpu"}, {}),
+    ({"engine": 1}, {}),
+])
+def test_an_engine_that_cannot_run_the_page_is_refused_by_name(client, train_fields, model_fields):
+    r = client.post("/api/session", json={"data": {"name": "moons", "n": 100}, "model": {"hidden": [4], **model_fields},
+                                          "train": train_fields})
+    assert r.status_code == 422 and r.json()["field"] == "train.engine", r.text
+    assert repr(train_fields["engine"]) in r.json()["error"] or str(train_fields["engine"]) in r.json()["error"]
+    auto = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [4], **model_fields},
+                             "train": {k: v for k, v in train_fields.items() if k != "engine"}})
+    assert client.delete(f"/api/session/{auto['id']}").status_code == 200  # "auto" runs the same page
+
+
+@pytest.mark.parametrize("page", [
+    {"preset": "moons-scratch"},
+    {"data": {"name": "circle", "n": 150, "seed": 4}, "model": {"hidden": [5, 3], "features": ["x1", "x2", "x1*x2"],
+                                                               "activation": "tanh"}, "train": {"seed": 7}},
+])
+def test_the_page_starts_from_the_model_and_data_the_experiment_path_makes(page):
+    """The session's untrained model and its data are those `api.prepare` makes from the page's experiment
+    (the path `mlplab.run` and sweeps take), weight for weight and point for point."""
+    s = sess.Session(parse_config(page), lambda m: None)
+    exp, data, model = mlplab.api.prepare(mlplab.api.resolve(s.config.experiment))
+    mine = s.model.state_dict()
+    assert mine.keys() == model.state_dict().keys()
+    for k, v in model.state_dict().items():
+        assert torch.equal(mine[k], v), k
+    np.testing.assert_array_equal(s.config.data.X, data.X)
+    np.testing.assert_array_equal(s.config.data.y, data.y)
+    s.close()
+
+
+def test_a_page_too_large_for_the_memory_limit_is_refused_naming_the_field(client, monkeypatch):
+    """The page passes the memory check `mlplab.run` makes (`mlplab.budget`): 10 x 128 units on 5000 points
+    trained full-batch need ~100 MB of activations, over a 50 MB limit; mini-batches of 100 fit."""
+    monkeypatch.setenv("MLPLAB_MEMORY_LIMIT", "50MB")
+    big = {"data": {"name": "moons", "n": 5000}, "model": {"hidden": [128] * 10}, "stop": {"epochs": 100}}
+    r = client.post("/api/session", json=big)
+    assert r.status_code == 422 and r.json()["field"] == "data.n", r.text
+    assert "50 MB" in r.json()["error"] and "train.batch_size" in r.json()["error"]
+    fits = _session(client, {**big, "train": {"batch_size": 100}})
+    assert client.delete(f"/api/session/{fits['id']}").status_code == 200

@@ -29,7 +29,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
 from ..errors import DataFileError, SpecError
+from . import config as cfg
+from . import frames as fr
 from . import session as sess
+from .export import snippet as write_snippet
 from .scheduler import Scheduler
 from .security import Guard
 
@@ -151,7 +154,7 @@ class Sessions:
         # that just disconnected) must still be waited for when the server stops.
         self.alive: weakref.WeakSet[sess.Session] = weakref.WeakSet()
 
-    def add(self, config: sess.Config) -> tuple[str, Entry]:
+    def add(self, config: cfg.Config) -> tuple[str, Entry]:
         self.reap()
         with self.lock:
             if len(self.entries) >= self.limit:
@@ -250,7 +253,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
     @app.post("/api/session")
     async def create(request: Request) -> dict[str, Any]:
         raw = parse_json(await request.body())
-        config = await asyncio.to_thread(sess.parse_config, raw)
+        config = await asyncio.to_thread(cfg.parse_config, raw)
         sid, entry = await asyncio.to_thread(sessions.add, config)
         return {"id": sid, **entry.session.data_message()}
 
@@ -265,7 +268,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest(400, "file", "file: expected UTF-8 text (a CSV file), got binary data") from None
-        return await asyncio.to_thread(sess.csv_points, text)
+        return await asyncio.to_thread(cfg.csv_points, text)
 
     @app.get("/api/session/{sid}/export")
     async def export(sid: str) -> Response:
@@ -277,7 +280,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
     @app.get("/api/session/{sid}/snippet")
     async def snippet(sid: str) -> PlainTextResponse:
         entry = sessions.get(sid)
-        return PlainTextResponse(sess.snippet(entry.session.config, entry.session.epoch))
+        return PlainTextResponse(write_snippet(entry.session.config, entry.session.epoch))
 
     @app.delete("/api/session/{sid}")
     async def delete(sid: str) -> dict[str, Any]:
@@ -338,22 +341,22 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
 @functools.lru_cache(maxsize=1)
 def _static_options() -> dict[str, Any]:
     """What the page may choose from: the same for every request, so built once."""
-    from ..specs import ModelSpec, TrainSpec
+    from ..specs import FEATURES, ModelSpec, TrainSpec
     from ..training.loop import TASK_LOSSES
 
     def choices(cls, name: str) -> list[str]:
         return list(cls.model_fields[name].annotation.__args__)
 
     return {
-        "datasets": sess.playground_datasets(),
-        "presets": sess.playground_presets(),
+        "datasets": cfg.playground_datasets(),
+        "presets": cfg.playground_presets(),
         "activation": choices(ModelSpec, "activation"), "norm": choices(ModelSpec, "norm"),
-        "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"),
+        "init": choices(ModelSpec, "init"), "optimizer": choices(TrainSpec, "optimizer"), "engine": choices(TrainSpec, "engine"),
         "losses": {k: list(v) for k, v in TASK_LOSSES.items()},
-        "limits": {"points": sess.MAX_POINTS, "depth": sess.MAX_DEPTH, "width": sess.MAX_WIDTH,
-                   "epochs": sess.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": sess.MAX_CLASSES,
-                   "weight": sess.MAX_WEIGHT, "diagram_units": sess.DIAGRAM_UNITS},
-        "features": list(sess.FEATURES),
+        "limits": {"points": cfg.MAX_POINTS, "depth": cfg.MAX_DEPTH, "width": cfg.MAX_WIDTH,
+                   "epochs": cfg.MAX_EPOCHS, "upload_bytes": MAX_UPLOAD, "classes": cfg.MAX_CLASSES,
+                   "weight": sess.MAX_WEIGHT, "diagram_units": fr.DIAGRAM_UNITS},
+        "features": list(FEATURES),
     }
 
 

@@ -1,8 +1,8 @@
 """The way back from Python to the page: an experiment (or a Run) as a playground URL.
 
 The page keeps its whole configuration in the URL's fragment, ``#`` + the URL-encoded JSON that
-`session.parse_config` reads; this module writes that JSON from an `Experiment`, so
-``mlplab.playground_url(...)``, ``mlplab serve --open NAME`` and the page's own links agree.
+`config.parse_config` reads; this module writes that JSON from an `Experiment`, so
+``mlplab.playground_url(...)``, ``mlplab serve --open NAME|FILE.toml`` and the page's own links agree.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from ..specs import Experiment, ModelSpec, validate
 # page could not show it faithfully).
 DATA_FIELDS = ("name", "n", "noise", "seed", "test_fraction")
 MODEL_FIELDS = ("hidden", "activation", "residual", "norm", "init", "leaky_slope", "features")
-TRAIN_FIELDS = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed")
-OPTIONAL = {"features": [], "l1": 0.0, "momentum": 0.0}  # left out at these values (older pages lack them)
+TRAIN_FIELDS = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed", "engine")
+# Left out at these values (older pages lack them) unless the preset the page starts from says otherwise.
+OPTIONAL = {"features": [], "l1": 0.0, "momentum": 0.0, "engine": "auto"}
 # Decided by the data and the loss on the page, not chosen there.
 DERIVED = {"in_dim", "out_dim", "out_activation"}
 
@@ -29,12 +30,12 @@ def playground_config(target: Any) -> dict[str, Any]:
     exp = _experiment(target)
     if exp.kind != "train":
         raise SpecError("kind", "a training experiment (the playground trains live)", exp.kind)
-    from .session import EXCLUDED_DATA
+    from .config import EXCLUDED_DATA
 
     if exp.data.name in EXCLUDED_DATA or exp.model.in_dim not in (1, 2):
         raise SpecError("data.name", "a 1-D or 2-D data set the playground can draw", exp.data.name)
     from ..presets import PRESETS
-    from .session import playground_presets
+    from .config import playground_presets
 
     # A preset carries what the page has no control for (norm position, init scales, ...): start from the
     # experiment's own preset, else from the first one that agrees on those fields, else from no preset
@@ -43,21 +44,24 @@ def playground_config(target: Any) -> dict[str, Any]:
     candidates = ([exp.name] if exp.name in names else []) + [n for n in names if PRESETS[n].data.name == exp.data.name]
     fitting = [n for n in candidates if not _hidden_fields(exp, PRESETS[n])]
     preset = min(fitting, key=lambda n: (_distance(exp, PRESETS[n]), n != exp.name)) if fitting else None
-    hidden = _hidden_fields(exp, PRESETS[preset] if preset else Experiment())
+    base = PRESETS[preset] if preset else Experiment()
+    hidden = _hidden_fields(exp, base)
     if hidden:
         field, value = hidden[0]
         raise SpecError(field, "what the page can show (the playground has no control for it)", value,
                         hint="train it with `mlplab run` instead")
 
-    def section(spec: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    def section(name: str, fields: tuple[str, ...]) -> dict[str, Any]:
+        spec, ref = getattr(exp, name), getattr(base, name)
         values = {f: getattr(spec, f) for f in fields}
-        return {k: v for k, v in values.items() if v is not None and not (k in OPTIONAL and v == OPTIONAL[k])}
+        return {k: v for k, v in values.items()
+                if v is not None and not (k in OPTIONAL and v == OPTIONAL[k] == getattr(ref, k))}
 
     config = {
         **({"preset": preset} if preset else {}),
-        "data": section(exp.data, DATA_FIELDS),
-        "model": section(exp.model, MODEL_FIELDS),
-        "train": section(exp.train, TRAIN_FIELDS),
+        "data": section("data", DATA_FIELDS),
+        "model": section("model", MODEL_FIELDS),
+        "train": section("train", TRAIN_FIELDS),
         "stop": {"epochs": exp.train.epochs},
     }
     _check_faithful(exp, config)
@@ -66,7 +70,7 @@ def playground_config(target: Any) -> dict[str, Any]:
 
 def _check_faithful(exp: Experiment, config: dict[str, Any]) -> None:
     """The page must rebuild the same experiment from the config; name the first field it would not."""
-    from .session import parse_config
+    from .config import parse_config
 
     page = validate(Experiment, parse_config(config).experiment, "page")
     for section, fields in (("data", DATA_FIELDS), ("train", TRAIN_FIELDS + ("epochs",)),
@@ -111,7 +115,7 @@ def _experiment(target: Any) -> Experiment:
 def _hidden_fields(exp: Experiment, base: Experiment) -> list[tuple[str, Any]]:
     """(field, value) of ``exp`` that the page cannot set and that differ from ``base``."""
     shown = {"data": DATA_FIELDS, "model": MODEL_FIELDS + tuple(DERIVED),
-             "train": TRAIN_FIELDS + ("epochs", "frames", "grid", "snapshots", "engine")}
+             "train": TRAIN_FIELDS + ("epochs", "frames", "grid", "snapshots")}
     out = []
     for section, fields in shown.items():
         spec, ref = getattr(exp, section), getattr(base, section)
@@ -121,10 +125,10 @@ def _hidden_fields(exp: Experiment, base: Experiment) -> list[tuple[str, Any]]:
 
 
 def _distance(exp: Experiment, base: Experiment) -> int:
-    """How many fields of data, model and train differ (what is recorded and which engine aside)."""
+    """How many fields of data, model and train differ (what is recorded aside)."""
     return sum(getattr(getattr(exp, sec), f) != getattr(getattr(base, sec), f)
                for sec in ("data", "model", "train") for f in type(getattr(exp, sec)).model_fields
-               if f not in ("frames", "grid", "snapshots", "engine"))
+               if f not in ("frames", "grid", "snapshots"))
 
 
 def _host(host: str) -> str:
