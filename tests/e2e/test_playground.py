@@ -794,3 +794,27 @@ def test_layer_health_updates_live_while_training(page, server_url, playground):
     assert "linear" in kinds and "relu" in kinds  # weights and activations, one row each
     dead = health.locator("tr[data-layer] td:nth-child(6)").all_text_contents()
     assert any(d.endswith("%") for d in dead)
+
+
+def test_a_link_from_python_keeps_its_engine_and_preset_in_the_page(page, server_url, playground):
+    """`mlplab.playground_url("moons-scratch")` opened in the browser: the page shows and sends the preset's
+    engine (the from-scratch NumPy engine) and preset, Step trains on that engine, and the page's own URL
+    maps back to the same experiment."""
+    import mlplab
+    from mlplab.web.url import config_from_url
+
+    app = playground[1]
+    host, port = server_url.removeprefix("http://").split(":")
+    page.goto(mlplab.playground_url("moons-scratch", host=host, port=int(port)))
+    _shown(page)
+    assert page.locator("#engine").input_value() == "numpy"
+    assert page.locator("#preset").input_value() == "moons-scratch"
+    _step_once(page)
+    live = _live(page, app)
+    assert live.train_spec.engine == "numpy" and live._run.engine == "numpy"
+    assert config_from_url(page.url)["train"]["engine"] == "numpy"
+    assert config_from_url(page.url)["preset"] == "moons-scratch"
+    page.select_option("#engine", "torch")  # the user's choice goes to the server too
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"engine\":\"torch\"')")
+    _shown(page)
+    assert _live(page, app).train_spec.engine == "torch"

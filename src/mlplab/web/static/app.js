@@ -16,6 +16,7 @@ let kept = [], curve = { epoch: [], train: [], test: [] };
 let state = "connecting", stateMessage = "", lastSeq = 0, pending = [], configuring = false;
 const STOPPED = ["finished", "diverged", "error", "closed", "disconnected"];
 let custom = null;             // {task, X, y} from an upload or drawing
+let basePreset = null;         // the preset the settings started from (a link's, or the one chosen)
 let applying = false;
 let lastConfig = null;
 let configSeq = 0;             // only the newest settings' session is connected
@@ -75,7 +76,7 @@ function readConfig() {
     ? { name: "custom", task: custom.task, X: custom.X, y: custom.y, test_fraction: num("test_fraction"), seed: num("data_seed") }
     : { name: $("dataset").value, noise: num("noise"), n: num("n"), test_fraction: num("test_fraction"), seed: num("data_seed") };
   const train = { optimizer: $("optimizer").value, lr: num("lr"), weight_decay: num("weight_decay"), l1: num("l1"),
-                  momentum: num("momentum"), loss: $("loss_fn").value, seed: num("seed") };
+                  momentum: num("momentum"), loss: $("loss_fn").value, seed: num("seed"), engine: $("engine").value };
   const bs = num("batch_size");
   if (bs) train.batch_size = bs;
   const stop = { epochs: num("stop_epochs") };
@@ -84,7 +85,9 @@ function readConfig() {
                   norm: $("norm").value, init: $("init").value };
   const feats = checkedFeatures();  // x1 and x2 alone are the raw inputs: no features field
   if (!(feats.length === 2 && feats[0] === "x1" && feats[1] === "x2")) model.features = feats;
-  return { data, model, train, stop };
+  // the preset the settings started from carries what the page has no control for (init scales, where the
+  // norms sit); the server lays the page's fields over it, so a link's preset survives the round trip
+  return basePreset ? { preset: basePreset, data, model, train, stop } : { data, model, train, stop };
 }
 
 function setLossChoices(keep) {
@@ -96,6 +99,8 @@ function setLossChoices(keep) {
 function applyConfig(c) {
   applying = true;
   const d = c.data || {}, m = c.model || {}, t = c.train || {}, s = c.stop || {};
+  basePreset = typeof c.preset === "string" ? c.preset : null;
+  $("preset").value = basePreset || "";
   if (d.name === "custom") custom = { task: d.task, X: d.X, y: d.y };
   else { custom = null; if (d.name) $("dataset").value = d.name; }
   if (d.name !== "custom") { $("noise").value = d.noise ?? ""; $("n").value = d.n ?? ""; }
@@ -110,6 +115,7 @@ function applyConfig(c) {
   if (m.norm) $("norm").value = m.norm;
   if (m.init) $("init").value = m.init;
   if (t.optimizer) $("optimizer").value = t.optimizer;
+  $("engine").value = t.engine || "auto";
   if (t.lr !== undefined) $("lr").value = t.lr;
   $("batch_size").value = t.batch_size || 0;
   if (t.weight_decay !== undefined) $("weight_decay").value = t.weight_decay;
@@ -700,6 +706,7 @@ async function init() {
   options.presets.forEach((p) => { const o = document.createElement("option"); o.value = p.name; o.textContent = p.name; o.title = p.title; $("preset").appendChild(o); });
   fill($("activation"), options.activation); fill($("norm"), options.norm); fill($("init"), options.init); fill($("optimizer"), options.optimizer);
   $("optimizer").value = "adam";
+  fill($("engine"), options.engine); $("engine").value = "auto";
   setLossChoices();
   for (const name of options.features) {  // checkboxes labelled by the feature's name
     const label = document.createElement("label"), box = document.createElement("input");
@@ -716,7 +723,7 @@ async function init() {
   if (fromUrl) applyConfig(fromUrl);
 
   for (const id of ["noise", "n", "test_fraction", "data_seed", "activation", "residual", "norm", "init",
-                    "optimizer", "batch_size", "weight_decay", "l1", "momentum", "loss_fn", "seed", "stop_epochs", "stop_loss"])
+                    "optimizer", "engine", "batch_size", "weight_decay", "l1", "momentum", "loss_fn", "seed", "stop_epochs", "stop_loss"])
     $(id).addEventListener("change", configure);
   $("layers").addEventListener("change", () => {  // more layers get the width of every layer; fewer drop the last ones
     const n = Math.max(0, Math.min(options.limits.depth, num("layers") || 0)), w = num("width") || 8;
@@ -736,7 +743,7 @@ async function init() {
   for (const id of ["discretize", "show_test"])  // display only: redraw what is on screen
     $(id).addEventListener("change", () => { if (latest) render(latest, false); });
   $("dataset").addEventListener("change", () => {
-    custom = null; $("preset").value = "";
+    custom = null; $("preset").value = ""; basePreset = null;  // another data set: the preset no longer applies
     const d = options.datasets.find((d) => d.name === $("dataset").value);
     if (d) { $("n").value = d.n; $("noise").value = d.noise; } setLossChoices($("loss_fn").value); configure(); });
   $("lr").addEventListener("change", () => { writeUrl(readConfig()); send("lr", num("lr")); });
@@ -748,7 +755,7 @@ async function init() {
     if (mine !== configSeq) { if (info) fetch(`/api/session/${info.id}`, { method: "DELETE" }); return; }
     if (!info) { configuring = false; flush(); showState(); return; }
     const e = info.experiment, d = Object.assign({}, e.data);
-    applyConfig({ data: d, model: e.model, train: e.train, stop: { epochs: e.train.epochs } });
+    applyConfig({ preset: name, data: d, model: e.model, train: e.train, stop: { epochs: e.train.epochs } });
     writeUrl(readConfig()); showError(null); connect(info, mine);
   });
   $("csv").addEventListener("change", (ev) => uploadCsv(ev.target.files[0]));
