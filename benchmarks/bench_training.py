@@ -61,7 +61,7 @@ def main() -> None:
         f"engine for these models. Median of {ROUNDS} interleaved rounds; the speed-up is the median of the "
         "per-round ratios (lowest-highest in brackets). One torch thread.\n\n"
         + markdown_table(["preset", "notebooks' train_model", "mlplab torch engine", "mlplab (auto: fused)", "speed-up"], rows)
-        + f"\nWhy the fused engine wins: these networks have 2 to 8 units per layer, so a step is arithmetic on "
+        + f"\nWhy the fused engine wins: these networks have 2 units per hidden layer, so a step is arithmetic on "
         f"arrays of a few hundred numbers and its cost is the fixed price of each call. Measured in this run, one "
         f"elementwise call on a 300x2 float32 array costs {torch_us:.1f} us in PyTorch and {numpy_us:.1f} us in "
         "NumPy. The torch engine stays for bit-exact comparison with the notebooks "
