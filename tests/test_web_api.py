@@ -1246,3 +1246,50 @@ def test_a_page_too_large_for_the_memory_limit_is_refused_naming_the_field(clien
     assert "50 MB" in r.json()["error"] and "train.batch_size" in r.json()["error"]
     fits = _session(client, {**big, "train": {"batch_size": 100}})
     assert client.delete(f"/api/session/{fits['id']}").status_code == 200
+
+
+def test_a_residual_diagram_draws_streams_blocks_and_skips_from_the_model(client):
+    """A residual MLP's diagram: columns for the stream each block reads and each block's inner units,
+    the blocks' two Linear layers as links (their weights), an identity skip over every block, and every
+    node's map equal to that value computed by hand on the unit grid; a weight edit on a block's second
+    layer reaches that layer."""
+    info = _session(client, {"data": {"name": "moons", "n": 100}, "model": {"hidden": [3, 3], "residual": True},
+                             "train": {"seed": 4}})
+    with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
+        first = ws.receive_json()
+        net = first["net"]
+        assert net["names"] == ["in", "s0", "b1", "s1", "b2", "s2", "out"] and net["sizes"] == [2, 3, 3, 3, 3, 3, 1]
+        model = build_model(info["experiment"]["model"], seed=4)  # rebuilt independently
+        stem, b1, b2, head = model.net[0], model.net[1], model.net[2], model.net[3]
+        expect = [(0, 1, stem), (1, 2, b1.fc1), (2, 3, b1.fc2), (3, 4, b2.fc1), (4, 5, b2.fc2), (5, 6, head)]
+        links = [g for g in net["groups"] if not g.get("skip")]
+        assert [(g["from"], g["to"]) for g in links] == [(a, b) for a, b, _ in expect]
+        assert [(g["from"], g["to"]) for g in net["groups"] if g.get("skip")] == [(1, 3), (3, 5)]
+        lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        for g, (_, _, lin) in zip(links, expect):
+            assert lins[g["layer"]] is lin or torch.equal(lins[g["layer"]].weight, lin.weight)
+            w = np.frombuffer(base64.b64decode(g["w"]), "<f4").reshape(lin.out_features, lin.in_features)
+            np.testing.assert_array_equal(w, lin.weight.detach().numpy())
+        # node maps by hand: s0 = stem x, b1 = relu(fc1 s0), s1 = s0 + fc2 b1, ...
+        g_ = UNIT_GRID
+        box = info["box"]
+        xx, yy = np.meshgrid(np.linspace(*box[0], g_, dtype=np.float32), np.linspace(*box[1], g_, dtype=np.float32))
+        with torch.no_grad():
+            s0 = stem(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1)))
+            i1 = torch.relu(b1.fc1(s0))
+            s1 = s0 + b1.fc2(i1)
+            i2 = torch.relu(b2.fc1(s1))
+            s2 = s1 + b2.fc2(i2)
+        u = first["units"]
+        for got, want in [(_unit_maps(u), torch.cat([i1, i2], 1).T.numpy()),
+                          (_unit_maps(u["streams"]), torch.cat([s0, s1, s2], 1).T.numpy())]:
+            step = (want.max(1) - want.min(1))[:, None] / 255
+            np.testing.assert_allclose(got, want, rtol=0, atol=step.max() * 0.5 + 1e-5)
+        # an edit on block 2's second layer, unit 1 <- inner unit 2, lands there
+        fc2 = [g for g in links if g["from"] == 4][0]
+        ws.send_json({"cmd": "weight", "layer": fc2["layer"], "to": 1, "from": 2, "value": 0.75})
+        frame = _frames_until(ws, lambda m: True)
+        live = _live(client, info["id"]).model
+        assert float(live.net[2].fc2.weight.detach()[1, 2]) == 0.75
+        edited = [g for g in frame["net"]["groups"] if g.get("layer") == fc2["layer"]][0]
+        assert np.frombuffer(base64.b64decode(edited["w"]), "<f4").reshape(3, 3)[1, 2] == np.float32(0.75)

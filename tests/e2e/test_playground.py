@@ -818,3 +818,37 @@ def test_a_link_from_python_keeps_its_engine_and_preset_in_the_page(page, server
     page.wait_for_function("decodeURIComponent(location.hash).includes('\"engine\":\"torch\"')")
     _shown(page)
     assert _live(page, app).train_spec.engine == "torch"
+
+
+def test_a_residual_model_gets_its_diagram_with_skips_and_editable_block_links(page, server_url, playground):
+    """A residual MLP is drawn too: the stream columns and blocks' inner units as painted nodes, the blocks'
+    layers as links carrying the model's weights, a dashed skip arc over each block, and an edit typed on a
+    block's second layer reaches that layer of the server's model."""
+    app = playground[1]
+    _open(page, server_url, {**BASE, "model": {"hidden": [3, 3], "residual": True}})
+    titles = ["x1", "x2"] + [f"{c}.{i}" for c in ("s0", "b1", "s1", "b2", "s2") for i in (1, 2, 3)] + ["out"]
+    nodes = page.locator("[data-testid=network] foreignObject canvas")
+    page.wait_for_function(f"document.querySelectorAll('[data-testid=network] foreignObject canvas').length === {len(titles)}")
+    assert [c.get_attribute("title") for c in nodes.all()] == titles
+    painted = (f"[...document.querySelectorAll('[data-testid=network] foreignObject canvas')]"
+               f".every(c => c.width > 0 && ({CANVAS_PIXELS})(c).every((v, i) => i % 4 !== 3 || v === 255))")
+    page.wait_for_function(painted)
+    assert page.locator("[data-testid=network] path.skip").count() == 2 * 3
+    s = _live(page, app)
+    links = page.evaluate("[...document.querySelectorAll('[data-testid=network] line[data-weight]')]"
+                          ".map(l => [+l.dataset.layer, +l.dataset.to, +l.dataset.from, Number(l.dataset.weight)])")
+    assert len(links) == 2 * 3 + 4 * 3 * 3 + 3 * 1
+    import numpy as np
+
+    for layer, i, j, w in links:
+        assert w == float(np.float32(_linear(s.model, layer).weight.detach()[i, j]))
+    # block 2's second layer is Linear number 4 (stem, fc1, fc2, fc1, fc2, head)
+    link = page.locator("[data-testid=network] line[data-layer='4'][data-to='0'][data-from='2']")
+    assert "b2.3 \u2192 s2.1" == link.get_attribute("data-name")
+    link.scroll_into_view_if_needed()
+    x, y = _point_on(link)
+    page.mouse.click(x, y)
+    page.get_by_label("new weight").fill("1.5")
+    page.get_by_label("new weight").press("Enter")
+    page.wait_for_function("document.querySelector(\"[data-testid=network] line[data-layer='4'][data-to='0'][data-from='2']\").dataset.weight === '1.5'")
+    assert float(s.model.net[2].fc2.weight.detach()[0, 2]) == 1.5

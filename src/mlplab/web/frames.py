@@ -185,10 +185,29 @@ class Frames:
         shown = [m[:, :DIAGRAM_UNITS] for m in maps]
         every = torch.cat(shown, 1).T if shown else torch.zeros((0, points))  # (units, points)
         z, lo, hi = quantise(every.numpy())
-        return {"count": int(every.shape[0]), "layers": [int(m.shape[1]) for m in shown],
-                "totals": [int(m.shape[1]) for m in maps], "size": UNIT_GRID, "dim": self.data.d_in,
-                "points": points, "z8": z, "lo": lo, "hi": hi, "inputs": b64(inputs.T.numpy()),
-                "outputs": b64(out.T.numpy()), "n_inputs": int(inputs.shape[1]), "n_outputs": int(out.shape[1])}
+        u = {"count": int(every.shape[0]), "layers": [int(m.shape[1]) for m in shown],
+             "totals": [int(m.shape[1]) for m in maps], "size": UNIT_GRID, "dim": self.data.d_in,
+             "points": points, "z8": z, "lo": lo, "hi": hi, "inputs": b64(inputs.T.numpy()),
+             "outputs": b64(out.T.numpy()), "n_inputs": int(inputs.shape[1]), "n_outputs": int(out.shape[1])}
+        spec = getattr(model, "spec", None)
+        if spec is not None and spec.residual:  # the diagram's stream columns: what each next block reads
+            u["streams"] = self._streams(model)
+        return u
+
+    def _streams(self, model: torch.nn.Module) -> dict[str, Any]:
+        _, _, readers = _residual_plan(model)
+        seen: list[torch.Tensor] = []
+        hooks = [m.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach())) for m in readers]
+        try:
+            model(self.unit_grid)
+        finally:
+            for h in hooks:
+                h.remove()
+        shown = [m[:, :DIAGRAM_UNITS] for m in seen]
+        every = torch.cat(shown, 1).T  # (stream units, points)
+        z, lo, hi = quantise(every.numpy())
+        return {"count": int(every.shape[0]), "layers": [int(m.shape[1]) for m in shown], "points": int(every.shape[1]),
+                "z8": z, "lo": lo, "hi": hi}
 
 
 def input_names(spec: ModelSpec) -> list[str]:
@@ -216,12 +235,60 @@ def _first_inputs(model: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
     return seen[0] if seen else X
 
 
+def _residual_plan(model: torch.nn.Module) -> tuple[list[tuple[str, int]], list[dict[str, Any]], list[torch.nn.Module]]:
+    """A residual MLP's diagram, read off ``model.net`` in order: columns (name, units), link groups and
+    the modules whose *input* is each stream column's value.
+
+    A Linear (the stem, a projection between widths, the head) makes the next stream column; a residual
+    block makes two, its inner units (``act(norm(fc1 s))``) and the stream after it (``s + fc2 inner``),
+    with the skip drawn from the stream before. A norm between blocks is not a column: a stream column
+    shows what the next block or Linear reads."""
+    lins = linears(model)
+    index = {id(m): i for i, m in enumerate(lins)}
+    cols: list[tuple[str, int]] = [("in", lins[0].in_features)]
+    groups: list[dict[str, Any]] = []
+    consumers: list[torch.nn.Module] = []
+    cur, blocks = 0, 0
+    for m in model.net:
+        if isinstance(m, torch.nn.Linear):
+            consumers.append(m)
+            cols.append((f"s{len(consumers) - 1}", m.out_features))
+            groups.append({"from": cur, "to": len(cols) - 1, "layer": index[id(m)]})
+        elif hasattr(m, "fc1") and hasattr(m, "fc2"):  # a residual block
+            consumers.append(m)
+            blocks += 1
+            cols.append((f"b{blocks}", m.fc1.out_features))
+            groups.append({"from": cur, "to": len(cols) - 1, "layer": index[id(m.fc1)]})
+            cols.append((f"s{len(consumers) - 1}", m.fc2.out_features))
+            groups.append({"from": len(cols) - 2, "to": len(cols) - 1, "layer": index[id(m.fc2)]})
+            groups.append({"from": cur, "to": len(cols) - 1, "skip": True})
+        else:
+            continue
+        cur = len(cols) - 1
+    cols[-1] = ("out", cols[-1][1])
+    return cols, groups, consumers[1:]  # the first consumer reads the inputs; the head writes the outputs
+
+
 def network(model: torch.nn.Module) -> dict[str, Any] | None:
-    """The diagram's links: for a plain MLP, every Linear layer's weights between the drawn units
-    (the first DIAGRAM_UNITS of each layer); None for residual models, whose skips are not drawn."""
+    """The diagram's links between the drawn units (the first DIAGRAM_UNITS of each column): for a plain
+    MLP, every Linear layer's weights between consecutive layers; for a residual MLP, columns for the
+    stream and each block's inner units, the blocks' two Linear layers and their skips (`_residual_plan`)."""
     spec = getattr(model, "spec", None)
-    if spec is None or spec.residual:
+    if spec is None:
         return None
+    if spec.residual:
+        cols, groups, _ = _residual_plan(model)
+        sizes = [n for _, n in cols]
+        shown = [min(n, DIAGRAM_UNITS) for n in sizes]
+        shown[-1] = sizes[-1]
+        lins = linears(model)
+        out = []
+        for g in groups:
+            if not g.get("skip"):
+                w = lins[g["layer"]].weight.detach()[: shown[g["to"]], : shown[g["from"]]].numpy()
+                g = {**g, "w": b64(w)}
+            out.append(g)
+        return {"sizes": sizes, "shown": shown, "names": [name for name, _ in cols], "groups": out}
     lins = linears(model)
     sizes = [lins[0].in_features] + [m.out_features for m in lins]
     shown = [min(n, DIAGRAM_UNITS) for n in sizes]

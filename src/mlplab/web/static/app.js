@@ -551,10 +551,17 @@ function linkStyle(line, w) {
   line.dataset.weight = String(w);
 }
 
+let netNames = null;  // residual diagrams name their columns (s0: the stem's stream, b1: block 1's inner units, ...)
+
 function nodeName(layer, i, n) {
   if (layer === 0) return session.inputs[i] || `x${i + 1}`;
   if (layer === n - 1) return session.d_out === 1 && session.task !== "multiclass" ? "out" : `out${i + 1}`;
-  return `h${layer}.${i + 1}`;
+  return netNames ? `${netNames[layer]}.${i + 1}` : `h${layer}.${i + 1}`;
+}
+
+// Link groups between columns: a plain MLP's consecutive layers, or a residual MLP's blocks and skips.
+function linkGroups(net) {
+  return net.groups || net.w.map((w, l) => ({ from: l, to: l + 1, layer: l, w }));
 }
 
 function buildNetwork(net) {
@@ -563,17 +570,29 @@ function buildNetwork(net) {
   svg.innerHTML = ""; svg.setAttribute("width", width); svg.setAttribute("height", height);
   const x = (c) => 56 + (width - 100) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
   const links = document.createElementNS(svgNS(), "g"); svg.appendChild(links);
-  netLinks = [];
-  for (let l = 0; l + 1 < cols; l++)
-    for (let i = 0; i < net.shown[l + 1]; i++)
-      for (let j = 0; j < net.shown[l]; j++) {
+  netLinks = []; netNames = net.names || null;
+  for (const g of linkGroups(net)) {
+    const a = g.from, b = g.to;
+    if (g.skip) {  // identity: unit i of the stream goes on to unit i after the block, arching over it
+      for (let i = 0; i < Math.min(net.shown[a], net.shown[b]); i++) {
+        const path = document.createElementNS(svgNS(), "path"), x1 = x(a) + NODE / 2, x2 = x(b) - NODE / 2;
+        path.setAttribute("d", `M ${x1} ${y(a, i)} Q ${(x1 + x2) / 2} ${y(a, i) - NODE} ${x2} ${y(b, i)}`);
+        path.setAttribute("class", "skip"); path.setAttribute("fill", "none"); path.setAttribute("stroke", "#888");
+        path.setAttribute("stroke-dasharray", "3 3"); path.dataset.from = a; path.dataset.to = b;
+        links.appendChild(path);
+      }
+      continue;
+    }
+    for (let i = 0; i < net.shown[b]; i++)
+      for (let j = 0; j < net.shown[a]; j++) {
         const line = document.createElementNS(svgNS(), "line");
-        line.setAttribute("x1", x(l) + NODE / 2); line.setAttribute("y1", y(l, j));
-        line.setAttribute("x2", x(l + 1) - NODE / 2); line.setAttribute("y2", y(l + 1, i));
-        line.dataset.layer = l; line.dataset.to = i; line.dataset.from = j;
-        line.dataset.name = `${nodeName(l, j, cols)} \u2192 ${nodeName(l + 1, i, cols)}`;
+        line.setAttribute("x1", x(a) + NODE / 2); line.setAttribute("y1", y(a, j));
+        line.setAttribute("x2", x(b) - NODE / 2); line.setAttribute("y2", y(b, i));
+        line.dataset.layer = g.layer; line.dataset.to = i; line.dataset.from = j;
+        line.dataset.name = `${nodeName(a, j, cols)} \u2192 ${nodeName(b, i, cols)}`;
         links.appendChild(line); netLinks.push(line);
       }
+  }
   netNodes = [];
   for (let c = 0; c < cols; c++) {
     const column = [];
@@ -596,23 +615,24 @@ function buildNetwork(net) {
   }
   netWeights = null;
   const cut = net.sizes.map((n, c) => [c, n, net.shown[c]]).filter(([, n, k]) => n > k);
-  $("network-note").textContent = cut.length
+  const colName = (c) => c === 0 ? "inputs" : netNames ? netNames[c] : "layer " + c;
+  $("network-note").textContent = (cut.length
     ? `Too many units to draw: each layer shows its first ${session.diagram_units} units and their links (` +
-      cut.map(([c, n, k]) => `${c === 0 ? "inputs" : "layer " + c}: ${k} of ${n}`).join(", ") + "); the others train as well but are not drawn."
-    : "Hover a link for its weight; click it to type a new one (training goes on from there).";
+      cut.map(([c, n, k]) => `${colName(c)}: ${k} of ${n}`).join(", ") + "); the others train as well but are not drawn."
+    : "Hover a link for its weight; click it to type a new one (training goes on from there).") +
+    (netNames ? " Residual: s columns are the stream each block reads, b columns a block's inner units; dashed arcs are the skips (identity)." : "");
 }
 
 function drawNetwork(f) {
   const net = f.net;
   if (!net) {
-    if (netKey !== "none") { netKey = "none"; $("network").innerHTML = "";
-      $("network-note").textContent = "The diagram draws plain MLPs; this model's residual blocks add skip connections, so see its hidden units on the right."; }
+    if (netKey !== "none") { netKey = "none"; $("network").innerHTML = ""; $("network-note").textContent = "No diagram for this model."; }
     return;
   }
-  const key = net.sizes.join(",") + "/" + net.shown.join(",");
+  const key = net.sizes.join(",") + "/" + net.shown.join(",") + "/" + (net.names || []).join(",");
   if (key !== netKey) { buildNetwork(net); netKey = key; }
   const w = [];
-  for (const b of net.w) { const a = f32(b); for (let k = 0; k < a.length; k++) w.push(a[k]); }
+  for (const g of linkGroups(net)) { if (g.skip) continue; const a = f32(g.w); for (let k = 0; k < a.length; k++) w.push(a[k]); }
   for (let k = 0; k < netLinks.length; k++) if (!netWeights || netWeights[k] !== w[k]) linkStyle(netLinks[k], w[k]);
   netWeights = w;
   const u = f.units;
@@ -620,11 +640,15 @@ function drawNetwork(f) {
     const per = u.points, hz = unitMaps(u), inputs = f32(u.inputs), outs = f32(u.outputs), cols = netNodes.length;
     const disc = $("discretize").checked && session.task === "binary";
     netNodes[0].forEach((cv, i) => drawMap(cv, inputs.subarray(i * per, (i + 1) * per), u, false));
-    let idx = 0;
+    // hidden columns in order: a plain MLP's layers, or a residual MLP's streams (s) and blocks' inner units (b)
+    const streams = u.streams ? unitMaps(u.streams) : null;
+    let idx = 0, layer = 0, sIdx = 0, sLayer = 0;
     for (let c = 1; c < cols - 1; c++) {
-      const shown = u.layers[c - 1] || 0;
-      netNodes[c].forEach((cv, i) => { if (i < shown) drawMap(cv, hz.subarray((idx + i) * per, (idx + i + 1) * per), u, false); });
-      idx += shown;
+      const fromStream = streams && netNames && netNames[c].startsWith("s");
+      const shown = fromStream ? (u.streams.layers[sLayer++] || 0) : (u.layers[layer++] || 0);
+      const src = fromStream ? streams : hz, at = fromStream ? sIdx : idx;
+      netNodes[c].forEach((cv, i) => { if (i < shown) drawMap(cv, src.subarray((at + i) * per, (at + i + 1) * per), u, false); });
+      if (fromStream) sIdx += shown; else idx += shown;
     }
     netNodes[cols - 1].forEach((cv, i) => drawMap(cv, outs.subarray(i * per, (i + 1) * per), u, disc));
   }
