@@ -204,3 +204,16 @@ def test_a_comparison_of_an_unknown_preset_names_the_entry_before_training():
     with pytest.raises(SpecError) as err:
         mlplab.run(Experiment(kind="compare", extras={"runs": ["moons-mlp", "nope"]}))
     assert err.value.param == "extras.runs.1" and err.value.got == "nope"
+
+
+def test_run_takes_callbacks_into_the_training_loop():
+    from mlplab.training.callbacks import Callback
+
+    class Count(Callback):
+        steps = 0
+
+        def on_step_end(self, t, step, loss, pred):
+            Count.steps += 1
+
+    run = mlplab.run("piecewise-mlp", epochs=4, progress=False, callbacks=[Count()])
+    assert Count.steps == run.steps == 4

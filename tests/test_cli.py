@@ -319,8 +319,9 @@ def test_a_csv_number_too_large_for_float32_is_named_with_its_line(tmp_path, cap
     toml.write_text(f'[data]\nname = "csv"\n[data.params]\npath = "{tmp_path / "d.csv"}"\n[model]\nhidden = [4]\n'
                     'out_activation = "sigmoid"\n[train]\nloss = "bce"\nepochs = 3\n')
     assert main(["run", str(toml), "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "line 3, column 'a': 1e300 is too large for float32" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert "line 3, column 'a': 1e300 is too large for float32" in captured.err and "Traceback" not in captured.err
+    assert "training" not in captured.out  # said only once the data is read and training starts
 
 
 def test_a_malformed_mirror_url_is_named(tmp_path, capsys, monkeypatch):

@@ -33,8 +33,10 @@ def resolve(experiment: str | Experiment | dict[str, Any], **overrides: Any) -> 
 
 
 def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = None, seed: int | None = None,
-        progress: bool | None = None, **overrides: Any) -> Run:
-    """Run a preset or an experiment spec: ``mlplab.run("piecewise-residual", epochs=500)``."""
+        progress: bool | None = None, callbacks: list[Any] | None = None, **overrides: Any) -> Run:
+    """Run a preset or an experiment spec: ``mlplab.run("piecewise-residual", epochs=500)``.
+
+    ``callbacks`` (`mlplab.training.callbacks.Callback`) join the training loop of a training experiment."""
     # the caller's dicts stay as they were: each section is copied before epochs and seed go in
     changes: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in overrides.items()}
     if epochs is not None:
@@ -42,7 +44,7 @@ def run(experiment: str | Experiment | dict[str, Any], *, epochs: int | None = N
     if seed is not None:
         changes.setdefault("train", {})["seed"] = seed
         changes.setdefault("data", {})["seed"] = seed
-    result = run_experiment(resolve(experiment, **changes), progress=progress)
+    result = run_experiment(resolve(experiment, **changes), progress=progress, callbacks=callbacks)
     if result.status == "interrupted":  # Ctrl-C must stop the caller's script too; the partial run rides along
         raise interrupted(result)
     return flag_dead_units(result, warn=True)

@@ -178,10 +178,14 @@ def run_cmd(
     if (output / exp.name).exists() and not (output / exp.name).is_dir():  # made only once there is a run to save
         raise SpecError("-o", f"a directory where {exp.name}/ can be written", str(output),
                         hint=f"{output / exp.name} is a file")
-    if exp.kind == "train":
-        out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
+    from .training.callbacks import Callback
+
+    class Announce(Callback):  # said once the data is read and the model built, right before the first step
+        def on_train_start(self, t) -> None:
+            out.print(f"{exp.name}: training (Ctrl-C stops it and keeps what was recorded)")
+
     try:
-        run = run_api(exp, progress=progress)
+        run = run_api(exp, progress=progress, callbacks=[Announce()])
     except KeyboardInterrupt as exc:
         if getattr(exc, "run", None) is None:
             raise
