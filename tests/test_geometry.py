@@ -503,3 +503,35 @@ def test_lines_not_in_general_position(W, b, areas, monkeypatch):
     assert _by_pattern(regions).keys() == _by_pattern(_clipped(model, monkeypatch, ((-1, 1), (-1, 1)))).keys()
     X = np.random.default_rng(0).uniform(-1, 1, size=(20000, 2))
     assert {p.tobytes() for p in activation_patterns(model, X)} == set(_by_pattern(regions))
+
+
+def test_an_animated_region_map_keeps_each_regions_colour_from_frame_to_frame():
+    """A region whose activation pattern was on screen in the frame before keeps its colour (recolouring
+    every frame afresh changed about a quarter of them: flicker that means nothing); neighbours still never
+    share one, and the animation draws exactly these colours."""
+    import mlplab
+    from mlplab.geometry.adjacency import region_adjacency
+    from mlplab.viz.regions import _snapshots, region_animation, region_colours, stable_colours
+
+    run = mlplab.run("xor-mlp", epochs=200, progress=False, train={"snapshots": True, "frames": 30})
+    maps = [r for _, r in _snapshots(run, None, 30)]
+    assert max(len(r) for r in maps) > 16  # more regions than colours
+
+    def kept(colourings):
+        same = total = 0
+        for a, b, ca, cb in zip(maps, maps[1:], colourings, colourings[1:]):
+            before = {p.tobytes(): c for p, c in zip(a.pattern_bits, ca)}
+            for p, c in zip(b.pattern_bits, cb):
+                if p.tobytes() in before:
+                    total, same = total + 1, same + (before[p.tobytes()] == c)
+        return same / total
+
+    stable = stable_colours(maps)
+    assert kept(stable) >= 0.95 and kept(stable) > kept([region_colours(r) for r in maps])
+    for r, c in zip(maps, stable):
+        assert all(c[i] != c[j] for i, j in region_adjacency(r)) and c.max() < 8
+    fig = region_animation(run, max_frames=30)
+    for frame, c in zip(fig.frames, stable):
+        fills = [t for t in frame.data if getattr(t, "fill", None) == "toself"]
+        drawn = [sum(v is None for v in t.x) for t in fills]  # one None gap after each polygon
+        assert drawn == np.bincount(c, minlength=len(fills)).tolist()

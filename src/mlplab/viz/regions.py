@@ -44,12 +44,13 @@ def _gapped(xy: np.ndarray, counts: np.ndarray, starts: np.ndarray, keep: np.nda
     return obj[:, 0].tolist(), obj[:, 1].tolist()
 
 
-def _group_of(regions: Regions, color: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+def _group_of(regions: Regions, color: str, colours: np.ndarray | None = None
+              ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Colour group per region, the group colours, and the coloured value (output mode)."""
     from plotly.colors import sample_colorscale
 
     if color == "pattern":
-        return region_colours(regions), list(PALETTE), None
+        return (region_colours(regions) if colours is None else colours), list(PALETTE), None
     value = _score(regions, regions.centroids())
     lo, hi = float(value.min()), float(value.max())
     span = hi - lo if hi > lo else 1.0
@@ -58,28 +59,62 @@ def _group_of(regions: Regions, color: str) -> tuple[np.ndarray, list[str], np.n
     return group, palette, value
 
 
-def region_colours(regions: Regions) -> np.ndarray:
+def region_colours(regions: Regions, previous: dict[bytes, int] | None = None) -> np.ndarray:
     """(R,) palette index per region; regions sharing an edge segment never share a colour.
 
     networkx's greedy colouring (smallest-last order) of the region adjacency graph; with no more
-    regions than colours, each region gets its own.
+    regions than colours, each region gets its own. ``previous`` (`colour_memory` of the frame before,
+    in an animation) asks each region whose activation pattern was already on screen to keep its colour
+    where no neighbour holds it, so a region does not change colour from one frame to the next merely
+    because the colouring was recomputed.
     """
     import networkx as nx
 
     from ..geometry.adjacency import region_adjacency
 
     n = len(regions)
-    if n <= PALETTE_SIZE:
+    if n <= PALETTE_SIZE and not previous:
         return np.arange(n)
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
-    graph.add_edges_from(region_adjacency(regions).tolist())
+    if n <= PALETTE_SIZE:  # every region its own colour: as if all touched
+        graph.add_edges_from((i, j) for i in range(n) for j in range(i + 1, n))
+    else:
+        graph.add_edges_from(region_adjacency(regions).tolist())
+    if previous:
+        kept = _keep_colours(graph, regions, previous)
+        if kept is not None:
+            return kept
     found = nx.greedy_color(graph, strategy="smallest_last")
     colours = np.array([found[i] for i in range(n)])
     if colours.max() >= PALETTE_SIZE:  # not planar after all (near-coincident lines): try harder
         found = nx.greedy_color(graph, strategy="saturation_largest_first")
         colours = np.array([found[i] for i in range(n)])
     return colours % PALETTE_SIZE
+
+
+def colour_memory(regions: Regions, colours: np.ndarray) -> dict[bytes, int]:
+    """Activation pattern -> palette index, for the next frame's `region_colours`."""
+    return {bits.tobytes(): int(c) for bits, c in zip(regions.pattern_bits, colours)}
+
+
+def _keep_colours(graph, regions: Regions, previous: dict[bytes, int]) -> np.ndarray | None:
+    """Greedy colouring in smallest-last order where each region first tries its previous colour; None
+    when that would need more colours than the palette has (the caller then colours afresh)."""
+    import networkx as nx
+
+    colours = np.full(len(regions), -1)
+    for node in nx.coloring.strategy_smallest_last(graph, {}):
+        used = {int(colours[m]) for m in graph[node] if colours[m] >= 0}
+        want = previous.get(regions.pattern_bits[node].tobytes())
+        if want is not None and want not in used:
+            colours[node] = want
+            continue
+        free = next((c for c in range(PALETTE_SIZE) if c not in used), None)
+        if free is None:
+            return None
+        colours[node] = free
+    return colours
 
 
 def _score(regions: Regions, points: np.ndarray) -> np.ndarray:
@@ -121,7 +156,8 @@ def regions_phrase(n: int) -> str:
 
 
 def region_traces(
-    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full"
+    regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full",
+    colours: np.ndarray | None = None,
 ) -> list:
     """The traces of a region map, always in the same number and order (so frames can swap them).
 
@@ -133,7 +169,7 @@ def region_traces(
 
     if color not in COLORS:
         raise SpecError("color", f"one of {', '.join(COLORS)}", color)
-    group, palette, value = _group_of(regions, color)
+    group, palette, value = _group_of(regions, color, colours)
     starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]])
     traces: list = []
     edge = dict(color="rgba(255,255,255,0.9)", width=0.6)
@@ -272,16 +308,29 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
         show_boundary = _is_binary(shots[0][1], data)
     # frames swap the region traces only; the data points after them stay as drawn first
     frames = []
-    for step, r in shots:
-        moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern")
+    palettes = stable_colours([r for _, r in shots]) if color == "pattern" else [None] * len(shots)
+    for (step, r), col in zip(shots, palettes):
+        moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern", colours=col)
         frames.append(go.Frame(data=moving, traces=list(range(len(moving))), name=str(step),
                                layout=dict(title=f"step {step}: {regions_phrase(len(r))}")))
-    first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern")
+    first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern",
+                          colours=palettes[0])
     fig = go.Figure(data=first, frames=frames)
     _layout(fig, shots[0][1], frames[0].layout.title.text)
     fig.update_layout(height=680)
     controls(fig, [f.name for f in frames], 200, redraw=True, prefix="step ")
     return fig
+
+
+def stable_colours(maps: list[Regions]) -> list[np.ndarray]:
+    """`region_colours` of each map of an animation, each region keeping its colour from the map before
+    where its activation pattern was there too and no neighbour takes it."""
+    out, memory = [], None
+    for regions in maps:
+        colours = region_colours(regions, memory)
+        memory = colour_memory(regions, colours)
+        out.append(colours)
+    return out
 
 
 def count_axis(*values: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern
     from plotly.subplots import make_subplots
 
     from ..geometry import default_box, linear_regions, snapshot_models
-    from .regions import region_traces, regions_phrase
+    from .regions import region_traces, regions_phrase, stable_colours
 
     run = run.framed() if hasattr(run, "framed") else run
     data = run.data
@@ -46,11 +46,13 @@ def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern
     n_left = len(left_static) + len(left_dynamic)
     dynamic_idx = list(range(len(left_dynamic)))
     frames = []
+    palettes = stable_colours([r for _, r in shots]) if color == "pattern" else [None] * len(shots)
     for j, (i, (step, regions)) in enumerate(zip(keep, shots)):
         # frames swap the regions only; the data points (the traces after them) never move
-        right = region_traces(regions, None, color=color, show_boundary=binary, hover="pattern")
+        right = region_traces(regions, None, color=color, show_boundary=binary, hover="pattern", colours=palettes[j])
         if j == 0:
-            for tr in region_traces(regions, data, color=color, show_boundary=binary, hover="pattern"):
+            for tr in region_traces(regions, data, color=color, show_boundary=binary, hover="pattern",
+                                    colours=palettes[j]):
                 fig.add_trace(tr, row=1, col=2)
             right_idx = list(range(n_left, n_left + len(right)))
         for tr in right:
