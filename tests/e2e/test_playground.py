@@ -760,17 +760,25 @@ def test_loss_axis_legend_and_unit_rows_read_clearly(page, server_url, playgroun
     # the page's default width, 8 units, fits on one line of thumbnails
     assert len({round(c.evaluate(RECT)["top"]) for c in rows.nth(0).locator("canvas").all()}) == 1
     s = _live(page, app)
+    # "paused" is on screen as soon as the server takes the command; the worker then ends its epoch and
+    # sends that model's last frame: compare once it rests and the page shows that frame
+    assert s.parked.wait(60)
     size = 24
     (x0, x1), (y0, y1) = page.evaluate("(l => [l.xaxis.range, l.yaxis.range])(document.getElementById('input-view').layout)")
     xx, yy = np.meshgrid(np.linspace(x0, x1, size, dtype=np.float32), np.linspace(y0, y1, size, dtype=np.float32))
     with torch.no_grad():
         first = torch.relu(_linear(s.model, 0)(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))))
+    expected = [[float(first[:, j].min()), float(first[:, j].max())] for j in range(8)]
+    page.wait_for_function("""(exp => [...document.querySelectorAll('#units .layer')[0].querySelectorAll('canvas')]
+        .every((c, j) => { const [lo, hi] = c.title.split(': ')[1].split('..').map(Number);
+          const near = (a, b) => Math.abs(a - b) <= 1e-3 + 5e-3 * Math.abs(b);
+          return near(lo, exp[j][0]) && near(hi, exp[j][1]); }))""", arg=expected)
     for j, c in enumerate(rows.nth(0).locator("canvas").all()):
         title = c.get_attribute("title")
         assert title.startswith(f"layer 1, unit {j + 1}: ")
         lo, hi = (float(v) for v in title.split(": ")[1].split(".."))
-        assert lo == pytest.approx(float(first[:, j].min()), rel=5e-3, abs=1e-3)
-        assert hi == pytest.approx(float(first[:, j].max()), rel=5e-3, abs=1e-3)
+        assert lo == pytest.approx(expected[j][0], rel=5e-3, abs=1e-3)
+        assert hi == pytest.approx(expected[j][1], rel=5e-3, abs=1e-3)
     titles = [c.get_attribute("title") for c in rows.nth(1).locator("canvas").all()]
     assert [t.split(":")[0] for t in titles] == [f"layer 2, unit {j}" for j in range(1, 17)]
     page.screenshot(path=str(artifacts / "playground-readability.png"), full_page=True)

@@ -234,6 +234,9 @@ function onMessage(m) {
   }
   if (m.state) { state = m.state; stateMessage = m.message || ""; showState(); }
   if (m.type === "state") document.body.dataset.states = String(Number(document.body.dataset.states || 0) + 1);  // for the browser tests
+  // training stopped (a Step's end, pause, finish): the curve shows every epoch received, even the last
+  // one that came within LOSS_EVERY_MS of the previous redraw while the state still said running
+  if (m.type === "state" && m.state !== "running" && curve.epoch.length) { drawLoss(); lossDrawn = performance.now(); }
   if (m.type === "error") { showError(m.error); return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type === "weight") { document.body.dataset.weightSet = `${m.layer}:${m.to}:${m.from}:${m.value}`; return; }
