@@ -91,8 +91,8 @@ def log_axis(*arrays: Any, integer: bool = False) -> dict[str, Any]:
     ticks = [m * 10.0**k for k in np.arange(lo, hi + 1, step) for m in mantissas]
     ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5 and (t >= 1 or not integer)]
     ticks = ticks or [10.0**lo, 10.0**hi]
-    if sum(v.min() <= t <= v.max() for t in ticks) < 2 and v.max() > v.min():
-        # a range narrower than one 1-2-5 step (a loss between 0.60 and 0.74) would show one label or
+    if sum(v.min() <= t <= v.max() for t in ticks) < 3 and v.max() > v.min():
+        # a range narrower than about two 1-2-5 steps (a loss between 0.60 and 0.74) would show two labels or
         # none: round values evenly spaced across it instead
         ticks = _even_ticks(v.min(), v.max(), integer)
         digits = max(0, -int(np.floor(np.log10(ticks[1] - ticks[0])))) if len(ticks) > 1 else 3
