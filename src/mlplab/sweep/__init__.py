@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import MlplabError, SpecError
 from .report import comparisons, summarize, write_sweep_report
 from .runner import sweep
 from .spec import SweepSpec, Variant, expand, load_sweep, make_sweep, sweep_presets
@@ -49,16 +49,13 @@ def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local"
     con.print(f"report: {report}")
     failed = df[df.status == "failed"]
     reasons = failed.message.value_counts()
-    if len(failed) == len(df) and len(reasons) == 1:  # nothing trained, for one reason: the command failed
-        from ..errors import MlplabError
-
-        raise MlplabError(f"every run of sweep {spec.name!r} failed: {reasons.index[0]}")
-    for message, count in reasons.items():  # each distinct reason once, with its count
-        con.print(f"  {count} failed: {message}")
-    if len(failed) == len(df):
-        from ..errors import MlplabError
-
-        raise MlplabError(f"every run of sweep {spec.name!r} failed, for the reasons above")
+    all_failed = len(df) > 0 and len(failed) == len(df)  # nothing trained: the command failed
+    if not (all_failed and len(reasons) == 1):  # one reason goes into the error line itself
+        for message, count in reasons.items():  # each distinct reason once, with its count
+            con.print(f"  {count} failed: {message}")
+    if all_failed:
+        why = f": {reasons.index[0]}" if len(reasons) == 1 else ", for the reasons above"
+        raise MlplabError(f"every run of sweep {spec.name!r} failed{why}")
     stopped = int(df.status.isin(["interrupted", "not run"]).sum())
     if stopped:  # Ctrl-C: the caller stops too, told what is kept
         from ..store import DONE

@@ -127,10 +127,8 @@ def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), 
 
 
 def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
-    from ..api import prepare, run_stacked
     from ..budget import check as check_budget
     from ..budget import memory_limit
-    from ..engines import StackedEngine
     from ..extras import check_extras
 
     # Each run's settings and memory, as `mlplab.run` checks them, before anything is allocated; a stacked
@@ -139,8 +137,14 @@ def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tup
         check_extras(e)
     per_run = max(check_budget(e).total for e in exps)
     fits = max(1, memory_limit() // max(per_run, 1))
-    if len(exps) > fits:
-        return [r for i in range(0, len(exps), fits) for r in _train_stacked(exps[i:i + fits], callbacks)]
+    return [r for i in range(0, len(exps), fits) for r in _train_part(exps[i:i + fits], callbacks)]
+
+
+def _train_part(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
+    """A checked group small enough to hold at once: stacked where the engine runs it, else one by one."""
+    from ..api import prepare, run_stacked
+    from ..engines import StackedEngine
+
     prepared = [prepare(e) for e in exps]
     first_exp, first_data, first_model = prepared[0]
     why = StackedEngine.refuses(first_model, first_exp.train, first_data.task)
