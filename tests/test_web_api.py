@@ -894,7 +894,9 @@ def _unit_maps(u):
 
 def _weights(frame, layer):
     net = frame["net"]
-    return np.frombuffer(base64.b64decode(net["w"][layer]), "<f4").reshape(net["shown"][layer + 1], net["shown"][layer])
+    group = net["groups"][layer]
+    assert (group["from"], group["to"], group["layer"]) == (layer, layer + 1, layer)
+    return np.frombuffer(base64.b64decode(group["w"]), "<f4").reshape(net["shown"][layer + 1], net["shown"][layer])
 
 
 def test_diagram_links_are_the_models_weights_and_scale_to_10_by_128(client):

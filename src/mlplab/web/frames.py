@@ -293,8 +293,9 @@ def network(model: torch.nn.Module) -> dict[str, Any] | None:
     sizes = [lins[0].in_features] + [m.out_features for m in lins]
     shown = [min(n, DIAGRAM_UNITS) for n in sizes]
     shown[-1] = sizes[-1]  # every output is drawn (at most MAX_CLASSES)
-    w = [lin.weight.detach()[: shown[i + 1], : shown[i]].numpy() for i, lin in enumerate(lins)]
-    return {"sizes": sizes, "shown": shown, "w": [b64(x) for x in w]}
+    groups = [{"from": i, "to": i + 1, "layer": i, "w": b64(lin.weight.detach()[: shown[i + 1], : shown[i]].numpy())}
+              for i, lin in enumerate(lins)]
+    return {"sizes": sizes, "shown": shown, "groups": groups}
 
 
 def _is_hidden_activation(model: torch.nn.Module, m: torch.nn.Module) -> bool:

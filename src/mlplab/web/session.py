@@ -302,9 +302,8 @@ class Session:
             if budget is not None:
                 self.machine.step_budget = budget - 1
             budget_done = budget is not None and budget - 1 <= 0
-        full = budget_done
         if budget_done or now - self._last_frame >= FRAME_INTERVAL_S:
-            frame = self._make_frame(force_all=full)
+            frame = self._make_frame(force_all=budget_done)
             if stop is not None and frame["loss"] is not None and frame["loss"] <= stop:
                 message = f"the training loss reached {frame['loss']:.6g} <= stop.loss {stop}"
                 self.machine.event("finished", message)
@@ -314,7 +313,7 @@ class Session:
         if budget_done:
             self.machine.event("stepped")
         if self.machine.state != "running":
-            if not full:  # the page rests on this model: its units, health and regions must be this model's too
+            if not budget_done:  # the page rests on this model: its units, health and regions must be this model's too
                 self.machine.send(self._make_frame(force_all=True))
             raise StopTraining(PAUSED, "paused by the page")  # `_work` resumes the run on play
 

@@ -562,10 +562,6 @@ function nodeName(layer, i, n) {
   return netNames ? `${netNames[layer]}.${i + 1}` : `h${layer}.${i + 1}`;
 }
 
-// Link groups between columns: a plain MLP's consecutive layers, or a residual MLP's blocks and skips.
-function linkGroups(net) {
-  return net.groups || net.w.map((w, l) => ({ from: l, to: l + 1, layer: l, w }));
-}
 
 function buildNetwork(net) {
   const svg = $("network"), cols = net.sizes.length, tall = Math.max(...net.shown);
@@ -574,7 +570,7 @@ function buildNetwork(net) {
   const x = (c) => 56 + (width - 100) * c / (cols - 1), y = (c, i) => 12 + (tall - net.shown[c]) * (NODE + GAP) / 2 + i * (NODE + GAP) + NODE / 2;
   const links = document.createElementNS(svgNS(), "g"); svg.appendChild(links);
   netLinks = []; netNames = net.names || null;
-  for (const g of linkGroups(net)) {
+  for (const g of net.groups) {  // a plain MLP's consecutive layers, or a residual MLP's blocks and skips
     const a = g.from, b = g.to;
     if (g.skip) {  // identity: unit i of the stream goes on to unit i after the block, arching over it
       for (let i = 0; i < Math.min(net.shown[a], net.shown[b]); i++) {
@@ -635,7 +631,7 @@ function drawNetwork(f) {
   const key = net.sizes.join(",") + "/" + net.shown.join(",") + "/" + (net.names || []).join(",");
   if (key !== netKey) { buildNetwork(net); netKey = key; }
   const w = [];
-  for (const g of linkGroups(net)) { if (g.skip) continue; const a = f32(g.w); for (let k = 0; k < a.length; k++) w.push(a[k]); }
+  for (const g of net.groups) { if (g.skip) continue; const a = f32(g.w); for (let k = 0; k < a.length; k++) w.push(a[k]); }
   for (let k = 0; k < netLinks.length; k++) if (!netWeights || netWeights[k] !== w[k]) linkStyle(netLinks[k], w[k]);
   netWeights = w;
   const u = f.units;
