@@ -299,10 +299,3 @@ def test_resume_after_ctrl_c_mid_epoch_continues_the_same_batches():
     assert cut.status == "interrupted" and len(cut.losses) == 7  # mid-way through the second epoch
     rest = cut.resume(5)  # the rest of the second epoch (counted as one), then epochs 3..6
     np.testing.assert_array_equal(rest.losses, whole.losses)
-
-
-def test_resume_refuses_a_loaded_run(tmp_path):
-    run = mlplab.run("xor-mlp", epochs=5)
-    run.save(tmp_path)
-    with pytest.raises(SpecError, match="^resume"):
-        load_run(tmp_path).resume(5)

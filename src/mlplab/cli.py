@@ -155,6 +155,8 @@ def run_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="override the data and training seed"),
     export: list[str] = typer.Option([], "--export", help="also write the animation as html, gif, mp4 or png"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress bar (default: in a terminal)"),
+    resume: bool = typer.Option(False, "--resume", help="TARGET is a run folder: train it --epochs more (or the "
+                                "rest of an interrupted run) and write it back there"),
 ) -> None:
     """Run one experiment and write report.html, run.json and trajectory.npz."""
     for fmt in export:
@@ -164,6 +166,10 @@ def run_cmd(
         raise SpecError("--epochs", "a positive integer", epochs)
     if seed is not None and seed < 0:
         raise SpecError("--seed", "a non-negative integer", seed)
+    if resume:
+        if seed is not None:
+            raise SpecError("--seed", "no seed with --resume (a resumed run keeps its own)", seed)
+        return _resume_run(Path(target), epochs, export, progress)
     from .api import resolve, run as run_api
     from .budget import check as check_budget
     from .extras import check_extras
@@ -190,7 +196,31 @@ def run_cmd(
         if getattr(exc, "run", None) is None:
             raise
         run = exc.run  # saved below like any run; the exit code says it was interrupted
-    folder = write_outputs(run, output / run.name, export)
+    _finish_run(run, write_outputs(run, output / run.name, export))
+
+
+def _resume_run(folder: Path, epochs: Optional[int], export: list[str], progress: Optional[bool]) -> None:
+    """``mlplab run RUN_DIR --resume [--epochs N]``: continue a saved run in its own folder."""
+    from .training.resume import resume_epochs
+    from .training.run import load_run
+
+    if not folder.is_dir():
+        raise SpecError("--resume", "a run folder written by `mlplab run` (run.json, model.pt, state.npz)", str(folder))
+    check_output(folder, "TARGET")
+    run = load_run(folder)
+    epochs = resume_epochs(run, epochs)
+    callbacks = []
+    from .viz.progress import Progress, default_progress
+
+    if progress if progress is not None else default_progress():
+        callbacks.append(Progress(run.name))
+    out.print(f"{run.name}: resuming at step {run.steps} for {epochs} epochs (Ctrl-C stops it and keeps what was recorded)")
+    more = run.resume(epochs)  # Ctrl-C ends the training (status "interrupted"), not the command: saved below
+    _finish_run(more, write_outputs(more, folder, export))
+
+
+def _finish_run(run, folder: Path) -> None:
+    """Say how a run ended and where it is; exit 130 when it was interrupted."""
     line = f"{run.name}: {run.status}, {run.steps} steps"
     if run.final_loss is not None:
         line += f", final loss {run.final_loss:.6g}"

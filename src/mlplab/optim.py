@@ -49,9 +49,14 @@ class Optimizer(ABC):
     def state_dict(self) -> dict[str, Any]:
         return {k: (_copy(v) if hasattr(v, "shape") else v) for k, v in vars(self).items()}
 
+    # Settings, not state: a resumed run keeps the values its own spec gives (a changed lr or momentum).
+    HYPERPARAMETERS = frozenset({"lr", "momentum", "weight_decay", "l1", "decay", "l1_on", "betas", "eps"})
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict`: moments and step counts; the hyperparameters stay this optimizer's."""
         for k, v in state.items():
-            setattr(self, k, _copy(v) if hasattr(v, "shape") else v)
+            if k not in self.HYPERPARAMETERS:
+                setattr(self, k, _copy(v) if hasattr(v, "shape") else v)
 
     def _decayed(self, params: Array, grad: Array) -> Array:
         """L1 and L2 penalties added to the gradient (L2 as torch's ``weight_decay``)."""

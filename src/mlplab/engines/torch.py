@@ -148,4 +148,8 @@ class TorchEngine(Engine):
         return copy.deepcopy(self.optimizer.state_dict())
 
     def load_optimizer_state(self, state: Any) -> None:
-        self.optimizer.load_state_dict(state)
+        """Moments and step counts from ``state``; lr, momentum and weight decay stay this engine's spec's."""
+        now = self.optimizer.state_dict()["param_groups"]
+        groups = [{**saved, **{k: v for k, v in own.items() if k != "params"}, "params": saved["params"]}
+                  for saved, own in zip(state["param_groups"], now)]
+        self.optimizer.load_state_dict({**state, "param_groups": groups})

@@ -162,12 +162,22 @@ def _lattice(data, size: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
 class EpochMetrics(Callback):
     """Per-epoch training/validation loss and accuracy, in evaluation mode; optional early stopping."""
 
-    def __init__(self, patience: int | None = None):
-        self.patience = patience
+    def __init__(self, patience: int | None = None, start: dict[str, Any] | None = None):
+        self.patience, self.start = patience, start
 
     def on_train_start(self, t: Trainer) -> None:
         self.history: dict[str, list[float]] = {}
         self.best, self.best_epoch, self.best_state = math.inf, -1, None
+        if self.start is not None:  # a resumed run: the best so far, counted in epochs before this call's first
+            self.best, self.best_epoch = float(self.start["best"]), -1 - int(self.start["since"])
+            weights = self.start.get("weights")
+            self.best_state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()} if weights else None
+
+    def record(self) -> dict[str, Any]:
+        """What a resumed run needs to go on watching: the best value, epochs since it, its weights."""
+        done = len(next(iter(self.history.values()), []))
+        weights = {k: v.numpy().copy() for k, v in self.best_state.items()} if self.best_state is not None else None
+        return {"best": self.best, "since": done - 1 - self.best_epoch, "weights": weights}
 
     def on_epoch_end(self, t: Trainer, epoch: int) -> None:
         values = t.evaluate(t.data.X, t.data.y, "train")

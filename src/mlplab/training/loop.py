@@ -22,7 +22,9 @@ from ..errors import SpecError
 from ..specs import TrainSpec, validate
 from . import metrics as M
 from .callbacks import Callback, EpochMetrics, Recorder, StopTraining
+from .interrupts import DeferredInterrupt
 from .run import Run
+from .state import TrainingState
 
 # Which losses fit which task, and which output activation each loss expects from the model.
 TASK_LOSSES = {"regression": ("mse", "mse_sum"), "binary": ("bce", "bce_logits", "mse"), "multiclass": ("ce",)}
@@ -71,55 +73,128 @@ def train(model: nn.Module | None, data=None, spec: TrainSpec | dict[str, Any] |
     """Train ``model`` on ``data`` as ``spec`` says and return the recorded `Run`.
 
     ``train(model, data, epochs=500, lr=0.01)`` works as well as passing a `TrainSpec`;
-    ``engine="numpy"`` (or any field) goes the same way. Ctrl-C, a diverging loss or a callback's
-    `StopTraining` end the run early ("interrupted", "diverged", ...): nothing recorded before is lost.
+    ``engine="numpy"`` (or any field) goes the same way. Ctrl-C, SIGTERM (where the surface makes it an
+    interrupt), a diverging loss or a callback's `StopTraining` end the run early ("interrupted",
+    "diverged", ...): nothing recorded before is lost, and the run stops between two steps.
 
-    ``resume=run`` continues ``run`` for ``epochs`` more epochs: its model, data and training spec (unless
-    given), its optimizer state, step counter and batch order, with the new steps appended to its
-    trajectory; two calls of 500 epochs give the losses of one of 1000, bit for bit (`Run.resume`).
+    ``resume=run`` continues ``run`` (trained in this process or read by `load_run`) for ``epochs`` more
+    epochs from its `TrainingState`: its model, data, optimizer state, step counter and batch order, with
+    the new steps appended to its trajectory; two calls of 500 epochs give the losses of one of 1000, bit
+    for bit. ``spec``/``fields`` change what may change mid-trajectory (`CONTINUABLE`); the others are
+    refused by name. The returned run's ``segments`` say what each part trained with.
     """
     state = None
     if resume is not None:
-        state = getattr(resume, "resume_state", None)
-        if not state:
-            raise SpecError("resume", "a Run trained in this process (it keeps the optimizer state to continue from)",
-                            resume.name, hint="a run loaded from disk starts again: train(run.model, run.data, ...)")
-        model = resume.model if model is None else model
-        data = resume.data if data is None else data
-        if spec is None:
-            spec = dict(resume.spec.get("train") or {})
-        experiment = experiment or resume.spec
-    if model is None or data is None:
-        raise SpecError("model" if model is None else "data", "a model and a data set to train", None)
+        state, model, data, spec, experiment = _resumed(resume, model, data, spec, fields, experiment)
+        fields = {}
+    if not isinstance(model, nn.Module):
+        raise SpecError("model", "a torch.nn.Module (mlplab.build_model makes one)",
+                        model if model is None else type(model).__name__)
+    if not _is_dataset(data):
+        raise SpecError("data", "a mlplab Dataset (mlplab.make_dataset makes one)",
+                        data if data is None else type(data).__name__)
     spec = _train_spec(spec, fields)
     check_compatible(model, data, spec)
     if data.X_val is None and spec.val_fraction:
         data = data.split(spec.val_fraction, seed=spec.seed, into="val")
     engine_cls = choose(spec.engine, model, spec, data.task)
-    if state is not None and state["engine"] != engine_cls.name:
-        raise SpecError("train.engine", f"the engine that trained the run being resumed ({state['engine']!r})",
+    if state is not None and state.engine != engine_cls.name:
+        raise SpecError("train.engine", f"the engine that trained the run being resumed ({state.engine!r})",
                         engine_cls.name)
-    run = Run(spec=experiment or _spec_of(model, data, spec), model=model, data=data, engine=engine_cls.name)
+    run = Run(spec=_with_train(experiment, spec) if experiment else _spec_of(model, data, spec), model=model,
+              data=data, engine=engine_cls.name)
     cbs: list[Callback] = [Recorder(spec.frames, spec.grid, spec.snapshots)]
     if data.X_val is not None or spec.patience:
-        cbs.append(EpochMetrics(spec.patience))
-    cbs += callbacks or []
+        cbs.append(EpochMetrics(spec.patience, start=state.early if state is not None else None))
+    cbs += _callbacks(callbacks)
     _fit([model], [data], spec, engine_cls, cbs, [run], [spec], start=state)
-    if resume is not None:
-        _append(resume, run, state["steps"])
+    if resume is None:
+        run.segments = [_segment(run, 0, train=spec.model_dump())]
+    else:
+        before = validate(TrainSpec, resume.spec.get("train") or {}, "train").model_dump()
+        before["engine"] = state.engine if before["engine"] == "auto" else before["engine"]
+        changed = {k: v for k, v in spec.model_dump().items() if v != before.get(k)}
+        _append(resume, run, state.steps)
+        run.segments = list(resume.segments) + [_segment(run, state.steps, changed=changed)]
     return run
+
+
+# What a resumed run may change: the step's size and penalties, the batch size, the epochs and how much
+# is recorded or watched. Anything else (optimizer, loss, data, seed, engine, what is recorded per frame)
+# would start another trajectory, and is refused by name.
+CONTINUABLE = ("lr", "epochs", "momentum", "weight_decay", "l1", "batch_size", "frames", "patience")
+
+
+def _resumed(resume: Run, model, data, spec, fields: dict[str, Any], experiment):
+    """What `train(resume=run)` trains: the run's own model, data and state, its spec with the changes."""
+    if not isinstance(resume, Run):
+        raise SpecError("resume", "a Run (from mlplab.train, mlplab.run or mlplab.load_run)", type(resume).__name__)
+    state = resume.training_state
+    if state is None:
+        raise SpecError("resume", "a Run that kept its training state (trained in this process, or saved by "
+                        "this mlplab version with state.npz)", resume.name,
+                        hint="without it a run can only start again: train(run.model, run.data, ...)")
+    if resume.status == "diverged":
+        raise SpecError("resume", "a run that did not diverge", f"{resume.name} (diverged)",
+                        hint="train again with a smaller learning rate")
+    for name, given, own in (("model", model, resume.model), ("data", data, resume.data)):
+        if given is not None and given is not own:
+            raise SpecError(name, f"the resumed run's own {name} (a run continues on what it trained)",
+                            type(given).__name__)
+    if resume.model is None or resume.data is None:
+        missing = "model" if resume.model is None else "data"
+        raise SpecError("resume", f"a Run with its {missing} (model.pt and the data in trajectory.npz)", resume.name)
+    before = validate(TrainSpec, resume.spec.get("train") or {}, "train")
+    base = before.model_dump()
+    if before.engine == "auto":  # continue on the engine that trained it, whatever auto would pick today
+        base["engine"] = state.engine
+    changes = dict(spec.model_dump() if isinstance(spec, TrainSpec) else spec or {})
+    changes.update(fields)
+    after = validate(TrainSpec, {**base, **changes}, "train")
+    for name, value in after.model_dump().items():
+        if name not in CONTINUABLE and value != base[name]:
+            raise SpecError(f"train.{name}", f"{base[name]!r}, as in the run being resumed (a resumed run may "
+                            f"change only {', '.join(CONTINUABLE)})", value,
+                            hint="train a new run for another setting")
+    return state, resume.model, resume.data, after, experiment or resume.spec
+
+
+def _segment(run: Run, start: int, **what: Any) -> dict[str, Any]:
+    """One part of a run's trajectory: steps [start, start + steps), its engine, status and settings."""
+    return {"start": start, "steps": run.steps - start, "engine": run.engine, "status": run.status, **what}
+
+
+def _with_train(experiment: dict[str, Any], spec: TrainSpec) -> dict[str, Any]:
+    """The experiment's description with the training settings that actually ran."""
+    return {**experiment, "train": spec.model_dump()}
+
+
+def _is_dataset(data: Any) -> bool:
+    return all(hasattr(data, a) for a in ("X", "y", "task", "X_val", "split"))
+
+
+def _callbacks(callbacks: Any) -> list[Callback]:
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise SpecError("callbacks", "a list of mlplab Callback objects", type(callbacks).__name__)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise SpecError("callbacks", "Callback objects (subclasses of mlplab.training.callbacks.Callback)",
+                            type(cb).__name__)
+    return list(callbacks)
 
 
 def _append(before: Run, run: Run, offset: int) -> None:
     """``run`` continued ``before`` from step ``offset``: give it the whole trajectory, steps counted from the
     first run's start (the new run's step-0 frame is the old run's last model, already recorded)."""
-    run.losses = np.concatenate([before.losses, run.losses])
+    run.losses = np.concatenate([before.losses[:offset], run.losses])
     if before.frames is not None and run.frames is not None and before.frames.shape[1:] == run.frames.shape[1:]:
         keep = run.frame_steps + offset > (before.frame_steps[-1] if len(before.frame_steps) else -1)
         run.frame_steps = np.concatenate([before.frame_steps, run.frame_steps[keep] + offset])
         run.frames = np.concatenate([before.frames, run.frames[keep]])
         if before.grid_frames is not None and run.grid_frames is not None:
-            run.grid_frames = np.concatenate([before.grid_frames, run.grid_frames[keep]])
+            run.grid_frames = np.concatenate([before.grid_frames.astype(np.float32, copy=False), run.grid_frames[keep]])
         run.snapshots = {k: np.concatenate([v, run.snapshots[k][keep]]) for k, v in before.snapshots.items()
                          if k in run.snapshots}
     for k, v in before.epoch_metrics.items():
@@ -144,13 +219,15 @@ def train_stacked(models: Sequence[nn.Module], datasets: Sequence[Any], specs: S
     engine_cls = choose("stacked", models[0], spec, datasets[0].task)
     runs = [Run(spec=(experiments[i] if experiments else _spec_of(m, d, s)), model=m, data=d, engine=engine_cls.name)
             for i, (m, d, s) in enumerate(zip(models, datasets, specs))]
-    _fit(models, datasets, spec, engine_cls, [Recorder(spec.frames, spec.grid, spec.snapshots)] + list(callbacks),
+    _fit(models, datasets, spec, engine_cls, [Recorder(spec.frames, spec.grid, spec.snapshots)] + _callbacks(callbacks),
          runs, specs)
+    for run, s in zip(runs, specs):
+        run.segments = [_segment(run, 0, train=s.model_dump())]
     return runs
 
 
 def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_cls: type[Engine],
-         cbs: list[Callback], runs: list[Run], per_run: list[TrainSpec], start: dict[str, Any] | None = None) -> None:
+         cbs: list[Callback], runs: list[Run], per_run: list[TrainSpec], start: TrainingState | None = None) -> None:
     R = len(models)
     work = R * min(spec.batch_size or datasets[0].n, datasets[0].n) * sum(p.numel() for p in models[0].parameters())
     with threads_for_work(work):
@@ -160,34 +237,43 @@ def _fit(models: list[nn.Module], datasets: list[Any], spec: TrainSpec, engine_c
         t.gen = torch.Generator().manual_seed(spec.seed)  # the one source of batch order, for every engine
         t.order, t.next_batch = None, t.batches_per_epoch
         if start is not None:  # continue a run: its optimizer state, batch order and place in the epoch
-            t.engine.load_optimizer_state(start["optimizer"])
+            t.engine.load_optimizer_state(start.optimizer)  # moments and counters; hyperparameters stay the spec's
             t.engine.lr = per_run[0].lr
-            t.gen.set_state(start["generator"])
-            t.order, t.next_batch = start["order"], start["batch"]
+            t.gen.set_state(torch.from_numpy(np.asarray(start.generator, np.uint8).copy()))
+            if start.batch == t.batch:  # another batch size starts the next epoch afresh
+                t.order, t.next_batch = start.order, start.next_batch
+        t.guard = DeferredInterrupt()
         try:
             recorder = cbs[0]
             losses = np.full((t.total_steps, R) if t.stacked else (t.total_steps,), np.nan, np.float32)
             diverged_at = np.full(R, -1, np.int64)
             started = time.perf_counter()
             try:
-                for cb in cbs:
-                    cb.on_train_start(t)
-                _loop(t, losses, diverged_at)
+                with t.guard:
+                    for cb in cbs:
+                        cb.on_train_start(t)
+                    _loop(t, losses, diverged_at)
+                    t.guard.check()  # a signal during the last step: every step is done, but the user asked to stop
             except StopTraining as stop:
                 t.status, t.message = stop.status, stop.reason
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 t.status = "interrupted"
-                t.message = f"interrupted by the user after {t.steps_done} of {t.total_steps} steps; the steps done are kept"
+                how = str(exc) if str(exc).startswith("interrupted by") else "interrupted by the user"
+                t.message = (f"{how} after {t.steps_done} of {t.total_steps} steps; the steps done are kept, and "
+                             "the run can be resumed from its saved folder")
             elapsed = time.perf_counter() - started
             for cb in cbs:
                 if cb is not recorder:
                     cb.on_train_end(t)
             eng = t.engine
             if not t.stacked:
-                runs[0].resume_state = {
-                    "engine": eng.name, "optimizer": eng.optimizer_state(), "generator": t.gen.get_state(),
-                    "order": t.order, "batch": t.next_batch, "steps": (start or {}).get("steps", 0) + t.steps_done,
-                }
+                early = next((cb for cb in cbs if isinstance(cb, EpochMetrics)), None)
+                runs[0].training_state = TrainingState(
+                    engine=eng.name, steps=(start.steps if start is not None else 0) + t.steps_done,
+                    optimizer=eng.optimizer_state(), generator=t.gen.get_state().numpy().copy(),
+                    order=t.order, next_batch=t.next_batch, batch=t.batch,
+                    early=early.record() if early is not None else None,
+                )
         except BaseException:  # an error of ours or a callback's: the models get their own memory back first
             t.engine.finish()
             raise
@@ -222,7 +308,7 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
     spec, eng = t.spec, t.engine
     step_cbs = [cb for cb in t.callbacks if type(cb).on_step_end is not Callback.on_step_end]
     epoch_cbs = [cb for cb in t.callbacks if type(cb).on_epoch_end is not Callback.on_epoch_end]
-    gen = t.gen
+    gen, guard = t.gen, t.guard
     n, batch, full, per_epoch = t.n, t.batch, t.batch == t.n, t.batches_per_epoch
     stacked = t.stacked
     for epoch in range(spec.epochs):
@@ -248,8 +334,12 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
                 cb.on_step_end(t, step, loss, out)
             eng.update()
             t.steps_done, t.next_batch = step + 1, b + 1
+            if guard.pending and b + 1 < per_epoch:  # Ctrl-C or SIGTERM came during the step: stop, it is whole
+                guard.check()
         for cb in epoch_cbs:
             cb.on_epoch_end(t, epoch)
+        if guard.pending:  # an epoch's last step ends after its epoch callbacks, as without the signal
+            guard.check()
 
 
 def _stacked_divergence(t: Trainer, step: int, loss: np.ndarray, diverged_at: np.ndarray) -> None:

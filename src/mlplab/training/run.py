@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DataFileError
+from .state import STATE_FILE, TrainingState
 
 SCHEMA = 1
 # How a Run draws itself in a notebook; set by `mlplab` (the view layer), never imported from here.
@@ -55,7 +56,11 @@ class Run:
     engine: str = "torch"  # which engine trained it: "torch", "fused", "numpy", "stacked"
     model: Any = None  # the trained torch module (not serialised here; see model.pt)
     data: Any = None  # the Dataset it was trained on
-    resume_state: dict[str, Any] | None = field(default=None, repr=False)  # what `resume` continues from
+    # Where the training stopped, beyond the weights (`TrainingState`): what `resume` continues from.
+    training_state: TrainingState | None = field(default=None, repr=False)
+    # The parts of the trajectory: each call of `train`/`resume` adds one (steps, engine, status, and the
+    # full training settings for the first, the settings that changed for the others).
+    segments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -72,10 +77,30 @@ class Run:
     def resume(self, epochs: int, **fields: Any) -> Run:
         """Train this run ``epochs`` more epochs from where it stopped (optimizer state, step counter, batch
         order) and return the continued Run, whose trajectory holds both parts: ``run.resume(500)`` after
-        500 epochs equals 1000 epochs in one call, loss for loss. Only a Run trained in this process."""
+        500 epochs equals 1000 epochs in one call, loss for loss, also for a run read back by `load_run`
+        in another process. ``fields`` change what may change mid-trajectory (lr, momentum, weight_decay,
+        l1, batch_size, ...; see `CONTINUABLE`); ``segments`` records each part."""
         from .loop import train
 
-        return train(None, None, None, resume=self, **{**(self.spec.get("train") or {}), **fields, "epochs": epochs})
+        return train(None, None, None, resume=self, **{**fields, "epochs": epochs})
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (classification) or values (regression) of the trained model for the rows of ``X``."""
+        from .predict import predict
+
+        return predict(self, X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per class (binary: [P(0), P(1)]); classification runs only."""
+        from .predict import predict_proba
+
+        return predict_proba(self, X)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy (classification) or R^2 (regression) of the trained model on ``X``, ``y``."""
+        from .predict import score
+
+        return score(self, X, y)
 
     def framed(self) -> Run:
         """This run with ``data`` cut to the rows its frames follow (itself when frames cover every row)."""
@@ -98,6 +123,8 @@ class Run:
             "message": self.message,
             "engine": self.engine,
             "steps": self.steps,
+            "segments": self.segments,
+            "resumable": self.training_state is not None,
             "final_loss": _plain(self.final_loss),  # None when it is not finite: ``status`` says why
             "metrics": {k: _plain(v) for k, v in self.metrics.items()},
             "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
@@ -131,6 +158,10 @@ class Run:
             import torch
 
             _atomic(out / "model.pt", lambda f: torch.save(self.model.state_dict(), f))
+        if self.training_state is not None and self.model is not None:
+            self.training_state.save(out, write=_atomic)
+        else:  # a state left from an earlier save would belong to other weights
+            (out / STATE_FILE).unlink(missing_ok=True)
         text = json.dumps(_plain(self.summary()), indent=2, default=_plain, allow_nan=False)  # strict JSON: no NaN
         _atomic(out / "run.json", lambda f: f.write(text.encode()))
         return out
@@ -163,6 +194,7 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
     run = Run(spec=meta["spec"], losses=arrays["losses"], status=meta.get("status", "finished"))
     run.message, run.metrics, run.timings = meta.get("message", ""), meta.get("metrics", {}), meta.get("timings", {})
     run.engine = meta.get("engine", "torch")
+    run.segments = list(meta.get("segments") or [])
     run.frames, run.frame_steps = arrays.get("frames"), arrays.get("frame_steps")
     run.frame_rows = arrays.get("frame_rows")
     if "grid_frames" in arrays:
@@ -192,6 +224,7 @@ def load_run(directory: str | os.PathLike, *, with_model: bool = True) -> Run:
         model = build_model(meta["spec"]["model"])
         model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
         run.model = model.eval()
+        run.training_state = TrainingState.load(d)
     return run
 
 
