@@ -14,7 +14,7 @@ PAGE_PRESETS = [p["name"] for p in playground_presets() if not mlplab.experiment
 
 
 def _snippet_experiment(config) -> dict:
-    text = snippet(config, config.stop_epochs)
+    text = snippet(config, config.experiment)
     return ast.literal_eval(text.split("experiment = ", 1)[1].split("\n\nrun =")[0])
 
 

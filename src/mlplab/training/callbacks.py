@@ -203,3 +203,39 @@ class EpochMetrics(Callback):
                 for k, v in t.model.state_dict().items():
                     v.copy_(self.best_state[k])  # in place: engines that share the model's memory see it
         t.runs[0].epoch_metrics = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}
+
+
+class Replay(Callback):
+    """Live changes made while a run trained, applied again at the same steps: what lets a script retrain
+    what the playground trained, bit for bit on the same engine.
+
+    ``changes`` is a list of dicts, each with ``step`` (counted from the run's first step), ``phase`` and one
+    change: ``{"lr": v}``, or ``{"weight": [layer, to, from], "value": v}`` (Linear layer ``layer`` in the
+    model's order, the weight from unit ``from`` to unit ``to``). Phase ``"update"`` applies it after the
+    step's forward and backward, before its update (a change made while the page trains); ``"before"``
+    applies it before the step's forward (a change made while paused, at an epoch's end).
+    """
+
+    def __init__(self, changes: list[dict[str, Any]]):
+        self.at: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for change in changes:
+            self.at.setdefault((change.get("phase", "update"), int(change["step"])), []).append(change)
+
+    def _apply(self, t: Trainer, phase: str, step: int) -> None:
+        for change in self.at.get((phase, step), ()):
+            if "lr" in change:
+                t.engine.lr = float(change["lr"])
+            if "weight" in change:
+                layer, to, frm = change["weight"]
+                linear = [m for m in t.model.modules() if isinstance(m, torch.nn.Linear)][layer]
+                with torch.no_grad():  # in place: the engines' parameters share the model's memory
+                    linear.weight[to, frm] = float(change["value"])
+
+    def on_train_start(self, t: Trainer) -> None:
+        self._apply(t, "before", t.steps_done)
+
+    def on_step_end(self, t: Trainer, step: int, loss: Any, pred: np.ndarray | None) -> None:
+        self._apply(t, "update", step)
+
+    def on_epoch_end(self, t: Trainer, epoch: int) -> None:
+        self._apply(t, "before", t.steps_done)

@@ -150,6 +150,8 @@ def _resumed(resume: Run, model, data, spec, fields: dict[str, Any], experiment)
         base["engine"] = state.engine
     changes = dict(spec.model_dump() if isinstance(spec, TrainSpec) else spec or {})
     changes.update(fields)
+    if changes.get("engine") == "auto":  # "pick one" is answered already: the engine that trained it
+        changes.pop("engine")
     after = validate(TrainSpec, {**base, **changes}, "train")
     for name, value in after.model_dump().items():
         if name not in CONTINUABLE and value != base[name]:

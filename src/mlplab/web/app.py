@@ -280,7 +280,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, hosts: tuple[str, ...] = (),
     @app.get("/api/session/{sid}/snippet")
     async def snippet(sid: str) -> PlainTextResponse:
         entry = sessions.get(sid)
-        return PlainTextResponse(write_snippet(entry.session.config, entry.session.epoch))
+        return PlainTextResponse(write_snippet(entry.session.config, entry.session.start_spec(), entry.session.changes))
 
     @app.delete("/api/session/{sid}")
     async def delete(sid: str) -> dict[str, Any]:

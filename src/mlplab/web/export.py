@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import pprint
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from ..training.run import Run
 from .config import Config
 
 
-def export_zip(run: Run, config: Config, epochs: int) -> bytes:
+def export_zip(run: Run, config: Config, experiment: dict[str, Any], changes: list[dict[str, Any]] = ()) -> bytes:
     """run.json + trajectory.npz + model.pt (Run.save), snippet.py, and data.csv for own data."""
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="mlplab-export-") as tmp:
@@ -23,7 +25,7 @@ def export_zip(run: Run, config: Config, epochs: int) -> bytes:
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for p in sorted((Path(tmp) / "run").iterdir()):
                 z.write(p, f"playground/{p.name}")
-            z.writestr("playground/snippet.py", snippet(config, epochs))
+            z.writestr("playground/snippet.py", snippet(config, experiment, changes))
             if config.custom:
                 z.writestr("playground/data.csv", data_csv(config.data))
     return buf.getvalue()
@@ -43,20 +45,33 @@ def data_csv(data: Dataset) -> str:
     return "\n".join(lines) + "\n"
 
 
-def snippet(config: Config, epochs: int) -> str:
-    """A Python script that trains the same experiment with `mlplab.run`."""
-    exp = json.loads(json.dumps(config.experiment))
-    exp["train"]["epochs"] = max(1, epochs)
+def snippet(config: Config, experiment: dict[str, Any], changes: list[dict[str, Any]] = ()) -> str:
+    """A Python script that trains what the page trained: the experiment as it started, with the page's live
+    changes (learning rates, weight edits) replayed at the steps they were made (`Replay`)."""
+    exp = json.loads(json.dumps(experiment))
     if config.custom:
         d = config.data
         task = d.task
         cols = "label" if d.task != "regression" else [f"y{i + 1}" for i in range(d.d_out)]
         exp["data"] = {"name": "csv", "params": {"path": "data.csv", "y": cols, "task": task}}
-    text = json.dumps(exp, indent=4).replace("true", "True").replace("false", "False").replace("null", "None")
-    return (
-        '"""Reproduce a playground run: python snippet.py (beside data.csv when the data was your own)."""\n'
-        "import mlplab\n\n"
-        f"experiment = {text}\n\n"
-        "run = mlplab.run(experiment)\n"
-        "print(run)\n"
-    )
+    text = _python(exp)
+    lines = [
+        '"""Reproduce a playground run: python snippet.py (beside data.csv when the data was your own)."""',
+        "import mlplab",
+    ]
+    if changes:
+        lines.append("from mlplab.training.callbacks import Replay")
+    lines += ["", f"experiment = {text}", ""]
+    if changes:
+        lines += ["# the page's live changes, at the steps it made them (see mlplab.training.callbacks.Replay)",
+                  f"changes = {_python(list(changes))}", "",
+                  "run = mlplab.run(experiment, callbacks=[Replay(changes)])"]
+    else:
+        lines.append("run = mlplab.run(experiment)")
+    lines.append("print(run)")
+    return "\n".join(lines) + "\n"
+
+
+def _python(value: Any) -> str:
+    """Plain values (dicts, lists, strings, numbers, booleans, None) written as a Python literal."""
+    return pprint.pformat(value, indent=1, width=100, sort_dicts=False)

@@ -6,6 +6,7 @@ The configuration is parsed in config.py, frames are drawn in frames.py, exports
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -49,6 +50,7 @@ class PlaygroundCallback(Callback):
         if s.lr != s._lr_applied:
             t.engine.lr = s.lr  # every engine takes a new learning rate between steps
             s._lr_applied = s.lr
+            s._log({"lr": s.lr}, phase="update")
         if not s._turn.tick():  # stopped while queued for the next time slice
             raise StopTraining("interrupted", s._stop_reason)
 
@@ -104,8 +106,9 @@ class Session:
 
         self.model = build_model(self.model_spec, seed=self.train_spec.seed)
         self.epoch = 0
-        self._lr_applied = self.lr
+        self._lr_applied = self.start_lr = self.lr  # the rate the run starts with; `changes` holds the later ones
         self._step_losses: list[float] = []
+        self.changes: list[dict[str, Any]] = []  # live learning-rate changes and weight edits, by step
         self._run: Run | None = None  # the worker's last `train` result (each resume continues it)
         self._last_frame = self._last_units = self._last_regions = -math.inf
         self._regions: dict[str, Any] | None = None
@@ -184,17 +187,24 @@ class Session:
                 self.machine.send(self._make_frame(force_all=True))
         return {"type": "weight", "layer": layer, "to": to, "from": frm, "value": value}
 
-    def _apply(self, edit: tuple[int, int, int, float]) -> None:
+    def _apply(self, edit: tuple[int, int, int, float], phase: str = "before") -> None:
         layer, to, frm, value = edit
         with torch.no_grad():  # in place: the engine's flat parameters share this memory
             linears(self.model)[layer].weight[to, frm] = value
+        self._log({"weight": [layer, to, frm], "value": value}, phase)
 
-    def _apply_edits(self) -> None:
+    def _log(self, change: dict[str, Any], phase: str) -> None:
+        """Keep a live change where it happened, for the export (`training.callbacks.Replay` reads the same
+        list): "update" while training (after the step's backward, before its update), "before" otherwise."""
+        step = len(self._step_losses) - (1 if phase == "update" else 0)
+        self.changes.append({"step": step, "phase": phase, **change})
+
+    def _apply_edits(self, phase: str = "update") -> None:
         if self._edits:
             with self._edits_lock:
                 edits, self._edits = self._edits, []
             for e in edits:
-                self._apply(e)
+                self._apply(e, phase)
 
     def reset(self) -> None:
         """Stop the worker, rebuild the model from its seed, and show the untrained frame (state idle)."""
@@ -270,6 +280,8 @@ class Session:
                 # exactly as an uninterrupted one. A new learning rate reaches the engine between two steps
                 # (`t.engine.lr`) without a pause.
                 spec = self.train_spec.replace(epochs=self.config.stop_epochs - self.epoch, lr=self.lr, frames=2)
+                if self.lr != self._lr_applied:  # changed while paused: in force from the next step's forward
+                    self._log({"lr": self.lr}, phase="before")
                 self._lr_applied = self.lr
                 if self._run is None:
                     run = train(self.model, self.config.data, spec, callbacks=[cb])
@@ -290,7 +302,7 @@ class Session:
         except Exception as exc:  # a worker must never die silently: the page hears why
             self.machine.event("failed", f"training failed: {exc}")
         if not self._stop.is_set():
-            self._apply_edits()  # an edit that came with the last step
+            self._apply_edits("before")  # an edit that came with the last step: in force from the next one
             self.machine.send(self._make_frame(force_all=True))
 
     def _epoch_done(self, t) -> None:
@@ -377,10 +389,37 @@ class Session:
             if self.status != "error":  # a failed call returned no Run: the state says what happened
                 run.status = "interrupted" if trained.status == PAUSED else trained.status
         run.message = self.message
+        run.spec = self.trained_spec()
+        run.segments = self.segments(run)
         run.metrics = M.split_metrics(lambda X: model(torch.from_numpy(np.ascontiguousarray(X, np.float32))).detach().numpy(),
                                       self.config.data, self.train_spec.loss)
         return run
 
+    def start_spec(self) -> dict[str, Any]:
+        """The experiment as the session started it (its first learning rate), for the epochs trained."""
+        exp = json.loads(json.dumps(self.config.experiment))
+        exp["train"].update(lr=self.start_lr, epochs=max(1, self.epoch))
+        return exp
+
+    def trained_spec(self) -> dict[str, Any]:
+        """What trained last: the start's experiment with the last learning rate a step used."""
+        exp = self.start_spec()
+        exp["train"]["lr"] = self._lr_applied
+        return exp
+
+    def segments(self, run: Run) -> list[dict[str, Any]]:
+        """The run's parts: the start's settings, then one part per live change (a learning rate or an edit)."""
+        parts = [{"start": 0, "engine": run.engine, "status": run.status, "train": self.start_spec()["train"]}]
+        for change in self.changes:
+            what = {"changed": {"lr": change["lr"]}} if "lr" in change else \
+                {"edit": {"weight": change["weight"], "value": change["value"]}}
+            parts.append({"start": change["step"], "phase": change["phase"], "engine": run.engine,
+                          "status": run.status, **what})
+        ends = [p["start"] for p in parts[1:]] + [run.steps]
+        for part, end in zip(parts, ends):
+            part["steps"] = end - part["start"]
+        return parts
+
     def export_zip(self) -> bytes:
         """The session's zip (see export.py): its Run's files, a snippet, and data.csv for own data."""
-        return export_zip(self.to_run(), self.config, self.epoch)
+        return export_zip(self.to_run(), self.config, self.start_spec(), self.changes)
