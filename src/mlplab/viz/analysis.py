@@ -15,6 +15,7 @@ from ..errors import MlplabError, SpecError
 COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "piecewise-": ("landscape", "health"),
     "sine-": ("spectrum",),
+    "spectral-": ("frequencies", "spectrum"),
     "xor-": ("health",),
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
@@ -153,6 +154,38 @@ def _spectrum(items: list[Spectrum], titles: list[str]) -> Any:
                    titles=[_wrap(t) for t in titles])
 
 
+def frequency_fit_figure(result: Spectrum, freqs: Any) -> Any:
+    """Spectral bias, frequency by frequency: the residual's Fourier amplitude at each of the target's
+    frequencies through training, over its amplitude at step 0 (1: nothing fitted yet, 0: fitted), with
+    a marker where each first falls below half. Low frequencies are fitted first when the low curves fall first."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_hline(y=0.5, line=dict(color=THRESHOLD_GREY, dash="dot"), annotation_text="half of its start",
+                  annotation_position="top right")
+    for i, f in enumerate(sorted(float(v) for v in freqs)):
+        j = int(np.argmin(np.abs(result.freqs - f)))
+        if not np.isclose(result.freqs[j], f, rtol=1e-6, atol=1e-9):
+            raise SpecError("freqs", f"frequencies on the spectrum's bins (nearest to {f:g}: {result.freqs[j]:g})", f)
+        amp = result.amplitude[:, j]
+        share = amp / amp[0] if amp[0] > 0 else np.full_like(amp, np.nan)
+        below = np.flatnonzero(share < 0.5)
+        when = f"halved at step {int(result.steps[below[0]]):,}" if len(below) else "not halved"
+        colour = PALETTE[i % len(PALETTE)]
+        name = f"{f:g} cycle{'s' * (f != 1)} per unit ({when})"
+        fig.add_trace(go.Scatter(x=result.steps, y=share, mode="lines", name=name, line=dict(color=colour, width=2),
+                                 hovertemplate="step %{x}: %{y:.3f} of the start<extra>" + f"{f:g} cycles/unit</extra>"))
+        if len(below):
+            fig.add_trace(go.Scatter(x=[result.steps[below[0]]], y=[share[below[0]]], mode="markers", showlegend=False,
+                                     marker=dict(color=colour, size=10, symbol="circle-open", line=dict(width=2)),
+                                     hoverinfo="skip"))
+    fig.update_layout(title="Residual amplitude at each frequency of the target, over its amplitude at step 0",
+                      template="plotly_white", height=420, legend=dict(orientation="h", y=-0.2),
+                      xaxis=dict(title="step", tickformat="d"),
+                      yaxis=dict(title="share still unfitted", range=[0, 1.15], tickvals=[0, 0.25, 0.5, 0.75, 1]))
+    return fig
+
+
 def _health(items: list[Health], titles: list[str]) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -231,6 +264,8 @@ CAPTIONS = {
                      "frame projects onto it: training does not walk the straight line.",
     "random": "The same loss on two filter-normalised random directions (Li et al. 2018).",
     "spectrum": "Fourier amplitudes of target minus prediction on a uniform grid, at every recorded frame.",
+    "frequencies": "Spectral bias, frequency by frequency: the residual's Fourier amplitude at each sine of the "
+                   "target, on one whole period, through training. The lower the frequency, the sooner it is fitted.",
     "health": "Per layer: gradient norm, update-to-weight ratio per step, activation spread, and dead ReLU units.",
     "sharpness": "The largest Hessian eigenvalue of the training loss, by power iteration on Hessian-vector products.",
 }
@@ -249,6 +284,11 @@ def analysis_figures(run: Any, what: tuple[str, ...] | list[str]) -> list[tuple[
             out.append((CAPTIONS["random"], A.landscape(run, directions="random").figure()))
         elif name == "spectrum":
             out.append((CAPTIONS["spectrum"], A.spectrum(run).figure()))
+        elif name == "frequencies":  # a target built of known sines: each one's residual through training
+            freqs = (getattr(run.data, "params", None) or {}).get("freqs")
+            if not freqs:
+                raise SpecError("data.params.freqs", "the target's frequencies (data 'sines')", None)
+            out.append((CAPTIONS["frequencies"], frequency_fit_figure(A.spectrum(run, domain="grid"), freqs)))
         elif name == "health":
             out.append((CAPTIONS["health"], A.health(run).figure()))
         elif name == "sharpness":

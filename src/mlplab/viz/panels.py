@@ -22,7 +22,7 @@ def extra_figures(run: Any) -> list[tuple[str, Any]]:
     data = run.data
     if data is not None and getattr(data, "image_shape", None) and run.model is not None:
         out += image_figures(run)
-    if data is not None and data.d_in == 2 and run.model is not None:
+    if data is not None and data.d_in in (1, 2) and run.model is not None:
         out += region_figures(run)
     if data is not None:  # landscape, spectrum, layer health, sharpness: which preset shows which, in viz/analysis.py
         from .analysis import course_panels
@@ -89,10 +89,13 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
 
 
 def region_figures(run: Any) -> list[tuple[str, Any]]:
-    """The exact linear regions of the trained network, and their count through training against the bound."""
+    """The exact linear regions of the trained network, and their count through training against the bound
+    (for a 1-input network: its exact linear pieces, drawn on the fitted curve)."""
     from ..geometry import default_box, linear_regions
     from .regions import region_count_figure, region_map, regions_phrase
 
+    if run.data.d_in == 1:
+        return _pieces_figures(run)
     try:
         regions = linear_regions(run.model, default_box(run))
     except (SpecError, MlplabError):
@@ -110,4 +113,19 @@ def region_figures(run: Any) -> list[tuple[str, Any]]:
         out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
         out.append(("Number of linear regions through training, against the upper bound proven for this architecture",
                     region_count_figure(run)))
+    return out
+
+
+def _pieces_figures(run: Any) -> list[tuple[str, Any]]:
+    from .regions import pieces_count_figure, pieces_figure
+
+    try:
+        fig = pieces_figure(run)
+    except (SpecError, MlplabError):
+        return []  # not piecewise linear (tanh, sigmoid hidden units, polynomial features)
+    out = [("The fitted curve piece by piece, computed exactly by walking the layers' activation patterns "
+            "(mlplab.geometry.linear_pieces_1d): alternate pieces alternate colours, a black tick marks each breakpoint",
+            fig)]
+    if run.snapshots and run.frames is not None:
+        out.append(("Number of linear pieces through training, against the bound for one input", pieces_count_figure(run)))
     return out
