@@ -336,7 +336,8 @@ def regions_cmd(
     else:
         out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
         if spec.residual or leaky:  # Serra's bound and the lower bounds need plain ReLU
-            out.print("  bounds proven for this architecture (see mlplab.geometry.bounds.residual_upper):")
+            out.print("  bounds that hold for this architecture (the residual bound is mlplab's own: proof in "
+                      "docs/architecture.md, Geometry, and mlplab.geometry.bounds.residual_upper):")
         for key, value in found:
             out.print(f"  {key}: {value}")
     out.print(f"report: {path}")

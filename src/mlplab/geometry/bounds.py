@@ -117,9 +117,9 @@ def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False, leaky: 
     >>> upper_bound(2, [2, 2])
     (11, 'Serra et al. 2018 upper bound')
     >>> upper_bound(2, [2, 2], residual=True)
-    (16, 'upper bound proven for residual nets')
+    (16, "residual-net upper bound (mlplab's own proof: docs/architecture.md, Geometry)")
     >>> upper_bound(2, [2, 2], leaky=True)
-    (16, 'Montufar 2017 upper bound (leaky ReLU)')
+    (16, "Montufar 2017's form for leaky ReLU (mlplab's own proof: docs/architecture.md, Geometry)")
 
     With one input the same theorems count pieces of a curve: one hidden layer of n units bends the line
     at most n times (Serra's sum_{j <= 1} C(n, j) = n + 1); deeper nets get Serra's bound with
@@ -139,7 +139,7 @@ def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False, leaky: 
         same = value == prod(n + 1 for n in hidden)
         return value, "Serra et al. 2018 upper bound, one input" + (" (= prod (n_l + 1))" if same else "")
     if residual:
-        return int(named["residual_upper"]), "upper bound proven for residual nets"
+        return int(named["residual_upper"]), "residual-net upper bound (mlplab's own proof: docs/architecture.md, Geometry)"
     if leaky:
-        return int(named["montufar2017_upper"]), "Montufar 2017 upper bound (leaky ReLU)"
+        return int(named["montufar2017_upper"]), "Montufar 2017's form for leaky ReLU (mlplab's own proof: docs/architecture.md, Geometry)"
     return int(named["serra2018_upper"]), "Serra et al. 2018 upper bound"

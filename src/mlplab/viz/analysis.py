@@ -20,6 +20,9 @@ COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
 }
+LONG_PALETTE = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd",
+                "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#bcbd22", "#dbdb8d", "#17becf",
+                "#9edae5")  # more (variant, layer) pairs than PALETTE holds: 18 before one repeats (no grey: THRESHOLD_GREY)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
 THRESHOLD_GREY = "#7f7f7f"  # reference lines (2/lr): apart from every measured curve's colour
@@ -201,28 +204,33 @@ def _health(items: list[Health], titles: list[str]) -> Any:
     fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, shared_yaxes=True, vertical_spacing=0.05,
                         horizontal_spacing=0.03, column_titles=heads if n > 1 else None,
                         row_titles=[label for _, label, _ in rows])
-    layers = list(dict.fromkeys(layer for r in items for layer in r.table["layer"]))
-    colour = {layer: PALETTE[i % len(PALETTE)] for i, layer in enumerate(layers)}  # one colour per layer everywhere
-    kinds = {layer: "/".join(dict.fromkeys(k for r in items for k in r.table["kind"][r.table["layer"] == layer]))
-             for layer in layers}  # a layer's legend entry serves every column: sigmoid in one, relu in another
-    shown: set[str] = set()
+    # one legend entry per (variant, layer), each its own colour and named by that variant's own layer kind:
+    # net.0 of one variant and net.4.fc1 of another are different layers, even at the same depth
+    pairs = list(dict.fromkeys((c, layer) for c, r in enumerate(items, start=1) for layer in r.table["layer"]))
+    palette = PALETTE if len(pairs) <= len(PALETTE) else LONG_PALETTE
+    colour = {pair: palette[i % len(palette)] for i, pair in enumerate(pairs)}
+    shown: set[tuple[int, str]] = set()
     for c, r in enumerate(items, start=1):
         t = r.table
+        kind = {layer: "/".join(dict.fromkeys(t["kind"][t["layer"] == layer])) for layer in dict.fromkeys(t["layer"])}
         for ri, (col, label, log) in enumerate(rows, start=1):
             part = t[t[col].notna()]
             for layer in dict.fromkeys(part["layer"]):
                 sub = part[part["layer"] == layer]
+                name = f"{layer} ({kind[layer]})" if n == 1 else f"{titles[c - 1]}: {layer} ({kind[layer]})"
                 fig.add_trace(go.Scatter(x=sub["step"].to_numpy(), y=sub[col].to_numpy(np.float64), mode="lines",
-                                         name=f"{layer} ({kinds[layer]})", legendgroup=layer,
-                                         showlegend=layer not in shown, line=dict(color=colour[layer]),
+                                         name=name, legendgroup=f"{c}/{layer}",
+                                         showlegend=(c, layer) not in shown, line=dict(color=colour[(c, layer)]),
                                          hovertemplate=f"{titles[c - 1]}<br>{layer}<br>step %{{x}}: %{{y:.4g}}"
                                                        "<extra></extra>"),
                               row=ri, col=c)
-                shown.add(layer)
+                shown.add((c, layer))
         fig.update_xaxes(title_text="step", row=len(rows), col=c)
     for ri, (col, _, log) in enumerate(rows, start=1):
         if log:  # the same ticks on every column of the row
             fig.update_yaxes(**log_axis(*(r.table[col].to_numpy(np.float64) for r in items)), row=ri)
+        elif col == "dead_fraction":  # a fraction: 0 to 1, also when every value is 0 (plotly would span -1..1)
+            fig.update_yaxes(range=[-0.03, 1.03], tickvals=[0, 0.25, 0.5, 0.75, 1], row=ri)
         first = next(c for c, r in enumerate(items, start=1) if r.table[col].notna().any())
         if first > 1:  # shared axes label only the first column: here it is empty (no ReLU in that run)
             fig.update_yaxes(showticklabels=True, row=ri, col=first)

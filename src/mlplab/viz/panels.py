@@ -36,10 +36,12 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
     from plotly.subplots import make_subplots
 
     labels = [k[len("loss/"):] for k in run.extras if k.startswith("loss/")]
+    stops = sklearn_stops(run)
     curves = go.Figure()
     for label in labels:
         y = run.extras[f"loss/{label}"]
-        curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=label,
+        name = label + (f" (stopped at {stops[label][0]} of {stops[label][1]} iterations)" if label in stops else "")
+        curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=name,
                                     hovertemplate="step %{x}: %{y:.6g}<extra>" + label + "</extra>"))
     curves.update_layout(title="Training loss of each path", xaxis_title="step (scikit-learn: epoch)",
                          height=420, template="plotly_white")
@@ -59,8 +61,26 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
             grid.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False,
                                       marker=dict(size=5, color=colour, line=dict(width=0.5, color="white"))), row=r, col=c)
     grid.update_layout(title="Decision boundaries, side by side (p(class 1))", height=360 * rows, template="plotly_white")
-    return [("Loss curves of the three mlplab paths and scikit-learn", curves),
+    why = "".join(f" {label} stopped after {done} of max_iter={most} iterations: its training loss improved by less "
+                  f"than tol={tol:g} for n_iter_no_change={patience} epochs in a row, scikit-learn's own stopping rule "
+                  "(the mlplab runs here take every step they are given)."
+                  for label, (done, most, tol, patience) in stops.items())
+    return [("Loss curves of the three mlplab paths and scikit-learn." + why, curves),
             ("The probability each fitted model assigns on the same grid", grid)]
+
+
+def sklearn_stops(run: Any) -> dict[str, tuple[int, int, float, int]]:
+    """scikit-learn fits of a comparison that ended before max_iter: label -> (iterations, max_iter, tol,
+    n_iter_no_change), read from the preset's settings (scikit-learn's defaults where it sets none)."""
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    out = {}
+    for i, settings in enumerate((spec.get("extras") or {}).get("sklearn") or []):
+        label = "scikit-learn " + (settings.get("label") or f"#{i + 1}")  # as mlplab.compare names the curve
+        loss = run.extras.get(f"loss/{label}")
+        most = int(settings.get("max_iter", 200))
+        if loss is not None and len(loss) < most:
+            out[label] = (len(loss), most, float(settings.get("tol", 1e-4)), int(settings.get("n_iter_no_change", 10)))
+    return out
 
 
 def image_figures(run: Any) -> list[tuple[str, Any]]:
@@ -111,7 +131,9 @@ def region_figures(run: Any) -> list[tuple[str, Any]]:
         from .synced import regions_and_outputs
 
         out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
-        out.append(("Number of linear regions through training, against the upper bound proven for this architecture",
+        out.append(("Number of linear regions through training, against the tightest upper bound known for this "
+                    "architecture (published for plain ReLU nets; for residual and leaky ReLU nets mlplab's own, proved in "
+                    "docs/architecture.md, Geometry)",
                     region_count_figure(run)))
     return out
 

@@ -155,6 +155,29 @@ def regions_phrase(n: int) -> str:
     return f"{n:,} linear region{'s' * (n != 1)}"
 
 
+THIN = 0.006  # a region narrower than this share of the box's shorter side is a hairline on a ~600 px map
+
+
+def thin_regions(regions: Regions, share: float = THIN) -> np.ndarray:
+    """(R,) bool: regions too thin to see filled, their mean width (2 area / perimeter: a sliver's width,
+    half a square's side) under ``share`` of the box's shorter side. The map outlines them."""
+    (x0, x1), (y0, y1) = regions.box
+    starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]]).astype(np.int64)
+    nxt = np.arange(len(regions.xy)) + 1
+    nxt[starts + regions.counts - 1] = starts  # each polygon's last vertex joins its first
+    edges = np.sqrt(((regions.xy[nxt] - regions.xy) ** 2).sum(1))
+    perimeter = np.add.reduceat(edges, starts) if len(starts) else np.zeros(0)
+    width = 2 * regions.areas / np.maximum(perimeter, 1e-300)
+    return width < share * min(x1 - x0, y1 - y0)
+
+
+def regions_title(regions: Regions) -> str:
+    """ "9 linear regions (7 too thin to see filled: outlined in black)", or just the count."""
+    thin = int(thin_regions(regions).sum())
+    note = f" ({thin} too thin to see filled: outlined in black)" if thin else ""
+    return regions_phrase(len(regions)) + note
+
+
 def region_traces(
     regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full",
     colours: np.ndarray | None = None,
@@ -179,6 +202,10 @@ def region_traces(
             go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=col, line=edge, hoverinfo="skip",
                        showlegend=False, name=f"regions {k}")
         )
+    thin = thin_regions(regions)  # hairline regions: a dark outline, so a map never hides most of its count
+    x, y = _gapped(regions.xy, regions.counts, starts, thin)
+    traces.append(go.Scatter(x=x, y=y, mode="lines", line=dict(color="#222", width=1.2), hoverinfo="skip",
+                             name=f"thin regions, outlined ({int(thin.sum())})", showlegend=bool(thin.any())))
     seg = boundary_segments(regions) if show_boundary else np.zeros((0, 2, 2))
     bx = np.full((len(seg), 3), np.nan).astype(object)
     by = bx.copy()
@@ -280,7 +307,7 @@ def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_
 
     fig = go.Figure(region_traces(regions, data, color=color, show_boundary=show_boundary))
     extra = f", {regions.slivers} slivers merged" if regions.slivers else ""
-    _layout(fig, regions, f"{regions_phrase(len(regions))}{extra}")
+    _layout(fig, regions, f"{regions_title(regions)}{extra}")
     return fig
 
 
@@ -312,7 +339,7 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     for (step, r), col in zip(shots, palettes):
         moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern", colours=col)
         frames.append(go.Frame(data=moving, traces=list(range(len(moving))), name=str(step),
-                               layout=dict(title=f"step {step}: {regions_phrase(len(r))}")))
+                               layout=dict(title=f"step {step}: {regions_title(r)}")))
     first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern",
                           colours=palettes[0])
     fig = go.Figure(data=first, frames=frames)
@@ -427,11 +454,11 @@ def pieces_figure(run, interval=None):
                                  hovertemplate="x %{x:.4g}: %{y:.4g}<extra></extra>"))
     b = pieces.breakpoints
     fig.add_trace(go.Scatter(x=b, y=pieces(b)[:, 0], mode="markers", name=f"breakpoints ({len(b):,})",
-                             marker=dict(symbol="line-ns-open", size=14, color="black", line=dict(width=2)),
+                             marker=dict(symbol="line-ns-open", size=11, color="black", line=dict(width=1.5)),
                              hovertemplate="breakpoint at x = %{x:.6g}<extra></extra>"))
     found = architecture_bound(model)
-    bound = f"; bound {found[0]:,}: {found[1]}" if found else ""
-    fig.update_layout(title=dict(text=f"{pieces_phrase(len(pieces))} on [{lo:.3g}, {hi:.3g}], exact{bound}", font_size=14),
+    bound = f"<br><sup>bound {found[0]:,}: {found[1]}</sup>" if found else ""
+    fig.update_layout(title=dict(text=f"{pieces_phrase(len(pieces))} on [{lo:.3g}, {hi:.3g}], exact{bound}"),
                       template="plotly_white", xaxis_title="x", height=440, legend=dict(orientation="h", y=-0.2),
                       yaxis_title="output" if out_act == "none" else f"output before the final {out_act}")
     return fig
