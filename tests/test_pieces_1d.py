@@ -104,3 +104,13 @@ def test_bad_inputs_are_refused_by_name():
         linear_pieces_1d(_model(hidden=[3], activation="tanh"))
     with pytest.raises(SpecError, match="linear_pieces_1d"):  # the 2-D enumerator points to it
         linear_regions(_model(hidden=[3]))
+
+
+def test_to_dict_is_json_and_matches_the_pieces():
+    import json
+
+    pieces = linear_pieces_1d(_model(seed=1, hidden=[6]), (-1, 1))
+    d = json.loads(json.dumps(pieces.to_dict()))
+    assert d["count"] == len(pieces) == len(d["pieces"]) and d["breakpoints"] == pieces.breakpoints.tolist()
+    assert d["pieces"][0]["lo"] == -1 and d["pieces"][-1]["hi"] == 1
+    assert [p["slope"] for p in d["pieces"]] == pieces.slopes[:, 0].tolist()

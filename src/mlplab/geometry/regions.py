@@ -572,6 +572,12 @@ class Pieces1D:
     def __len__(self) -> int:
         return len(self.slopes)
 
+    def to_dict(self) -> dict:
+        """JSON-ready: count, breakpoints, and each piece's interval, slope and intercept (first output)."""
+        return {"count": len(self), "breakpoints": self.breakpoints.tolist(),
+                "pieces": [{"lo": float(a), "hi": float(b), "slope": float(m), "intercept": float(c)}
+                           for a, b, m, c in zip(self.edges[:-1], self.edges[1:], self.slopes[:, 0], self.intercepts[:, 0])]}
+
     def __call__(self, x) -> np.ndarray:
         """The piecewise-linear function at ``x`` (n,) -> (n, out); inputs outside extend the end pieces."""
         x = np.asarray(x, dtype=np.float64).ravel()
