@@ -133,6 +133,9 @@ def test_layer_health_names_each_variants_layers_apart_and_dead_fraction_spans_0
     dead_rows = [k for k in fig.layout if k.startswith("yaxis") and fig.layout[k].range is not None
                  and tuple(fig.layout[k].range) == (-0.03, 1.03)]
     assert dead_rows  # the dead-fraction row spans 0..1
+    many = A.figure([plain, residual] * 3, titles=list("abcdef"))  # more entries than any fixed palette holds
+    entries = [t for t in many.data if t.showlegend]
+    assert len(entries) > 18 and len({t.line.color for t in entries}) == len(entries)
     one = A.figure(residual)  # no dead unit at all in 3 steps: still 0..1, not plotly's -1..1
     axis = next(one.layout[k] for k in one.layout if k.startswith("yaxis") and one.layout[k].range is not None)
     assert tuple(axis.range) == (-0.03, 1.03) and list(axis.tickvals) == [0, 0.25, 0.5, 0.75, 1]

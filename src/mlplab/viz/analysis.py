@@ -22,7 +22,7 @@ COURSE_PANELS: dict[str, tuple[str, ...]] = {
 }
 LONG_PALETTE = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd",
                 "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#bcbd22", "#dbdb8d", "#17becf",
-                "#9edae5")  # more (variant, layer) pairs than PALETTE holds: 18 before one repeats (no grey: THRESHOLD_GREY)
+                "#9edae5")  # more (variant, layer) pairs than PALETTE holds (no grey: THRESHOLD_GREY)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
 THRESHOLD_GREY = "#7f7f7f"  # reference lines (2/lr): apart from every measured curve's colour
@@ -207,8 +207,13 @@ def _health(items: list[Health], titles: list[str]) -> Any:
     # one legend entry per (variant, layer), each its own colour and named by that variant's own layer kind:
     # net.0 of one variant and net.4.fc1 of another are different layers, even at the same depth
     pairs = list(dict.fromkeys((c, layer) for c, r in enumerate(items, start=1) for layer in r.table["layer"]))
-    palette = PALETTE if len(pairs) <= len(PALETTE) else LONG_PALETTE
-    colour = {pair: palette[i % len(palette)] for i, pair in enumerate(pairs)}
+    if len(pairs) <= len(LONG_PALETTE):
+        palette = list(PALETTE if len(pairs) <= len(PALETTE) else LONG_PALETTE)
+    else:  # more still: evenly spaced along one colour scale, so no two entries share a colour
+        from plotly.colors import sample_colorscale
+
+        palette = sample_colorscale("Turbo", [i / (len(pairs) - 1) for i in range(len(pairs))])
+    colour = {pair: palette[i] for i, pair in enumerate(pairs)}
     shown: set[tuple[int, str]] = set()
     for c, r in enumerate(items, start=1):
         t = r.table
