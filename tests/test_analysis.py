@@ -355,7 +355,7 @@ def test_figures_of_each_result_and_side_by_side(residual, sine, xor):
     for result in results:
         assert result.figure().data
     both = A.figure([A.health(xor), A.health(residual)])
-    assert {t.legendgroup for t in both.data} >= {"net.0", "net.1.fc1"}
+    assert {t.legendgroup for t in both.data} >= {"1/net.0", "2/net.1.fc1"}  # one entry per variant and layer
     with pytest.raises(SpecError, match="one kind"):
         A.figure([results[0], results[3]])
 

@@ -145,3 +145,14 @@ def test_every_surface_shows_the_residual_bound_for_a_residual_net(tmp_path, cap
     assert main(["regions", "practice-residual", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "residual_upper: 16" in out and "serra" not in out.lower()
+
+
+def test_the_1d_bound_is_n_plus_1_for_one_layer_and_the_product_for_deep_nets():
+    for n in (1, 5, 32):
+        value, name = upper_bound(1, [n])
+        assert value == n + 1 and f"at most {n + 1} pieces" in name and "Serra" in name
+    value, name = upper_bound(1, [8, 8, 8])
+    assert value == 9**3 and "prod (n_l + 1)" in name
+    value, name = upper_bound(1, [1, 1])  # Serra's bound is tighter than the product with a width-1 layer
+    assert value == 3 < 4 and "prod" not in name
+    assert upper_bound(1, [4, 4], residual=True)[0] == 25  # residual: mlplab's bound, the product form

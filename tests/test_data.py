@@ -16,12 +16,14 @@ from mlplab.errors import DataFileError, SpecError
 DEFAULT_SIZES = {
     "rotation": 100, "piecewise": 300, "practice": 500, "moons": 100, "sine": 15, "xor": 4,
     "circle": 500, "tf-xor": 500, "gauss": 500, "spiral": 500, "reg-plane": 1200, "reg-gauss": 1200,
+    "sines": 64,
 }  # fmt: skip
 DEFAULT_TASKS = {
     "rotation": ("regression", 2, 2), "piecewise": ("regression", 2, 2), "practice": ("regression", 2, 2),
     "moons": ("binary", 2, 1), "sine": ("regression", 1, 1), "xor": ("binary", 2, 1),
     "circle": ("binary", 2, 1), "tf-xor": ("binary", 2, 1), "gauss": ("binary", 2, 1),
     "spiral": ("binary", 2, 1), "reg-plane": ("regression", 2, 1), "reg-gauss": ("regression", 2, 1),
+    "sines": ("regression", 1, 1),
 }  # fmt: skip
 SYNTHETIC = sorted(DEFAULT_SIZES)
 
@@ -233,6 +235,20 @@ def test_reg_gauss_target_by_hand():
     ds = make_dataset("reg-gauss")
     np.testing.assert_allclose(ds.y[:, 0], reg_gauss_target(ds.X.astype(float)), atol=1e-6)
     assert ds.y.min() < -0.9 and ds.y.max() > 0.9
+
+
+def test_sines_by_hand_and_its_frequencies_checked():
+    ds = make_dataset("sines", n=16, params={"freqs": [1, 3], "amps": [2, 0.5]})
+    x = np.arange(16) / 16
+    np.testing.assert_allclose(ds.X[:, 0], x)
+    np.testing.assert_allclose(ds.y[:, 0], 2 * np.sin(2 * np.pi * x) + 0.5 * np.sin(6 * np.pi * x), atol=1e-6)
+    np.testing.assert_allclose(ds.grid[:, 0], np.arange(64) / 64)  # one period, four times denser
+    with pytest.raises(SpecError, match=r"data.params.freqs: expected frequencies above 0 and below n/2 = 8"):
+        make_dataset("sines", n=16, params={"freqs": [1, 8]})
+    with pytest.raises(SpecError, match="data.params.amps"):
+        make_dataset("sines", params={"freqs": [1, 2], "amps": [1]})
+    with pytest.raises(SpecError, match="data.params.freqs"):
+        make_dataset("sines", params={"freqs": "low"})
 
 
 def test_playground_noise_is_a_fraction():

@@ -44,7 +44,7 @@ def test_each_frame_shows_the_model_trained_for_that_many_steps():
         heat = np.asarray(frame.data[0].z, dtype=np.float64)  # whole percents
         np.testing.assert_allclose(heat, p * 100, atol=0.5 + 1e-3)
         exact = linear_regions(model, box)
-        assert frame.layout.title.text == f"step {step}: {len(exact)} linear regions"
+        assert frame.layout.title.text.startswith(f"step {step}: {len(exact)} linear regions")  # (and how many are thin)
         assert _polygons(frame.data) == len(exact)
         checked += 1
     assert checked == len(fig.frames) - 1

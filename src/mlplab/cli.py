@@ -330,10 +330,12 @@ def regions_cmd(
     target: str = typer.Argument(..., help="a preset name, an experiment .toml, or a run directory"),
     output: Path = typer.Option(Path("out"), "-o", "--output", help="directory; writes DIR/<name>/regions.html"),
 ) -> None:
-    """The exact linear regions of a trained ReLU network: map, count against the bounds, through training."""
-    from .geometry import bounds, default_box, linear_regions
+    """The exact linear regions of a trained ReLU network: map, count against the bounds, through training.
+
+    A 1-input network gets its exact linear pieces (breakpoints) on the fitted curve instead."""
+    from .geometry import bounds, default_box, default_interval, linear_pieces_1d, linear_regions, upper_bound
     from .viz.panels import region_figures
-    from .viz.regions import regions_phrase
+    from .viz.regions import pieces_phrase, regions_phrase
     from .viz.report import write_report
 
     check_output(output)
@@ -341,19 +343,33 @@ def regions_cmd(
         run = saved_or_trained(target, train={"snapshots": True})
     except KeyboardInterrupt:
         raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
-    if run.model is None or run.data is None or run.data.d_in != 2:
-        raise SpecError("target", "a run of a model with 2-D inputs", target)
-    regions = linear_regions(run.model, default_box(run))  # raises a SpecError naming a non-linear layer
+    if run.model is None or run.data is None or run.data.d_in not in (1, 2):
+        got = f"{target} ({run.data.d_in} inputs)" if run.data is not None else target
+        raise SpecError("target", "a run of a model with 1 or 2 inputs", got)
     spec = run.model.spec
-    named = bounds(spec.in_dim, spec.hidden, residual=spec.residual, leaky=spec.activation == "leaky_relu")
+    leaky = spec.activation == "leaky_relu"
+    if run.data.d_in == 1:
+        lo, hi = default_interval(run)
+        pieces = linear_pieces_1d(run.model, (lo, hi))  # raises a SpecError naming a non-linear layer
+        found = [upper_bound(1, spec.hidden, residual=spec.residual, leaky=leaky)] if spec.hidden else []
+    else:
+        regions = linear_regions(run.model, default_box(run))
+        found = bounds(spec.in_dim, spec.hidden, residual=spec.residual, leaky=leaky).items()
     folder = output / run.name
     folder.mkdir(parents=True, exist_ok=True)
     path = write_report(run, folder / "regions.html", figures=region_figures(run), title=f"{run.name}: linear regions")
-    out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
-    if spec.residual or spec.activation == "leaky_relu":  # Serra's bound and the lower bounds need plain ReLU
-        out.print("  bounds proven for this architecture (see mlplab.geometry.bounds.residual_upper):")
-    for key, value in named.items():
-        out.print(f"  {key}: {value}")
+    if run.data.d_in == 1:
+        out.print(f"{run.name}: {pieces_phrase(len(pieces))} on [{lo:.4g}, {hi:.4g}], "
+                  f"{len(pieces.breakpoints)} breakpoints")
+        for value, label in found:
+            out.print(f"  {label}: {value}")
+    else:
+        out.print(f"{run.name}: {regions_phrase(len(regions))} (smallest area {regions.smallest_area:.3g})")
+        if spec.residual or leaky:  # Serra's bound and the lower bounds need plain ReLU
+            out.print("  bounds that hold for this architecture (the residual bound is mlplab's own: proof in "
+                      "docs/architecture.md, Geometry, and mlplab.geometry.bounds.residual_upper):")
+        for key, value in found:
+            out.print(f"  {key}: {value}")
     out.print(f"report: {path}")
 
 

@@ -157,6 +157,25 @@ _ENTRIES += [
         "data": {"name": "sine"}, "extras": {"study": "optimizers", "runs": ["sine-mlp-10", "sine-mlp-lbfgs"]},
     },
     {
+        "name": "sine-relu", "title": "x sin(10x) with a 1-10-1 ReLU MLP: the curve as straight pieces",
+        "notebook": N003, "description": "sine-mlp-10 with ReLU units (Kaiming init) in place of tanh: the fit is a broken line, "
+        "and its breakpoints are computed exactly (mlplab.geometry.linear_pieces_1d); one hidden layer of 10 "
+        "units makes at most 11 pieces.",
+        "data": {"name": "sine"}, "model": {"in_dim": 1, "out_dim": 1, "hidden": [10], "activation": "relu", "init": "kaiming"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse_sum", "epochs": 5000, "grid": 200, "snapshots": True},
+    },
+    {
+        "name": "spectral-bias", "title": "Spectral bias: a ReLU MLP fits low frequencies first",
+        "notebook": N003, "description": "sin(2 pi x) + sin(8 pi x) + sin(16 pi x), equal amplitudes, 64 inputs on "
+        "[0, 1): 1, 4 and 8 cycles per unit, each on a Fourier bin. A 1-64-64-64-1 ReLU MLP (Kaiming init, Adam, lr 0.01, full "
+        "batch) removes them from its residual in order of frequency (Rahaman et al. 2019), which x sin(10x) "
+        "cannot show: its energy sits at one low frequency.",
+        "data": {"name": "sines"},
+        "model": {"in_dim": 1, "out_dim": 1, "hidden": [64, 64, 64], "activation": "relu", "init": "kaiming"},
+        "train": {"optimizer": "adam", "lr": 0.01, "loss": "mse", "epochs": 2000, "grid": 256, "frames": 100,
+                  "snapshots": True},
+    },
+    {
         "name": "prior-mlp", "title": "The prior of an MLP: functions drawn from random weights",
         "notebook": N003, "kind": "prior",
         "description": "Ten 1-1000-1 sigmoid MLPs with weights and biases drawn from N(0, 5^2), on x in [-5, 5].",

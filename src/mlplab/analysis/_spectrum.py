@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..data.synthetic import sines_target
 from ..errors import SpecError
 from . import _weights as W
 from ._result import Result
@@ -18,6 +19,7 @@ from ._result import Result
 # against it, not against noisy samples. tests/test_analysis.py checks each against its generator.
 TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sine": lambda x: x * np.sin(10 * x),  # notebook 003
+    "sines": lambda x: sines_target(x, [1, 4, 8], [1, 1, 1]),  # the spectral-bias preset (default parameters)
 }
 WINDOWS = ("none", "hann")
 DOMAINS = ("data", "grid")
@@ -106,6 +108,8 @@ def spectrum(run: Any, *, target: Callable[[np.ndarray], np.ndarray] | None = No
             raise SpecError("target", f"a function of x (no known target for data '{data.name}'; known: "
                             f"{', '.join(TARGETS)})", None)
         target = TARGETS[data.name]
+        if data.name == "sines":  # its target depends on the data's own frequencies and amplitudes
+            target = lambda x: sines_target(x, data.params["freqs"], data.params["amps"])  # noqa: E731
     if window not in WINDOWS:
         raise SpecError("window", f"one of {', '.join(WINDOWS)}", window)
     if domain not in DOMAINS:

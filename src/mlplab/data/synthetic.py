@@ -168,6 +168,37 @@ def sine(spec: DataSpec) -> Dataset:
     return Dataset(x[:, None], y[:, None], "regression", "sine", params=params, grid=grid)
 
 
+def sines_target(x: np.ndarray, freqs, amps) -> np.ndarray:
+    """sum_k amps[k] sin(2 pi freqs[k] x): the noise-free target of ``sines``."""
+    x = np.asarray(x, dtype=np.float64)
+    return sum(a * np.sin(2 * np.pi * f * x) for f, a in zip(freqs, amps))
+
+
+@generator("sines")
+def sines(spec: DataSpec) -> Dataset:
+    """A sum of sines at low and high frequency, built to show spectral bias: y = sum_k a_k sin(2 pi f_k x).
+
+    ``n`` (default 64) inputs x = 0, 1/n, ..., (n-1)/n, so whole cycles per unit fall exactly on the
+    Fourier bins of the grid; ``params={"freqs": [1, 4, 8], "amps": [1, 1, 1]}`` (cycles per unit, equal
+    amplitudes by default); ``noise`` (default 0) the standard deviation of added Gaussian noise. The
+    plotting grid covers [0, 1) at four times the density, so a grid spectrum also has bins at whole cycles.
+    """
+    n, noise = _n(spec, 64, minimum=8), _noise(spec, 0.0)
+    opt = _options(spec, {"freqs": [1, 4, 8], "amps": None})
+    try:
+        freqs = [float(f) for f in opt["freqs"]]
+    except (TypeError, ValueError):
+        raise SpecError("data.params.freqs", "a list of frequencies (cycles per unit)", opt["freqs"]) from None
+    if not freqs or any(not (0 < f < n / 2) for f in freqs):
+        raise SpecError("data.params.freqs", f"frequencies above 0 and below n/2 = {n / 2:g} (Nyquist)", opt["freqs"])
+    amps = [1.0] * len(freqs) if opt["amps"] is None else _vector(opt["amps"], "data.params.amps", len(freqs))
+    x = np.arange(n) / n
+    y = sines_target(x, freqs, amps) + noise * np.random.RandomState(spec.seed).randn(n)
+    params = {"n": n, "noise": noise, "seed": spec.seed, "freqs": freqs, "amps": amps}
+    grid = (np.arange(4 * n) / (4 * n))[:, None]  # one whole period at 4x the density: bins stay whole cycles
+    return Dataset(x[:, None], y[:, None], "regression", "sines", params=params, grid=grid)
+
+
 _XOR_CORNERS = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
 _XOR_LABELS = np.array([0, 0, 1, 1])
 

@@ -117,13 +117,29 @@ def upper_bound(n_in: int, hidden: list[int], *, residual: bool = False, leaky: 
     >>> upper_bound(2, [2, 2])
     (11, 'Serra et al. 2018 upper bound')
     >>> upper_bound(2, [2, 2], residual=True)
-    (16, 'upper bound proven for residual nets')
+    (16, "residual-net upper bound (mlplab's own proof: docs/architecture.md, Geometry)")
     >>> upper_bound(2, [2, 2], leaky=True)
-    (16, 'Montufar 2017 upper bound (leaky ReLU)')
+    (16, "Montufar 2017's form for leaky ReLU (mlplab's own proof: docs/architecture.md, Geometry)")
+
+    With one input the same theorems count pieces of a curve: one hidden layer of n units bends the line
+    at most n times (Serra's sum_{j <= 1} C(n, j) = n + 1); deeper nets get Serra's bound with
+    n_in = 1, which is Montufar 2017's product prod_l (n_l + 1) once every width is at least 2 (the
+    sum of the widths plus one is not a bound for them: compositions of bends multiply).
+
+    >>> upper_bound(1, [10])
+    (11, 'one hidden layer of 10 units: at most 11 pieces (Serra et al. 2018, one input)')
+    >>> upper_bound(1, [8, 8])
+    (81, 'Serra et al. 2018 upper bound, one input (= prod (n_l + 1))')
     """
     named = bounds(n_in, hidden, residual=residual, leaky=leaky)
+    if n_in == 1 and not residual and not leaky:
+        value = int(named["serra2018_upper"])
+        if len(hidden) == 1:
+            return value, f"one hidden layer of {hidden[0]} units: at most {value} pieces (Serra et al. 2018, one input)"
+        same = value == prod(n + 1 for n in hidden)
+        return value, "Serra et al. 2018 upper bound, one input" + (" (= prod (n_l + 1))" if same else "")
     if residual:
-        return int(named["residual_upper"]), "upper bound proven for residual nets"
+        return int(named["residual_upper"]), "residual-net upper bound (mlplab's own proof: docs/architecture.md, Geometry)"
     if leaky:
-        return int(named["montufar2017_upper"]), "Montufar 2017 upper bound (leaky ReLU)"
+        return int(named["montufar2017_upper"]), "Montufar 2017's form for leaky ReLU (mlplab's own proof: docs/architecture.md, Geometry)"
     return int(named["serra2018_upper"]), "Serra et al. 2018 upper bound"

@@ -457,7 +457,9 @@ def linear_regions(model, box=((-1.0, 1.0), (-1.0, 1.0)), *, tol: float = TOL) -
     """
     prog = _compile(model)
     if prog.d_in != 2:
-        raise SpecError("model", "a model with 2 inputs", f"{prog.d_in} inputs", hint="use linear_regions_slice for other input sizes")
+        hint = ("use linear_pieces_1d for a 1-input model (its exact breakpoints on an interval)" if prog.d_in == 1
+                else "use linear_regions_slice for other input sizes")
+        raise SpecError("model", "a model with 2 inputs", f"{prog.d_in} inputs", hint=hint)
     return _enumerate(prog, np.zeros(2), np.eye(2), _check_box(box), _check_tol(tol))
 
 
@@ -498,17 +500,12 @@ def linear_regions_slice(model, p0, p1, p2, *, margin: float = 0.25, box=None, t
     return regions
 
 
-def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
-    """Parameters 0 < t_1 < ... < t_k < 1 where the pattern changes along x(t) = a + t (b - a).
+def _segment_pieces(prog: _Program, a: np.ndarray, b: np.ndarray, tol: float):
+    """The pieces of x(t) = a + t (b - a), t in [0, 1], sorted: lo, hi (R,), and each piece's map from t
+    to the output (logits), H (R, 1, out), h (R, out).
 
     Pieces are split exactly like the 2-D polygons, as intervals of t.
     """
-    prog = _compile(model)
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != (prog.d_in,) or b.shape != (prog.d_in,):
-        raise SpecError("a, b", f"two points with {prog.d_in} coordinates", (a.shape, b.shape))
-    tol = _check_tol(tol)
     lo, hi = np.array([0.0]), np.array([1.0])
     H, h = (b - a)[None, None, :], a[None].copy()  # (1, 1, d_in), (1, d_in)
 
@@ -535,7 +532,82 @@ def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
         return parent, m[:, None, :] * Z[parent], m * z[parent]
 
     H, h = _propagate(prog, H, h, split)
-    return np.sort(lo)[1:]
+    order = np.argsort(lo)
+    return lo[order], hi[order], H[order], h[order]
+
+
+def _two_points(prog: _Program, a, b) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != (prog.d_in,) or b.shape != (prog.d_in,):
+        raise SpecError("a, b", f"two points with {prog.d_in} coordinates", (a.shape, b.shape))
+    return a, b
+
+
+def segment_breakpoints(model, a, b, *, tol: float = TOL) -> np.ndarray:
+    """Parameters 0 < t_1 < ... < t_k < 1 where the pattern changes along x(t) = a + t (b - a)."""
+    prog = _compile(model)
+    a, b = _two_points(prog, a, b)
+    return _segment_pieces(prog, a, b, _check_tol(tol))[0][1:]
+
+
+@dataclass
+class Pieces1D:
+    """The linear pieces of a 1-input network on an interval, exactly (float64).
+
+    edges: (k + 2,) the interval's ends with the k breakpoints between them, increasing; slopes,
+    intercepts: (k + 1, out) the output (logits, before a final sigmoid/softmax) is
+    ``slopes[i] * x + intercepts[i]`` on [edges[i], edges[i + 1]]. ``len()`` is the number of pieces.
+    """
+
+    edges: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+
+    @property
+    def breakpoints(self) -> np.ndarray:
+        """(k,) the inputs strictly inside the interval where an activation pattern changes."""
+        return self.edges[1:-1]
+
+    def __len__(self) -> int:
+        return len(self.slopes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: count, breakpoints, and each piece's interval, slope and intercept (first output)."""
+        return {"count": len(self), "breakpoints": self.breakpoints.tolist(),
+                "pieces": [{"lo": float(a), "hi": float(b), "slope": float(m), "intercept": float(c)}
+                           for a, b, m, c in zip(self.edges[:-1], self.edges[1:], self.slopes[:, 0], self.intercepts[:, 0])]}
+
+    def __call__(self, x) -> np.ndarray:
+        """The piecewise-linear function at ``x`` (n,) -> (n, out); inputs outside extend the end pieces."""
+        x = np.asarray(x, dtype=np.float64).ravel()
+        i = np.clip(np.searchsorted(self.edges, x, side="right") - 1, 0, len(self) - 1)
+        return self.slopes[i] * x[:, None] + self.intercepts[i]
+
+
+def linear_pieces_1d(model, interval=(-1.0, 1.0), *, tol: float = TOL) -> Pieces1D:
+    """Every linear piece of a 1-input piecewise-linear MLP on ``interval`` = (lo, hi), exactly.
+
+    The interval is walked layer by layer like the 2-D regions: each piece carries its affine map, and a
+    unit whose pre-activation changes sign inside a piece cuts it at the root (ReLU, leaky ReLU, residual
+    blocks, batch norm in eval mode; tanh or sigmoid hidden units raise `SpecError` naming the layer).
+    """
+    prog = _compile(model)
+    if prog.d_in != 1:
+        raise SpecError("model", "a model with 1 input", f"{prog.d_in} inputs",
+                        hint="linear_regions draws 2-input models, linear_regions_slice any other")
+    try:
+        x0, x1 = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise SpecError("interval", "two numbers (lo, hi)", interval) from None
+    if not (np.isfinite(x0) and np.isfinite(x1) and x0 < x1):
+        raise SpecError("interval", "finite lo < hi", interval)
+    lo, hi, H, h = _segment_pieces(prog, np.array([x0]), np.array([x1]), _check_tol(tol))
+    width = x1 - x0
+    slopes = H[:, 0, :] / width  # d out / d x
+    intercepts = h - H[:, 0, :] * (x0 / width)
+    edges = np.concatenate([x0 + lo * width, [x1]])
+    return Pieces1D(edges, slopes, intercepts)
 
 
 def count_on_segment(model, a, b, *, tol: float = TOL) -> int:

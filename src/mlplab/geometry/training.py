@@ -47,6 +47,20 @@ def default_box(run) -> tuple[tuple[float, float], tuple[float, float]]:
     return (-1.0, 1.0), (-1.0, 1.0)
 
 
+def default_interval(run) -> tuple[float, float]:
+    """A 1-input run's interval: its grid's extent, else its data's extent plus 10%, else [-1, 1]."""
+    data = getattr(run, "data", None)
+    grid = getattr(run, "grid_frames", None)
+    if grid is not None and np.ndim(grid) == 3 and getattr(run, "grid_axes", None) is not None:
+        g = np.asarray(run.grid_axes[0], np.float64)  # (k, m, d_out) frames on a 1-D grid
+        return float(g.min()), float(g.max())
+    if data is not None and np.asarray(data.X).shape[1:] == (1,):
+        lo, hi = float(np.min(data.X)), float(np.max(data.X))
+        pad = 0.1 * (hi - lo) if hi > lo else 1.0
+        return lo - pad, hi + pad
+    return -1.0, 1.0
+
+
 def regions_over_training(run, box=None, *, tol: float = TOL) -> list[int]:
     """Region count in ``box`` (default `default_box`) at every recorded snapshot of ``run``."""
     box = default_box(run) if box is None else box

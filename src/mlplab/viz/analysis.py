@@ -15,10 +15,14 @@ from ..errors import MlplabError, SpecError
 COURSE_PANELS: dict[str, tuple[str, ...]] = {
     "piecewise-": ("landscape", "health"),
     "sine-": ("spectrum",),
+    "spectral-": ("frequencies", "spectrum"),
     "xor-": ("health",),
     "d2l-": ("health",),
     "moons-mlp": ("sharpness", "health"),
 }
+LONG_PALETTE = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd",
+                "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#bcbd22", "#dbdb8d", "#17becf",
+                "#9edae5")  # more (variant, layer) pairs than PALETTE holds (no grey: THRESHOLD_GREY)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf")
 MAX_FREQ = 30.0  # cycles per unit shown in spectrum heatmaps: x sin(10x) lives below 5
 THRESHOLD_GREY = "#7f7f7f"  # reference lines (2/lr): apart from every measured curve's colour
@@ -153,6 +157,38 @@ def _spectrum(items: list[Spectrum], titles: list[str]) -> Any:
                    titles=[_wrap(t) for t in titles])
 
 
+def frequency_fit_figure(result: Spectrum, freqs: Any) -> Any:
+    """Spectral bias, frequency by frequency: the residual's Fourier amplitude at each of the target's
+    frequencies through training, over its amplitude at step 0 (1: nothing fitted yet, 0: fitted), with
+    a marker where each first falls below half. Low frequencies are fitted first when the low curves fall first."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_hline(y=0.5, line=dict(color=THRESHOLD_GREY, dash="dot"), annotation_text="half of its start",
+                  annotation_position="top right")
+    for i, f in enumerate(sorted(float(v) for v in freqs)):
+        j = int(np.argmin(np.abs(result.freqs - f)))
+        if not np.isclose(result.freqs[j], f, rtol=1e-6, atol=1e-9):
+            raise SpecError("freqs", f"frequencies on the spectrum's bins (nearest to {f:g}: {result.freqs[j]:g})", f)
+        amp = result.amplitude[:, j]
+        share = amp / amp[0] if amp[0] > 0 else np.full_like(amp, np.nan)
+        below = np.flatnonzero(share < 0.5)
+        when = f"halved at step {int(result.steps[below[0]]):,}" if len(below) else "not halved"
+        colour = PALETTE[i % len(PALETTE)]
+        name = f"{f:g} cycle{'s' * (f != 1)} per unit ({when})"
+        fig.add_trace(go.Scatter(x=result.steps, y=share, mode="lines", name=name, line=dict(color=colour, width=2),
+                                 hovertemplate="step %{x}: %{y:.3f} of the start<extra>" + f"{f:g} cycles/unit</extra>"))
+        if len(below):
+            fig.add_trace(go.Scatter(x=[result.steps[below[0]]], y=[share[below[0]]], mode="markers", showlegend=False,
+                                     marker=dict(color=colour, size=10, symbol="circle-open", line=dict(width=2)),
+                                     hoverinfo="skip"))
+    fig.update_layout(title="Residual amplitude at each frequency of the target, over its amplitude at step 0",
+                      template="plotly_white", height=420, legend=dict(orientation="h", y=-0.2),
+                      xaxis=dict(title="step", tickformat="d"),
+                      yaxis=dict(title="share still unfitted", range=[0, 1.15], tickvals=[0, 0.25, 0.5, 0.75, 1]))
+    return fig
+
+
 def _health(items: list[Health], titles: list[str]) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -168,28 +204,38 @@ def _health(items: list[Health], titles: list[str]) -> Any:
     fig = make_subplots(rows=len(rows), cols=n, shared_xaxes=True, shared_yaxes=True, vertical_spacing=0.05,
                         horizontal_spacing=0.03, column_titles=heads if n > 1 else None,
                         row_titles=[label for _, label, _ in rows])
-    layers = list(dict.fromkeys(layer for r in items for layer in r.table["layer"]))
-    colour = {layer: PALETTE[i % len(PALETTE)] for i, layer in enumerate(layers)}  # one colour per layer everywhere
-    kinds = {layer: "/".join(dict.fromkeys(k for r in items for k in r.table["kind"][r.table["layer"] == layer]))
-             for layer in layers}  # a layer's legend entry serves every column: sigmoid in one, relu in another
-    shown: set[str] = set()
+    # one legend entry per (variant, layer), each its own colour and named by that variant's own layer kind:
+    # net.0 of one variant and net.4.fc1 of another are different layers, even at the same depth
+    pairs = list(dict.fromkeys((c, layer) for c, r in enumerate(items, start=1) for layer in r.table["layer"]))
+    if len(pairs) <= len(LONG_PALETTE):
+        palette = list(PALETTE if len(pairs) <= len(PALETTE) else LONG_PALETTE)
+    else:  # more still: evenly spaced along one colour scale, so no two entries share a colour
+        from plotly.colors import sample_colorscale
+
+        palette = sample_colorscale("Turbo", [i / (len(pairs) - 1) for i in range(len(pairs))])
+    colour = {pair: palette[i] for i, pair in enumerate(pairs)}
+    shown: set[tuple[int, str]] = set()
     for c, r in enumerate(items, start=1):
         t = r.table
+        kind = {layer: "/".join(dict.fromkeys(t["kind"][t["layer"] == layer])) for layer in dict.fromkeys(t["layer"])}
         for ri, (col, label, log) in enumerate(rows, start=1):
             part = t[t[col].notna()]
             for layer in dict.fromkeys(part["layer"]):
                 sub = part[part["layer"] == layer]
+                name = f"{layer} ({kind[layer]})" if n == 1 else f"{titles[c - 1]}: {layer} ({kind[layer]})"
                 fig.add_trace(go.Scatter(x=sub["step"].to_numpy(), y=sub[col].to_numpy(np.float64), mode="lines",
-                                         name=f"{layer} ({kinds[layer]})", legendgroup=layer,
-                                         showlegend=layer not in shown, line=dict(color=colour[layer]),
+                                         name=name, legendgroup=f"{c}/{layer}",
+                                         showlegend=(c, layer) not in shown, line=dict(color=colour[(c, layer)]),
                                          hovertemplate=f"{titles[c - 1]}<br>{layer}<br>step %{{x}}: %{{y:.4g}}"
                                                        "<extra></extra>"),
                               row=ri, col=c)
-                shown.add(layer)
+                shown.add((c, layer))
         fig.update_xaxes(title_text="step", row=len(rows), col=c)
     for ri, (col, _, log) in enumerate(rows, start=1):
         if log:  # the same ticks on every column of the row
             fig.update_yaxes(**log_axis(*(r.table[col].to_numpy(np.float64) for r in items)), row=ri)
+        elif col == "dead_fraction":  # a fraction: 0 to 1, also when every value is 0 (plotly would span -1..1)
+            fig.update_yaxes(range=[-0.03, 1.03], tickvals=[0, 0.25, 0.5, 0.75, 1], row=ri)
         first = next(c for c, r in enumerate(items, start=1) if r.table[col].notna().any())
         if first > 1:  # shared axes label only the first column: here it is empty (no ReLU in that run)
             fig.update_yaxes(showticklabels=True, row=ri, col=first)
@@ -231,6 +277,8 @@ CAPTIONS = {
                      "frame projects onto it: training does not walk the straight line.",
     "random": "The same loss on two filter-normalised random directions (Li et al. 2018).",
     "spectrum": "Fourier amplitudes of target minus prediction on a uniform grid, at every recorded frame.",
+    "frequencies": "Spectral bias, frequency by frequency: the residual's Fourier amplitude at each sine of the "
+                   "target, on one whole period, through training. The lower the frequency, the sooner it is fitted.",
     "health": "Per layer: gradient norm, update-to-weight ratio per step, activation spread, and dead ReLU units.",
     "sharpness": "The largest Hessian eigenvalue of the training loss, by power iteration on Hessian-vector products.",
 }
@@ -249,6 +297,11 @@ def analysis_figures(run: Any, what: tuple[str, ...] | list[str]) -> list[tuple[
             out.append((CAPTIONS["random"], A.landscape(run, directions="random").figure()))
         elif name == "spectrum":
             out.append((CAPTIONS["spectrum"], A.spectrum(run).figure()))
+        elif name == "frequencies":  # a target built of known sines: each one's residual through training
+            freqs = (getattr(run.data, "params", None) or {}).get("freqs")
+            if not freqs:
+                raise SpecError("data.params.freqs", "the target's frequencies (data 'sines')", None)
+            out.append((CAPTIONS["frequencies"], frequency_fit_figure(A.spectrum(run, domain="grid"), freqs)))
         elif name == "health":
             out.append((CAPTIONS["health"], A.health(run).figure()))
         elif name == "sharpness":

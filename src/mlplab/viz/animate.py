@@ -251,6 +251,20 @@ def controls(fig: go.Figure, labels: list[str], ms: float, *, redraw: bool, pref
 # ---------------------------------------------------------------- the headline figure of a run
 
 
+def _prior_what(spec: dict, extras: dict) -> str:
+    """What the prior samples are, from the model spec: "10 random 1-1000-1 sigmoid MLPs, weights ~ N(0, 5^2), ..."."""
+    model = spec.get("model") or {}
+    hidden = model.get("hidden") or []
+    n = len(extras["samples"])
+    if not hidden:
+        return f"{n} prior samples"
+    shape = "-".join(str(w) for w in [model.get("in_dim", 1), *hidden, model.get("out_dim", 1)])
+    what = f"{n} random {shape} {model.get('activation', 'relu')} MLPs"
+    if model.get("init") == "normal":
+        what += f", weights ~ N(0, {model.get('init_std_w', 1.0):g}^2), biases ~ N(0, {model.get('init_std_b', 1.0):g}^2)"
+    return what
+
+
 def figure_for_run(run: Any) -> go.Figure | None:
     """The one figure that best shows ``run``: prior samples, activation curves, the animation, or the loss.
 
@@ -259,7 +273,7 @@ def figure_for_run(run: Any) -> go.Figure | None:
     spec = run.spec if isinstance(run.spec, dict) else {}
     kind = spec.get("kind")
     if kind == "prior" and "samples" in run.extras:
-        return F.prior_figure(run.extras["x"], run.extras["samples"], title=f"{run.name}: prior samples")
+        return F.prior_figure(run.extras["x"], run.extras["samples"], title=f"{run.name}: {_prior_what(spec, run.extras)}")
     if kind == "activations" and "x" in run.extras:
         names = [n for n in F._ACTIVATION_ORDER if n in run.extras] + sorted(
             k for k in run.extras if k not in F._ACTIVATION_ORDER and k != "x" and not k.endswith("_grad")

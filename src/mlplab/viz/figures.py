@@ -6,6 +6,7 @@ in `images.py`; animations in `animate.py`; HTML pages in `report.py`; files in 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -179,8 +180,10 @@ _METRIC_WORDS = {"val": "validation", "train": "training", "acc": "accuracy", "l
 
 
 def metric_label(name: str) -> str:
-    """A metric's key as a reader says it: "val_accuracy" -> "validation accuracy"."""
-    return " ".join(_METRIC_WORDS.get(w, w) for w in str(name).replace("/", " ").split("_") if w)
+    """A metric's key as a reader says it: "val_accuracy" -> "validation accuracy", "fit/val_loss" ->
+    "fit validation loss"; a "/" between spaces is a ratio and stays ("first / last layer")."""
+    joined = re.sub(r"(?<=\S)/(?=\S)", " ", str(name))  # "a/b" joins a key's parts; "a / b" is a ratio
+    return " ".join(_METRIC_WORDS.get(w, w) for w in re.split(r"[ _]", joined) if w)
 
 
 def _thin(n: int) -> np.ndarray:

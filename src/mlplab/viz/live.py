@@ -16,6 +16,12 @@ from ..training.callbacks import Callback
 from .notebook import in_kernel, mime_bundle
 
 
+# The accuracy axis on the right: 0 to 1 in fifths, no grid of its own (the loss grid is the one drawn).
+ACCURACY_AXIS = dict(title="accuracy", overlaying="y", side="right", range=[0, 1.02], tickmode="array",
+                     tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0], ticktext=["0", "0.2", "0.4", "0.6", "0.8", "1"],
+                     showgrid=False, zeroline=False)
+
+
 class LiveCurve(Callback):
     """``mlplab.train(model, data, spec, callbacks=[LiveCurve()])`` draws the curves as training runs.
 
@@ -34,7 +40,9 @@ class LiveCurve(Callback):
 
         self.figure = go.Figure(layout=dict(
             title="Training (live)", xaxis_title="step", yaxis_title="loss", template="plotly_white",
-            yaxis_type="log" if self.log else "linear", height=380,
+            yaxis_type="log" if self.log else "linear", height=420,
+            legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"),  # below the axes: clear of the title and
+            margin=dict(b=110),                                          # of the accuracy axis on the right
         ))
         self.figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name="train loss (per step)"))
         self._losses = np.full(t.total_steps, np.nan, dtype=np.float32)
@@ -75,8 +83,8 @@ class LiveCurve(Callback):
                 else:
                     self.figure.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=name,
                                                      yaxis="y2" if "accuracy" in name else "y"))
-            if any("accuracy" in k for k in history):
-                self.figure.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
+            if any("accuracy" in k for k in history):  # its own ticks: left alone, plotly lines them up with the
+                self.figure.update_layout(yaxis2=ACCURACY_AXIS)  # log-loss ticks (0.193, 0.392, ... as accuracies)
         if self._handle is not None:
             self._handle.update(mime_bundle(self.figure), raw=True)
 

@@ -22,7 +22,7 @@ def extra_figures(run: Any) -> list[tuple[str, Any]]:
     data = run.data
     if data is not None and getattr(data, "image_shape", None) and run.model is not None:
         out += image_figures(run)
-    if data is not None and data.d_in == 2 and run.model is not None:
+    if data is not None and data.d_in in (1, 2) and run.model is not None:
         out += region_figures(run)
     if data is not None:  # landscape, spectrum, layer health, sharpness: which preset shows which, in viz/analysis.py
         from .analysis import course_panels
@@ -36,10 +36,12 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
     from plotly.subplots import make_subplots
 
     labels = [k[len("loss/"):] for k in run.extras if k.startswith("loss/")]
+    stops = sklearn_stops(run)
     curves = go.Figure()
     for label in labels:
         y = run.extras[f"loss/{label}"]
-        curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=label,
+        name = label + (f" (stopped at {stops[label][0]} of {stops[label][1]} iterations)" if label in stops else "")
+        curves.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=name,
                                     hovertemplate="step %{x}: %{y:.6g}<extra>" + label + "</extra>"))
     curves.update_layout(title="Training loss of each path", xaxis_title="step (scikit-learn: epoch)",
                          height=420, template="plotly_white")
@@ -59,8 +61,26 @@ def comparison_figures(run: Any) -> list[tuple[str, Any]]:
             grid.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False,
                                       marker=dict(size=5, color=colour, line=dict(width=0.5, color="white"))), row=r, col=c)
     grid.update_layout(title="Decision boundaries, side by side (p(class 1))", height=360 * rows, template="plotly_white")
-    return [("Loss curves of the three mlplab paths and scikit-learn", curves),
+    why = "".join(f" {label} stopped after {done} of max_iter={most} iterations: its training loss improved by less "
+                  f"than tol={tol:g} for n_iter_no_change={patience} epochs in a row, scikit-learn's own stopping rule "
+                  "(the mlplab runs here take every step they are given)."
+                  for label, (done, most, tol, patience) in stops.items())
+    return [("Loss curves of the three mlplab paths and scikit-learn." + why, curves),
             ("The probability each fitted model assigns on the same grid", grid)]
+
+
+def sklearn_stops(run: Any) -> dict[str, tuple[int, int, float, int]]:
+    """scikit-learn fits of a comparison that ended before max_iter: label -> (iterations, max_iter, tol,
+    n_iter_no_change), read from the preset's settings (scikit-learn's defaults where it sets none)."""
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    out = {}
+    for i, settings in enumerate((spec.get("extras") or {}).get("sklearn") or []):
+        label = "scikit-learn " + (settings.get("label") or f"#{i + 1}")  # as mlplab.compare names the curve
+        loss = run.extras.get(f"loss/{label}")
+        most = int(settings.get("max_iter", 200))
+        if loss is not None and len(loss) < most:
+            out[label] = (len(loss), most, float(settings.get("tol", 1e-4)), int(settings.get("n_iter_no_change", 10)))
+    return out
 
 
 def image_figures(run: Any) -> list[tuple[str, Any]]:
@@ -89,10 +109,13 @@ def image_figures(run: Any) -> list[tuple[str, Any]]:
 
 
 def region_figures(run: Any) -> list[tuple[str, Any]]:
-    """The exact linear regions of the trained network, and their count through training against the bound."""
+    """The exact linear regions of the trained network, and their count through training against the bound
+    (for a 1-input network: its exact linear pieces, drawn on the fitted curve)."""
     from ..geometry import default_box, linear_regions
     from .regions import region_count_figure, region_map, regions_phrase
 
+    if run.data.d_in == 1:
+        return _pieces_figures(run)
     try:
         regions = linear_regions(run.model, default_box(run))
     except (SpecError, MlplabError):
@@ -108,6 +131,23 @@ def region_figures(run: Any) -> list[tuple[str, Any]]:
         from .synced import regions_and_outputs
 
         out.append(("Training and the linear regions at the same steps, under one slider", regions_and_outputs(run)))
-        out.append(("Number of linear regions through training, against the upper bound proven for this architecture",
+        out.append(("Number of linear regions through training, against the tightest upper bound known for this "
+                    "architecture (published for plain ReLU nets; for residual and leaky ReLU nets mlplab's own, proved in "
+                    "docs/architecture.md, Geometry)",
                     region_count_figure(run)))
+    return out
+
+
+def _pieces_figures(run: Any) -> list[tuple[str, Any]]:
+    from .regions import pieces_count_figure, pieces_figure
+
+    try:
+        fig = pieces_figure(run)
+    except (SpecError, MlplabError):
+        return []  # not piecewise linear (tanh, sigmoid hidden units, polynomial features)
+    out = [("The fitted curve piece by piece, computed exactly by walking the layers' activation patterns "
+            "(mlplab.geometry.linear_pieces_1d): alternate pieces alternate colours, a black tick marks each breakpoint",
+            fig)]
+    if run.snapshots and run.frames is not None:
+        out.append(("Number of linear pieces through training, against the bound for one input", pieces_count_figure(run)))
     return out

@@ -155,6 +155,29 @@ def regions_phrase(n: int) -> str:
     return f"{n:,} linear region{'s' * (n != 1)}"
 
 
+THIN = 0.006  # a region narrower than this share of the box's shorter side is a hairline on a ~600 px map
+
+
+def thin_regions(regions: Regions, share: float = THIN) -> np.ndarray:
+    """(R,) bool: regions too thin to see filled, their mean width (2 area / perimeter: a sliver's width,
+    half a square's side) under ``share`` of the box's shorter side. The map outlines them."""
+    (x0, x1), (y0, y1) = regions.box
+    starts = np.concatenate([[0], np.cumsum(regions.counts)[:-1]]).astype(np.int64)
+    nxt = np.arange(len(regions.xy)) + 1
+    nxt[starts + regions.counts - 1] = starts  # each polygon's last vertex joins its first
+    edges = np.sqrt(((regions.xy[nxt] - regions.xy) ** 2).sum(1))
+    perimeter = np.add.reduceat(edges, starts) if len(starts) else np.zeros(0)
+    width = 2 * regions.areas / np.maximum(perimeter, 1e-300)
+    return width < share * min(x1 - x0, y1 - y0)
+
+
+def regions_title(regions: Regions) -> str:
+    """ "9 linear regions (7 too thin to see filled: outlined in black)", or just the count."""
+    thin = int(thin_regions(regions).sum())
+    note = f" ({thin} too thin to see filled: outlined in black)" if thin else ""
+    return regions_phrase(len(regions)) + note
+
+
 def region_traces(
     regions: Regions, data: Any = None, *, color: str = "pattern", show_boundary: bool = True, hover: str = "full",
     colours: np.ndarray | None = None,
@@ -179,6 +202,10 @@ def region_traces(
             go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=col, line=edge, hoverinfo="skip",
                        showlegend=False, name=f"regions {k}")
         )
+    thin = thin_regions(regions)  # hairline regions: a dark outline, so a map never hides most of its count
+    x, y = _gapped(regions.xy, regions.counts, starts, thin)
+    traces.append(go.Scatter(x=x, y=y, mode="lines", line=dict(color="#222", width=1.2), hoverinfo="skip",
+                             name=f"thin regions, outlined ({int(thin.sum())})", showlegend=bool(thin.any())))
     seg = boundary_segments(regions) if show_boundary else np.zeros((0, 2, 2))
     bx = np.full((len(seg), 3), np.nan).astype(object)
     by = bx.copy()
@@ -280,7 +307,7 @@ def region_map(regions: Regions, data: Any = None, color: str = "pattern", show_
 
     fig = go.Figure(region_traces(regions, data, color=color, show_boundary=show_boundary))
     extra = f", {regions.slivers} slivers merged" if regions.slivers else ""
-    _layout(fig, regions, f"{regions_phrase(len(regions))}{extra}")
+    _layout(fig, regions, f"{regions_title(regions)}{extra}")
     return fig
 
 
@@ -312,7 +339,7 @@ def region_animation(run, box=None, *, color: str = "pattern", show_boundary: bo
     for (step, r), col in zip(shots, palettes):
         moving = region_traces(r, None, color=color, show_boundary=show_boundary, hover="pattern", colours=col)
         frames.append(go.Frame(data=moving, traces=list(range(len(moving))), name=str(step),
-                               layout=dict(title=f"step {step}: {regions_phrase(len(r))}")))
+                               layout=dict(title=f"step {step}: {regions_title(r)}")))
     first = region_traces(shots[0][1], data, color=color, show_boundary=show_boundary, hover="pattern",
                           colours=palettes[0])
     fig = go.Figure(data=first, frames=frames)
@@ -363,15 +390,21 @@ def architecture_bound(spec: dict[str, Any]) -> tuple[int, str] | None:
 def region_count_figure(run, box=None, *, tol: float | None = None):
     """Region count at each snapshot against the upper bound proven for the architecture, log scale
     (Serra et al. 2018 for plain ReLU nets, `geometry.bounds.residual_upper` for residual ones)."""
+    box = default_box(run) if box is None else box
+    count = (lambda m: len(linear_regions(m, box))) if tol is None else (lambda m: len(linear_regions(m, box, tol=tol)))
+    return _count_figure(run, count, "regions", "Linear regions during training")
+
+
+def _count_figure(run, count, unit: str, title: str):
+    """``count(model)`` at each snapshot of ``run``, and the architecture's bound as a dashed line."""
     import plotly.graph_objects as go
 
-    box = default_box(run) if box is None else box
     steps, counts = [], []
     for step, model in snapshot_models(run):
         steps.append(step)
-        counts.append(len(linear_regions(model, box) if tol is None else linear_regions(model, box, tol=tol)))
-    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name="exact count in the box",
-                               line=dict(color="#1f77b4"), hovertemplate="step %{x}: %{y} regions<extra></extra>"))
+        counts.append(count(model))
+    fig = go.Figure(go.Scatter(x=steps, y=counts, mode="lines+markers", name=f"exact count in the {'box' if unit == 'regions' else 'interval'}",
+                               line=dict(color="#1f77b4"), hovertemplate="step %{x}: %{y} " + unit + "<extra></extra>"))
     found = architecture_bound(run.spec["model"])
     shown = list(counts)
     if found is not None:
@@ -382,8 +415,59 @@ def region_count_figure(run, box=None, *, tol: float | None = None):
                        name=f"{label}: {upper:,}")
         )
     fig.update_layout(
-        title="Linear regions during training", template="plotly_white",
+        title=title, template="plotly_white",
         xaxis=dict(title="step", tickformat="d"),
-        yaxis=dict(title="regions", **count_axis(shown)), legend=dict(orientation="h", y=-0.2),
+        yaxis=dict(title=unit, **count_axis(shown)), legend=dict(orientation="h", y=-0.2),
     )
     return fig
+
+
+def pieces_phrase(n: int) -> str:
+    """ "1 linear piece", "7 linear pieces"."""
+    return f"{n:,} linear piece{'s' * (n != 1)}"
+
+
+def pieces_figure(run, interval=None):
+    """A 1-input ReLU run's fitted curve drawn piece by piece (exact, `linear_pieces_1d`): alternate pieces
+    in two colours, a tick at every breakpoint, the data behind, the count against the 1-D bound."""
+    import plotly.graph_objects as go
+
+    from ..geometry import default_interval, linear_pieces_1d
+
+    lo, hi = default_interval(run) if interval is None else interval
+    pieces = linear_pieces_1d(run.model, (lo, hi))
+    model = run.spec.get("model", {}) if isinstance(run.spec, dict) else {}
+    out_act = model.get("out_activation") or "none"
+    fig = go.Figure()
+    data = run.data
+    if data is not None and data.d_in == 1 and out_act == "none":
+        y = np.asarray(data.y).reshape(len(data.X), -1)[:, 0]
+        fig.add_trace(go.Scatter(x=data.X[:, 0], y=y, mode="markers", name="training data",
+                                 marker=dict(size=6, color="#555", opacity=0.6)))
+    e = pieces.edges
+    for parity, colour in ((0, "#1f77b4"), (1, "#ff7f0e")):
+        idx = np.arange(parity, len(pieces), 2)
+        x = np.stack([e[idx], e[idx + 1], np.full(len(idx), np.nan)], 1).ravel()  # each piece, then a gap
+        y = pieces.slopes[np.repeat(idx, 3), 0] * x + pieces.intercepts[np.repeat(idx, 3), 0]
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=2.5), connectgaps=False,
+                                 name="pieces " + ("1, 3, 5, ..." if parity == 0 else "2, 4, 6, ..."),
+                                 hovertemplate="x %{x:.4g}: %{y:.4g}<extra></extra>"))
+    b = pieces.breakpoints
+    fig.add_trace(go.Scatter(x=b, y=pieces(b)[:, 0], mode="markers", name=f"breakpoints ({len(b):,})",
+                             marker=dict(symbol="line-ns-open", size=11, color="black", line=dict(width=1.5)),
+                             hovertemplate="breakpoint at x = %{x:.6g}<extra></extra>"))
+    found = architecture_bound(model)
+    bound = f"<br><sup>bound {found[0]:,}: {found[1]}</sup>" if found else ""
+    fig.update_layout(title=dict(text=f"{pieces_phrase(len(pieces))} on [{lo:.3g}, {hi:.3g}], exact{bound}"),
+                      template="plotly_white", xaxis_title="x", height=440, legend=dict(orientation="h", y=-0.2),
+                      yaxis_title="output" if out_act == "none" else f"output before the final {out_act}")
+    return fig
+
+
+def pieces_count_figure(run, interval=None):
+    """Linear pieces of a 1-input run on its interval at each snapshot, against the 1-D bound."""
+    from ..geometry import default_interval, linear_pieces_1d
+
+    interval = default_interval(run) if interval is None else interval
+    return _count_figure(run, lambda model: len(linear_pieces_1d(model, interval)), "pieces",
+                         "Linear pieces of the curve during training")

@@ -115,7 +115,9 @@ def _paragraphs(text: str) -> str:
     return "".join(f"<p>{_esc(b)}</p>" for b in blocks)
 
 
-def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
+def _setup(spec: dict[str, Any], own_test: int | None = None) -> list[tuple[str, str]]:
+    """(label, text) rows of what the experiment set up; ``own_test``: rows of the data set's own test split
+    (then test_fraction, which splits off nothing, is not shown as if there were no test data)."""
     rows = []
     data, model, train = spec.get("data") or {}, spec.get("model") or {}, spec.get("train") or {}
     # Only what the kind of experiment uses: a comparison brings its own runs' models and training,
@@ -128,7 +130,10 @@ def _setup(spec: dict[str, Any]) -> list[tuple[str, str]]:
     elif kind == "activations":
         data, model, train = {}, {}, {}
     if data:
-        rows.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, ""))))
+        text = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, {}, "") and not (own_test and k == "test_fraction"))
+        if own_test:
+            text += f"; test split: the data set's own ({own_test:,} rows)"
+        rows.append(("data", text))
     if model:
         rows.append(("model", _model_summary(model)))
     if train:
@@ -173,8 +178,16 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
         else:
             rows.append((_esc(k.replace("_", " ")), _number(v)))
     spec = run.spec if isinstance(run.spec, dict) else {}
-    rows += [(k, _esc(v)) for k, v in _setup(spec)]
+    rows += [(k, _esc(v)) for k, v in _setup(spec, own_test=_own_test_rows(run, spec))]
     return rows
+
+
+def _own_test_rows(run: Any, spec: dict[str, Any]) -> int | None:
+    """Rows of the data set's own test split (digits, Fashion-MNIST) when the spec asked for none, else None."""
+    data = getattr(run, "data", None)
+    X_test = getattr(data, "X_test", None) if data is not None else None
+    asked = (spec.get("data") or {}).get("test_fraction")
+    return len(X_test) if X_test is not None and len(X_test) and not asked else None
 
 
 def write_report(run: Any, path: str | os.PathLike, *, figures: Sequence[tuple[str, Any]] | None = None,

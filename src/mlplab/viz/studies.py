@@ -125,10 +125,23 @@ def optimizers_figure(run: Any) -> go.Figure:
 def _optimizers(run: Any) -> list[tuple[str, Any]]:
     m = run.metrics
     names = sorted({k.split("/")[0] for k in m})
+    engines = {}  # preset name -> engine, from the curve labels "<name> (<optimizer>, <engine> engine)"
+    for key in run.extras:
+        if key.startswith("loss/") and key.endswith(" engine)") and " (" in key:
+            engines[key[5:].split(" (")[0]] = key.rsplit(", ", 1)[-1][: -len(" engine)")]
     said = "; ".join(f"{n}: loss {m[f'{n}/final_loss']:.3g} after {int(m[f'{n}/steps'])} steps "
-                     f"({m[f'{n}/seconds']:.1f} s)" for n in names)
-    return [(f"Adam against L-BFGS on notebook 003's x sin(10x). {said}. L-BFGS takes far fewer steps; each "
-             "step costs several loss evaluations (its line search).", optimizers_figure(run))]
+                     f"({m[f'{n}/seconds']:.1f} s, {1e3 * m[f'{n}/seconds'] / max(m[f'{n}/steps'], 1):.2g} ms a step"
+                     f"{', ' + engines[n] + ' engine' if n in engines else ''})" for n in names)
+    used = {engines[n] for n in names if n in engines}
+    if len(used) > 1:
+        time_note = (f"The wall times are not like for like: the runs used different engines ({', '.join(sorted(used))}; "
+                     "L-BFGS exists only on the torch engine), so they compare engines as much as optimizers; time "
+                     "Adam on torch too (mlplab.run(\"sine-mlp-10\", train={\"engine\": \"torch\"})) to compare "
+                     "the optimizers alone.")
+    else:
+        time_note = "Both ran on the same engine, so the wall times compare the optimizers."
+    return [(f"Adam against L-BFGS on notebook 003's x sin(10x). {said}. L-BFGS takes far fewer steps, and each "
+             f"step costs several loss evaluations (its line search). {time_note}", optimizers_figure(run))]
 
 
 STUDY_FIGURES: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {

@@ -22,7 +22,7 @@ def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern
     from plotly.subplots import make_subplots
 
     from ..geometry import default_box, linear_regions, snapshot_models
-    from .regions import region_traces, regions_phrase, stable_colours
+    from .regions import region_traces, regions_title, stable_colours
 
     run = run.framed() if hasattr(run, "framed") else run
     data = run.data
@@ -60,7 +60,7 @@ def regions_and_outputs(run: Any, *, max_frames: int = 16, color: str = "pattern
             _compact(tr)
         _, dyn = _left_traces(run, int(i), frame=True)
         frames.append(go.Frame(data=dyn + right, traces=dynamic_idx + right_idx, name=str(step),
-                               layout=dict(title=f"step {step}: {regions_phrase(len(regions))}")))
+                               layout=dict(title=f"step {step}: {regions_title(regions)}")))
     fig.frames = frames
     (x0, x1), (y0, y1) = box
     fig.update_xaxes(range=[x0, x1], row=1, col=2)
