@@ -948,7 +948,12 @@ def test_switching_to_one_d_data_clears_the_features_it_cannot_use(page, server_
 
 def test_the_loss_curve_has_a_point_per_epoch_and_reads_at_epoch_0(page, server_url, playground):
     app = playground[1]
-    _open(page, server_url, {"preset": "sine-mlp-5", "stop": {"epochs": 5000}})
+    page.goto(server_url + "/")
+    _shown(page)
+    page.select_option("#preset", "sine-mlp-5")  # notebook 003's 1-5-1 tanh MLP on x sin(10x), 5000 epochs
+    page.wait_for_function("document.getElementById('stop_epochs').value === '5000'")
+    _shown(page)
+    assert _live(page, app).config.data.d_in == 1
     plot = page.locator("#loss-plot")
     # epoch 0: one point, drawn as a marker, on an axis of whole, non-negative epochs with readable loss labels
     page.wait_for_function("document.querySelectorAll('#loss-plot .xtick text').length > 0")

@@ -329,7 +329,8 @@ function showState() {
 // ---- drawing
 
 const LOSS_EVERY_MS = 200;  // the loss curve needs no 30 redraws a second; the numbers above it show every frame
-let lossDrawn = 0;
+let lossDrawn = 0, lossCost = 0;  // a curve of many epochs costs more to draw: then it is redrawn less often
+const lossEvery = () => Math.max(LOSS_EVERY_MS, 3 * lossCost);
 
 function fmt(v) { return v === null || v === undefined ? "-" : Number(v).toPrecision(5); }
 
@@ -341,7 +342,7 @@ function render(f, live) {
   $("metric").textContent = fmt(f.metric);
   $("scrub-label").textContent = `epoch ${f.epoch}`;
   drawView(f);
-  if (live && (state !== "running" || performance.now() - lossDrawn > LOSS_EVERY_MS)) { drawLoss(); lossDrawn = performance.now(); }
+  if (live && (state !== "running" || performance.now() - lossDrawn > lossEvery())) { drawLoss(); lossDrawn = performance.now(); }
   drawRegions(f.regions);
   if (f.units && f.units.z8 !== undefined) drawUnits(f.units);
   if (f.health) drawHealth(f.health);
@@ -415,7 +416,7 @@ const VIEW_NOTES = {
   classes: "Background: the class the model predicts at each point of the plane, in the legend's colours (lighter). Dots: the data, by class; filled: training, open: test.",
   heatmap: "Background: the model's output at each point of the plane, on the colour bar's scale (lighter). Dots: the data, coloured by their target y; outlined: test.",
   curve: "Dots: the data (x, y), black for training, grey for test. Red line: the model's output across the input range.",
-  mapping: "2-D \u2192 2-D: each point is drawn where its output lies. Grey dots: the targets y. Coloured dots: the model's predictions for the same inputs, coloured by their order in the data set. Grey lines: a grid over the input box, carried through the model.",
+  mapping: "2-D \u2192 2-D: this is the output plane. Grey dots: the targets y. Coloured dots: the model's predictions for the same inputs, coloured by their order in the data set. Grey lines: a grid over the input box, carried through the model.",
 };
 
 function viewNote(v) {
@@ -536,6 +537,7 @@ function keepCurve() {
 }
 
 function drawLoss() {
+  const t0 = performance.now();
   const traces = compared.map((k, i) => ({ type: "scatter", mode: "lines", x: k.epoch, y: k.train, name: k.label,
     hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra>" + k.label + "</extra>",
     line: { color: COMPARE_COLORS[i % COMPARE_COLORS.length], dash: "dot", width: 1.5 } }));
@@ -547,9 +549,10 @@ function drawLoss() {
     traces.push({ type: "scatter", mode: mode(curve.test), x: curve.epoch, y: curve.test, name: "test", connectgaps: true,
       hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" }, marker: { color: "#d9822b" } });
   // the legend floats inside the plot (top right, where falling losses leave room) instead of taking its height
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 56, r: 10, t: 10, b: 40 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
     xaxis: { title: { text: "epoch" }, ...epochTicks(traces) }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
     hovermode: "x" }, { displayModeBar: false });
+  lossCost = performance.now() - t0;
 }
 
 function epochTicks(traces) {  // epochs from 0: whole numbers only, never a negative or fractional epoch (epoch 0 alone included)
@@ -560,6 +563,9 @@ function epochTicks(traces) {  // epochs from 0: whole numbers only, never a neg
   const step = range[1] <= 5 ? 1 : 2, vals = Array.from({ length: Math.floor(range[1] / step) + 1 }, (_, i) => i * step);
   return { range, tickvals: vals, ticktext: vals.map(String) };
 }
+
+// a loss label in full down to 0.001, then as a power of ten (1e-6, not 0.000001): short labels clear the axis title
+const tickText = (v) => { const t = Number(v.toPrecision(6)); return t < 1e-3 ? t.toExponential() : String(t); };
 
 function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each labelled in full: no crowded minor digits
   let lo = Infinity, hi = -Infinity;
@@ -574,9 +580,14 @@ function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each
     const span = Math.max(hi - lo, hi * 0.02), m = 10 ** Math.floor(Math.log10(span / 4)), r = span / 4 / m;
     const step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * m;
     vals = [];
-    for (let k = Math.floor(lo / step) - 1; k <= Math.ceil(hi / step) + 1; k++) if (k > 0) vals.push(k * step);
+    let k0 = Math.floor(lo / step), k1 = Math.ceil(hi / step);
+    if (k1 - k0 < 2) { k0 -= 1; k1 += 1; }  // one loss, or a flat run: a label either side of it
+    for (let k = k0; k <= k1; k++) if (k > 0) vals.push(k * step);
+    // and the axis spans those values (log axis: the range is in decades), so they spread over its height even
+    // when there is one loss (epoch 0), where plotly's own range would be a decade or two wide
+    return { tickvals: vals, ticktext: vals.map(tickText), minor: { ticks: "" }, range: [Math.log10(vals[0]), Math.log10(vals[vals.length - 1])] };
   }
-  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(6)))), minor: { ticks: "" } };
+  return { tickvals: vals, ticktext: vals.map(tickText), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
