@@ -52,7 +52,12 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install
+# The course needs the package alone: not the dev extra's test tools, exporters and Ray.
+$(VENV)/.installed-demo: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(BIN)/mlplab course -o out/
 	@echo "Gallery: $(CURDIR)/out/index.html"
 

@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
 # The Run each notebook shows as its summary (`text/html` with the run's name in bold).
 RUN_SHOWN = {"000_001": "rotation-linear", "002": "moons", "003": "sine-poly", "004": "d2l-mlp-scratch"}
-LIVE_CURVE_IN = ("002", "004")
+LIVE_CURVE_IN = ("002", "003", "004")
 REMOTE = re.compile(r"cdn\.plot\.ly|cdnjs|jsdelivr|unpkg|<script[^>]*\bsrc=[\"']?https?:|import\s*[\"']https?:")
 
 
@@ -57,12 +57,17 @@ def kernel_name(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def all_executed(kernel_name) -> dict[str, tuple]:
-    """Every notebook executed once, in kernels running side by side (most of the time is imports)."""
+def all_executed(kernel_name, request) -> dict[str, tuple]:
+    """Every notebook the selected tests ask for (`-k 003` runs one), executed once, in kernels running side
+    by side (most of the time is imports)."""
     import asyncio
 
+    wanted = {item.callspec.params["executed"].name for item in request.session.items
+              if "executed" in getattr(getattr(item, "callspec", None), "params", {})}
     clients = {}
     for path in NOTEBOOKS:
+        if path.name not in wanted:
+            continue
         nb = nbformat.read(path, as_version=4)
         clients[path.name] = RecordingClient(nb, kernel_name=kernel_name, timeout=300, allow_errors=True,
                                              resources={"metadata": {"path": str(path.parent)}})
@@ -147,6 +152,12 @@ def test_every_figure_is_a_plotly_bundle_drawn_offline(executed):
     assert not REMOTE.findall(text)
 
 
+def _is_live_fit(message_or_output: dict) -> bool:
+    """Notebook 003's LiveFit figure (titled "Fitted curve (live), epoch N")."""
+    data = message_or_output.get("content", message_or_output).get("data", {})
+    return "Fitted curve" in json.dumps(data.get(PLOTLY_JSON, {}).get("layout", {}).get("title", ""))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if _key(p) in LIVE_CURVE_IN], ids=lambda p: p.stem,
                          indirect=True)
@@ -155,15 +166,16 @@ def test_live_curve_is_one_display_updated_in_place(executed):
     cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "LiveCurve()" in c.source]
     assert len(cells) == 1
     sent = messages[cells[0]]
-    shown = [m for m in sent if m["msg_type"] == "display_data" and PLOTLY_JSON in m["content"]["data"]]
+    shown = [m for m in sent if m["msg_type"] == "display_data" and PLOTLY_JSON in m["content"]["data"]
+             and not _is_live_fit(m)]  # notebook 003 draws its live fit beside the curve
     assert len(shown) == 1, "LiveCurve must show one figure"
     display_id = shown[0]["content"]["transient"]["display_id"]
-    updates = [m for m in sent if m["msg_type"] == "update_display_data"]
+    updates = [m for m in sent if m["msg_type"] == "update_display_data" and not _is_live_fit(m)]
     assert updates and all(m["content"]["transient"]["display_id"] == display_id for m in updates)
     first, last = shown[0]["content"]["data"][PLOTLY_JSON], updates[-1]["content"]["data"][PLOTLY_JSON]
     assert len(first["data"][0].get("y", [])) == 0  # shown before the first step ...
     assert len(last["data"][0]["y"]) > 0  # ... and the same display now holds the losses
-    final = [o for o in nb.cells[cells[0]].outputs if PLOTLY_JSON in o.get("data", {})]
+    final = [o for o in nb.cells[cells[0]].outputs if PLOTLY_JSON in o.get("data", {}) and not _is_live_fit(o)]
     assert len(final) == 1 and final[0]["data"][PLOTLY_JSON] == last
 
 
@@ -192,3 +204,51 @@ def test_offline_renderer_replaces_only_plotlys_own_kernel_default(monkeypatch):
         assert notebook.use_offline_renderer() is True and pio.renderers.default == notebook.DEFAULT
     finally:
         pio.renderers.default = before
+
+
+def _notebook(key: str) -> Path:
+    return next(p for p in NOTEBOOKS if _key(p) == key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [_notebook("003")], ids=lambda p: p.stem, indirect=True)
+def test_notebook_003_fits_live_while_training(executed):
+    """As the course's cell redraws its fitted line while the polynomial trains: one display of the fit,
+    updated in place during the run, from the untrained model to the trained one."""
+    nb, messages = executed
+    cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "LiveFit(" in c.source and "mlplab.run" in c.source]
+    assert len(cells) == 1
+    sent = messages[cells[0]]
+    shown = [m for m in sent if m["msg_type"] == "display_data" and _is_live_fit(m)]
+    assert len(shown) == 1, "LiveFit shows one figure"
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    updates = [m for m in sent if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == display_id]
+    assert len(updates) >= 2  # during the run (every 100 epochs) and at its end
+
+    def fit(fig):
+        title = fig["layout"]["title"]["text"]
+        model = next(t for t in fig["data"] if t.get("name") == "model")
+        return title, model["y"]
+
+    (title0, y0), (title1, y1) = fit(shown[0]["content"]["data"][PLOTLY_JSON]), fit(updates[-1]["content"]["data"][PLOTLY_JSON])
+    assert title0.endswith("epoch 0") and title1.endswith("epoch 100")  # 10000 epochs x MLPLAB_EPOCHS_SCALE 0.01
+    assert y0 != y1  # the curve drawn moved as the model learned
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [_notebook("000_001")], ids=lambda p: p.stem, indirect=True)
+def test_notebook_000_exercise_gives_every_variant_the_same_budget(executed):
+    nb, _ = executed
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "exercise[variant] = " in c.source)
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    budgets = dict(re.findall(r"^(\S+)\s+(\d+) epochs", text, re.M))
+    assert budgets == {v: "30" for v in ("linear", "mlp", "residual", "residual-bn")}, text  # 3000 x 0.01 each
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_says_which_seed_it_uses(path):
+    """Every course notebook seeds differently from the presets (seed 0): each notebook says how."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "**Seeds.**" in text and "seed 0" in text.replace("`train.seed = 0`", "seed 0")

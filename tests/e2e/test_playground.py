@@ -860,3 +860,128 @@ def test_a_residual_model_gets_its_diagram_with_skips_and_editable_block_links(p
     page.get_by_label("new weight").press("Enter")
     page.wait_for_function("document.querySelector(\"[data-testid=network] line[data-layer='4'][data-to='0'][data-from='2']\").dataset.weight === '1.5'")
     assert float(s.model.net[2].fc2.weight.detach()[0, 2]) == 1.5
+
+
+# issue 21: the playground explains itself
+
+def _texts(page, selector: str) -> list[str]:
+    return [t.strip() for t in page.locator(selector).all_text_contents()]
+
+
+def test_the_data_view_has_a_legend_a_colour_bar_and_says_what_it_draws(page, server_url):
+    page.goto(server_url + "/")
+    _shown(page)
+    view = "#input-view"
+    page.wait_for_function("document.querySelectorAll('#input-view .legendtext').length >= 3")
+    assert _texts(page, f"{view} .legendtext") == ["class 0", "class 1", "test (open)"]
+    assert _texts(page, f"{view} .cbtitle") == ["model: P(class 1)"]
+    assert {"0", "0.5", "1"} <= set(_texts(page, f"{view} .cbaxis text, {view} .colorbar .ytick text"))
+    assert "probability of class 1" in page.get_by_test_id("view-note").text_content()
+
+    # 2-D -> 2-D (the rotation): grey targets, coloured predictions, the mapped grid, named in the legend and the note
+    page.select_option("#dataset", "rotation")
+    page.wait_for_function("document.querySelector('[data-testid=view-note]').textContent.includes('Grey dots')")
+    _shown(page)
+    page.wait_for_function("[...document.querySelectorAll('#input-view .legendtext')].some(t => t.textContent === 'predictions')")
+    assert _texts(page, f"{view} .legendtext") == ["input grid, mapped", "targets y", "predictions"]
+    note = page.get_by_test_id("view-note").text_content()
+    assert "Grey dots: the targets y" in note and "Coloured dots: the model's predictions" in note
+
+    # regression over the plane: one colour bar for the targets and the model's background
+    page.select_option("#dataset", "reg-plane")
+    page.wait_for_function("document.querySelector('[data-testid=view-note]').textContent.includes('target y')")
+    _shown(page)
+    page.wait_for_function("[...document.querySelectorAll('#input-view .cbtitle')].some(t => t.textContent === 'y')")
+    assert _texts(page, f"{view} .legendtext") == ["train", "test"]
+
+
+def test_uploaded_or_drawn_data_is_called_your_data(page, server_url, playground, tmp_path):
+    page.goto(server_url + "/")
+    _shown(page)
+    csv = tmp_path / "three.csv"
+    csv.write_text("u,v,kind\n" + "".join(f"{(i % 10) / 3:.3f},{(i // 10) / 3:.3f},{(i % 10) // 4}\n" for i in range(100)))
+    page.set_input_files("#csv", str(csv))
+    page.wait_for_function("decodeURIComponent(location.hash).includes('\"name\":\"custom\"')")
+    _shown(page)
+    chosen = "document.querySelector('#dataset').selectedOptions[0].textContent"
+    assert page.evaluate(chosen) == "your data (three.csv, 100 points)"
+    assert page.locator("#noise").is_disabled() and page.locator("#n").is_disabled()
+
+    # back to a named data set, then draw on it: "your data" again, the data set's points and the drawn ones
+    page.select_option("#dataset", "moons")
+    page.wait_for_function(f"{chosen}.startsWith('moons')")
+    _shown(page)
+    assert not page.locator("#noise").is_disabled()
+    n = len(_live(page, playground[1]).config.data.X)
+    page.check("#draw")
+    box = page.locator("#input-view .nsewdrag").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.wait_for_function(f"{chosen} === 'your data (drawn over moons, {n + 1} points)'")
+    page.get_by_role("button", name="clear").click()
+    page.wait_for_function(f"{chosen}.startsWith('moons')")
+    assert page.locator("#dataset option[value=custom]").count() == 0
+
+
+def test_switching_to_one_d_data_clears_the_features_it_cannot_use(page, server_url, playground):
+    app = playground[1]
+    page.goto(server_url + "/")
+    _shown(page)
+    page.locator("#features input[value='sin(x1)']").check()
+    page.wait_for_function("decodeURIComponent(location.hash).includes('sin(x1)')")
+    _shown(page)
+    page.get_by_role("button", name="Play").click()
+    _status(page, "running")
+    old = _session_id(page)
+    page.select_option("#dataset", "sine")
+    page.wait_for_function(f"!document.querySelector('#export').href.includes({old!r})")
+    _shown(page)
+    assert page.get_by_role("alert").is_hidden()
+    assert [c.is_checked() for c in page.locator("#features input").all()] == \
+        [c.get_attribute("value") in ("x1", "x2") for c in page.locator("#features input").all()]
+    assert all(c.is_disabled() for c in page.locator("#features input").all())
+    assert page.get_by_test_id("features-note").is_visible()
+    assert "Red line" in page.get_by_test_id("view-note").text_content()
+    s = _live(page, app)
+    assert s.config.data.d_in == 1 and not s.model_spec.features and s.status == "idle"
+    assert old not in app.state.sessions.entries or app.state.sessions.entries[old].session.status in ("idle", "closed")
+
+
+def test_the_loss_curve_has_a_point_per_epoch_and_reads_at_epoch_0(page, server_url, playground):
+    app = playground[1]
+    page.goto(server_url + "/")
+    _shown(page)
+    page.select_option("#preset", "sine-mlp-5")  # notebook 003's 1-5-1 tanh MLP on x sin(10x), 5000 epochs
+    page.wait_for_function("document.getElementById('stop_epochs').value === '5000'")
+    _shown(page)
+    assert _live(page, app).config.data.d_in == 1
+    plot = page.locator("#loss-plot")
+    # epoch 0: one point, drawn as a marker, on an axis of whole, non-negative epochs with readable loss labels
+    page.wait_for_function("document.querySelectorAll('#loss-plot .xtick text').length > 0")
+    xs = _texts(page, "#loss-plot .xtick text")
+    assert xs == ["0", "1"], xs
+    assert plot.locator(".scatterlayer .trace .point").count() >= 1
+    _readable_y_labels(plot, page.evaluate("document.getElementById('loss-plot').layout.yaxis.ticktext"))
+
+    page.get_by_role("button", name="Play").click()
+    _status(page, "finished")
+    page.wait_for_function("(d => d.find(t => t.name === 'train').x.length === 5001)(document.getElementById('loss-plot').data)")
+    train = page.evaluate("document.getElementById('loss-plot').data.find(t => t.name === 'train')")
+    assert train["x"] == list(range(5001)) and None not in train["y"]
+    # each epoch's point is that epoch's training loss (one full batch: the step's loss), as the server trained it
+    steps = _live(page, app)._step_losses
+    assert len(steps) == 5000
+    assert train["y"][:5000] == pytest.approx(steps, rel=1e-6)
+    assert train["y"][5000] == pytest.approx(_number(page, LOSS), rel=1e-4)  # the last: the model as it ends
+    ticks = [int(t.replace(",", "").replace("k", "000")) for t in _texts(page, "#loss-plot .xtick text")]
+    assert ticks[0] == 0 and ticks[-1] <= 5000
+
+
+def test_the_layer_health_table_fits_its_column(page, server_url):
+    for config in ({}, {"data": {"name": "moons"}, "model": {"hidden": [8, 8], "residual": True, "norm": "batch"}}):
+        _open(page, server_url, config) if config else (page.goto(server_url + "/"), _shown(page))
+        page.wait_for_function("document.querySelectorAll('[data-testid=health] tr[data-layer]').length > 0")
+        panel = page.locator(".panel.side")
+        right = panel.evaluate("p => p.getBoundingClientRect().right - parseFloat(getComputedStyle(p).paddingRight)")
+        for cell in page.locator("#health th, #health td").all():
+            assert cell.evaluate(RECT)["right"] <= right + 0.5, (config, cell.text_content())
+        assert _texts(page, "#health th")[-1] == "dead"

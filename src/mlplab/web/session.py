@@ -10,6 +10,7 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
@@ -109,6 +110,9 @@ class Session:
         self._lr_applied = self.start_lr = self.lr  # the rate the run starts with; `changes` holds the later ones
         self._step_losses: list[float] = []
         self.changes: list[dict[str, Any]] = []  # live learning-rate changes and weight edits, by step
+        # (epoch, its mean training loss) since the last frame; `_send_epoch_losses` sends them
+        self._epoch_losses: deque[tuple[int, float | None]] = deque()
+        self._epoch_first_step = 0
         self._run: Run | None = None  # the worker's last `train` result (each resume continues it)
         self._last_frame = self._last_units = self._last_regions = -math.inf
         self._regions: dict[str, Any] | None = None
@@ -306,6 +310,11 @@ class Session:
             self.machine.send(self._make_frame(force_all=True))
 
     def _epoch_done(self, t) -> None:
+        steps = self._step_losses[self._epoch_first_step:]
+        self._epoch_first_step = len(self._step_losses)
+        if steps:
+            mean = sum(steps) / len(steps)
+            self._epoch_losses.append((self.epoch, mean if math.isfinite(mean) else None))
         self.epoch += 1
         stop = self.config.stop_loss
         now = time.perf_counter()
@@ -329,7 +338,20 @@ class Session:
                 self.machine.send(self._make_frame(force_all=True))
             raise StopTraining(PAUSED, "paused by the page")  # `_work` resumes the run on play
 
+    def _send_epoch_losses(self) -> None:
+        """The epochs' losses since the last frame, as a message of their own: a slow page may miss frames
+        (the outbox drops the oldest), never these, so its loss curve has a point per epoch."""
+        done = []
+        while self._epoch_losses:
+            try:
+                done.append(self._epoch_losses.popleft())
+            except IndexError:  # taken by a frame made on another thread meanwhile
+                break
+        if done:
+            self.machine.send({"type": "epoch_losses", "first": done[0][0], "loss": [v for _, v in done]})
+
     def _make_frame(self, force_all: bool = False) -> dict[str, Any]:
+        self._send_epoch_losses()
         now = time.perf_counter()
         units = force_all or now - self._last_units >= UNITS_INTERVAL_S
         if self.regions_on and (force_all or now - self._last_regions >= REGIONS_INTERVAL_S):

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const MAX_KEPT_FRAMES = 300;   // replay buffer; every other frame is dropped when full
-const MAX_CURVE_POINTS = 4000; // loss curve points kept on the page
+const MAX_CURVE_POINTS = 100000; // loss curve points kept on the page: one per epoch up to the server's epoch limit
 const MAX_URL_POINTS = 300;    // drawn points beyond this are not put in the link
 
 let options = null, session = null, ws = null, latest = null, drawPending = false;
@@ -15,7 +15,8 @@ let kept = [], curve = { epoch: [], train: [], test: [] };
 // commands clicked meanwhile wait in `pending`, then go to the session that opens next.
 let state = "connecting", stateMessage = "", lastSeq = 0, pending = [], configuring = false;
 const STOPPED = ["finished", "diverged", "error", "closed", "disconnected"];
-let custom = null;             // {task, X, y} from an upload or drawing
+let custom = null;             // {task, X, y, source} from an upload or drawing
+let dataFrom = "moons";        // the named data set on screen before the page's own data (a link falls back to it)
 let basePreset = null;         // the preset the settings started from (a link's, or the one chosen)
 let applying = false;
 let lastConfig = null;
@@ -67,6 +68,36 @@ function currentTask() {
   return d ? d.task : "binary";
 }
 
+function currentDin() {
+  if (custom) return custom.X.length ? custom.X[0].length : 2;
+  const d = options.datasets.find((d) => d.name === $("dataset").value);
+  return d ? d.d_in : 2;
+}
+
+// The input features are of x1 and x2: with 1-D data the page clears them (back to the raw input) and
+// greys them out, so the settings it sends are ones the server can train (not a refusal that leaves the old model on).
+function fitFeatures() {
+  const two = currentDin() === 2;
+  document.querySelectorAll("#features input").forEach((c) => { if (!two) c.checked = RAW_FEATURES.includes(c.value); c.disabled = !two; });
+  $("features-note").hidden = two;
+}
+
+// The data controls name the data being trained: "your data" after an upload or drawn points, with the
+// data set's own controls (noise, points, regenerate) disabled, since they do not apply to it.
+function showDataSource() {
+  const select = $("dataset");
+  let opt = select.querySelector("option[value=custom]");
+  if (custom) {
+    if (!opt) { opt = document.createElement("option"); opt.value = "custom"; select.prepend(opt); }
+    opt.textContent = `your data (${custom.source || "your points"}, ${custom.X.length} points)`;
+    select.value = "custom";
+  } else if (opt) {
+    opt.remove(); select.value = dataFrom;
+  }
+  for (const id of ["noise", "n", "regenerate"]) $(id).disabled = !!custom;
+  fitFeatures();
+}
+
 function checkedFeatures() {
   return Array.from(document.querySelectorAll("#features input:checked")).map((c) => c.value);
 }
@@ -83,8 +114,8 @@ function readConfig() {
   if (num("stop_loss") !== null) stop.loss = num("stop_loss");
   const model = { hidden: hidden.slice(), activation: $("activation").value, residual: $("residual").checked,
                   norm: $("norm").value, init: $("init").value };
-  const feats = checkedFeatures();  // x1 and x2 alone are the raw inputs: no features field
-  if (!(feats.length === 2 && feats[0] === "x1" && feats[1] === "x2")) model.features = feats;
+  const feats = checkedFeatures();  // x1 and x2 alone are the raw inputs: no features field; 1-D data has none
+  if (currentDin() === 2 && !(feats.length === 2 && feats[0] === "x1" && feats[1] === "x2")) model.features = feats;
   // the preset the settings started from carries what the page has no control for (init scales, where the
   // norms sit); the server lays the page's fields over it, so a link's preset survives the round trip
   return basePreset ? { preset: basePreset, data, model, train, stop } : { data, model, train, stop };
@@ -101,8 +132,8 @@ function applyConfig(c) {
   const d = c.data || {}, m = c.model || {}, t = c.train || {}, s = c.stop || {};
   basePreset = typeof c.preset === "string" ? c.preset : null;
   $("preset").value = basePreset || "";
-  if (d.name === "custom") custom = { task: d.task, X: d.X, y: d.y };
-  else { custom = null; if (d.name) $("dataset").value = d.name; }
+  if (d.name === "custom") custom = { task: d.task, X: d.X, y: d.y, source: "from the link" };
+  else { custom = null; if (d.name) $("dataset").value = d.name; dataFrom = $("dataset").value; }
   if (d.name !== "custom") { $("noise").value = d.noise ?? ""; $("n").value = d.n ?? ""; }
   if (d.test_fraction !== undefined) $("test_fraction").value = d.test_fraction;
   if (d.seed !== undefined) $("data_seed").value = d.seed;
@@ -123,6 +154,7 @@ function applyConfig(c) {
   $("momentum").value = t.momentum || 0;
   if (t.seed !== undefined) $("seed").value = t.seed;
   setLossChoices(t.loss);
+  showDataSource();
   if (s.epochs) $("stop_epochs").value = s.epochs;
   $("stop_loss").value = s.loss !== undefined && s.loss !== null ? s.loss : "";
   applying = false;
@@ -157,7 +189,7 @@ function widthsChanged() {
 
 function writeUrl(config) {
   const c = JSON.parse(JSON.stringify(config));
-  if (c.data.name === "custom" && c.data.X.length > MAX_URL_POINTS) { c.data = { name: $("dataset").value }; }
+  if (c.data.name === "custom" && c.data.X.length > MAX_URL_POINTS) { c.data = { name: dataFrom }; }
   history.replaceState(null, "", "#" + encodeURIComponent(JSON.stringify(c)));
 }
 
@@ -201,7 +233,7 @@ function connect(info, seq) {
   $("snippet").hidden = true;
   $("units").innerHTML = ""; unitsKey = null; netKey = null; $("network").innerHTML = ""; hideWeightTools();  // nothing of the old model stays
   $("notes").hidden = !(info.notes && info.notes.length); $("notes").textContent = (info.notes || []).join("; ");
-  document.querySelectorAll("#features input").forEach((c) => { c.disabled = info.d_in !== 2; });
+  fitFeatures();
   const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/session/${info.id}/ws`);
   ws = sock;
   sock.onopen = () => { if (sock === ws) { configuring = false; flush(); } };
@@ -240,12 +272,12 @@ function onMessage(m) {
   if (m.type === "error") { showError(m.error); return; }
   if (m.type === "lr") { $("lr").value = m.lr; return; }
   if (m.type === "weight") { document.body.dataset.weightSet = `${m.layer}:${m.to}:${m.from}:${m.value}`; return; }
+  if (m.type === "epoch_losses") { m.loss.forEach((v, i) => { curve.train[curvePoint(m.first + i)] = v; }); thinCurve(); return; }
   if (m.type !== "frame") return;
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
-  if (!curve.epoch.length || curve.epoch[curve.epoch.length - 1] !== m.epoch) {
-    curve.epoch.push(m.epoch); curve.train.push(m.loss); curve.test.push(m.test_loss === undefined ? null : m.test_loss);
-    if (curve.epoch.length > MAX_CURVE_POINTS) for (const k of ["epoch", "train", "test"]) curve[k] = curve[k].filter((_, i) => i % 2 === 0);
-  }
+  const at = curvePoint(m.epoch);  // the model as it is now; the next epoch_losses message replaces it by the epoch's own
+  curve.train[at] = m.loss; curve.test[at] = m.test_loss === undefined ? null : m.test_loss;
+  thinCurve();
   if (!m.units && latest && latest.units) m.units = latest.units;
   if (!m.regions && latest && latest.regions) m.regions = latest.regions;
   kept.push(m);
@@ -262,6 +294,21 @@ function onMessage(m) {
       window.mlplabPerf.drawn++; window.mlplabPerf.ms += performance.now() - t0;
     });
   }
+}
+
+// The loss curve: one point per epoch, in epoch order. Epochs between two frames come in epoch_losses
+// messages (each epoch's mean training loss, at the epoch it began); a frame adds the model's loss as it
+// is now, and its test loss (test points only at frames: the line joins them).
+function curvePoint(e) {
+  let i = curve.epoch.length;
+  while (i > 0 && curve.epoch[i - 1] > e) i--;
+  if (i > 0 && curve.epoch[i - 1] === e) return i - 1;
+  curve.epoch.splice(i, 0, e); curve.train.splice(i, 0, null); curve.test.splice(i, 0, null);
+  return i;
+}
+
+function thinCurve() {
+  if (curve.epoch.length > MAX_CURVE_POINTS) for (const k of ["epoch", "train", "test"]) curve[k] = curve[k].filter((_, i) => i % 2 === 0);
 }
 
 // Status text and buttons follow the server's state; queued clicks are shown until the socket opens.
@@ -282,7 +329,8 @@ function showState() {
 // ---- drawing
 
 const LOSS_EVERY_MS = 200;  // the loss curve needs no 30 redraws a second; the numbers above it show every frame
-let lossDrawn = 0;
+let lossDrawn = 0, lossCost = 0;  // a curve of many epochs costs more to draw: then it is redrawn less often
+const lossEvery = () => Math.max(LOSS_EVERY_MS, 3 * lossCost);
 
 function fmt(v) { return v === null || v === undefined ? "-" : Number(v).toPrecision(5); }
 
@@ -294,7 +342,7 @@ function render(f, live) {
   $("metric").textContent = fmt(f.metric);
   $("scrub-label").textContent = `epoch ${f.epoch}`;
   drawView(f);
-  if (live && (state !== "running" || performance.now() - lossDrawn > LOSS_EVERY_MS)) { drawLoss(); lossDrawn = performance.now(); }
+  if (live && (state !== "running" || performance.now() - lossDrawn > lossEvery())) { drawLoss(); lossDrawn = performance.now(); }
   drawRegions(f.regions);
   if (f.units && f.units.z8 !== undefined) drawUnits(f.units);
   if (f.health) drawHealth(f.health);
@@ -303,37 +351,84 @@ function render(f, live) {
 
 // ---- layer health: the gradient reaching each layer, and how its units are doing (dead ReLUs)
 function drawHealth(rows) {
-  const table = $("health"), num = (v, d = 3) => (v === null || v === undefined) ? "–" : Number(v).toPrecision(d);
-  const head = "<tr><th>layer</th><th>kind</th><th>|gradient|</th><th>|weights|</th><th>mean ± spread</th><th>dead</th></tr>";
+  // short headers (titled in full) and short numbers (1.23e-5, not 0.0000123): the six columns fit the 360px column
+  const short = (v, d) => v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(d - 1).replace("e-", "e\u2212") : v.toPrecision(d);
+  const table = $("health"), num = (v, d = 3) => (v === null || v === undefined) ? "–" : short(Number(v), d);
+  const head = "<tr><th>layer</th><th>kind</th><th title=\"norm of the loss gradient reaching the layer's weights\">|grad|</th>" +
+    "<th title=\"norm of the layer's weights\">|W|</th><th title=\"the units' mean activation \u00b1 its spread over the data\">act. mean \u00b1 sd</th>" +
+    "<th title=\"the share of units never active on the training data\">dead</th></tr>";
   table.innerHTML = head + rows.map(r => `<tr data-layer="${r.layer}"><td>${r.layer}</td><td>${r.kind}</td>` +
     `<td>${num(r.grad_norm)}</td><td>${num(r.weight_norm)}</td>` +
     `<td>${r.act_mean === undefined ? "–" : num(r.act_mean) + " ± " + num(r.act_std)}</td>` +
     `<td>${r.dead_fraction === undefined || r.dead_fraction === null ? "–" : Math.round(100 * r.dead_fraction) + "%"}</td></tr>`).join("");
 }
 
+// The data as legend entries: one per class (train filled, test open), or train / test for regression,
+// whose targets share one colour bar with the model's background (`targetRange`).
 function pointTraces() {
-  const s = session, traces = [];
-  const add = (X, y, test) => {
-    if (!X) return;
-    if (s.task === "regression") {
-      traces.push({ type: "scatter", mode: "markers", x: X.map((p) => p[0]), y: s.d_in === 1 ? y.map((v) => v[0]) : X.map((p) => p[1]),
-        name: test ? "test" : "train", hoverinfo: "skip",
-        marker: s.d_in === 1 ? { color: test ? "#999" : "#222", size: 7 } :
-          { color: y.map((v) => v[0]), colorscale: "Viridis", size: 5, line: { width: test ? 1 : 0, color: "#000" } } });
-      return;
-    }
-    traces.push({ type: "scatter", mode: "markers", x: X.map((p) => p[0]), y: X.map((p) => p[1]), name: test ? "test" : "train",
-      hoverinfo: "skip", marker: { color: y.map((c) => CLASS_COLORS[c % 10]), size: 6,
-        symbol: test ? "circle-open" : "circle", line: { width: 1, color: test ? undefined : "#fff" } } });
+  const s = session, traces = [], showTest = $("show_test").checked && s.X_test && s.X_test.length;
+  if (s.task === "regression") {
+    const [lo, hi] = targetRange();
+    const add = (X, y, test) => traces.push({ type: "scatter", mode: "markers", x: X.map((p) => p[0]),
+      y: s.d_in === 1 ? y.map((v) => v[0]) : X.map((p) => p[1]), name: test ? "test" : "train", hoverinfo: "skip",
+      marker: s.d_in === 1 ? { color: test ? "#999" : "#222", size: 7 } :
+        { color: y.map((v) => v[0]), colorscale: "Viridis", cmin: lo, cmax: hi, size: test ? 6 : 5, line: { width: test ? 1.5 : 0, color: "#000" },
+          showscale: !test, colorbar: { title: { text: "y", side: "right" }, thickness: 12, len: 0.9 } } });
+    add(s.X, s.y, false);
+    if (showTest) add(s.X_test, s.y_test, true);
+    return traces;
+  }
+  const classes = Array.from({ length: Math.max(s.n_classes || 2, 2) }, (_, k) => k);
+  const add = (X, y, k, test) => {
+    const idx = y.map((c, i) => c === k ? i : -1).filter((i) => i >= 0);
+    traces.push({ type: "scatter", mode: "markers", x: idx.map((i) => X[i][0]), y: idx.map((i) => X[i][1]),
+      name: `class ${k}`, legendgroup: `class ${k}`, showlegend: !test, hoverinfo: "skip",
+      marker: { color: CLASS_COLORS[k % 10], size: 6, symbol: test ? "circle-open" : "circle", line: { width: test ? 1.5 : 1, color: test ? undefined : "#fff" } } });
   };
-  add(s.X, s.y, false);
-  if ($("show_test").checked) add(s.X_test, s.y_test, true);
+  for (const k of classes) add(s.X, s.y, k, false);
+  if (showTest) {
+    for (const k of classes) add(s.X_test, s.y_test, k, true);
+    traces.push({ type: "scatter", mode: "markers", x: [null], y: [null], name: "test (open)", hoverinfo: "skip",
+      marker: { color: "#555", size: 6, symbol: "circle-open", line: { width: 1.5 } } });
+  }
+  if (s.task === "binary") {  // the background's scale: P(class 1), blended over white as paintHeat paints it
+    const rgb = (c) => `rgb(${c.map(Math.round).join(",")})`;
+    traces.push({ type: "scatter", mode: "markers", x: [null], y: [null], showlegend: false, hoverinfo: "skip",
+      marker: { color: [0, 1], cmin: 0, cmax: 1, showscale: true, colorbar: { title: { text: "model: P(class 1)", side: "right" }, thickness: 12, len: 0.9, tickvals: [0, 0.25, 0.5, 0.75, 1] },
+        colorscale: [[0, rgb(heatColor(0, "prob"))], [0.5, rgb(heatColor(0.5, "prob"))], [1, rgb(heatColor(1, "prob"))]] } });
+  }
   return traces;
 }
 
+function targetRange() {  // regression: the targets' range, one colour scale for the points and the model's background
+  const s = session;
+  if (!s.yRange) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of s.y.concat(s.y_test || [])) { lo = Math.min(lo, v[0]); hi = Math.max(hi, v[0]); }
+    s.yRange = hi > lo ? [lo, hi] : [lo - 1, hi + 1];
+  }
+  return s.yRange;
+}
+
+// One sentence under the view: what it draws, for the kind of data on screen.
+const VIEW_NOTES = {
+  boundary: "Background: the model's probability of class 1 at each point of the plane (colour bar). Dots: the data, by class; filled: training, open: test.",
+  classes: "Background: the class the model predicts at each point of the plane, in the legend's colours (lighter). Dots: the data, by class; filled: training, open: test.",
+  heatmap: "Background: the model's output at each point of the plane, on the colour bar's scale (lighter). Dots: the data, coloured by their target y; outlined: test.",
+  curve: "Dots: the data (x, y), black for training, grey for test. Red line: the model's output across the input range.",
+  mapping: "2-D \u2192 2-D: this is the output plane. Grey dots: the targets y. Coloured dots: the model's predictions for the same inputs, coloured by their order in the data set. Grey lines: a grid over the input box, carried through the model.",
+};
+
+function viewNote(v) {
+  const kind = v.kind === "heatmap" && session.task !== "regression" ? "boundary" : v.kind;
+  $("view-note").textContent = VIEW_NOTES[kind] || "";
+}
+
 function drawView(f) {
-  const s = session, v = f.view, layout = { margin: { l: 40, r: 10, t: 10, b: 30 }, showlegend: false,
+  const s = session, v = f.view, layout = { margin: { l: 40, r: 10, t: 30, b: 30 }, showlegend: true,
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", font: { size: 11 } },
     xaxis: { range: s.box[0] }, yaxis: { range: s.d_in === 2 ? s.box[1] : undefined } };
+  viewNote(v);
   let traces = [];
   if (v.kind === "curve") {
     traces = pointTraces();
@@ -342,11 +437,11 @@ function drawView(f) {
     const pred = f32(v.pred), lines = f32(v.lines), n = s.X.length;
     const lx = [], ly = [];
     for (let i = 0; i < lines.length / 2; i++) { lx.push(lines[2 * i]); ly.push(lines[2 * i + 1]); if (i % 40 === 39) { lx.push(null); ly.push(null); } }
-    traces.push({ type: "scatter", mode: "lines", x: lx, y: ly, line: { color: "rgba(90,90,90,0.35)", width: 1 }, hoverinfo: "skip", name: "grid" });
-    traces.push({ type: "scatter", mode: "markers", x: s.y.map((p) => p[0]), y: s.y.map((p) => p[1]), name: "target",
-      marker: { color: "rgba(0,0,0,0.15)", size: 6 }, hoverinfo: "skip" });
+    traces.push({ type: "scatter", mode: "lines", x: lx, y: ly, line: { color: "rgba(90,90,90,0.35)", width: 1 }, hoverinfo: "skip", name: "input grid, mapped" });
+    traces.push({ type: "scatter", mode: "markers", x: s.y.map((p) => p[0]), y: s.y.map((p) => p[1]), name: "targets y",
+      marker: { color: "rgba(0,0,0,0.25)", size: 6 }, hoverinfo: "skip" });
     traces.push({ type: "scatter", mode: "markers", x: Array.from({ length: n }, (_, i) => pred[2 * i]),
-      y: Array.from({ length: n }, (_, i) => pred[2 * i + 1]), name: "model(x)",
+      y: Array.from({ length: n }, (_, i) => pred[2 * i + 1]), name: "predictions",
       marker: { color: s.X.map((_, i) => i), colorscale: "Turbo", size: 5 }, hoverinfo: "skip" });
     layout.xaxis = { autorange: true }; layout.yaxis = { autorange: true, scaleanchor: "x" };
   } else {
@@ -373,10 +468,10 @@ const VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"].map(hexR
 const WHITE = [255, 255, 255];
 const mix = (a, b, t) => [0, 1, 2].map((k) => a[k] + (b[k] - a[k]) * t);
 
-function heatColor(v, kind, lo, hi) {  // [r, g, b] over white, as the plot used to blend it
+function heatColor(v, kind, lo, hi) {  // [r, g, b] over white, as the plot used to blend it; kind "prob": a P(class 1)
   let c, alpha = 0.6;
   if (kind === "classes") { c = hexRgb(CLASS_COLORS[v | 0] || CLASS_COLORS[0]); alpha = 0.45; }
-  else if (session.task === "regression") {
+  else if (kind !== "prob" && session.task === "regression") {
     const t = hi > lo ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) * 4 : 2, k = Math.min(3, Math.floor(t));
     c = mix(VIRIDIS[k], VIRIDIS[k + 1], t - k);
   } else {
@@ -402,8 +497,7 @@ function paintHeat(v) {
   c.style.left = `${-cw / 2}px`; c.style.top = `${-ch / 2}px`; c.style.width = `${cw * g}px`; c.style.height = `${ch * g}px`;
   if (c.width !== g) { c.width = g; c.height = g; }
   const z = f32(v.z), disc = $("discretize").checked && s.task === "binary";
-  let lo = Infinity, hi = -Infinity;
-  if (s.task === "regression") for (const x of z) { if (x < lo) lo = x; if (x > hi) hi = x; }
+  const [lo, hi] = s.task === "regression" ? targetRange() : [0, 1];  // the colour bar's range
   // 256 colours looked up by value (classes by index): no colour is computed per pixel
   const classes = v.kind === "classes", n = classes ? s.n_classes : 256, lut = new Uint8ClampedArray(n * 3);
   for (let k = 0; k < n; k++) {
@@ -443,19 +537,35 @@ function keepCurve() {
 }
 
 function drawLoss() {
+  const t0 = performance.now();
   const traces = compared.map((k, i) => ({ type: "scatter", mode: "lines", x: k.epoch, y: k.train, name: k.label,
     hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra>" + k.label + "</extra>",
     line: { color: COMPARE_COLORS[i % COMPARE_COLORS.length], dash: "dot", width: 1.5 } }));
-  traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.train, name: "train",
-    hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra></extra>", line: { color: "#1f6feb" } });
+  // a single point (epoch 0) has no line to draw: it is shown as a marker until the next epoch comes
+  const mode = (ys) => ys.filter((v) => v !== null).length > 1 ? "lines" : "markers";
+  traces.push({ type: "scatter", mode: mode(curve.train), x: curve.epoch, y: curve.train, name: "train", connectgaps: true,
+    hovertemplate: "epoch %{x}<br>train loss %{y:.8g}<extra></extra>", line: { color: "#1f6feb" }, marker: { color: "#1f6feb" } });
   if (curve.test.some((v) => v !== null))
-    traces.push({ type: "scatter", mode: "lines", x: curve.epoch, y: curve.test, name: "test",
-      hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" } });
+    traces.push({ type: "scatter", mode: mode(curve.test), x: curve.epoch, y: curve.test, name: "test", connectgaps: true,
+      hovertemplate: "epoch %{x}<br>test loss %{y:.8g}<extra></extra>", line: { color: "#d9822b" }, marker: { color: "#d9822b" } });
   // the legend floats inside the plot (top right, where falling losses leave room) instead of taking its height
-  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 50, r: 10, t: 10, b: 30 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
-    xaxis: { title: { text: "epoch" } }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
+  Plotly.react("loss-plot", traces, { datarevision: curve.epoch.length + ":" + curve.epoch[0] + ":" + compared.length, margin: { l: 56, r: 10, t: 10, b: 40 }, yaxis: { type: "log", title: { text: "loss" }, ...logTicks(traces) },
+    xaxis: { title: { text: "epoch" }, ...epochTicks(traces) }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.75)", font: { size: 10 } },
     hovermode: "x" }, { displayModeBar: false });
+  lossCost = performance.now() - t0;
 }
+
+function epochTicks(traces) {  // epochs from 0: whole numbers only, never a negative or fractional epoch (epoch 0 alone included)
+  let last = 0;
+  for (const t of traces) if (t.x.length) last = Math.max(last, t.x[t.x.length - 1]);
+  const range = [0, Math.max(1, last)];
+  if (last > 10) return { range, tickformat: "d" };
+  const step = range[1] <= 5 ? 1 : 2, vals = Array.from({ length: Math.floor(range[1] / step) + 1 }, (_, i) => i * step);
+  return { range, tickvals: vals, ticktext: vals.map(String) };
+}
+
+// a loss label in full down to 0.001, then as a power of ten (1e-6, not 0.000001): short labels clear the axis title
+const tickText = (v) => { const t = Number(v.toPrecision(6)); return t < 1e-3 ? t.toExponential() : String(t); };
 
 function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each labelled in full: no crowded minor digits
   let lo = Infinity, hi = -Infinity;
@@ -470,9 +580,14 @@ function logTicks(traces) {  // ticks at 1, 2, 5 x 10^k (or powers of ten), each
     const span = Math.max(hi - lo, hi * 0.02), m = 10 ** Math.floor(Math.log10(span / 4)), r = span / 4 / m;
     const step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * m;
     vals = [];
-    for (let k = Math.floor(lo / step) - 1; k <= Math.ceil(hi / step) + 1; k++) if (k > 0) vals.push(k * step);
+    let k0 = Math.floor(lo / step), k1 = Math.ceil(hi / step);
+    if (k1 - k0 < 2) { k0 -= 1; k1 += 1; }  // one loss, or a flat run: a label either side of it
+    for (let k = k0; k <= k1; k++) if (k > 0) vals.push(k * step);
+    // and the axis spans those values (log axis: the range is in decades), so they spread over its height even
+    // when there is one loss (epoch 0), where plotly's own range would be a decade or two wide
+    return { tickvals: vals, ticktext: vals.map(tickText), minor: { ticks: "" }, range: [Math.log10(vals[0]), Math.log10(vals[vals.length - 1])] };
   }
-  return { tickvals: vals, ticktext: vals.map((v) => String(Number(v.toPrecision(6)))), minor: { ticks: "" } };
+  return { tickvals: vals, ticktext: vals.map(tickText), minor: { ticks: "" } };
 }
 
 function drawRegions(r) {
@@ -689,7 +804,9 @@ async function uploadCsv(file) {
   const res = await fetch("/api/csv", { method: "POST", headers: { "Content-Type": "text/csv" }, body: await file.text() });
   const out = await res.json().catch(() => ({ error: `server answered ${res.status}` }));
   if (!res.ok) { showError(out.error); return; }
-  custom = { task: out.task, X: out.X, y: out.y };
+  if (!custom) dataFrom = $("dataset").value;
+  custom = { task: out.task, X: out.X, y: out.y, source: file.name };
+  showDataSource();
   setLossChoices($("loss_fn").value);
   configure();
 }
@@ -703,12 +820,14 @@ function addPoint(ev) {
   if (!isFinite(x) || !isFinite(y)) return;
   const label = ev.shiftKey ? 1 : ev.altKey ? 2 : ev.ctrlKey || ev.metaKey ? 3 : 0;
   if (!custom || custom.task === "regression") {
-    custom = { task: "binary", X: [], y: [] };
-    if (session.task !== "regression") { custom.X = session.X.slice(); custom.y = session.y.slice(); }
+    if (!custom) dataFrom = $("dataset").value;
+    custom = { task: "binary", X: [], y: [], source: "drawn" };
+    if (session.task !== "regression") { custom.X = session.X.slice(); custom.y = session.y.slice(); custom.source = `drawn over ${dataFrom}`; }
   }
   custom.X.push([Number(x.toFixed(4)), Number(y.toFixed(4))]); custom.y.push(label);
   const k = Math.max(...custom.y) + 1;
   custom.task = k > 2 ? "multiclass" : "binary";
+  showDataSource();
   if (new Set(custom.y).size < 2) { session.X = custom.X; session.y = custom.y; drawView(latest || { view: { kind: "none" } }); return; }
   setLossChoices($("loss_fn").value);
   configure();
@@ -766,7 +885,9 @@ async function init() {
   for (const id of ["discretize", "show_test"])  // display only: redraw what is on screen
     $(id).addEventListener("change", () => { if (latest) render(latest, false); });
   $("dataset").addEventListener("change", () => {
+    if ($("dataset").value === "custom") return;  // "your data" is chosen by uploading or drawing, not here
     custom = null; $("preset").value = ""; basePreset = null;  // another data set: the preset no longer applies
+    dataFrom = $("dataset").value; showDataSource();
     const d = options.datasets.find((d) => d.name === $("dataset").value);
     if (d) { $("n").value = d.n; $("noise").value = d.noise; } setLossChoices($("loss_fn").value); configure(); });
   $("lr").addEventListener("change", () => { writeUrl(readConfig()); send("lr", num("lr")); });
@@ -782,7 +903,7 @@ async function init() {
     writeUrl(readConfig()); showError(null); connect(info, mine);
   });
   $("csv").addEventListener("change", (ev) => uploadCsv(ev.target.files[0]));
-  $("clear-points").addEventListener("click", () => { custom = null; configure(); });
+  $("clear-points").addEventListener("click", () => { custom = null; showDataSource(); setLossChoices($("loss_fn").value); configure(); });
   $("reset").addEventListener("click", () => { lastConfig = null; });
   $("input-view").addEventListener("click", addPoint);
   $("scrubber").addEventListener("input", (ev) => {
