@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..errors import SpecError
 from ..specs import Experiment
 from ..training.run import Run
 from . import groups as G
+from .checkpoint import CHECKPOINT_S
 from .spec import SEED_KEYS, SweepSpec, Variant, expand, make_sweep
 
 EXECUTORS = ("local", "process", "ray")
 # Stacked groups larger than this are cut: memory grows with R and nothing gets faster past a few
 # hundred tiny runs per dispatch on a CPU (see docs/sweeps.md).
 MAX_GROUP = 512
+# Per run: (its checkpoint folder, the store folder an interrupted run of it is saved in, seconds between
+# checkpoints), or None for no checkpoints.
+Saves = Optional[tuple[Path, Path, float]]
 
 
 def sweep(
@@ -40,6 +44,7 @@ def sweep(
     batched: bool = True,
     max_group: int = MAX_GROUP,
     callbacks: Sequence[Any] = (),
+    checkpoint_s: float = CHECKPOINT_S,
 ):
     """Train every run of a sweep and return a pandas DataFrame, one row per run.
 
@@ -47,7 +52,9 @@ def sweep(
     Columns: run_id, name, variant (the setting without its seeds), each varied field, status,
     final_loss, steps, the metrics (train_r2, train_accuracy, ...), train_s, group_s, engine, reused.
     With ``out`` the runs go to a `mlplab.store.Store` there and finished runs are not trained again;
-    without it the Runs are in a ``run`` column.
+    without it the Runs are in a ``run`` column. With ``out``, a run trained one by one saves a checkpoint
+    every ``checkpoint_s`` seconds, and the sweep started again continues it from there (as it continues
+    a run that Ctrl-C interrupted).
     """
     spec = experiment if isinstance(experiment, SweepSpec) else make_sweep(
         experiment, grid, random=random, n_random=n_random, seed=seed, name=name)
@@ -55,6 +62,9 @@ def sweep(
         raise SpecError("executor", f"one of {', '.join(EXECUTORS)}", executor)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise SpecError("workers", "a positive integer", workers)
+    if isinstance(checkpoint_s, bool) or not isinstance(checkpoint_s, (int, float)) or not checkpoint_s > 0 \
+            or checkpoint_s == float("inf"):
+        raise SpecError("checkpoint_s", "a positive number of seconds", checkpoint_s)
     if not isinstance(max_group, int) or max_group < 1:
         raise SpecError("max_group", "a positive integer", max_group)
     if callbacks and (workers > 1 or executor != "local"):
@@ -80,7 +90,7 @@ def sweep(
     groups = _plan([v.experiment for v in todo], batched, max_group)
     jobs = [[todo[i] for i in g] for g in groups]
     interrupted = False
-    for job, outcome in _execute(jobs, executor, workers, address, store, batched, list(callbacks)):
+    for job, outcome in _execute(jobs, executor, workers, address, store, batched, list(callbacks), checkpoint_s):
         for v, (run, failure) in zip(job, outcome):
             results[v.id] = _row(v, run, failure, store, spec.name)
             interrupted = interrupted or (run is not None and run.status == "interrupted")
@@ -111,22 +121,26 @@ def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[
 # ---------------------------------------------------------------- executing groups
 
 
-def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), stacked: bool = True
-              ) -> list[tuple[Run | None, str]]:
+def train_job(experiments: Sequence[Experiment], callbacks: Sequence[Any] = (), stacked: bool = True,
+              saves: Sequence[Saves] | None = None) -> list[tuple[Run | None, str]]:
     """Train one planned group: on the stacked engine when it can run them (split again by data shape),
-    else one by one. Returns (run, "") per experiment, or (None, error message) for an mlplab error."""
+    else one by one. Returns (run, "") per experiment, or (None, error message) for an mlplab error.
+    ``saves``: per experiment, where a run trained one by one keeps its checkpoints and where an
+    interrupted run of it may be saved (`checkpoint.train_checkpointed`); None keeps none."""
     from ..errors import MlplabError
 
     exps = list(experiments)
+    saves = list(saves) if saves is not None else [None] * len(exps)
     try:
         if stacked and G.may_stack(exps[0]) and (len(exps) > 1 or exps[0].train.engine == "stacked"):
-            return _train_stacked(exps, callbacks)
-        return [(_train_one(e, callbacks), "") for e in exps]
+            return _train_stacked(exps, callbacks, saves)
+        return [(_train_one(e, callbacks, sv), "") for e, sv in zip(exps, saves)]
     except MlplabError as exc:
         return [(None, str(exc))] * len(exps)
 
 
-def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
+def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any], saves: list[Saves]
+                   ) -> list[tuple[Run | None, str]]:
     from ..budget import check as check_budget
     from ..budget import memory_limit
     from ..extras import check_extras
@@ -137,10 +151,11 @@ def _train_stacked(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tup
         check_extras(e)
     per_run = max(check_budget(e).total for e in exps)
     fits = max(1, memory_limit() // max(per_run, 1))
-    return [r for i in range(0, len(exps), fits) for r in _train_part(exps[i:i + fits], callbacks)]
+    return [r for i in range(0, len(exps), fits) for r in _train_part(exps[i:i + fits], callbacks, saves[i:i + fits])]
 
 
-def _train_part(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[Run | None, str]]:
+def _train_part(exps: list[Experiment], callbacks: Sequence[Any], saves: list[Saves]
+                ) -> list[tuple[Run | None, str]]:
     """A checked group small enough to hold at once: stacked where the engine runs it, else one by one."""
     from ..api import prepare, run_stacked
     from ..engines import StackedEngine
@@ -153,7 +168,7 @@ def _train_part(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[
             from ..engines import choose
 
             choose("stacked", first_model, first_exp.train, first_data.task)
-        return [(_train_one(e, callbacks), "") for e in exps]
+        return [(_train_one(e, callbacks, sv), "") for e, sv in zip(exps, saves)]
     out: list[tuple[Run | None, str]] = [(None, "")] * len(exps)
     by_shape: dict[tuple, list[int]] = {}
     for i, (_, d, _) in enumerate(prepared):
@@ -165,16 +180,29 @@ def _train_part(exps: list[Experiment], callbacks: Sequence[Any]) -> list[tuple[
     return out
 
 
-def _train_one(exp: Experiment, callbacks: Sequence[Any]) -> Run:
+def _train_one(exp: Experiment, callbacks: Sequence[Any], saves: Saves = None) -> Run:
     from ..api import run_experiment
 
-    return run_experiment(exp, progress=False, callbacks=list(callbacks))
+    if saves is None or exp.kind != "train":
+        return run_experiment(exp, progress=False, callbacks=list(callbacks))
+    from .checkpoint import train_checkpointed
+
+    folder, saved, every_s = saves
+    return train_checkpointed(exp, callbacks, folder, every_s=every_s, saved=saved)
+
+
+def _saves(store_dir: str | Path | None, ids: Sequence[str], every_s: float) -> list[Saves] | None:
+    if store_dir is None:
+        return None
+    from .checkpoint import folder_for
+
+    return [(folder_for(store_dir, i), Path(store_dir) / "runs" / i, every_s) for i in ids]
 
 
 def _save_job(experiments: Sequence[Experiment], ids: Sequence[str], store_dir: str | None,
-              stacked: bool = True) -> list[tuple[Any, str]]:
+              stacked: bool = True, every_s: float = CHECKPOINT_S) -> list[tuple[Any, str]]:
     """Worker side of a pool or Ray task: train, write files, send back summaries (or Runs without a store)."""
-    outcome = train_job(experiments, stacked=stacked)
+    outcome = train_job(experiments, stacked=stacked, saves=_saves(store_dir, ids, every_s))
     back = []
     for run_id, (run, failure) in zip(ids, outcome):
         if run is None:
@@ -201,19 +229,21 @@ class _Summary:
         return self._summary
 
 
-def _execute(jobs, executor: str, workers: int, address: str | None, store, stacked: bool, callbacks):
+def _execute(jobs, executor: str, workers: int, address: str | None, store, stacked: bool, callbacks,
+             every_s: float = CHECKPOINT_S):
     """Yield (job, [(run or summary, failure)]) as groups finish; index rows are written by the caller."""
     store_dir = str(store.dir) if store is not None else None
     if executor == "local" and workers == 1:
         for job in jobs:
-            outcome = train_job([v.experiment for v in job], callbacks, stacked)
+            outcome = train_job([v.experiment for v in job], callbacks, stacked,
+                                _saves(store_dir, [v.id for v in job], every_s))
             if store is not None:
                 for v, (run, _) in zip(job, outcome):
                     if run is not None:
                         run.save(store.folder(v.id))
             yield job, outcome
         return
-    args = [([v.experiment for v in job], [v.id for v in job], store_dir, stacked) for job in jobs]
+    args = [([v.experiment for v in job], [v.id for v in job], store_dir, stacked, every_s) for job in jobs]
     if executor == "ray":
         ray = _ray(address)
         remote = ray.remote(_save_job)

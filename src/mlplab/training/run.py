@@ -74,7 +74,7 @@ class Run:
     def steps(self) -> int:
         return len(self.losses)
 
-    def resume(self, epochs: int, **fields: Any) -> Run:
+    def resume(self, epochs: int, *, callbacks: list[Any] | None = None, **fields: Any) -> Run:
         """Train this run ``epochs`` more epochs from where it stopped (optimizer state, step counter, batch
         order) and return the continued Run, whose trajectory holds both parts: ``run.resume(500)`` after
         500 epochs equals 1000 epochs in one call, loss for loss, also for a run read back by `load_run`
@@ -82,7 +82,7 @@ class Run:
         l1, batch_size, ...; see `CONTINUABLE`); ``segments`` records each part."""
         from .loop import train
 
-        return train(None, None, None, resume=self, **{**fields, "epochs": epochs})
+        return train(None, None, None, resume=self, callbacks=callbacks, **{**fields, "epochs": epochs})
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (classification) or values (regression) of the trained model for the rows of ``X``."""
