@@ -45,13 +45,13 @@ _SETS = {
 }
 # The batch-norm presets run on the torch engine, whatever "auto" would pick: they must print the notebooks'
 # numbers, and only the notebooks' own float32 operations give them. Batch norm after the identity-initialised
-# stem and blocks makes ten weights' true gradient exactly zero (the biases before a norm, the stem's diagonal:
-# 1e-15 in float64), so every engine's gradient there is rounding noise (1e-7 to 1e-5) and Adam's first step,
-# lr g / (|g| + eps), turns each noise sign into a full step of +-lr. Any other order of the same float32
-# operations (NumPy's BLAS against torch's kernels: the fused, stacked and compiled engines) draws other signs
-# at step 1, and the run ends elsewhere (piecewise-residual-bn: 5.23 fused against the notebook's 5.005).
-# No order short of torch's own kernels can match, so the engine is chosen here; sweeps train these on the
-# stacked engine only when their grid sets train.engine = "auto" (README, "Engines and the notebooks' numbers").
+# stem and blocks leaves weights whose gradient is below float32 rounding (the biases before a norm and the
+# stem's diagonal: 1e-15 in float64), so every engine's gradient there is rounding noise (1e-7 to 1e-5) and
+# Adam's first step, lr g / (|g| + eps), turns each noise sign into a full step of +-lr. Any other order of
+# the same float32 operations (NumPy's BLAS against torch's kernels: the fused, stacked and compiled engines)
+# draws other signs at step 1, and the run ends elsewhere (piecewise-residual-bn: 5.23 fused against the
+# notebook's 5.005). No order short of torch's own kernels can match, so the engine is chosen here; sweeps
+# stack these only when their grid sets train.engine = "auto" (README, "Engines and the notebooks' numbers").
 _NOTEBOOK_ENGINE = {"residual-bn": "torch"}
 for _data, (_title, _about, (_short, _long)) in _SETS.items():
     for _key, (_model, _what) in _VARIANTS.items():
