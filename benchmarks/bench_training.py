@@ -43,7 +43,7 @@ def main() -> None:
         times = interleaved({
             "seed": lambda: seed_train_model(model(), X, y, exp.train.lr, EPOCHS),
             "torch": lambda: train(model(), data, exp.train.replace(engine="torch")),
-            "auto": lambda: train(model(), data, exp.train),
+            "auto": lambda: train(model(), data, exp.train.replace(engine="auto")),  # the bn preset names torch
         }, rounds=ROUNDS)
         med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
         mid, lo, hi = ratio(times["seed"], times["auto"])
