@@ -288,3 +288,22 @@ def test_notebook_003_shows_spectral_bias_frequency_by_frequency(executed):
         assert steps[0] == 0 and steps[-1] == 20  # 2000 epochs x MLPLAB_EPOCHS_SCALE 0.01, full batch
         assert len(share) == len(steps) == 21 and share[0] == pytest.approx(1.0)
         assert re.search(r"\((halved at step \d+|not halved)\)$", t["name"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [_notebook("003")], ids=lambda p: p.stem, indirect=True)
+def test_notebook_003_draws_the_relu_fit_piece_by_piece(executed):
+    """`sine-relu` beside the tanh fits: the count it prints is the one drawn (title, breakpoint ticks), within
+    the bound of 11 pieces for 10 units."""
+    nb, _ = executed
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'mlplab.run("sine-relu"' in c.source]
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    found = re.search(r"^(\d+) linear pieces, breakpoints at x = ([-\d., ]+);", text, re.M)
+    assert found, text
+    count, breakpoints = int(found.group(1)), [float(b) for b in found.group(2).split(", ")]
+    assert 1 <= count <= 11 and len(breakpoints) == count - 1
+    [fig] = [o["data"][PLOTLY_JSON] for o in cell.outputs if PLOTLY_JSON in o.get("data", {})]
+    assert fig["layout"]["title"]["text"].startswith(f"{count} linear pieces on [-0.05, 1.05]")
+    ticks = next(t for t in fig["data"] if t.get("name", "").startswith("breakpoints"))
+    assert ticks["name"] == f"breakpoints ({count - 1})"
+    assert [round(x, 3) for x in _numbers(ticks["x"])] == breakpoints
