@@ -252,3 +252,58 @@ def test_each_notebook_says_which_seed_it_uses(path):
     nb = nbformat.read(path, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "**Seeds.**" in text and "seed 0" in text.replace("`train.seed = 0`", "seed 0")
+
+
+def _numbers(values) -> list[float]:
+    """A trace's x or y as numbers: a list, or plotly's base64 typed array ({"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
+    return [float(v) for v in values]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [_notebook("003")], ids=lambda p: p.stem, indirect=True)
+def test_notebook_003_shows_spectral_bias_frequency_by_frequency(executed):
+    """Beside the polynomial, the `spectral-bias` preset run through `mlplab.run` and its per-frequency panel:
+    one curve per sine of the target (1, 4, 8 cycles per unit), each a point per recorded frame, starting at
+    1 (nothing fitted at step 0); the markdown names the reference."""
+    nb, _ = executed
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    poly = next(i for i in code if 'mlplab.run("sine-poly"' in nb.cells[i].source)
+    [at] = [i for i in code if 'mlplab.run("spectral-bias"' in nb.cells[i].source]
+    assert at == code[code.index(poly) + 1]  # the next experiment after the polynomial
+    assert "Rahaman et al." in nb.cells[at - 1].source and "ICML 2019" in nb.cells[at - 1].source
+    outputs = nb.cells[at].outputs
+    assert not [o for o in outputs if o.output_type in ("error", "stream")]  # no traceback, no warning
+    [fig] = [o["data"][PLOTLY_JSON] for o in outputs if PLOTLY_JSON in o.get("data", {})]
+    assert fig["layout"]["title"]["text"].startswith("Residual amplitude at each frequency of the target")
+    named = [t for t in fig["data"] if t.get("name")]
+    assert [t["name"].split(" (")[0] for t in named] == ["1 cycle per unit", "4 cycles per unit", "8 cycles per unit"]
+    for t in named:
+        steps, share = _numbers(t["x"]), _numbers(t["y"])
+        assert steps[0] == 0 and steps[-1] == 20  # 2000 epochs x MLPLAB_EPOCHS_SCALE 0.01, full batch
+        assert len(share) == len(steps) == 21 and share[0] == pytest.approx(1.0)
+        assert re.search(r"\((halved at step \d+|not halved)\)$", t["name"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executed", [_notebook("003")], ids=lambda p: p.stem, indirect=True)
+def test_notebook_003_draws_the_relu_fit_piece_by_piece(executed):
+    """`sine-relu` beside the tanh fits: the count it prints is the one drawn (title, breakpoint ticks), within
+    the bound of 11 pieces for 10 units."""
+    nb, _ = executed
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'mlplab.run("sine-relu"' in c.source]
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    found = re.search(r"^(\d+) linear pieces, breakpoints at x = ([-\d., ]+);", text, re.M)
+    assert found, text
+    count, breakpoints = int(found.group(1)), [float(b) for b in found.group(2).split(", ")]
+    assert 1 <= count <= 11 and len(breakpoints) == count - 1
+    [fig] = [o["data"][PLOTLY_JSON] for o in cell.outputs if PLOTLY_JSON in o.get("data", {})]
+    assert fig["layout"]["title"]["text"].startswith(f"{count} linear pieces on [-0.05, 1.05]")
+    ticks = next(t for t in fig["data"] if t.get("name", "").startswith("breakpoints"))
+    assert ticks["name"] == f"breakpoints ({count - 1})"
+    assert [round(x, 3) for x in _numbers(ticks["x"])] == breakpoints

@@ -114,7 +114,7 @@ def test_explain_and_regions_commands(tmp_path, capsys):
     assert main(["regions", "piecewise-mlp", "-o", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "linear regions" in text and (tmp_path / "piecewise-mlp" / "regions.html").exists()
-    assert main(["regions", "sine-mlp-2", "-o", str(tmp_path)]) == 2  # 1-D input: no plane to draw
+    assert main(["regions", "sine-mlp-2", "-o", str(tmp_path)]) == 2  # tanh: no linear pieces (1-D ReLU nets are drawn)
 
 
 def test_study_reports_draw_the_studies_numbers():
