@@ -7,6 +7,7 @@ the timeout is only a guard against hanging, never a claim about speed.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 import urllib.request
 import zipfile
@@ -985,3 +986,26 @@ def test_the_layer_health_table_fits_its_column(page, server_url):
         for cell in page.locator("#health th, #health td").all():
             assert cell.evaluate(RECT)["right"] <= right + 0.5, (config, cell.text_content())
         assert _texts(page, "#health th")[-1] == "dead"
+
+
+def test_a_live_learning_rate_change_is_in_the_kept_label_and_the_link_keeps_the_start(page, server_url):
+    """Issue 18: a rate changed while training is said in the kept curve's label (each rate and the epoch it
+    took over from), and the page's link keeps the rate the run started with."""
+    page.goto(server_url + "/")
+    _shown(page)
+    start = page.input_value("#lr")
+    page.get_by_role("button", name="Play").click()
+    _epoch_at_least(page, 20)
+    page.fill("#lr", "0.005")
+    page.locator("#lr").dispatch_event("change")
+    page.wait_for_function("document.getElementById('lr').title.includes('0.005 from epoch')")
+    _epoch_at_least(page, 60)
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    page.get_by_role("button", name="Keep curve to compare").click()
+    names = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
+    page.wait_for_function(f"({names})().some((n) => n.startsWith('#1 '))")
+    kept = [n for n in page.evaluate(names) if n.startswith("#1 ")][0]
+    assert re.search(rf"lr {re.escape(start)}, 0\.005 from epoch \d+", kept), kept
+    link = json.loads(urllib.parse.unquote(page.evaluate("location.hash")[1:]))
+    assert str(link["train"]["lr"]) == start

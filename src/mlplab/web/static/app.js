@@ -270,11 +270,12 @@ function onMessage(m) {
   // one that came within LOSS_EVERY_MS of the previous redraw while the state still said running
   if (m.type === "state" && m.state !== "running" && curve.epoch.length) { drawLoss(); lossDrawn = performance.now(); }
   if (m.type === "error") { showError(m.error); return; }
-  if (m.type === "lr") { $("lr").value = m.lr; return; }
+  if (m.type === "lr") { $("lr").value = m.lr; lrChanged(m.lr); $("lr").title = lrText(m.lr); return; }
   if (m.type === "weight") { document.body.dataset.weightSet = `${m.layer}:${m.to}:${m.from}:${m.value}`; return; }
   if (m.type === "epoch_losses") { m.loss.forEach((v, i) => { curve.train[curvePoint(m.first + i)] = v; }); thinCurve(); return; }
   if (m.type !== "frame") return;
   if (m.epoch === 0 && curve.epoch.length) { curve = { epoch: [], train: [], test: [] }; kept = []; }
+  if (m.epoch === 0 && m.lr !== undefined) lrSteps = [{ epoch: 0, lr: m.lr }];
   const at = curvePoint(m.epoch);  // the model as it is now; the next epoch_losses message replaces it by the epoch's own
   curve.train[at] = m.loss; curve.test[at] = m.test_loss === undefined ? null : m.test_loss;
   thinCurve();
@@ -521,11 +522,33 @@ const COMPARE_MAX = 6;
 const COMPARE_COLORS = ["#8e44ad", "#16a085", "#c0392b", "#7f8c8d", "#d35400", "#2c3e50"];
 let compared = [];
 
+// The learning rates of the run on screen, as it trained: [{epoch, lr}], the first from epoch 0. A rate changed
+// while training is in force from that epoch on; labels and the link say each, not only the latest.
+let lrSteps = [];
+
+function lrText(lr) {
+  if (lrSteps.length < 2) return `lr ${lr}`;
+  return "lr " + lrSteps.map((s, i) => (i ? `${s.lr} from epoch ${s.epoch}` : `${s.lr}`)).join(", ");
+}
+
+function lrChanged(lr) {
+  const epoch = curve.epoch.length ? curve.epoch[curve.epoch.length - 1] : 0;
+  if (!lrSteps.length || epoch === 0) lrSteps = [{ epoch: 0, lr }];
+  else if (lrSteps[lrSteps.length - 1].lr !== lr) lrSteps.push({ epoch, lr });
+}
+
+function startConfig() {  // the settings the run on screen started with (the link reproduces its start)
+  const c = readConfig();
+  const trained = curve.epoch.length && curve.epoch[curve.epoch.length - 1] > 0;
+  if (lrSteps.length && trained) c.train.lr = lrSteps[0].lr;
+  return c;
+}
+
 function runLabel(c) {
   const m = c.model, t = c.train;
   const arch = m.hidden.length ? m.hidden.join("x") + " " + m.activation : "linear";
   const extras = [m.residual ? "residual" : "", m.norm !== "none" ? m.norm + " norm" : ""].filter(Boolean).join(", ");
-  return `${c.data.name}, ${arch}${extras ? " (" + extras + ")" : ""}, ${t.optimizer} lr ${t.lr}`;
+  return `${c.data.name}, ${arch}${extras ? " (" + extras + ")" : ""}, ${t.optimizer} ${lrText(t.lr)}`;
 }
 
 function keepCurve() {
@@ -890,7 +913,7 @@ async function init() {
     dataFrom = $("dataset").value; showDataSource();
     const d = options.datasets.find((d) => d.name === $("dataset").value);
     if (d) { $("n").value = d.n; $("noise").value = d.noise; } setLossChoices($("loss_fn").value); configure(); });
-  $("lr").addEventListener("change", () => { writeUrl(readConfig()); send("lr", num("lr")); });
+  $("lr").addEventListener("change", () => { send("lr", num("lr")); writeUrl(startConfig()); });
   $("preset").addEventListener("change", async () => {
     const name = $("preset").value; if (!name) return;
     const mine = ++configSeq;
