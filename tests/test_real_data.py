@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import gzip
 import hashlib
 import re
@@ -104,6 +105,7 @@ def forbid_network(monkeypatch):
         raise AssertionError("network used")
 
     monkeypatch.setattr(urllib.request, "urlopen", fail)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", fail)
 
 
 def closed_port() -> int:
@@ -558,38 +560,21 @@ def test_malformed_mirror_url_is_a_spec_error_naming_its_source(tmp_path, monkey
 
 
 @pytest.fixture
-def trickler(monkeypatch):
-    """A mirror that answers at once, then sends one byte per 20 ms of a 'file' that never ends."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    stop = threading.Event()
+def trickler(loopback):
+    """A mirror that answers at once, then sends one byte per 20 ms of a 'file' that never ends (no length
+    announced: an announced length beyond any data file is refused at once)."""
     served = threading.Event()
 
-    class Trickle(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(1 << 30))
-            self.end_headers()
-            served.set()
-            try:
-                while not stop.wait(0.02):
-                    self.wfile.write(b"\x00")
-                    self.wfile.flush()
-            except OSError:  # the client hung up: what the deadline is for
-                pass
+    def body(h, stop, sent):
+        h.send_response(200)
+        h.end_headers()
+        served.set()
+        while not stop.wait(0.02):
+            h.wfile.write(b"\x00")
+            h.wfile.flush()
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}/", served
-    stop.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with loopback(body) as (url, sent):
+        yield url, served
 
 
 def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monkeypatch):
@@ -600,3 +585,94 @@ def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monke
         real.load("fashion-mnist", target, base_url=url, progress=False)
     assert served.is_set() and url in str(err.value)
     assert not any((target / "fashion-mnist").glob("*.part"))  # the partial download is gone
+
+
+@contextmanager
+def mirror(handler_body):
+    """A loopback mirror whose GET runs ``handler_body(handler, stop)``; yields (base URL, bytes sent list)."""
+    stop, sent = threading.Event(), [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            try:
+                handler_body(self, stop, sent)
+            except OSError:  # the client hung up
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}/", sent
+    finally:
+        stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def loopback(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return mirror
+
+
+def _trickle_headers(h, stop, sent):
+    """A status line, then one header byte per 20 ms forever: each read is far inside the per-read timeout."""
+    h.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+    while not stop.wait(0.02):
+        h.wfile.write(b"a")
+        h.wfile.flush()
+
+
+def _endless(h, stop, sent):
+    """A body of zeros, as fast as the socket takes them, with no length announced."""
+    h.send_response(200)
+    h.end_headers()
+    block = bytes(1 << 16)
+    while not stop.is_set():
+        h.wfile.write(block)
+        sent[0] += len(block)
+
+
+def _announces_a_gigabyte(h, stop, sent):
+    h.send_response(200)
+    h.send_header("Content-Length", str(1 << 30))
+    h.end_headers()
+    block = bytes(1 << 16)
+    while not stop.is_set():
+        h.wfile.write(block)
+        sent[0] += len(block)
+
+
+@pytest.mark.timeout(120)  # ends within about a second once the deadline is kept; without it, hours
+def test_a_mirror_trickling_its_headers_meets_the_overall_deadline(tmp_path, loopback, monkeypatch):
+    """The headers come a byte per 20 ms: no read ever waits near the 30 s per-read timeout, and
+    urlopen would not return for hours; the deadline shuts the connection."""
+    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 0.5)
+    with loopback(_trickle_headers) as (url, sent):
+        with pytest.raises(DataFileError, match="deadline passed") as err:
+            real.load("fashion-mnist", tmp_path, base_url=url, progress=False)
+    assert url in str(err.value)
+    assert not any(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.parametrize("body", [_endless, _announces_a_gigabyte])
+def test_an_endless_or_oversized_download_stops_at_the_size_limit(tmp_path, loopback, monkeypatch, body):
+    """The size is checked while streaming, not by the checksum at the end: an endless body is cut off
+    at `DOWNLOAD_MAX_BYTES` (1 MiB here), an announced gigabyte refused before its body is read, and
+    nothing is kept."""
+    monkeypatch.setattr(dl, "DOWNLOAD_MAX_BYTES", 1 << 20)
+    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 300.0)  # never the reason here
+    with loopback(body) as (url, sent):
+        with pytest.raises(DataFileError, match="more than any data file here") as err:
+            real.load("fashion-mnist", tmp_path, base_url=url, progress=False)
+    assert ("announces 1073741824 bytes" in str(err.value)) == (body is _announces_a_gigabyte)
+    assert not any(tmp_path.rglob("*.part")) and not any(tmp_path.rglob("*.gz"))
+    # the server stopped soon after: what the socket buffers held, not gigabytes
+    assert sent[0] < 64 << 20
