@@ -116,7 +116,8 @@ class Dataset:
 def _inputs(X: Any, field: str, params: dict[str, Any]) -> np.ndarray:
     """Inputs as contiguous float32, every value finite (NaN or inf would train as "diverged")."""
     try:
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
+            X = np.ascontiguousarray(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise SpecError(field, "an array of numbers", f"values that are not ({exc})") from None
     _finite(X, field, params.get("x") if isinstance(params.get("x"), list) else None)
@@ -141,7 +142,8 @@ def _targets(y: Any, task: str, field: str = "y", n_classes: int | None = None) 
     y = np.asarray(y)
     if task == "regression":
         try:
-            y = y.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = y.astype(np.float32)
         except (TypeError, ValueError) as exc:
             raise SpecError(field, "numbers for a regression task", f"values that are not ({exc})") from None
         y = np.ascontiguousarray(y[:, None] if y.ndim == 1 else y)
