@@ -293,8 +293,8 @@ def test_steady_presets_end_where_the_torch_engine_does_at_full_length(name):
         assert got.final_loss == pytest.approx(ref.final_loss, rel=1e-3), engine
 
 
-# 10 runs on the torch engine, then fused, numpy and a stacked group of 2, per preset: measured 53-100 s a preset on a 2-core
-# machine running a dozen other processes (load 10-12), 5-10 CPU seconds a run; far inside the 600 s timeout.
+# 10 runs on the torch engine, then fused, numpy and a stacked group of 2: measured 53-100 s a preset on a
+# 2-core machine running a dozen other processes (load 9-12); far inside the 600 s timeout.
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHAOTIC_PRESETS)
 def test_chaotic_presets_end_within_the_reference_spread(name):
