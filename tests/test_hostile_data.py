@@ -149,6 +149,9 @@ def test_labels_beyond_the_given_number_of_classes_are_refused_in_every_split():
     with pytest.raises(SpecError, match=r"class labels 0\.\.2") as err:
         Dataset(X4, [0, 1, 2, 1], "multiclass", "mine", n_classes=3, X_test=X4, y_test=[0, 1, 3, 0])
     assert err.value.param == "y_test"
+    with pytest.raises(SpecError, match=r"class labels 0\.\.2") as err:  # the classes the training rows imply
+        Dataset(X4, [0, 1, 2, 1], "multiclass", "mine", X_val=X4, y_val=[0, 1, 5, 0])
+    assert err.value.param == "y_val"
     with pytest.raises(SpecError) as err:
         Dataset(X4, [0, 1, 2, 1], "multiclass", "mine", n_classes=0)
     assert err.value.param == "n_classes"

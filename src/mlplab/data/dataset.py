@@ -52,6 +52,8 @@ class Dataset:
         self.y = _targets(self.y, self.task, "y", self.n_classes)
         if len(self.y) != len(self.X):
             raise SpecError("y", f"{len(self.X)} targets (one per row of X)", f"{len(self.y)} targets")
+        if self.task != "regression" and self.n_classes is None:  # the splits' labels are held to it too
+            self.n_classes = int(self.y.max()) + 1 if len(self.y) else 0
         for split in ("test", "val"):
             if getattr(self, f"X_{split}") is not None:
                 setattr(self, f"X_{split}", _inputs(getattr(self, f"X_{split}"), f"X_{split}", self.params))
@@ -59,8 +61,6 @@ class Dataset:
                                                      self.n_classes))
         if self.grid is not None:
             self.grid = _inputs(self.grid, "grid", {})
-        if self.task != "regression" and self.n_classes is None:
-            self.n_classes = int(self.y.max()) + 1 if len(self.y) else 0
 
     @property
     def n(self) -> int:
