@@ -210,7 +210,7 @@ def _download_one(url: str, dest: Path, md5: str | None, show: bool, timing: tup
                 while chunk := resp.read1(CHUNK_BYTES):
                     written += len(chunk)
                     if written > DOWNLOAD_MAX_BYTES:
-                        raise _too_large(url, f"sent more than {DOWNLOAD_MAX_BYTES} bytes")
+                        raise _too_large(url, f"sent more than {DOWNLOAD_MAX_BYTES} bytes")  # cut off here
                     out.write(chunk)
                     digest.update(chunk)
                     advance(len(chunk))
@@ -230,8 +230,9 @@ def _download_one(url: str, dest: Path, md5: str | None, show: bool, timing: tup
 
 
 def _too_large(url: str, what: str) -> DataFileError:
-    return DataFileError(url, f"the mirror {what}, more than any data file here ({DOWNLOAD_MAX_BYTES} bytes); "
-                         "nothing was kept", hint=f"the mirror serves something else; set {ENV_URL} to another one")
+    return DataFileError(url, f"the mirror {what}, and no data file here is larger than {DOWNLOAD_MAX_BYTES} "
+                         "bytes; nothing was kept",
+                         hint=f"the mirror serves something else; set {ENV_URL} to another one")
 
 
 class _Deadline:
