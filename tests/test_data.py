@@ -94,9 +94,9 @@ def test_rotation_is_the_stated_map():
     # [x, y] @ [[0, -1], [1, 0]] = [y, -x]
     expected = np.stack([ds.X[:, 1], -ds.X[:, 0]], axis=1) + np.array([1.0, -1.0])
     np.testing.assert_allclose(ds.y, expected, atol=1e-5)
-    with pytest.raises(SpecError, match=r"data.params.angle: expected a number, got 'left'"):
+    with pytest.raises(SpecError, match=r"data.params.angle: expected a finite number.*, got 'left'"):
         make_dataset("rotation", params={"angle": "left"})
-    with pytest.raises(SpecError, match=r"data.params.shift: expected a list of 2 numbers, got \[1\]"):
+    with pytest.raises(SpecError, match=r"data.params.shift: expected a list of 2 finite numbers.*, got \[1\]"):
         make_dataset("rotation", params={"shift": [1]})
 
 
@@ -114,7 +114,7 @@ def test_piecewise_sizes():
     assert ds.n == 18
     np.testing.assert_allclose(ds.y[:5], 3 * ds.X[:5], rtol=1e-6)
     np.testing.assert_allclose(ds.y[11:], -5 * ds.X[11:], rtol=1e-6)
-    with pytest.raises(SpecError, match=r"data.params.sizes: expected three positive cluster sizes"):
+    with pytest.raises(SpecError, match=r"data.params.sizes: expected 3 positive whole numbers"):
         make_dataset("piecewise", params={"sizes": [5, 0, 7]})
     with pytest.raises(SpecError, match=r"data.n: expected None or the sum of data.params.sizes \(18\), got 10"):
         make_dataset("piecewise", n=10, params={"sizes": [5, 6, 7]})

@@ -275,7 +275,12 @@ STEADY_PRESETS = ["rotation-linear", "piecewise-linear", "piecewise-mlp", "pract
 # against the spread of 10 torch seeds. piecewise-residual and piecewise-residual-bn-no-bn1 are not: their
 # 10 reference runs take about 1 and 1.5 minutes on a shared 2-core machine, and their layers are the same
 # as practice-residual's and piecewise-residual-bn's.
-CHAOTIC_PRESETS = ["piecewise-residual-bn", "practice-residual-bn", "practice-residual"]
+# Steps each run trains (None: the preset's full length). piecewise-residual-bn's 5000 steps cost 30-70 s
+# a run on a busy 2-core machine, ten of them more than pytest's 600 s; its spread is as wide after 1000
+# steps as at the end (measured over the 10 seeds: final losses 2.7-9.8 at step 1000, 2.1-7.7 at 5000,
+# each engine 2-5% from the torch run of its seed), so its runs stop there. The practice presets keep
+# their full 3000 steps (spread 1.14-1.51e-3 for practice-residual-bn).
+CHAOTIC_PRESETS = {"piecewise-residual-bn": 1000, "practice-residual-bn": None, "practice-residual": None}
 
 
 @pytest.mark.slow  # 4 full-length runs per preset, about 15 s in all
@@ -288,22 +293,28 @@ def test_steady_presets_end_where_the_torch_engine_does_at_full_length(name):
         assert got.final_loss == pytest.approx(ref.final_loss, rel=1e-3), engine
 
 
-@pytest.mark.slow  # 10 full-length runs on the torch engine per preset: 30-70 s each
+# 10 runs on the torch engine, then fused, numpy and a stacked group of 2: measured 53-100 s a preset on a
+# 2-core machine running a dozen other processes (load 9-12); far inside the 600 s timeout.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CHAOTIC_PRESETS)
 def test_chaotic_presets_end_within_the_reference_spread(name):
     """With batch norm, identity init leaves exactly-zero-gradient directions that Adam turns into full steps
     out of float32 rounding; without it, long Adam runs on these residual nets still amplify rounding (see
-    CHAOTIC_PRESETS). At full length each engine's final loss must lie inside the spread of the torch engine
-    over 10 seeds."""
-    finals = [mlplab.run(name, seed=s, train={"engine": "torch", "frames": 0}).final_loss for s in range(10)]
+    CHAOTIC_PRESETS). After the steps CHAOTIC_PRESETS gives (the full length, or as many as make the spread as
+    wide as at full length) each engine's final loss must lie inside the spread of the torch engine over 10
+    seeds."""
+    exp = mlplab.experiment(name)
+    steps = CHAOTIC_PRESETS[name] or exp.train.epochs
+    length = {"frames": 0, "epochs": steps}
+    finals = [mlplab.run(name, seed=s, train={"engine": "torch", **length}).final_loss for s in range(10)]
     lo, hi = min(finals), max(finals)
     for engine in ("fused", "numpy"):
-        got = mlplab.run(name, seed=0, train={"engine": engine, "frames": 0}).final_loss
-        assert lo * 0.99 <= got <= hi * 1.01, (engine, got, lo, hi)
-    exp = mlplab.experiment(name)  # the stacked engine: seeds 0 and 1 in one group, the preset as configured
-    group = [exp.replace(train=exp.train.replace(seed=s, frames=0), data=exp.data.replace(seed=s)) for s in (0, 1)]
+        got = mlplab.run(name, seed=0, train={"engine": engine, **length})
+        assert got.steps == steps and lo * 0.99 <= got.final_loss <= hi * 1.01, (engine, got.final_loss, lo, hi)
+    # the stacked engine: seeds 0 and 1 in one group, the preset as configured
+    group = [exp.replace(train=exp.train.replace(seed=s, **length), data=exp.data.replace(seed=s)) for s in (0, 1)]
     for run in mlplab.api.run_stacked(group):
-        assert run.engine == "stacked" and run.steps == exp.train.epochs
+        assert run.engine == "stacked" and run.steps == steps
         assert lo * 0.99 <= run.final_loss <= hi * 1.01, ("stacked", run.final_loss, lo, hi)
 
 

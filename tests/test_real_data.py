@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import gzip
 import hashlib
 import re
@@ -104,6 +105,7 @@ def forbid_network(monkeypatch):
         raise AssertionError("network used")
 
     monkeypatch.setattr(urllib.request, "urlopen", fail)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", fail)
 
 
 def closed_port() -> int:
@@ -557,46 +559,118 @@ def test_malformed_mirror_url_is_a_spec_error_naming_its_source(tmp_path, monkey
     assert repr(url) in str(err.value)
 
 
-@pytest.fixture
-def trickler(monkeypatch):
-    """A mirror that answers at once, then sends one byte per 20 ms of a 'file' that never ends."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    stop = threading.Event()
-    served = threading.Event()
+def _trickle_body(h, stop, sent):
+    """A mirror that answers at once, then sends one byte per 20 ms of a 'file' that never ends (no length
+    announced: an announced length beyond any data file is refused at once)."""
+    h.send_response(200)
+    h.end_headers()
+    sent[0] += 1
+    while not stop.wait(0.02):
+        h.wfile.write(b"\x00")
+        h.wfile.flush()
 
-    class Trickle(BaseHTTPRequestHandler):
+
+def _trickle_headers(h, stop, sent):
+    """A status line, then one header byte per 20 ms forever: each read is far inside the per-read timeout."""
+    h.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+    sent[0] += 1
+    while not stop.wait(0.02):
+        h.wfile.write(b"a")
+        h.wfile.flush()
+
+
+def _refused_at_the_deadline(monkeypatch, url, sent, target):
+    """Load from a trickling mirror under a short overall deadline; the error. The per-read timeout (30 s)
+    never fires here. The deadline is 0.5 s, or longer where a busy machine did not reach the loopback
+    mirror within it: what is tested is a deadline passing while the mirror trickles, not a speed."""
+    for deadline in (0.5, 2.0, 8.0, 30.0):
+        sent[0] = 0
+        monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", deadline)
+        with pytest.raises(DataFileError, match="deadline passed") as err:
+            real.load("fashion-mnist", target, base_url=url, progress=False)
+        if sent[0]:
+            return err.value
+    pytest.fail("the loopback mirror was never reached")
+
+
+@pytest.mark.timeout(300)  # ends within about a second once the deadline is kept; without it, hours
+@pytest.mark.parametrize("trickle", [_trickle_body, _trickle_headers])
+def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, loopback, monkeypatch, trickle):
+    """Body or headers a byte per 20 ms: no read waits near the per-read timeout, and without the overall
+    deadline urlopen (headers) or the body would not end for hours; the deadline shuts the connection."""
+    target = tmp_path / "data"
+    with loopback(trickle) as (url, sent):
+        err = _refused_at_the_deadline(monkeypatch, url, sent, target)
+    assert url in str(err)
+    assert not any(target.rglob("*.part"))  # the partial download is gone
+
+
+@contextmanager
+def mirror(handler_body):
+    """A loopback mirror whose GET runs ``handler_body(handler, stop)``; yields (base URL, bytes sent list)."""
+    stop, sent = threading.Event(), [0]
+
+    class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(1 << 30))
-            self.end_headers()
-            served.set()
             try:
-                while not stop.wait(0.02):
-                    self.wfile.write(b"\x00")
-                    self.wfile.flush()
-            except OSError:  # the client hung up: what the deadline is for
+                handler_body(self, stop, sent)
+            except OSError:  # the client hung up
                 pass
 
         def log_message(self, *args):
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}/", served
-    stop.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}/", sent
+    finally:
+        stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
-def test_a_trickling_mirror_meets_the_overall_deadline(tmp_path, trickler, monkeypatch):
-    url, served = trickler
-    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 0.5)  # seconds; the per-read timeout (30 s) never fires here
-    target = tmp_path / "data"
-    with pytest.raises(DataFileError, match="deadline passed") as err:
-        real.load("fashion-mnist", target, base_url=url, progress=False)
-    assert served.is_set() and url in str(err.value)
-    assert not any((target / "fashion-mnist").glob("*.part"))  # the partial download is gone
+@pytest.fixture
+def loopback(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return mirror
+
+
+def _endless(h, stop, sent):
+    """A body of zeros, as fast as the socket takes them, with no length announced."""
+    h.send_response(200)
+    h.end_headers()
+    block = bytes(1 << 16)
+    while not stop.is_set():
+        h.wfile.write(block)
+        sent[0] += len(block)
+
+
+def _announces_a_gigabyte(h, stop, sent):
+    h.send_response(200)
+    h.send_header("Content-Length", str(1 << 30))
+    h.end_headers()
+    block = bytes(1 << 16)
+    while not stop.is_set():
+        h.wfile.write(block)
+        sent[0] += len(block)
+
+
+@pytest.mark.parametrize("body", [_endless, _announces_a_gigabyte])
+def test_an_endless_or_oversized_download_stops_at_the_size_limit(tmp_path, loopback, monkeypatch, body):
+    """The size is checked while streaming, not by the checksum at the end: an endless body is cut off
+    at `DOWNLOAD_MAX_BYTES` (1 MiB here), an announced gigabyte refused before its body is read, and
+    nothing is kept."""
+    monkeypatch.setattr(dl, "DOWNLOAD_MAX_BYTES", 1 << 20)
+    monkeypatch.setattr(dl, "DOWNLOAD_DEADLINE_S", 300.0)  # never the reason here
+    with loopback(body) as (url, sent):
+        with pytest.raises(DataFileError, match="no data file here is larger than 1048576 bytes") as err:
+            real.load("fashion-mnist", tmp_path, base_url=url, progress=False)
+    assert ("announces 1073741824 bytes" in str(err.value)) == (body is _announces_a_gigabyte)
+    assert not any(tmp_path.rglob("*.part")) and not any(tmp_path.rglob("*.gz"))
+    # the server stopped soon after: what the socket buffers held, not gigabytes
+    assert sent[0] < 64 << 20

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -69,6 +70,10 @@ DOWNLOAD_TIMEOUT_S = 30.0
 # One download() call ends by then whatever happens: a mirror that trickles a byte every few seconds
 # never trips the per-read timeout above. The four Fashion-MNIST files are 30 MB: 20 minutes is 25 kB/s.
 DOWNLOAD_DEADLINE_S = 1200.0
+# The most one file may bring: the largest official file (Fashion-MNIST's training images) is 26.4 MB.
+# A mirror announcing more is refused before the body is read, one sending more is cut off there: an
+# endless body never fills the disk (the MD5 check only comes at the end).
+DOWNLOAD_MAX_BYTES = 32 << 20
 URL_SCHEMES = ("http", "https", "file")
 CHUNK_BYTES = 1 << 16
 # What an unreachable, refusing or dropping mirror raises (HTTPError is a URLError).
@@ -194,15 +199,23 @@ def _download_one(url: str, dest: Path, md5: str | None, show: bool, timing: tup
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_left(end, timeout)) as resp:
+        with _Deadline(end) as watch, os.fdopen(fd, "wb") as out, \
+                watch.opener.open(url, timeout=_left(end, timeout)) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
+            if total is not None and total > DOWNLOAD_MAX_BYTES:
+                raise _too_large(url, f"announces {total} bytes")
+            written = 0
             with _progress_bar(show, dest.name, total) as advance:
                 # read1: whatever has arrived (read() would wait for a whole chunk from a trickling mirror)
                 while chunk := resp.read1(CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > DOWNLOAD_MAX_BYTES:
+                        raise _too_large(url, f"sent more than {DOWNLOAD_MAX_BYTES} bytes")  # cut off here
                     out.write(chunk)
                     digest.update(chunk)
                     advance(len(chunk))
                     _left(end, timeout)
+            watch.check()  # the deadline may have cut the stream short: that is no end of file
         if md5 is not None and digest.hexdigest() != md5.lower():
             tmp.unlink()
             raise DataFileError(
@@ -214,6 +227,71 @@ def _download_one(url: str, dest: Path, md5: str | None, show: bool, timing: tup
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _too_large(url: str, what: str) -> DataFileError:
+    return DataFileError(url, f"the mirror {what}, and no data file here is larger than {DOWNLOAD_MAX_BYTES} "
+                         "bytes; nothing was kept",
+                         hint=f"the mirror serves something else; set {ENV_URL} to another one")
+
+
+class _Deadline:
+    """The overall deadline, kept even while a read waits: at ``end`` the connection's socket is shut down,
+    so that a mirror trickling its headers or body a byte at a time (each read well inside the per-read
+    timeout) cannot hold the download past it. ``opener`` opens URLs whose sockets it watches."""
+
+    def __init__(self, end: float):
+        self.fired, self._socks, self._lock = False, [], threading.Lock()
+        watch = self
+
+        class Watched:
+            def do_open(self, http_class, req, **kw):
+                def connect(conn):
+                    http_class.connect(conn)
+                    watch._add(conn.sock)
+
+                return super().do_open(type("Watched" + http_class.__name__, (http_class,), {"connect": connect}),
+                                       req, **kw)
+
+        handlers = [type("WatchedHTTP", (Watched, urllib.request.HTTPHandler), {})]
+        if hasattr(urllib.request, "HTTPSHandler"):
+            handlers.append(type("WatchedHTTPS", (Watched, urllib.request.HTTPSHandler), {}))
+        self.opener = urllib.request.build_opener(*handlers)
+        self._timer = threading.Timer(max(0.0, end - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self._timer.cancel()
+        if kind is not None and self.fired and issubclass(kind, (OSError, http.client.HTTPException, ValueError)) \
+                and not issubclass(kind, DataFileError):
+            raise TimeoutError("the download deadline passed (a very slow mirror?)") from None
+
+    def _add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            if self.fired:
+                self._shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._socks:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def check(self) -> None:
+        if self.fired:
+            raise TimeoutError("the download deadline passed (a very slow mirror?)")
 
 
 def _left(end: float, timeout: float) -> float:

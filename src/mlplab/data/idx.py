@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -28,9 +29,12 @@ IDX_DTYPES: dict[int, np.dtype] = {
 GZIP_MAGIC = b"\x1f\x8b"
 # No IDX file in use has more than 3 dimensions; a larger count means the header is garbage.
 IDX_MAX_DIMS = 8
-# The largest official file inflates to 47 MB; a header declaring more than this is refused before
-# anything is inflated (a small gzip can claim, and inflate to, many gigabytes).
-IDX_MAX_BYTES = 1 << 31
+# The largest official file inflates to 47 MB (60000 images of 28 x 28); a header declaring more than
+# this is refused before anything is inflated (a small gzip can claim, and inflate to, many gigabytes),
+# and so is a plain file larger than this.
+IDX_MAX_BYTES = 64 << 20
+# DEFLATE inflates at most ~1032-fold: a gzip that declares more than this times its size is damaged.
+DEFLATE_MAX_RATIO = 1032
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -50,10 +54,13 @@ def _inflate(raw: bytes, path: Path) -> bytes:
     that trailing bytes are seen): a gzip bomb stops at the header's size instead of filling memory."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: expect a gzip wrapper
     try:
-        out = inflater.decompress(raw, 4 + 4 * IDX_MAX_DIMS)  # enough for any header
+        out = bytearray(inflater.decompress(raw, 4 + 4 * IDX_MAX_DIMS))  # enough for any header
         header = _declared_size(out, path)
         if header is None:  # too short or not IDX: parse_idx names the problem from the first bytes
-            return out + inflater.decompress(inflater.unconsumed_tail, 1 << 16)
+            return bytes(out + inflater.decompress(inflater.unconsumed_tail, 1 << 16))
+        if header > DEFLATE_MAX_RATIO * len(raw) + len(out):
+            raise DataFileError(path, f"its IDX header declares {header} bytes, more than its {len(raw)} gzipped "
+                                "bytes can hold", hint="the file is truncated or damaged; download it again")
         want = header + 1 - len(out)
         while want > 0 and not inflater.eof:
             chunk = inflater.decompress(inflater.unconsumed_tail or b"", min(want, 1 << 24))
@@ -68,7 +75,7 @@ def _inflate(raw: bytes, path: Path) -> bytes:
                             hint="the file is damaged or not what it claims; download it again")
     if not inflater.eof:
         raise DataFileError(path, "broken gzip stream (it ends before its end marker)", hint="download the file again")
-    return out
+    return bytes(out)
 
 
 def _declared_size(head: bytes, path: object) -> int | None:
@@ -121,8 +128,18 @@ def parse_idx(raw: bytes, path: object = "<bytes>") -> np.ndarray:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most `IDX_MAX_BYTES` (a FIFO would block, /dev/zero never ends)."""
     try:
-        return path.read_bytes()
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise DataFileError(path, "is a folder, expected an IDX file")
+        if not stat.S_ISREG(st.st_mode):
+            raise DataFileError(path, "is not a regular file (a pipe, device or socket), expected an IDX file")
+        if st.st_size > IDX_MAX_BYTES:
+            raise DataFileError(path, f"{st.st_size} bytes, more than any data set here ({IDX_MAX_BYTES} bytes)",
+                                hint="expected an MNIST-style file such as train-images-idx3-ubyte(.gz)")
+        with open(path, "rb") as f:
+            return f.read(IDX_MAX_BYTES + 1)
     except FileNotFoundError:
         raise DataFileError(path, "file not found") from None
     except IsADirectoryError:

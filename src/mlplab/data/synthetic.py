@@ -41,21 +41,46 @@ def _noise(spec: DataSpec, default: float) -> float:
     return default if spec.noise is None else float(spec.noise)
 
 
+# Generator parameters (angle, scale, shift, ...) are kept within this size: beyond it float32 data
+# overflows or loses every digit (an angle of 1e300 degrees has no meaningful sine).
+PARAM_MAX = 1e6
+# The most points a generator makes: data.n's own limit.
+N_MAX = next(rule.le for rule in DataSpec.model_fields["n"].metadata if getattr(rule, "le", None) is not None)
+
+
 def _vector(value: Any, param: str, length: int) -> list[float]:
+    expected = f"a list of {length} finite numbers, each within +-{PARAM_MAX:g}"
     try:
-        out = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise SpecError(param, f"a list of {length} numbers", value) from None
+        out = [_scalar(v, param) for v in value]
+    except (TypeError, SpecError):
+        raise SpecError(param, expected, value) from None
     if len(out) != length:
-        raise SpecError(param, f"a list of {length} numbers", value)
+        raise SpecError(param, expected, value)
     return out
 
 
 def _scalar(value: Any, param: str) -> float:
+    """A generator parameter: a finite number within +-`PARAM_MAX` (NaN, inf or 1e300 would train nonsense)."""
+    expected = f"a finite number within +-{PARAM_MAX:g}"
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SpecError(param, "a number", value) from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(param, expected, value) from None
+    if not math.isfinite(number) or abs(number) > PARAM_MAX:
+        raise SpecError(param, expected, value)
+    return number
+
+
+def _sizes(value: Any, param: str, count: int) -> list[int]:
+    """``count`` positive whole numbers adding up to at most data.n's limit (one million points)."""
+    expected = f"{count} positive whole numbers adding up to at most {N_MAX}"
+    try:
+        sizes = _vector(value, param, count)
+    except SpecError:
+        raise SpecError(param, expected, value) from None
+    if any(v != int(v) or v < 1 for v in sizes) or sum(sizes) > N_MAX:
+        raise SpecError(param, expected, value)
+    return [int(v) for v in sizes]
 
 
 def _torch_rng(seed: int) -> torch.Generator:
@@ -102,9 +127,7 @@ def piecewise(spec: DataSpec) -> Dataset:
         total = _n(spec, 300, minimum=3)
         sizes = [total // 3 + (1 if k < total % 3 else 0) for k in range(3)]
     else:
-        sizes = [int(s) for s in _vector(opt["sizes"], "data.params.sizes", 3)]
-        if min(sizes) < 1:
-            raise SpecError("data.params.sizes", "three positive cluster sizes", opt["sizes"])
+        sizes = _sizes(opt["sizes"], "data.params.sizes", 3)
         if spec.n is not None and spec.n != sum(sizes):
             raise SpecError("data.n", f"None or the sum of data.params.sizes ({sum(sizes)})", spec.n)
     g = _torch_rng(spec.seed)

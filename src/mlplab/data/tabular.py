@@ -7,10 +7,10 @@ class names, which become integer labels (``Dataset.class_names`` keeps the name
 from __future__ import annotations
 
 import csv
-import io
 import math
+import stat
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -23,6 +23,9 @@ TASKS = ("regression", "binary", "multiclass")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # An integer-valued target with at most this many distinct values is read as class labels.
 MAX_INFERRED_CLASSES = 20
+# The most a CSV file may hold when read whole (about 25 bytes of memory per byte of text while parsed):
+# a larger file is refused before it is read, unless only its first rows are asked for (data.n, limit).
+CSV_MAX_BYTES = 16 << 20
 _MISSING_HINT = "fill in or drop rows with missing values"
 
 
@@ -48,8 +51,10 @@ def load_csv(
     prefix = f"{where}." if where else ""
     if task is not None and task not in TASKS:
         raise SpecError(f"{prefix}task", f"one of {', '.join(TASKS)} or None (infer it)", task)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise SpecError(f"{prefix}limit" if not prefix else "data.n", "a positive number of rows or None", limit)
     path = Path(path)
-    header, rows = _read_rows(path, delimiter)
+    header, rows = _read_rows(path, delimiter, limit, f"{prefix}path")
     y_cols = _columns(y, header, f"{prefix}y", path) if y is not None else [header[-1]]
     x_cols = _columns(x, header, f"{prefix}x", path) if x is not None else [c for c in header if c not in y_cols]
     if not x_cols:
@@ -58,8 +63,6 @@ def load_csv(
     if both:
         hint = f"remove {both[0]!r} from x"
         raise SpecError(f"{prefix}x", f"columns that are not targets too (y={y_cols})", x_cols, hint=hint)
-    if limit is not None:
-        rows = rows[:limit]
 
     index = {c: k for k, c in enumerate(header)}
     X = np.array([[_number(path, line, c, row[index[c]]) for c in x_cols] for line, row in rows], dtype=np.float64)
@@ -96,40 +99,66 @@ def csv_data(spec: DataSpec) -> Dataset:
 # reading
 
 
-def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the (line number, cells) of every non-blank data row."""
-    if not path.exists():
-        raise DataFileError(path, "no such file", hint=f"check the path (relative to {Path.cwd()})")
-    if path.is_dir():
-        raise DataFileError(path, "is a folder, not a CSV file")
+def _read_rows(path: Path, delimiter: str, limit: int | None = None,
+               param: str = "path") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line number, cells) of the non-blank data rows: the first ``limit`` of them
+    when given (the rest of the file is not read), else all of them from a file of at most `CSV_MAX_BYTES`."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: drop the byte-order mark spreadsheets write
-    except UnicodeDecodeError as exc:
-        raise DataFileError(path, f"is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8 CSV") from None
-    if not text.strip():
-        raise DataFileError(path, "the file is empty", hint="expected a header line naming the columns, then data rows")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataFileError(path, "no such file", hint=f"check the path (relative to {Path.cwd()})") from None
+    except OSError as exc:
+        raise DataFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataFileError(path, "is a folder, not a CSV file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never ends
+        raise DataFileError(path, "is not a regular file (a pipe, device or socket), not a CSV file",
+                            hint="save the table to a file and give its path")
+    if limit is None and st.st_size > CSV_MAX_BYTES:
+        raise SpecError(param, f"a CSV file of at most {CSV_MAX_BYTES >> 20} MiB", f"{path} ({st.st_size} bytes)",
+                        hint="give data.n (limit) to read only the first rows, or drop columns or rows")
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     try:
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                header = _header(path, row, reader.line_num)
-                continue
-            if len(row) != len(header):
-                raise DataFileError(
-                    path, f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}",
-                    hint=f"every row needs one value per column ({', '.join(header)})",
-                )
-            rows.append((reader.line_num, row))
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: drop the byte-order mark of spreadsheets
+            reader = csv.reader(_bounded_lines(f, path, param), delimiter=delimiter)
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if header is None:
+                    header = _header(path, row, reader.line_num)
+                    continue
+                if len(row) != len(header):
+                    raise DataFileError(
+                        path, f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}",
+                        hint=f"every row needs one value per column ({', '.join(header)})",
+                    )
+                rows.append((reader.line_num, row))
+                if limit is not None and len(rows) >= limit:
+                    break
+    except UnicodeDecodeError:
+        raise DataFileError(path, "is not UTF-8 text", hint="save it as UTF-8 CSV") from None
     except csv.Error as exc:
         raise DataFileError(path, f"line {reader.line_num}: not valid CSV ({exc})") from None
-    assert header is not None  # the file has a non-blank line, so a header was read
+    except OSError as exc:
+        raise DataFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if header is None:
+        raise DataFileError(path, "the file is empty", hint="expected a header line naming the columns, then data rows")
     if not rows:
         raise DataFileError(path, f"has a header ({', '.join(header)}) but no data rows")
     return header, rows
+
+
+def _bounded_lines(f: Any, path: Path, param: str) -> Iterator[str]:
+    """The lines of ``f``, refusing once more than `CSV_MAX_BYTES` characters have been read (a file that
+    grows while read, or one endless line, stops there)."""
+    left = CSV_MAX_BYTES
+    while line := f.readline(left + 1):
+        left -= len(line)
+        if left < 0:
+            raise SpecError(param, f"a CSV file of at most {CSV_MAX_BYTES >> 20} MiB", f"{path} (more)",
+                            hint="give data.n (limit) to read only the first rows, or drop columns or rows")
+        yield line
 
 
 def _header(path: Path, row: list[str], line: int) -> list[str]:
