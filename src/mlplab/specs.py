@@ -2,13 +2,19 @@
 
 Defaults live here and only here. Unknown keys are errors, and every validation failure becomes one
 `SpecError` naming the field (``model.hidden``), what it must be and what it got.
+
+Types are strict, the same at every door (Python, TOML, CLI overrides, the web page, sweep files): no
+``"yes"`` for a bool, no ``"0.1"`` for a number, no ``3.0``, ``True`` or ``"3"`` for an integer. An
+integer is a number, so ``lr = 1`` is accepted for a float; numbers are finite. From Python, NumPy
+scalars count as the numbers they hold and tuples as lists (neither is a change of type).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SpecError
 
@@ -22,7 +28,15 @@ Optimizer = Literal["adam", "sgd", "manual_sgd", "lbfgs"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_values(cls, values: Any) -> Any:
+        """NumPy scalars as the Python numbers they hold, tuples as lists (one level: widths, features)."""
+        if not isinstance(values, dict):
+            return values
+        return {k: _plain(v) for k, v in values.items()}
 
     def replace(self, **changes: Any):
         """A copy with some fields changed, validated again."""
@@ -126,10 +140,21 @@ class TrainSpec(_Spec):
     patience: int | None = Field(None, ge=1, description="early stopping on validation loss, in epochs")
 
 
+def _not_only_dots(name: str) -> str:
+    if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
+        raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
+    return name
+
+
+# A name that becomes a folder (a run's, a sweep's report): letters, digits, '_', '-', '.', never only dots,
+# so it can never reach outside the folder it is written into (no '/', no '..').
+RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=80), AfterValidator(_not_only_dots)]
+
+
 class Experiment(_Spec):
     """A named experiment: data, model and training, plus how to show it."""
 
-    name: str = Field("custom", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80)
+    name: RunName = "custom"
     title: str = ""
     notebook: str = Field("", description="which course notebook it comes from")
     description: str = ""
@@ -141,12 +166,13 @@ class Experiment(_Spec):
     train: TrainSpec = Field(default_factory=TrainSpec)
     extras: dict[str, Any] = Field(default_factory=dict, description="kind-specific settings")
 
-    @field_validator("name")
-    @classmethod
-    def _not_only_dots(cls, name: str) -> str:
-        if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
-            raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
-        return name
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def validate(cls: type[_Spec], values: Any, where: str = ""):
@@ -161,6 +187,18 @@ def validate(cls: type[_Spec], values: Any, where: str = ""):
         raise _to_spec_error(exc, where) from None
 
 
+# Strict type errors, as every door says them (an integer is accepted where a number is expected).
+TYPE_NAMES = {
+    "int_type": "an integer (a whole number such as 3, not 3.0, true or \"3\")",
+    "float_type": "a number (such as 0.1 or 1, not \"0.1\")",
+    "finite_number": "a finite number (not inf or nan)",
+    "bool_type": "true or false (not a string or a number)",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table of fields",
+}
+
+
 def _to_spec_error(exc: ValidationError, where: str) -> SpecError:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
@@ -168,8 +206,12 @@ def _to_spec_error(exc: ValidationError, where: str) -> SpecError:
     kind = err["type"]
     if kind == "extra_forbidden":
         return SpecError(param, "no such field (a known field name)", err.get("input"), hint="check the spelling")
+    if kind in TYPE_NAMES:  # the same words at every door, whatever pydantic calls the type
+        return SpecError(param, TYPE_NAMES[kind], err.get("input"))
+    if kind == "string_pattern_mismatch":
+        return SpecError(param, f"a string of the characters {err['ctx']['pattern'][2:-3]} only", err.get("input"))
     expected = err["msg"]
-    for prefix in ("Input should be ", "Value error, ", "Input "):
+    for prefix in ("Input should be ", "Value error, ", "Input ", "String should have ", "List should have "):
         if expected.startswith(prefix):
             expected = expected[len(prefix):]
     return SpecError(param, expected, err.get("input"))
