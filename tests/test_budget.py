@@ -203,7 +203,7 @@ def test_run_leaves_the_callers_settings_as_they_were():
 def test_a_comparison_of_an_unknown_preset_names_the_entry_before_training():
     with pytest.raises(SpecError) as err:
         mlplab.run(Experiment(kind="compare", extras={"runs": ["moons-mlp", "nope"]}))
-    assert err.value.param == "extras.runs.1" and err.value.got == "nope"
+    assert err.value.param == "extras.runs[1]" and err.value.got == "nope"
 
 
 def test_run_takes_callbacks_into_the_training_loop():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SpecError
 
@@ -69,7 +69,7 @@ class ModelSpec(_Spec):
 
     in_dim: int = Field(2, ge=1, le=100_000)
     out_dim: int = Field(1, ge=1, le=10_000)
-    hidden: list[int] = Field(default_factory=list, max_length=64)
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=list, max_length=64)
     activation: Activation = "relu"
     leaky_slope: float = Field(0.01, ge=0, le=1)
     residual: bool = False
@@ -90,24 +90,20 @@ class ModelSpec(_Spec):
     # exactly x1, x2) feeds the raw inputs.
     features: list[Feature] = Field(default_factory=list, max_length=len(FEATURES))
 
-    @field_validator("hidden")
-    @classmethod
-    def _positive_widths(cls, hidden: list[int]) -> list[int]:
-        if any(h < 1 or h > 100_000 for h in hidden):
-            raise ValueError(f"every width between 1 and 100000, got {hidden}")
-        return hidden
-
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
+        # A SpecError here names its field: `validate` puts the section in front (model.features).
         if self.residual and not self.hidden:
-            raise ValueError("residual=True needs at least one hidden width")
+            raise SpecError("hidden", "at least one hidden width for residual=True", self.hidden)
         if self.poly_degree and self.in_dim != 1:
-            raise ValueError("poly_degree needs in_dim=1 (polynomial features of a scalar input)")
+            raise SpecError("poly_degree", f"0 for in_dim={self.in_dim} (polynomial features need in_dim=1, "
+                            "a scalar input)", self.poly_degree)
         if self.features:
             if self.in_dim != 2:
-                raise ValueError("features need in_dim=2 (features of the inputs x1, x2)")
+                raise SpecError("features", f"[] for in_dim={self.in_dim} (features are of the inputs x1, x2: "
+                                "in_dim=2)", self.features)
             if len(set(self.features)) != len(self.features):
-                raise ValueError(f"each feature once, got {self.features}")
+                raise SpecError("features", "each feature once", self.features)
         return self
 
     @property
@@ -201,7 +197,16 @@ TYPE_NAMES = {
 
 def _to_spec_error(exc: ValidationError, where: str) -> SpecError:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    loc = ""
+    for part in err["loc"]:  # list items as [i]: model.hidden[1], as every door names them
+        if isinstance(part, int):
+            loc += f"[{part}]"
+        elif not str(part).startswith("function-"):
+            loc += f".{part}" if loc else str(part)
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, SpecError):  # a validator that names its own field
+        param = ".".join(p for p in (where, loc, cause.param) if p)
+        return SpecError(param, cause.expected, cause.got, hint=cause.hint)
     param = ".".join(p for p in (where, loc) if p) or "spec"
     kind = err["type"]
     if kind == "extra_forbidden":
