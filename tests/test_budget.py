@@ -141,7 +141,7 @@ BAD_EXTRAS = [
     ("activations", {"step": 0}, "extras.step"),
     ("activations", {"step": -0.1}, "extras.step"),
     ("activations", {"step": "small"}, "extras.step"),
-    ("activations", {"names": ["swish"]}, "extras.names.0"),
+    ("activations", {"names": ["swish"]}, "extras.names[0]"),
     ("activations", {"names": []}, "extras.names"),
     ("activations", {"x_min": 1.0, "x_max": -1.0}, "extras.x_max"),
     ("activations", {"x_min": float("nan")}, "extras.x_min"),
@@ -158,7 +158,7 @@ BAD_EXTRAS = [
     ("train", {"fit_dims": "yes"}, "extras.fit_dims"),
     ("train", {"step": 0.1}, "extras.step"),
     ("compare", {"runs": "moons-mlp"}, "extras.runs"),
-    ("compare", {"sklearn": [3]}, "extras.sklearn.0"),
+    ("compare", {"sklearn": [3]}, "extras.sklearn[0]"),
 ]
 
 
