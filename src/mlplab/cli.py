@@ -406,12 +406,13 @@ def sweep_cmd(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
 ) -> None:
     """Train every variant of a sweep (finished runs in the store are reused) and write its report."""
-    from .sweep import load_sweep, sweep_command
+    from .sweep import expand, load_sweep, sweep_command
 
-    load_sweep(file)  # a broken file or a sweep that cannot run is named before the store is touched
+    spec = load_sweep(file)
+    expand(spec)  # a broken file or a run with bad settings is named before -o or the store is made
     check_output(output)
     try:
-        sweep_command(file, output, executor, workers, progress, console=out)
+        sweep_command(spec, output, executor, workers, progress, console=out)
     except KeyboardInterrupt as exc:
         # a Ctrl-C while workers run reaches here bare; every run finished before it has its files and row
         raise _Stopped(str(exc) or f"the runs finished before the Ctrl-C are stored in {output}; the same command "
