@@ -131,6 +131,16 @@ def test_a_sweep_files_experiment_table_refuses_with_the_one_message(tmp_path, f
     assert str(err.value) == _message(param, expected, value)
 
 
+@pytest.mark.parametrize("field, value, param, expected", BAD, ids=IDS)
+def test_a_sweep_files_random_choices_refuse_with_the_one_message(tmp_path, field, value, param, expected):
+    """Random choices are checked as the field checks them when the sweep is read, named after [random]."""
+    path = tmp_path / "s.toml"
+    path.write_text(f'experiment = "moons-mlp"\nn_random = 2\n[random]\n"{field}" = ["choice", [{_toml(value)}]]\n')
+    with pytest.raises(SpecError) as err:
+        load_sweep(path)
+    assert str(err.value) == str(SpecError(f"random.{field}", expected, value))
+
+
 # ------------------------------------------------------------------------------------------------ the web page
 
 

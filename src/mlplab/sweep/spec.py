@@ -183,7 +183,9 @@ def check_distribution(key: str, dist: Any, base: Experiment | None = None) -> t
     if kind == "choice":
         if len(dist) != 2 or not isinstance(dist[1], (list, tuple)) or not dist[1]:
             raise SpecError(where, '["choice", [value, ...]]', dist)
-        return ("choice", [_plain(v) for v in dist[1]])
+        choices = [_plain(v) for v in dist[1]]
+        _takes(base, key, choices, where)
+        return ("choice", choices)
     if len(dist) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dist[1:]):
         raise SpecError(where, f'["{kind}", low, high] with numbers', dist)
     lo, hi = dist[1], dist[2]
@@ -193,15 +195,21 @@ def check_distribution(key: str, dist: Any, base: Experiment | None = None) -> t
         raise SpecError(where, "low < high (and low > 0 for 'log')", dist)
     if kind == "int" and not (float(lo).is_integer() and float(hi).is_integer()):
         raise SpecError(where, "integer bounds for 'int'", dist)
-    if base is not None and key != "seed" and not key.startswith("data.params."):
-        from ..presets import merge
-
-        for bound in (lo, hi):  # the field's own type and range, named as the sweep names it
-            try:
-                merge(base, nested({key: int(bound) if kind == "int" else bound}))
-            except SpecError as exc:
-                raise SpecError(where, f"bounds the field takes ({exc.expected})", dist) from None
+    _takes(base, key, [int(lo), int(hi)] if kind == "int" else [lo, hi], where)
     return (kind, lo, hi)
+
+
+def _takes(base: Experiment | None, key: str, values: list[Any], where: str) -> None:
+    """Each value is one the field takes (its type and range), or the field's own SpecError, named ``where``."""
+    if base is None or key == "seed" or key.startswith("data.params."):
+        return  # seeds are any non-negative integer; a generator's own parameters are its to check
+    from ..presets import merge
+
+    for value in values:
+        try:
+            merge(base, nested({key: value}))
+        except SpecError as exc:
+            raise SpecError(where, exc.expected, value, hint=exc.hint) from None
 
 
 def draw(dists: dict[str, tuple[Any, ...]], n: int, seed: int) -> list[dict[str, Any]]:
