@@ -220,6 +220,8 @@ def test_numpy_scalars_and_tuples_from_python_are_the_values_they_hold():
     exp = mlplab.api.resolve("moons-mlp", model={"hidden": (np.int64(4), 3)}, train={"lr": np.float32(0.5),
                                                                                      "epochs": np.int64(2)})
     assert exp.model.hidden == [4, 3] and exp.train.lr == 0.5 and exp.train.epochs == 2
+    assert mlplab.api.resolve("moons-mlp", model={"hidden": np.arange(2, 4)}).model.hidden == [2, 3]
+    assert mlplab.api.resolve("moons-mlp", model={"hidden": [np.int32(5)]}).model.hidden == [5]
     with pytest.raises(SpecError, match="train.epochs"):
         mlplab.api.resolve("moons-mlp", train={"epochs": np.float64(2.0)})
 

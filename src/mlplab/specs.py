@@ -6,7 +6,7 @@ Defaults live here and only here. Unknown keys are errors, and every validation 
 Types are strict, the same at every door (Python, TOML, CLI overrides, the web page, sweep files): no
 ``"yes"`` for a bool, no ``"0.1"`` for a number, no ``3.0``, ``True`` or ``"3"`` for an integer. An
 integer is a number, so ``lr = 1`` is accepted for a float; numbers are finite. From Python, NumPy
-scalars count as the numbers they hold and tuples as lists (neither is a change of type).
+scalars and arrays count as the numbers they hold and tuples as lists (none is a change of type).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class _Spec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _python_values(cls, values: Any) -> Any:
-        """NumPy scalars as the Python numbers they hold, tuples as lists (one level: widths, features)."""
+        """NumPy scalars and arrays as the Python numbers they hold, tuples as lists (widths, features)."""
         if not isinstance(values, dict):
             return values
         return {k: _plain(v) for k, v in values.items()}
@@ -164,9 +164,9 @@ class Experiment(_Spec):
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()  # the Python numbers (or lists of them) it holds, of the same kind
+    if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
 
