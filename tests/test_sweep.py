@@ -517,3 +517,14 @@ def test_stacked_runs_get_every_check_a_single_run_gets(monkeypatch):
             with pytest.raises(SpecError) as single:
                 run_experiment(bad, progress=False)
             assert str(single.value) == str(err.value)
+
+
+@pytest.mark.parametrize("sizes", ["1e9", "[1e9, 1, 1]", "[2.5, 10, 10]", "[inf, 10, 10]", "[1000000000, 1, 1]"])
+def test_cluster_sizes_in_a_sweep_are_refused_before_anything_is_made(tmp_path, capsys, sizes):
+    from mlplab.cli import main
+
+    (tmp_path / "s.toml").write_text(f'experiment = "piecewise-mlp"\n[grid]\n"data.params.sizes" = [{sizes}]\n')
+    assert main(["sweep", str(tmp_path / "s.toml"), "-o", str(tmp_path / "store"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "error: data.params.sizes: expected" in err and "Traceback" not in err
+    assert not (tmp_path / "store").exists()

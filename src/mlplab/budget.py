@@ -159,10 +159,8 @@ def _built(spec_json: str) -> tuple[tuple[tuple[int, int], ...], int]:
 
 def rows(data: Any) -> int:
     """Training rows: cluster ``sizes`` (piecewise), ``data.n``, the known size of a real set, a CSV's line count."""
-    sizes = data.params.get("sizes")
-    if sizes is not None:  # counted before the generator draws them: whole, positive, finite
-        if not isinstance(sizes, list) or not all(type(v) is int and 1 <= v <= MAX_CLUSTER for v in sizes):
-            raise SpecError("data.params.sizes", f"a list of whole cluster sizes between 1 and {MAX_CLUSTER:,}", sizes)
+    sizes = cluster_sizes(data)
+    if sizes is not None:
         return sum(sizes)
     if data.n is not None:
         return data.n
@@ -175,6 +173,16 @@ def rows(data: Any) -> int:
         except OSError:
             return DEFAULT_ROWS  # the loader names the missing file
     return DEFAULT_ROWS
+
+
+def cluster_sizes(data: Any) -> list[int] | None:
+    """``data.params.sizes`` (piecewise's clusters), checked before the generator draws them: whole, positive
+    and bounded, or a SpecError naming the field; None when the data has no sizes."""
+    sizes = data.params.get("sizes")
+    if sizes is not None and (not isinstance(sizes, list)
+                              or not all(type(v) is int and 1 <= v <= MAX_CLUSTER for v in sizes)):
+        raise SpecError("data.params.sizes", f"a list of whole cluster sizes between 1 and {MAX_CLUSTER:,}", sizes)
+    return sizes
 
 
 def _train(exp: Experiment, est: Estimate) -> None:

@@ -233,6 +233,7 @@ def draw(dists: dict[str, tuple[Any, ...]], n: int, seed: int) -> list[dict[str,
 
 def expand(spec: SweepSpec) -> list[Variant]:
     """Every run of the sweep: the random draws, each crossed with every grid point (grid order)."""
+    from ..budget import cluster_sizes
     from ..presets import experiment as preset, merge
 
     keys = list(spec.grid)
@@ -244,6 +245,7 @@ def expand(spec: SweepSpec) -> list[Variant]:
             base = preset(values["experiment"]) if "experiment" in values else spec.base
             rest = {k: v for k, v in values.items() if k != "experiment"}
             exp = merge(base, {**nested(rest), "name": run_name(base.name, rest)})
+            cluster_sizes(exp.data)  # a size to draw is refused here, before any run or store is made
             v = Variant(values, exp)
             if v.id in seen:
                 raise SpecError("grid", "settings that give different runs", values,
