@@ -29,6 +29,46 @@ def test_parameter_count_agrees_with_the_built_model(residual, norm, position):
         assert budget.parameter_count(spec) == count_parameters(spec), spec
 
 
+def test_parameters_and_widths_are_those_of_the_model_as_built():
+    """Oracle: sum(p.numel()) and the Linear layers of the real model, across features, residual, norms, poly."""
+    import torch
+
+    from mlplab.models import build_model
+    from mlplab.specs import FEATURES
+
+    feature_sets = [[], ["x1", "x2"], list(FEATURES), ["x1^2", "sin(x2)"]]
+    for features, residual, norm, position, hidden in itertools.product(
+            feature_sets, [False, True], ["none", "batch", "layer"], [None, "pre", "post"], [[3], [4, 6, 4]]):
+        spec = ModelSpec(features=features, residual=residual, norm=norm, norm_position=position, hidden=hidden,
+                         out_dim=3)
+        model = build_model(spec)
+        assert budget.parameter_count(spec) == sum(p.numel() for p in model.parameters()), spec
+        linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        assert budget.layer_shapes(spec) == linears, spec
+    for degree in (1, 4, 9):
+        spec = ModelSpec(in_dim=1, poly_degree=degree, hidden=[5, 5], residual=True)
+        assert budget.parameter_count(spec) == sum(p.numel() for p in build_model(spec).parameters())
+
+
+def test_input_features_are_counted():
+    """The issue's case: 7 input features feeding 8 units then 1 output is 73 parameters (the estimate said 33)."""
+    from mlplab.specs import FEATURES
+
+    spec = ModelSpec(features=list(FEATURES), hidden=[8])
+    assert budget.parameter_count(spec) == 7 * 8 + 8 + 8 + 1 == 73
+
+
+@pytest.mark.parametrize("sizes", [[1e9, 1, 1], [10**9, 1, 1], [2.5, 1, 1], [float("inf"), 1, 1], [0, 1, 1],
+                                   [True, 1, 1], "3"])
+def test_cluster_sizes_are_counted_and_checked_before_they_are_drawn(sizes, monkeypatch):
+    from mlplab.data import GENERATORS
+
+    monkeypatch.setitem(GENERATORS, "piecewise", lambda spec: pytest.fail("drew the clusters before the check"))
+    with pytest.raises(SpecError) as err:
+        mlplab.run("piecewise-mlp", data={"params": {"sizes": sizes}}, progress=False)
+    assert err.value.param == "data.params.sizes"
+
+
 def test_a_small_estimate_worked_by_hand():
     """2-32-1 Adam on 100 rows, 10 full-batch epochs, 5 frames, a 10x10 grid."""
     exp = Experiment(data={"name": "moons", "n": 100}, model={"hidden": [32]},
@@ -141,7 +181,7 @@ BAD_EXTRAS = [
     ("activations", {"step": 0}, "extras.step"),
     ("activations", {"step": -0.1}, "extras.step"),
     ("activations", {"step": "small"}, "extras.step"),
-    ("activations", {"names": ["swish"]}, "extras.names.0"),
+    ("activations", {"names": ["swish"]}, "extras.names[0]"),
     ("activations", {"names": []}, "extras.names"),
     ("activations", {"x_min": 1.0, "x_max": -1.0}, "extras.x_max"),
     ("activations", {"x_min": float("nan")}, "extras.x_min"),
@@ -158,7 +198,7 @@ BAD_EXTRAS = [
     ("train", {"fit_dims": "yes"}, "extras.fit_dims"),
     ("train", {"step": 0.1}, "extras.step"),
     ("compare", {"runs": "moons-mlp"}, "extras.runs"),
-    ("compare", {"sklearn": [3]}, "extras.sklearn.0"),
+    ("compare", {"sklearn": [3]}, "extras.sklearn[0]"),
 ]
 
 
@@ -203,7 +243,7 @@ def test_run_leaves_the_callers_settings_as_they_were():
 def test_a_comparison_of_an_unknown_preset_names_the_entry_before_training():
     with pytest.raises(SpecError) as err:
         mlplab.run(Experiment(kind="compare", extras={"runs": ["moons-mlp", "nope"]}))
-    assert err.value.param == "extras.runs.1" and err.value.got == "nope"
+    assert err.value.param == "extras.runs[1]" and err.value.got == "nope"
 
 
 def test_run_takes_callbacks_into_the_training_loop():

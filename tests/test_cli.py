@@ -245,7 +245,7 @@ HOSTILE_TOML = {
     "samples = -5": ('preset = "prior-mlp"\n[extras]\nsamples = -5\n', "extras.samples"),
     "points = many": ('preset = "prior-mlp"\n[extras]\npoints = "many"\n', "extras.points"),
     "x_max below x_min": ('preset = "prior-mlp"\n[extras]\nx_min = 3\nx_max = -3\n', "extras.x_max"),
-    "unknown activation": ('preset = "activations"\n[extras]\nnames = ["swish"]\n', "extras.names"),
+    "unknown activation": ('preset = "activations"\n[extras]\nnames = ["swish"]\n', "extras.names[0]"),
     "unknown extra": ('preset = "moons-mlp"\n[extras]\ncolour = 3\n', "extras.colour"),
     "fit_dims = yes": ('preset = "d2l-mlp"\n[extras]\nfit_dims = "yes"\n', "extras.fit_dims"),
     "deep array": ("x = " + "[" * 2000 + "]" * 2000 + "\n", "bad.toml"),

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "mlplab"
 # Bottom to top (docs/architecture.md, "One path"): each layer may import itself and the layers before it, never after.
 ORDER = [
-    {"errors"}, {"specs"}, {"budget", "extras"}, {"data", "models"}, {"optim", "layers", "autograd"}, {"engines"},
+    {"errors"}, {"specs", "tomlfile"}, {"extras"}, {"data", "models"}, {"budget"}, {"optim", "layers", "autograd"},
+    {"engines"},
     {"training"}, {"geometry", "analysis", "diagnostics"}, {"viz"}, {"api", "compare", "explain", "presets"},
     {"sweep", "store"}, {"web"}, {"cli", "__main__"},
 ]

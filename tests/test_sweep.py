@@ -435,3 +435,96 @@ def test_the_sweep_health_figure_names_variants_shortly_and_shares_each_rows_axi
         assert all(a.matches == first for a in axes[1:]), r  # one scale per row: a 100x gap reads as 100x
         if r < 2:
             assert all(a.type == "log" and list(a.tickvals) == list(axes[0].tickvals) for a in axes)
+
+
+# ---------------------------------------------------------------- hostile sweep files (issue 20)
+
+
+@pytest.mark.parametrize("line, field", [
+    ('name = "../escaped"', "name"), ('name = "/tmp/absolute"', "name"), ('name = ".."', "name"),
+    ('name = 5', "name"), ('name = "a/b"', "name"), ('name = ""', "name"),
+    ("seed = -1", "seed"), ("seed = true", "seed"), ('n_random = "2"', "n_random"), ("n_random = 2.0", "n_random"),
+])
+def test_a_sweep_names_its_own_fields_and_never_writes_outside_its_folder(tmp_path, capsys, line, field):
+    from mlplab.cli import main
+
+    store = tmp_path / "work" / "store"
+    (tmp_path / "s.toml").write_text(f'{line}\nexperiment = "xor-mlp"\n[grid]\n"train.epochs" = [2]\n')
+    assert main(["sweep", str(tmp_path / "s.toml"), "-o", str(store), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {field}: expected" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["s.toml"]  # nothing written anywhere
+
+
+def test_a_sweep_file_named_after_odd_characters_gets_a_safe_name(tmp_path):
+    path = tmp_path / "my sweep (v2).toml"
+    path.write_text('experiment = "xor-mlp"\n[grid]\n"train.epochs" = [2]\n')
+    assert load_sweep(path).name == "my-sweep--v2-"
+
+
+@pytest.mark.parametrize("grid, random, n_random, field", [
+    ({"seed": range(10**9)}, None, 0, "grid.seed"),  # counted, never listed
+    ({"seed": list(range(200)), "train.lr": [0.01 * (i + 1) for i in range(60)]}, None, 0, "grid"),
+    ({}, {"train.lr": ("log", 1e-3, 1e-1)}, 10**6, "n_random"),
+    ({"seed": list(range(20))}, {"train.lr": ("log", 1e-3, 1e-1)}, 1000, "grid"),
+])
+def test_a_sweep_too_large_is_refused_by_counting_before_expanding(grid, random, n_random, field):
+    with pytest.raises(SpecError) as err:
+        make_sweep("xor-mlp", grid, random=random, n_random=n_random)
+    assert err.value.param == field
+
+
+@pytest.mark.parametrize("dist", [
+    ("log", 1e-3, float("inf")), ("log", 1e-3, 1e300), ("uniform", float("-inf"), 1.0), ("uniform", 0.0, float("nan")),
+    ("int", 1, 1e300), ("log", 1e-3, 1000.0),  # 1000 is beyond train.lr's own range (at most 100)
+])
+def test_random_bounds_are_finite_and_within_the_fields_range(dist):
+    key = "train.epochs" if dist[0] == "int" else "train.lr"
+    with pytest.raises(SpecError) as err:
+        expand(make_sweep("xor-mlp", random={key: dist}, n_random=3))
+    assert err.value.param == f"random.{key}"
+
+
+def test_random_bounds_of_a_generator_parameter_are_finite_too():
+    with pytest.raises(SpecError) as err:
+        make_sweep("piecewise-mlp", random={"data.params.sizes": ("int", 1, 1e300)}, n_random=2)
+    assert err.value.param == "random.data.params.sizes"
+
+
+def test_sweep_fields_from_python_are_as_strict_as_from_a_file():
+    for kwargs, field in [({"seed": True}, "seed"), ({"name": "../x"}, "name"), ({"n_random": 2.0}, "n_random")]:
+        with pytest.raises(SpecError) as err:
+            make_sweep("xor-mlp", {"train.epochs": [2]}, **kwargs)
+        assert err.value.param == field
+
+
+def test_stacked_runs_get_every_check_a_single_run_gets(monkeypatch):
+    """run_stacked used to prepare (and allocate) without the settings and memory checks of run_experiment."""
+    import mlplab.api as api
+
+    monkeypatch.setattr(api, "prepare", lambda e: pytest.fail("data and model made before the checks"))
+    small = experiment("piecewise-mlp", train={"epochs": 2})
+    cases = [
+        (experiment("piecewise-mlp", model={"hidden": [100000, 100000]}), "model.hidden"),  # 80 GB
+        (experiment("piecewise-mlp", extras={"digits_epochs": 0}), "extras.digits_epochs"),
+        (experiment("piecewise-mlp", data={"params": {"sizes": [1e9, 1, 1]}}), "data.params.sizes"),
+    ]
+    for bad, field in cases:
+        for exp in (bad, [small, bad]):
+            with pytest.raises(SpecError) as err:
+                run_stacked(exp if isinstance(exp, list) else [exp])
+            assert err.value.param == field
+            with pytest.raises(SpecError) as single:
+                run_experiment(bad, progress=False)
+            assert str(single.value) == str(err.value)
+
+
+@pytest.mark.parametrize("sizes", ["1e9", "[1e9, 1, 1]", "[2.5, 10, 10]", "[inf, 10, 10]", "[1000000000, 1, 1]"])
+def test_cluster_sizes_in_a_sweep_are_refused_before_anything_is_made(tmp_path, capsys, sizes):
+    from mlplab.cli import main
+
+    (tmp_path / "s.toml").write_text(f'experiment = "piecewise-mlp"\n[grid]\n"data.params.sizes" = [{sizes}]\n')
+    assert main(["sweep", str(tmp_path / "s.toml"), "-o", str(tmp_path / "store"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "error: data.params.sizes: expected" in err and "Traceback" not in err
+    assert not (tmp_path / "store").exists()

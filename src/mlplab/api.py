@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .budget import check as check_budget
+from .budget import Estimate, check as check_budget
 from .diagnostics import flag_dead_units
 from .errors import SpecError
 from .extras import check_extras
@@ -66,10 +66,17 @@ def prepare(exp: Experiment) -> tuple[Experiment, Any, torch.nn.Module]:
     return exp, data, build_model(exp.model, seed=exp.train.seed)
 
 
+def check(exp: Experiment) -> Estimate:
+    """Every check a run gets before anything is allocated: its kind's settings, then its memory.
+
+    `run_experiment` and `run_stacked` (each member) both call it; returns the memory estimate."""
+    check_extras(exp)
+    return check_budget(exp)
+
+
 def run_experiment(exp: Experiment, *, progress: bool | None = None, callbacks: list[Any] | None = None) -> Run:
     """Data -> model -> train (or sample) -> Run, for any kind of experiment."""
-    check_extras(exp)  # settings first, then memory: both before anything is allocated
-    check_budget(exp)
+    check(exp)
     spec = exp.model_dump()
     if exp.kind == "prior":
         return _prior(exp, spec)
@@ -96,6 +103,10 @@ def run_stacked(experiments: list[Experiment], *, callbacks: list[Any] | None = 
     each prepared exactly as `run_experiment` prepares it (or as ``prepared`` already holds them)."""
     from .training.loop import train_stacked
 
+    for e in experiments:  # the checks a single run gets, for every member, before any data is made
+        if not isinstance(e, Experiment):
+            raise SpecError("experiments", "a list of Experiments (mlplab.api.resolve makes one)", e)
+        check(e)
     prepared = prepared or [prepare(e) for e in experiments]
     exps = [p[0] for p in prepared]
     runs = train_stacked([p[2] for p in prepared], [p[1] for p in prepared], [e.train for e in exps],

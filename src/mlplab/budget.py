@@ -1,10 +1,13 @@
 """Memory a spec will ask for, estimated before anything is allocated, and the refusal of what cannot fit.
 
-Pure arithmetic on the spec (plus a line count for a CSV file); it imports nothing above `specs`.
+Arithmetic on the spec (plus a line count for a CSV file). The model's parameters and layer widths are
+read from the model `build_model` makes, built on PyTorch's meta device (shapes, no memory), so the
+estimate and the model can never disagree. It imports nothing above `models`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -12,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
-from .specs import Experiment
+from .models import parameter_table
+from .specs import Experiment, ModelSpec
 
 ENV_LIMIT = "MLPLAB_MEMORY_LIMIT"
 # Half the machine: the estimate leaves out the interpreter, torch itself and temporary copies.
@@ -23,6 +27,7 @@ FLOAT = 4  # float32 everywhere a run records or trains
 ACTIVATION_COPIES = 4
 # Training rows of the data sets whose size is not in the spec (before validation/test splits).
 KNOWN_ROWS = {"fashion-mnist": 60_000, "mnist": 60_000, "fashion-or-digits": 60_000, "digits": 1797}
+MAX_CLUSTER = 1_000_000  # one cluster of ``data.params.sizes``: as many rows as ``data.n`` allows
 DEFAULT_ROWS = 2000  # at least what any built-in generator draws by default (tests/test_budget.py checks)
 # Mirrors training/callbacks.py: frames follow at most this many rows.
 FRAME_ROWS, FRAME_ROWS_HIGH_DIM = 2048, 512
@@ -134,44 +139,29 @@ HINTS = {
 # the parts
 
 
-def layer_shapes(model: Any) -> list[tuple[int, int]]:
-    """(fan_in, fan_out) of every Linear layer the model spec builds (see ``ModelSpec``)."""
-    d_in = model.poly_degree or model.in_dim
-    hidden = list(model.hidden)
-    if not model.residual:
-        widths = [d_in, *hidden, model.out_dim]
-        return list(zip(widths[:-1], widths[1:]))
-    shapes = [(d_in, hidden[0])]  # the stem
-    prev = hidden[0]
-    for h in hidden:
-        if h != prev:
-            shapes.append((prev, h))  # a projection between blocks of different widths
-        shapes += [(h, h), (h, h)]
-        prev = h
-    return shapes + [(prev, model.out_dim)]
+def layer_shapes(model: ModelSpec) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of every Linear layer of the model the spec builds, in order."""
+    return list(_built(model.model_dump_json())[0])
 
 
-def parameter_count(model: Any) -> int:
-    """Weights, biases and norm scales/shifts: the same count as ``mlplab.count_parameters``."""
-    shapes = layer_shapes(model)
-    count = sum(a * b + (b if model.bias else 0) for a, b in shapes)
-    if model.norm != "none":
-        count += 2 * _norm_units(model)
-    return count
+def parameter_count(model: ModelSpec) -> int:
+    """Weights, biases and norm scales/shifts of the model as built: ``mlplab.count_parameters``."""
+    return _built(model.model_dump_json())[1]
 
 
-def _norm_units(model: Any) -> int:
-    hidden = list(model.hidden)
-    if not model.residual:
-        return sum(hidden)
-    if model.where_norm == "post":  # after the stem, every projection and every block
-        projections = sum(b for a, b in zip(hidden[:-1], hidden[1:]) if a != b)
-        return hidden[0] + projections + sum(hidden)
-    return sum(hidden)  # inside every block
+@functools.lru_cache(maxsize=256)
+def _built(spec_json: str) -> tuple[tuple[tuple[int, int], ...], int]:
+    """The Linear layers' shapes and the parameter count of the model a spec builds (on the meta device)."""
+    table = parameter_table(ModelSpec.model_validate_json(spec_json))
+    shapes = tuple((shape[1], shape[0]) for name, shape, _ in table if name.endswith("weight") and len(shape) == 2)
+    return shapes, sum(count for _, _, count in table)
 
 
 def rows(data: Any) -> int:
-    """Training rows: ``data.n``, else the known size of a real set, else a CSV's line count."""
+    """Training rows: cluster ``sizes`` (piecewise), ``data.n``, the known size of a real set, a CSV's line count."""
+    sizes = cluster_sizes(data)
+    if sizes is not None:
+        return sum(sizes)
     if data.n is not None:
         return data.n
     if data.name in KNOWN_ROWS:
@@ -183,6 +173,16 @@ def rows(data: Any) -> int:
         except OSError:
             return DEFAULT_ROWS  # the loader names the missing file
     return DEFAULT_ROWS
+
+
+def cluster_sizes(data: Any) -> list[int] | None:
+    """``data.params.sizes`` (piecewise's clusters), checked before the generator draws them: whole, positive
+    and bounded, or a SpecError naming the field; None when the data has no sizes."""
+    sizes = data.params.get("sizes")
+    if sizes is not None and (not isinstance(sizes, list)
+                              or not all(type(v) is int and 1 <= v <= MAX_CLUSTER for v in sizes)):
+        raise SpecError("data.params.sizes", f"a list of whole cluster sizes between 1 and {MAX_CLUSTER:,}", sizes)
+    return sizes
 
 
 def _train(exp: Experiment, est: Estimate) -> None:

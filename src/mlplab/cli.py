@@ -10,7 +10,6 @@ import socket
 import sys
 import threading
 import time
-import tomllib
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +18,7 @@ import typer
 from rich.console import Console
 
 from .errors import MlplabError, SpecError
+from .tomlfile import read_toml
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mlplab: see and measure how multilayer perceptrons learn.")
@@ -26,9 +26,6 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 EXPORTS = ("html", "gif", "mp4", "png")
-# No experiment or sweep nests deeper than a few tables; a deeper file is a mistake (or an attack on
-# the parser's recursion) and is refused before anything runs.
-MAX_TOML_DEPTH = 16
 
 
 class _Stopped(Exception):
@@ -81,42 +78,11 @@ def load_experiment(target: str) -> Any:
     from .api import resolve
 
     path = Path(target)
-    if target.endswith(".toml") or path.is_file():
-        if not path.is_file():
-            raise SpecError("experiment file", "an existing .toml file", target)
-        values = read_toml(path)
+    if target.endswith(".toml") or (path.exists() and not path.is_dir()):  # a pipe or device is refused there
+        values = read_toml(path, "experiment file")
         values.setdefault("name", path.stem.replace(" ", "-"))
         return resolve(values)
     return resolve(target)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file as plain values; unreadable, invalid or absurdly nested files raise SpecError naming it."""
-    try:
-        values = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), "valid TOML", f"a parse error ({exc})") from None
-    except RecursionError:
-        raise SpecError(str(path), f"TOML nested at most {MAX_TOML_DEPTH} levels deep", "deeper nesting") from None
-    except OSError as exc:
-        raise SpecError(str(path), "a readable file", exc.strerror or str(exc)) from None
-    where = _too_deep(values)
-    if where is not None:
-        raise SpecError(where, f"values nested at most {MAX_TOML_DEPTH} levels deep", "deeper nesting",
-                        hint=f"in {path}")
-    return values
-
-
-def _too_deep(values: Any) -> str | None:
-    """The dotted key where ``values`` nests deeper than MAX_TOML_DEPTH, else None (iterative: no recursion)."""
-    stack = [(values, "", 0)]
-    while stack:
-        node, where, depth = stack.pop()
-        if depth > MAX_TOML_DEPTH:
-            return where or "file"
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in items)
-    return None
 
 
 def check_output(folder: Path, option: str = "-o") -> Path:
@@ -486,13 +452,13 @@ def sweep_cmd(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
 ) -> None:
     """Train every variant of a sweep (finished runs in the store are reused) and write its report."""
-    from .sweep import sweep_command
+    from .sweep import expand, load_sweep, sweep_command
 
-    if Path(file).is_file():
-        read_toml(Path(file))  # a broken or absurdly nested file is named before the store is touched
+    spec = load_sweep(file)
+    expand(spec)  # a broken file or a run with bad settings is named before -o or the store is made
     check_output(output)
     try:
-        sweep_command(file, output, executor, workers, progress, console=out)
+        sweep_command(spec, output, executor, workers, progress, console=out)
     except KeyboardInterrupt as exc:
         # a Ctrl-C while workers run reaches here bare; every run finished before it has its files and row
         raise _Stopped(str(exc) or f"the runs finished before the Ctrl-C are stored in {output}; the same command "

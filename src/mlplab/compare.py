@@ -27,7 +27,7 @@ def compare(exp: Experiment, spec: dict[str, Any]) -> Run:
 
     for i, name in enumerate(exp.extras.get("runs", [])):  # before the first one trains
         if name not in PRESETS:
-            raise SpecError(f"extras.runs.{i}", "a preset name (`mlplab list` shows them)", name)
+            raise SpecError(f"extras.runs[{i}]", "a preset name (`mlplab list` shows them)", name)
     return STUDIES[study](exp, spec)
 
 

@@ -2,13 +2,19 @@
 
 Defaults live here and only here. Unknown keys are errors, and every validation failure becomes one
 `SpecError` naming the field (``model.hidden``), what it must be and what it got.
+
+Types are strict, the same at every door (Python, TOML, CLI overrides, the web page, sweep files): no
+``"yes"`` for a bool, no ``"0.1"`` for a number, no ``3.0``, ``True`` or ``"3"`` for an integer. An
+integer is a number, so ``lr = 1`` is accepted for a float; numbers are finite. From Python, NumPy
+scalars and arrays count as the numbers they hold and tuples as lists (none is a change of type).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SpecError
 
@@ -22,7 +28,15 @@ Optimizer = Literal["adam", "sgd", "manual_sgd", "lbfgs"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_values(cls, values: Any) -> Any:
+        """NumPy scalars and arrays as the Python numbers they hold, tuples as lists (widths, features)."""
+        if not isinstance(values, dict):
+            return values
+        return {k: _plain(v) for k, v in values.items()}
 
     def replace(self, **changes: Any):
         """A copy with some fields changed, validated again."""
@@ -55,7 +69,7 @@ class ModelSpec(_Spec):
 
     in_dim: int = Field(2, ge=1, le=100_000)
     out_dim: int = Field(1, ge=1, le=10_000)
-    hidden: list[int] = Field(default_factory=list, max_length=64)
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=list, max_length=64)
     activation: Activation = "relu"
     leaky_slope: float = Field(0.01, ge=0, le=1)
     residual: bool = False
@@ -76,24 +90,20 @@ class ModelSpec(_Spec):
     # exactly x1, x2) feeds the raw inputs.
     features: list[Feature] = Field(default_factory=list, max_length=len(FEATURES))
 
-    @field_validator("hidden")
-    @classmethod
-    def _positive_widths(cls, hidden: list[int]) -> list[int]:
-        if any(h < 1 or h > 100_000 for h in hidden):
-            raise ValueError(f"every width between 1 and 100000, got {hidden}")
-        return hidden
-
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
+        # A SpecError here names its field: `validate` puts the section in front (model.features).
         if self.residual and not self.hidden:
-            raise ValueError("residual=True needs at least one hidden width")
+            raise SpecError("hidden", "at least one hidden width for residual=True", self.hidden)
         if self.poly_degree and self.in_dim != 1:
-            raise ValueError("poly_degree needs in_dim=1 (polynomial features of a scalar input)")
+            raise SpecError("poly_degree", f"0 for in_dim={self.in_dim} (polynomial features need in_dim=1, "
+                            "a scalar input)", self.poly_degree)
         if self.features:
             if self.in_dim != 2:
-                raise ValueError("features need in_dim=2 (features of the inputs x1, x2)")
+                raise SpecError("features", f"[] for in_dim={self.in_dim} (features are of the inputs x1, x2: "
+                                "in_dim=2)", self.features)
             if len(set(self.features)) != len(self.features):
-                raise ValueError(f"each feature once, got {self.features}")
+                raise SpecError("features", "each feature once", self.features)
         return self
 
     @property
@@ -126,10 +136,21 @@ class TrainSpec(_Spec):
     patience: int | None = Field(None, ge=1, description="early stopping on validation loss, in epochs")
 
 
+def _not_only_dots(name: str) -> str:
+    if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
+        raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
+    return name
+
+
+# A name that becomes a folder (a run's, a sweep's report): letters, digits, '_', '-', '.', never only dots,
+# so it can never reach outside the folder it is written into (no '/', no '..').
+RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=80), AfterValidator(_not_only_dots)]
+
+
 class Experiment(_Spec):
     """A named experiment: data, model and training, plus how to show it."""
 
-    name: str = Field("custom", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80)
+    name: RunName = "custom"
     title: str = ""
     notebook: str = Field("", description="which course notebook it comes from")
     description: str = ""
@@ -141,12 +162,13 @@ class Experiment(_Spec):
     train: TrainSpec = Field(default_factory=TrainSpec)
     extras: dict[str, Any] = Field(default_factory=dict, description="kind-specific settings")
 
-    @field_validator("name")
-    @classmethod
-    def _not_only_dots(cls, name: str) -> str:
-        if set(name) == {"."}:  # the name is a folder: "." or ".." would write into or above the output
-            raise ValueError("a name with a letter, digit, '_' or '-' (it names the run's folder)")
-        return name
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()  # the Python numbers (or lists of them) it holds, of the same kind
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def validate(cls: type[_Spec], values: Any, where: str = ""):
@@ -161,15 +183,40 @@ def validate(cls: type[_Spec], values: Any, where: str = ""):
         raise _to_spec_error(exc, where) from None
 
 
+# Strict type errors, as every door says them (an integer is accepted where a number is expected).
+TYPE_NAMES = {
+    "int_type": "an integer (a whole number such as 3, not 3.0, true or \"3\")",
+    "float_type": "a number (such as 0.1 or 1, not \"0.1\")",
+    "finite_number": "a finite number (not inf or nan)",
+    "bool_type": "true or false (not a string or a number)",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table of fields",
+}
+
+
 def _to_spec_error(exc: ValidationError, where: str) -> SpecError:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    loc = ""
+    for part in err["loc"]:  # list items as [i]: model.hidden[1], as every door names them
+        if isinstance(part, int):
+            loc += f"[{part}]"
+        elif not str(part).startswith("function-"):
+            loc += f".{part}" if loc else str(part)
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, SpecError):  # a validator that names its own field
+        param = ".".join(p for p in (where, loc, cause.param) if p)
+        return SpecError(param, cause.expected, cause.got, hint=cause.hint)
     param = ".".join(p for p in (where, loc) if p) or "spec"
     kind = err["type"]
     if kind == "extra_forbidden":
         return SpecError(param, "no such field (a known field name)", err.get("input"), hint="check the spelling")
+    if kind in TYPE_NAMES:  # the same words at every door, whatever pydantic calls the type
+        return SpecError(param, TYPE_NAMES[kind], err.get("input"))
+    if kind == "string_pattern_mismatch":
+        return SpecError(param, f"a string of the characters {err['ctx']['pattern'][2:-3]} only", err.get("input"))
     expected = err["msg"]
-    for prefix in ("Input should be ", "Value error, ", "Input "):
+    for prefix in ("Input should be ", "Value error, ", "Input ", "String should have ", "List should have "):
         if expected.startswith(prefix):
             expected = expected[len(prefix):]
     return SpecError(param, expected, err.get("input"))

@@ -26,13 +26,14 @@ def _console(console: Any):
     return Console(soft_wrap=True)
 
 
-def sweep_command(file: str, out: str | Path = "sweeps", executor: str = "local", workers: int = 1,
+def sweep_command(file: str | SweepSpec, out: str | Path = "sweeps", executor: str = "local", workers: int = 1,
                   progress: bool | None = None, console: Any = None) -> Path:
-    """Run a sweep file or preset into the store ``out`` and write ``out/<sweep>/sweep.html``; returns its path."""
+    """Run a sweep file or preset (or a loaded `SweepSpec`) into the store ``out`` and write
+    ``out/<sweep>/sweep.html``; returns its path."""
     from ..store import Store
 
     con = _console(console)
-    spec = load_sweep(file)
+    spec = file if isinstance(file, SweepSpec) else load_sweep(file)
     from ..training.run import interrupted
 
     try:

@@ -10,15 +10,17 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from pydantic import Field
+
 from ..errors import SpecError
-from ..specs import DataSpec, Experiment, ModelSpec, TrainSpec
+from ..specs import DataSpec, Experiment, ModelSpec, RunName, TrainSpec, _Spec, validate
+from ..tomlfile import read_toml
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -27,7 +29,20 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SEED_KEYS = ("seed", "train.seed", "data.seed")
 _SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 DISTRIBUTIONS = ("log", "uniform", "int", "choice")
-MAX_RUNS = 1_000_000
+# A sweep is counted before it is expanded: more runs than this is a mistake (10^4 runs of a tiny
+# model are hours on a laptop), refused naming the field that multiplies them.
+MAX_RUNS = 10_000
+# Random-search bounds: finite, and small enough that a drawn integer is exact in a float.
+MAX_BOUND = 2.0**53
+
+
+class SweepFields(_Spec):
+    """A sweep's own settings, typed as strictly as an experiment's (the same rules, the same messages)."""
+
+    name: RunName = "sweep"  # it names the report's folder under the store: never outside it
+    n_random: int = Field(0, ge=0, le=MAX_RUNS)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ def make_sweep(
         raise SpecError("experiment", "an experiment that trains (kind 'train')", f"{base.name} (kind {base.kind!r})")
     if grid is not None and not isinstance(grid, dict):
         raise SpecError("grid", "a table of dotted field -> list of values", grid)
+    fields = validate(SweepFields, {"n_random": n_random, "seed": seed,
+                                    "name": f"{base.name[:74]}-sweep" if name is None else name})
     clean_grid: dict[str, list[Any]] = {}
     for key, values in (grid or {}).items():
         if key == "experiment":  # a list of whole experiments (preset names) to compare
@@ -111,24 +128,28 @@ def make_sweep(
         check_key(key, f"grid.{key}")
         if isinstance(values, (str, bytes, dict)) or not isinstance(values, Iterable):
             raise SpecError(f"grid.{key}", "a list of values", values)
-        values = [_plain(v) for v in values]
+        values = [_plain(v) for v in itertools.islice(values, MAX_RUNS + 1)]  # counted before it is held
+        if len(values) > MAX_RUNS:
+            raise SpecError(f"grid.{key}", f"at most {MAX_RUNS:,} values (a sweep runs at most {MAX_RUNS:,})",
+                            f"more than {MAX_RUNS:,}", "split the sweep")
         if not values:
             raise SpecError(f"grid.{key}", "at least one value", values)
         clean_grid[key] = values
-    clean_random = {key: check_distribution(key, dist) for key, dist in (random or {}).items()}
-    if not isinstance(n_random, int) or isinstance(n_random, bool) or n_random < 0:
-        raise SpecError("n_random", "a non-negative integer", n_random)
+    if random is not None and not isinstance(random, dict):
+        raise SpecError("random", "a table of dotted field -> distribution", random)
+    clean_random = {key: check_distribution(key, dist, base) for key, dist in (random or {}).items()}
+    n_random, seed = fields.n_random, fields.seed
     if clean_random and n_random == 0:
         raise SpecError("n_random", "a positive number of random draws when [random] is given", n_random)
     if n_random and not clean_random:
         raise SpecError("random", "at least one field to draw when n_random > 0", random)
     if both := set(clean_grid) & set(clean_random):
         raise SpecError("random", "fields not already in the grid", sorted(both))
-    if not isinstance(seed, int) or seed < 0:
-        raise SpecError("seed", "a non-negative integer", seed)
-    spec = SweepSpec(base, clean_grid, clean_random, n_random, seed, name or f"{base.name}-sweep")
-    if spec.size > MAX_RUNS:
-        raise SpecError("grid", f"at most {MAX_RUNS:,} runs", f"{spec.size:,} runs", "split the sweep")
+    spec = SweepSpec(base, clean_grid, clean_random, n_random, seed, fields.name)
+    if spec.size > MAX_RUNS:  # counted from the lengths, before any run is made
+        counts = " x ".join([*(f"{len(v)} {k}" for k, v in clean_grid.items()), *([f"{n_random} n_random"] * bool(n_random))])
+        raise SpecError("grid" if clean_grid else "n_random", f"a sweep of at most {MAX_RUNS:,} runs",
+                        f"{spec.size:,} runs ({counts})", "split the sweep")
     return spec
 
 
@@ -148,8 +169,11 @@ def check_key(key: Any, where: str) -> None:
         raise SpecError(where, f"{parts[0]}.{parts[1]} itself (it has no sub-fields)", key)
 
 
-def check_distribution(key: str, dist: Any) -> tuple[Any, ...]:
-    """("log", lo, hi) | ("uniform", lo, hi) | ("int", lo, hi) | ("choice", [values])."""
+def check_distribution(key: str, dist: Any, base: Experiment | None = None) -> tuple[Any, ...]:
+    """("log", lo, hi) | ("uniform", lo, hi) | ("int", lo, hi) | ("choice", [values]).
+
+    Bounds are finite numbers below 2^53 in size; with ``base``, each bound must also be a value the field
+    takes (``train.lr`` in (0, 100]), so nothing out of range is ever drawn."""
     where = f"random.{key}"
     check_key(key, where)
     if not isinstance(dist, (list, tuple)) or not dist or dist[0] not in DISTRIBUTIONS:
@@ -159,15 +183,33 @@ def check_distribution(key: str, dist: Any) -> tuple[Any, ...]:
     if kind == "choice":
         if len(dist) != 2 or not isinstance(dist[1], (list, tuple)) or not dist[1]:
             raise SpecError(where, '["choice", [value, ...]]', dist)
-        return ("choice", [_plain(v) for v in dist[1]])
+        choices = [_plain(v) for v in dist[1]]
+        _takes(base, key, choices, where)
+        return ("choice", choices)
     if len(dist) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dist[1:]):
         raise SpecError(where, f'["{kind}", low, high] with numbers', dist)
     lo, hi = dist[1], dist[2]
+    if not all(math.isfinite(float(v)) and abs(v) <= MAX_BOUND for v in (lo, hi)):
+        raise SpecError(where, f"finite bounds of at most {MAX_BOUND:.0e} in size", dist)
     if not lo < hi or (kind == "log" and lo <= 0):
         raise SpecError(where, "low < high (and low > 0 for 'log')", dist)
     if kind == "int" and not (float(lo).is_integer() and float(hi).is_integer()):
         raise SpecError(where, "integer bounds for 'int'", dist)
+    _takes(base, key, [int(lo), int(hi)] if kind == "int" else [lo, hi], where)
     return (kind, lo, hi)
+
+
+def _takes(base: Experiment | None, key: str, values: list[Any], where: str) -> None:
+    """Each value is one the field takes (its type and range), or the field's own SpecError, named ``where``."""
+    if base is None or key == "seed" or key.startswith("data.params."):
+        return  # seeds are any non-negative integer; a generator's own parameters are its to check
+    from ..presets import merge
+
+    for value in values:
+        try:
+            merge(base, nested({key: value}))
+        except SpecError as exc:
+            raise SpecError(where, exc.expected, value, hint=exc.hint) from None
 
 
 def draw(dists: dict[str, tuple[Any, ...]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -191,6 +233,7 @@ def draw(dists: dict[str, tuple[Any, ...]], n: int, seed: int) -> list[dict[str,
 
 def expand(spec: SweepSpec) -> list[Variant]:
     """Every run of the sweep: the random draws, each crossed with every grid point (grid order)."""
+    from ..budget import cluster_sizes
     from ..presets import experiment as preset, merge
 
     keys = list(spec.grid)
@@ -202,6 +245,7 @@ def expand(spec: SweepSpec) -> list[Variant]:
             base = preset(values["experiment"]) if "experiment" in values else spec.base
             rest = {k: v for k, v in values.items() if k != "experiment"}
             exp = merge(base, {**nested(rest), "name": run_name(base.name, rest)})
+            cluster_sizes(exp.data)  # a size to draw is refused here, before any run or store is made
             v = Variant(values, exp)
             if v.id in seen:
                 raise SpecError("grid", "settings that give different runs", values,
@@ -271,18 +315,13 @@ def _plain(v: Any) -> Any:
 def load_sweep(target: str | Path) -> SweepSpec:
     """A sweep TOML file, or the name of a sweep preset (``practice-variants``, ...)."""
     path = Path(target)
-    if not path.is_file():
-        if isinstance(target, str) and (PRESET_DIR / f"{target}.toml").is_file():
-            path = PRESET_DIR / f"{target}.toml"
-        elif str(target).endswith(".toml"):
-            raise SpecError("sweep file", "an existing .toml file", str(target))
-        else:
+    if not path.exists() and not str(target).endswith(".toml"):
+        if str(target) not in sweep_presets():
             raise SpecError("sweep", f"a .toml file or a sweep preset ({', '.join(sweep_presets())})", str(target))
-    try:
-        values = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), "valid TOML", f"a parse error ({exc})") from None
-    return sweep_from_dict(values, default_name=path.stem)
+        path = PRESET_DIR / f"{target}.toml"
+    values = read_toml(path, "sweep file")  # the same reader, and guards, as an experiment file's
+    default = "".join(c if (c.isascii() and c.isalnum()) or c in "_.-" else "-" for c in path.stem)[:80].strip(".") or "sweep"
+    return sweep_from_dict(values, default_name=default)
 
 
 def sweep_from_dict(values: dict[str, Any], default_name: str = "sweep") -> SweepSpec:
@@ -291,6 +330,7 @@ def sweep_from_dict(values: dict[str, Any], default_name: str = "sweep") -> Swee
     for key in values:
         if key not in known:
             raise SpecError(key, f"a sweep field ({', '.join(sorted(known))})", key, "check the spelling")
+    validate(SweepFields, {k: values[k] for k in SweepFields.model_fields if k in values})  # strict, as experiments
     grid = values.get("grid")
     if isinstance(grid, dict) and "experiment" in grid and "experiment" not in values:
         values = {**values, "experiment": grid["experiment"][0] if grid["experiment"] else None}

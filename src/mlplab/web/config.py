@@ -5,6 +5,7 @@ Every problem is one `SpecError` naming the field; the limits keep one page from
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..data import Dataset, make_dataset
 from ..engines import choose
 from ..errors import DataFileError, SpecError
 from ..models import build_model
-from ..specs import FEATURES, DataSpec, Experiment, ModelSpec, TrainSpec, validate
+from ..specs import DataSpec, Experiment, ModelSpec, TrainSpec, validate
 from ..training.loop import LOSS_OUTPUT, TASK_LOSSES
 
 # Limits: each keeps one page from taking the server; every one is answered with a SpecError.
@@ -28,10 +29,12 @@ MAX_WIDTH = 128
 MAX_EPOCHS = 100_000
 MAX_STEPS = 2_000_000  # epochs x batches per epoch: the loop preallocates one float per step
 MAX_CLASSES = 10
+MAX_TEST_FRACTION = 0.9
 XOR_DATA = ("xor", "tf-xor")  # a test split must leave training points in all four quadrants
 
 DATA_KEYS = {"name", "n", "noise", "seed", "test_fraction", "X", "y", "task"}
-EXCLUDED_DATA = {"csv", "digits", "mnist", "fashion-mnist"}  # not 2-D, or files: the page uploads instead
+# images (never loaded for the page: 60,000 of them per request) or files (the page uploads instead)
+EXCLUDED_DATA = {"csv", "digits", "mnist", "fashion-mnist", "fashion-or-digits"}
 TOP_KEYS = {"preset", "data", "model", "train", "stop"}
 MODEL_KEYS = {"hidden", "activation", "residual", "norm", "init", "leaky_slope", "features"}
 TRAIN_KEYS = {"optimizer", "lr", "momentum", "batch_size", "weight_decay", "l1", "loss", "seed", "engine"}
@@ -40,7 +43,12 @@ STOP_KEYS = {"epochs", "loss"}
 
 def playground_datasets() -> list[dict[str, Any]]:
     """Every generator with 1-D or 2-D inputs: name, task, input and output sizes, default n/noise."""
-    from ..data import GENERATORS
+    return [dict(d) for d in _datasets()]
+
+
+@functools.cache
+def _datasets() -> tuple[dict[str, Any], ...]:
+    from ..data import GENERATORS  # generators are pure: one look at each default set, once per process
 
     out = []
     for name in sorted(GENERATORS):
@@ -51,7 +59,7 @@ def playground_datasets() -> list[dict[str, Any]]:
             continue
         out.append({"name": name, "task": ds.task, "d_in": ds.d_in, "d_out": ds.d_out,
                     "n": ds.params.get("n", ds.n), "noise": ds.params.get("noise", 0.0)})
-    return out
+    return tuple(out)
 
 
 def playground_presets() -> list[dict[str, Any]]:
@@ -152,36 +160,12 @@ def custom_dataset(values: dict[str, Any], where: str = "data") -> Dataset:
                    n_classes=None if task == "regression" else max(2, int(targets.max()) + 1))
 
 
-# The JSON type of each setting the page sends (None always means "the default"). The specs would
-# quietly read "yes" as true and "0.3" as 0.3; a page that sends those has a bug worth naming.
-NUMBER = "a number"
-FIELD_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
-    "data.name": ("a string", (str,)), "data.task": ("a string", (str,)),
-    "data.n": ("a whole number", (int,)), "data.seed": ("a whole number", (int,)),
-    "data.noise": (NUMBER, (int, float)), "data.test_fraction": (NUMBER, (int, float)),
-    "model.activation": ("a string", (str,)), "model.norm": ("a string", (str,)), "model.init": ("a string", (str,)),
-    "model.residual": ("true or false", (bool,)), "model.leaky_slope": (NUMBER, (int, float)),
-    "train.optimizer": ("a string", (str,)), "train.loss": ("a string", (str,)), "train.engine": ("a string", (str,)),
-    "train.lr": (NUMBER, (int, float)), "train.momentum": (NUMBER, (int, float)),
-    "train.weight_decay": (NUMBER, (int, float)), "train.l1": (NUMBER, (int, float)),
-    "model.features": ("a list of feature names", (list,)), "train.batch_size": ("a whole number", (int,)),
-    "train.seed": ("a whole number", (int,)), "stop.epochs": ("a whole number", (int,)), "stop.loss": (NUMBER, (int, float)),
-}
-
-
-def _check_types(tables: dict[str, dict[str, Any]]) -> None:
-    for where, values in tables.items():
-        for key, value in values.items():
-            expected = FIELD_TYPES.get(f"{where}.{key}")
-            if expected is None or value is None:
-                continue
-            what, types = expected
-            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-                raise SpecError(f"{where}.{key}", what, value)
-
-
 def parse_config(raw: Any) -> Config:
-    """Validate a page's settings; any problem is one SpecError naming the field."""
+    """Validate a page's settings; any problem is one SpecError naming the field.
+
+    Types and ranges are the specs' own (`mlplab.specs`, the same rules and messages as `mlplab.run`, TOML
+    files and sweeps); the page's limits come on top. Everything that can be refused is refused before a
+    named data set is made: its shape is known from its name, its size from the spec."""
     from ..api import resolve
 
     raw = _table(raw, "config", TOP_KEYS)
@@ -189,7 +173,6 @@ def parse_config(raw: Any) -> Config:
     model_in = _table(raw.get("model"), "model", MODEL_KEYS)
     train_in = _table(raw.get("train"), "train", TRAIN_KEYS)
     stop_in = _table(raw.get("stop"), "stop", STOP_KEYS)
-    _check_types({"data": data_in, "model": model_in, "train": train_in, "stop": stop_in})
     preset = raw.get("preset")
     base: dict[str, Any] = {}
     if preset is not None:
@@ -198,27 +181,78 @@ def parse_config(raw: Any) -> Config:
             raise SpecError("preset", f"a trainable 1-D or 2-D preset ({', '.join(sorted(names))})", preset)
         base = resolve(preset).model_dump()
 
-    notes: list[str] = []
     custom = data_in.get("name") == "custom"
-    if custom:
-        data = custom_dataset(data_in)
-        seed = integer(data_in.get("seed", 0), "data.seed", 0, 2**32 - 1)
-        frac = finite_number(data_in.get("test_fraction", 0.0), "data.test_fraction", 0.0, 0.9)
-        data = data.split(frac, seed=seed) if frac and data.n >= 4 else data
-        data_spec = {"name": "csv", "params": {"path": "data.csv"}}
+    spec: DataSpec | None = None
+    if custom:  # the points came with the request: read them now (bounded by MAX_POINTS)
+        split = validate(DataSpec, {k: data_in[k] for k in ("seed", "test_fraction") if k in data_in}, "data")
+        if split.test_fraction > MAX_TEST_FRACTION:
+            raise SpecError("data.test_fraction", f"at most {MAX_TEST_FRACTION} in the playground", split.test_fraction)
+        data: Dataset | None = custom_dataset(data_in)
+        d_in, d_out, task, rows = data.d_in, data.d_out, data.task, data.n
+        data_spec: dict[str, Any] = {"name": "csv", "params": {"path": "data.csv"}}
     else:
         for key in ("X", "y", "task"):
             if key in data_in:
                 raise SpecError(f"data.{key}", "no points unless data.name is 'custom'", "points")
         merged = {**base.get("data", {}), **data_in} if base else data_in
         spec = validate(DataSpec, {k: v for k, v in merged.items() if k != "params" or v}, "data")
-        if spec.name in EXCLUDED_DATA:
-            raise SpecError("data.name", "a 1-D or 2-D generated data set (upload a CSV for files)", spec.name)
+        known = {d["name"]: d for d in playground_datasets()}
+        if spec.name not in known:  # an image set or a file is refused by name, before a byte of it is read
+            raise SpecError("data.name", f"a 1-D or 2-D generated data set ({', '.join(known)}; upload a CSV "
+                            "for files)", spec.name)
         if spec.n is not None and spec.n > MAX_POINTS:
             raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", spec.n)
+        data, (d_in, d_out, task) = None, (known[spec.name][k] for k in ("d_in", "d_out", "task"))
+        rows = rows_estimate(spec)
+
+    model_base = dict(base.get("model", {})) if base else {}
+    train_base = dict(base.get("train", {})) if base else {}
+    # A preset's own loss only carries over while the task is the same one.
+    loss = train_in.get("loss", train_base.get("loss"))
+    if loss not in TASK_LOSSES[task]:
+        if "loss" in train_in:
+            raise SpecError("train.loss", f"one of {', '.join(TASK_LOSSES[task])} for {task} data", loss)
+        loss = {"regression": "mse", "binary": "bce", "multiclass": "ce"}[task]
+    out_act = "none" if task == "multiclass" else LOSS_OUTPUT.get(loss, "none")
+    kept = MODEL_KEYS | {"norm_position", "norm_stem", "bias", "init_std_w", "init_std_b", "init_value"}
+    model_fields = {"hidden": [8, 8], **{k: v for k, v in model_base.items() if k in kept}, **model_in,
+                    "in_dim": d_in, "out_dim": d_out, "out_activation": out_act}
+    model_spec = validate(ModelSpec, model_fields, "model")
+    if len(model_spec.hidden) > MAX_DEPTH:
+        raise SpecError("model.hidden", f"at most {MAX_DEPTH} widths in the playground", model_spec.hidden)
+    for i, h in enumerate(model_spec.hidden):
+        if h > MAX_WIDTH:
+            raise SpecError(f"model.hidden[{i}]", f"a width of at most {MAX_WIDTH} in the playground", h)
+    if model_spec.poly_degree:
+        raise SpecError("model.poly_degree", "0 in the playground", model_spec.poly_degree)
+    train_spec = validate(TrainSpec, {**{k: v for k, v in train_base.items() if k in TRAIN_KEYS}, **train_in,
+                                      "loss": loss}, "train")
+    if model_spec.norm == "batch" and train_spec.batch_size == 1:
+        raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
+    # train.engine decides here as in `mlplab.train`: one that cannot run this model is refused by name
+    engine = choose(train_spec.engine, build_model(model_spec, seed=train_spec.seed), train_spec, task).name
+
+    # A preset keeps its notebook's epochs unless the page sets its own stop.
+    default_epochs = min(int(train_base.get("epochs", MAX_EPOCHS)), MAX_EPOCHS) if base else MAX_EPOCHS
+    stop_epochs = validate(TrainSpec, {"epochs": stop_in.get("epochs", default_epochs)}, "stop").epochs
+    if stop_epochs > MAX_EPOCHS:
+        raise SpecError("stop.epochs", f"at most {MAX_EPOCHS} in the playground", stop_epochs)
+    stop_loss = stop_in.get("loss")
+    if stop_loss is not None:
+        stop_loss = finite_number(stop_loss, "stop.loss", 0.0, 1e9)
+    experiment = {
+        "name": preset or "playground",  # the preset it started from, so a URL of it maps back to it
+        "kind": "train", "data": data_spec if custom else spec.model_dump(),
+        "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
+    }
+    # The memory check `mlplab.run` makes (budget.check), before the data is made: a page too large to fit
+    # is refused naming the field that costs most (own data has no file to count: its rows are counted).
+    exp = validate(Experiment, experiment, "page")
+    check_budget(exp.replace(data=exp.data.replace(n=rows)))
+
+    notes: list[str] = []
+    if data is None:
         data = make_dataset(spec)
-        if data.d_in not in (1, 2):
-            raise SpecError("data.name", "a data set with 1 or 2 inputs", spec.name)
         if spec.name in XOR_DATA and data.X_test is not None and min(xor_quadrants(data)) < 1:
             # A split that empties a quadrant leaves a problem a straight line can solve: no longer XOR.
             notes.append(f"test split dropped: {spec.name} with {spec.n or data.n + len(data.X_test)} points and "
@@ -226,80 +260,31 @@ def parse_config(raw: Any) -> Config:
                          "(then it is no longer XOR); add points for a test split")
             spec = spec.model_copy(update={"test_fraction": 0.0})
             data = make_dataset(spec)
+            experiment["data"] = spec.model_dump()
         total = data.n + (0 if data.X_test is None else len(data.X_test))
         if total > MAX_POINTS:
             raise SpecError("data.n", f"at most {MAX_POINTS} points in the playground", total)
-        data_spec = spec.model_dump()
+    elif split.test_fraction and data.n >= 4:
+        data = data.split(split.test_fraction, seed=split.seed)
     if data.n < 2 and data.X_test is None:
         raise SpecError("data.X" if custom else "data.n", "at least 2 training points", data.n)
     if data.n < 2:
         total = data.n + len(data.X_test)
         raise SpecError("data.test_fraction", "a test split that leaves at least 2 training points",
                         f"{data.n} training points of {total}", hint="lower data.test_fraction or add points")
-
-    model_base = dict(base.get("model", {})) if base else {}
-    train_base = dict(base.get("train", {})) if base else {}
-    # A preset's own loss only carries over while the task is the same one.
-    loss = train_in.get("loss", train_base.get("loss"))
-    if loss not in TASK_LOSSES[data.task]:
-        if "loss" in train_in:
-            raise SpecError("train.loss", f"one of {', '.join(TASK_LOSSES[data.task])} for {data.task} data", loss)
-        loss = {"regression": "mse", "binary": "bce", "multiclass": "ce"}[data.task]
-    features = model_in.get("features", model_base.get("features", [])) or []
-    for i, name in enumerate(features):
-        if name not in FEATURES:
-            raise SpecError(f"model.features[{i}]", f"one of {', '.join(FEATURES)}", name)
-    if len(set(features)) != len(features):
-        raise SpecError("model.features", "each feature at most once", features)
-    if features and data.d_in != 2:
-        raise SpecError("model.features", "[] for 1-D data (the features are of x1 and x2)", features)
-    model_in = {k: v for k, v in model_in.items() if k != "features"}
-    if features:
-        model_in["features"] = list(features)
-    hidden = model_in.get("hidden", model_base.get("hidden", [8, 8]))
-    if not isinstance(hidden, list) or len(hidden) > MAX_DEPTH:
-        raise SpecError("model.hidden", f"a list of at most {MAX_DEPTH} widths", hidden)
-    for i, h in enumerate(hidden):
-        integer(h, f"model.hidden[{i}]", 1, MAX_WIDTH)
-    out_act = LOSS_OUTPUT.get(loss, "none")
-    if data.task == "multiclass":
-        out_act = "none"
-    model_fields = {**{k: v for k, v in model_base.items() if k in MODEL_KEYS - {"features"} | {"norm_position", "norm_stem", "bias", "init_std_w", "init_std_b", "init_value"}},
-                    **model_in, "hidden": hidden, "in_dim": data.d_in, "out_dim": data.d_out, "out_activation": out_act}
-    model_spec = validate(ModelSpec, model_fields, "model")
-    if model_spec.poly_degree:
-        raise SpecError("model.poly_degree", "0 in the playground", model_spec.poly_degree)
-    train_fields = {**{k: v for k, v in train_base.items() if k in TRAIN_KEYS}, **train_in, "loss": loss}
-    for key in ("lr", "weight_decay", "momentum", "l1"):
-        if key in train_fields:
-            finite_number(train_fields[key], f"train.{key}", 0.0, 100.0)
-    train_spec = validate(TrainSpec, train_fields, "train")
-    if model_spec.norm == "batch" and train_spec.batch_size == 1:
-        raise SpecError("train.batch_size", "at least 2 with batch norm", 1)
-    # train.engine decides here as in `mlplab.train`: one that cannot run this model is refused by name
-    engine = choose(train_spec.engine, build_model(model_spec, seed=train_spec.seed), train_spec, data.task).name
-
-    # A preset keeps its notebook's epochs unless the page sets its own stop.
-    default_epochs = min(int(train_base.get("epochs", MAX_EPOCHS)), MAX_EPOCHS) if base else MAX_EPOCHS
-    stop_epochs = integer(stop_in.get("epochs", default_epochs), "stop.epochs", 1, MAX_EPOCHS)
     batch = data.n if train_spec.batch_size is None else min(train_spec.batch_size, data.n)
     steps = stop_epochs * -(-data.n // batch)
     if steps > MAX_STEPS:
         raise SpecError("stop.epochs", f"at most {MAX_STEPS // -(-data.n // batch)} epochs with this batch size "
                         f"({MAX_STEPS} steps)", stop_epochs, hint="raise train.batch_size or lower stop.epochs")
-    stop_loss = stop_in.get("loss")
-    if stop_loss is not None:
-        stop_loss = finite_number(stop_loss, "stop.loss", 0.0, 1e9)
-    experiment = {
-        "name": preset or "playground",  # the preset it started from, so a URL of it maps back to it
-        "kind": "train", "data": data_spec,
-        "model": model_spec.model_dump(), "train": {**train_spec.model_dump(), "epochs": stop_epochs},
-    }
-    # The memory check `mlplab.run` makes (budget.check), counting the points the page holds (own data has
-    # no file to count yet): a page too large to fit is refused naming the field that costs most.
-    exp = validate(Experiment, experiment, "page")
-    check_budget(exp.replace(data=exp.data.replace(n=data.n + (0 if data.X_test is None else len(data.X_test)))))
     return Config(experiment, data, custom, stop_epochs, stop_loss, raw, notes, engine)
+
+
+def rows_estimate(spec: DataSpec) -> int:
+    """Points a named data set will hold (training and test), before it is made: at most the page's limit."""
+    from ..budget import rows
+
+    return min(rows(spec), MAX_POINTS)
 
 
 def xor_quadrants(data: Dataset) -> list[int]:
