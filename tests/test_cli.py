@@ -204,27 +204,6 @@ mlplab.run("piecewise-mlp", epochs=5)
     assert "KeyboardInterrupt" in err or "Interrupted" in err
 
 
-def test_ctrl_c_while_the_cli_starts_is_not_a_traceback(tmp_path):
-    """SIGINT in the middle of importing torch (what a Ctrl-C a second after start hits)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "mlplab", "run", "moons-mlp", "-o",
-                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stderr:  # -X importtime reports each module as it finishes: torch is half-imported here
-        if "torch.nn.modules.linear" in line:
-            proc.send_signal(signal.SIGINT)
-            break
-    out, err = proc.communicate(timeout=300)
-    err = "\n".join(line for line in err.splitlines() if not line.startswith("import time:"))
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
-    assert not (tmp_path / "moons-mlp").exists()
-
-
 # ---------------------------------------------------------------------------------------------
 # What users tried (issue 13): every input is refused with exit 2, one line naming the field, no
 # traceback, and nothing trained or written.
@@ -424,3 +403,33 @@ def test_a_sweep_is_refused_before_its_store_is_touched(tmp_path, capsys, case):
     err = capsys.readouterr().err
     assert err.startswith("error: " + ("grid.seed" if case == "deep" else "-o")) and "Traceback" not in err
     assert store.is_file() if case != "deep" else not store.exists()
+
+
+
+RUN_MOONS = ["run", "moons-mlp", "-o", "."]
+
+
+@pytest.mark.parametrize("entry, args, during", [
+    (["-m", "mlplab"], ["list"], "numpy"),  # imported by the package itself, before mlplab/__main__.py runs
+    (["-m", "mlplab"], ["list"], "typer"),  # imported by mlplab.cli
+    (["-c", "import sys; sys.argv[0] = 'mlplab'; from mlplab.cli import main; sys.exit(main())"], ["list"], "rich"),
+    (["-m", "mlplab"], RUN_MOONS, "torch.nn.modules.linear"),  # torch half-imported: a Ctrl-C a second after start
+], ids=["package import", "cli import", "script entry", "torch import"])
+def test_ctrl_c_while_the_cli_starts_is_not_a_traceback(tmp_path, entry, args, during):
+    """SIGINT while the command's modules load, from its first tenths of a second on (issue 20)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", *entry, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stderr:  # -X importtime reports each module as it finishes
+        if line.startswith("import time:") and during in line.rsplit("|", 1)[-1]:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("import time:"))
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not (tmp_path / "moons-mlp").exists()
