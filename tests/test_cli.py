@@ -229,6 +229,10 @@ HOSTILE_TOML = {
     "fit_dims = yes": ('preset = "d2l-mlp"\n[extras]\nfit_dims = "yes"\n', "extras.fit_dims"),
     "deep array": ("x = " + "[" * 2000 + "]" * 2000 + "\n", "bad.toml"),
     "deep params": ('preset = "piecewise-mlp"\n[data.params]\nx = ' + "[" * 30 + "]" * 30 + "\n", "data.params.x"),
+    "74.5 GiB of scikit-learn": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = [100000, 100000]}]\n',
+                                 "extras.sklearn.0.hidden_layer_sizes"),
+    "scikit-learn sizes = big": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = "big"}]\n',
+                                 "extras.sklearn.0.hidden_layer_sizes"),
     "deep tables": ('preset = "piecewise-mlp"\n[data.params.' + ".".join("a" * 40) + "]\nx = 1\n", "data.params.a"),
 }
 
@@ -260,6 +264,15 @@ def test_memory_refusals_name_the_estimate_and_the_limit(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert "fits in 8 GB of memory" in err and "MLPLAB_MEMORY_LIMIT" in err
     assert {"6.4 GB of grid frames": "19.2 GB of grid frames", "4 TB of losses": "4 TB of per-step losses"}[case] in err
+
+
+def test_explain_backprop_of_a_model_too_large_is_refused_before_allocating(capsys, monkeypatch):
+    monkeypatch.setenv("MLPLAB_MEMORY_LIMIT", EIGHT_GB)
+    assert main(["explain", "backprop", "2-100000-100000-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: architecture: expected") and "fits in 8 GB" in err and "Traceback" not in err
+    assert main(["explain", "backprop", "2-3-1"]) == 0  # a small one is worked through as before
+    assert "agree to 1e-9" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("value", ["lots", "-1G", "0", "8 parsecs"])
