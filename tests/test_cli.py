@@ -446,3 +446,29 @@ def test_ctrl_c_while_the_cli_starts_is_not_a_traceback(tmp_path, entry, args, d
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert not (tmp_path / "moons-mlp").exists()
+
+
+@pytest.mark.parametrize("body, answer", [
+    (None, "lbfgs"),  # the preset sine-mlp-lbfgs: the page trains it with L-BFGS
+    ('preset = "moons-mlp"\n[train]\ngrid = 50\n', "moons"),  # a recording field the page draws its own way
+    ('preset = "moons-mlp"\n[grid]\nseed = [0, 1]\n', "grid"),  # a sweep's grid: refused by name
+    ('experiment = "moons-mlp"\nname = "g"\n[grid]\nseed = [0, 1]\n', "experiment"),  # a sweep file
+    ('preset = "moons-mlp"\n[train]\ngrid = 100000\n', "train.grid"),
+])
+def test_serve_open_either_serves_the_page_or_names_the_field_without_serving(tmp_path, capsys, monkeypatch,
+                                                                              body, answer):
+    """`serve --open` never starts a server for what the page cannot load, and never waits to say so."""
+    import mlplab.web as web
+
+    served = {}
+    monkeypatch.setattr(web, "serve", lambda host, port, open_browser=False, url=None: served.update(url=url))
+    target = "sine-mlp-lbfgs"
+    if body is not None:
+        target = str(tmp_path / "spec.toml")
+        (tmp_path / "spec.toml").write_text(body)
+    code = main(["serve", "--open", target, "--port", "8124"])
+    if answer in ("lbfgs", "moons"):
+        assert code == 0 and answer in served["url"]
+    else:
+        assert code == 2 and not served
+        assert capsys.readouterr().err.startswith(f"error: {answer}:")
