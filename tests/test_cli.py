@@ -180,6 +180,15 @@ def test_ctrl_c_or_sigterm_in_a_sweep_exits_130_and_says_what_is_stored(tmp_path
     assert "interrupted: 0 finished runs are stored in" in err and "the same command finishes them" in err
 
 
+def test_ctrl_c_in_analyze_says_what_was_not_analysed(tmp_path):
+    import signal
+
+    proc = _spawn(tmp_path, _cli(["analyze", "piecewise-mlp", "--epochs", "1000000", "-o", str(tmp_path)]))
+    out, err = _signal_at_mark(proc, signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert "interrupted: piecewise-mlp was not analysed" in err and "Traceback" not in err
+
+
 def test_ctrl_c_in_a_python_script_reaches_the_script(tmp_path):
     """Two mlplab.run calls: Ctrl-C in the first stops the script (the second never starts), and the
     exception carries the partial run."""
