@@ -18,7 +18,7 @@ import pytest
 from test_cli import PRELUDE
 
 import mlplab
-from mlplab.errors import SpecError
+from mlplab.errors import MlplabError
 
 # Loaded by every Python process that finds it on its path; it acts only in a pool worker (started
 # by multiprocessing's spawn with --multiprocessing-fork), where test_cli's prelude makes it print MARK
@@ -126,8 +126,8 @@ def test_a_sweep_whose_every_run_is_refused_makes_no_store(tmp_path, capsys):
     from mlplab.cli import main
     from mlplab.sweep import sweep
 
-    with pytest.raises(SpecError, match="model.hidden"):
-        sweep("moons-mlp", {"model.hidden": [[100000, 100000], [200000, 200000]]}, out=tmp_path / "store",
+    with pytest.raises(MlplabError, match="every run of sweep 'moons-mlp.*' failed: model.hidden"):
+        sweep("moons-mlp", {"model.hidden": [[100000, 100000], [90000, 90000]]}, out=tmp_path / "store",
               progress=False)
     assert not (tmp_path / "store").exists()
     toml = tmp_path / "huge.toml"

@@ -67,7 +67,11 @@ def sweep(
     # refused stops here, with the first refusal, before its store exists.
     refused = _refusals(variants)
     if variants and len(refused) == len(variants):
-        raise refused[variants[0].id]
+        from ..errors import MlplabError
+
+        reasons = list(dict.fromkeys(str(exc) for exc in refused.values()))
+        raise MlplabError(f"every run of sweep {spec.name!r} failed: {reasons[0]}"
+                          + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""))
     from ..store import Store
 
     store = Store(out) if out is not None else None
