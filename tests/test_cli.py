@@ -239,9 +239,9 @@ HOSTILE_TOML = {
     "deep array": ("x = " + "[" * 2000 + "]" * 2000 + "\n", "bad.toml"),
     "deep params": ('preset = "piecewise-mlp"\n[data.params]\nx = ' + "[" * 30 + "]" * 30 + "\n", "data.params.x"),
     "74.5 GiB of scikit-learn": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = [100000, 100000]}]\n',
-                                 "extras.sklearn.0.hidden_layer_sizes"),
+                                 "extras.sklearn[0].hidden_layer_sizes"),
     "scikit-learn sizes = big": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = "big"}]\n',
-                                 "extras.sklearn.0.hidden_layer_sizes"),
+                                 "extras.sklearn[0].hidden_layer_sizes"),
     "deep tables": ('preset = "piecewise-mlp"\n[data.params.' + ".".join("a" * 40) + "]\nx = 1\n", "data.params.a"),
 }
 

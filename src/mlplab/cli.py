@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from . import _early_interrupt
-from .errors import DataFileError, MlplabError, SpecError
+from .errors import MlplabError, SpecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mlplab: see and measure how multilayer perceptrons learn.")
@@ -99,6 +99,7 @@ def read_run_folder(folder: Path) -> Any:
     """A run folder written by `mlplab run`, read back; whatever is wrong with its files (empty or
     malformed run.json, missing arrays, a model.pt that is garbage, a pickle or another architecture's
     weights) is one DataFileError naming the folder."""
+    from .errors import DataFileError
     from .training.run import load_run
 
     hint = "is this a directory written by `mlplab run`, left as it was?"

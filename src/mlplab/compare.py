@@ -23,12 +23,12 @@ def compare(exp: Experiment, spec: dict[str, Any]) -> Run:
     study = exp.extras.get("study", "paths")
     if study not in STUDIES:
         raise SpecError("extras.study", f"one of {', '.join(STUDIES)}", study)
+    check_sklearn(exp)  # the scikit-learn models' memory, before any run trains
     from .presets import PRESETS
 
     for i, name in enumerate(exp.extras.get("runs", [])):  # before the first one trains
         if name not in PRESETS:
             raise SpecError(f"extras.runs.{i}", "a preset name (`mlplab list` shows them)", name)
-    check_sklearn(exp)
     return STUDIES[study](exp, spec)
 
 
@@ -47,7 +47,7 @@ def check_sklearn(exp: Experiment) -> None:
         raise SpecError("extras.sklearn", "a list of MLPClassifier settings (tables)", entries)
     n, limit = rows(exp.data), memory_limit()
     for i, settings in enumerate(entries):
-        where = f"extras.sklearn.{i}"
+        where = f"extras.sklearn[{i}]"
         if not isinstance(settings, dict):
             raise SpecError(where, "a table of MLPClassifier settings", settings)
         sizes = settings.get("hidden_layer_sizes", (100,))
