@@ -180,6 +180,15 @@ def test_ctrl_c_or_sigterm_in_a_sweep_exits_130_and_says_what_is_stored(tmp_path
     assert "interrupted: 0 finished runs are stored in" in err and "the same command finishes them" in err
 
 
+def test_ctrl_c_in_analyze_says_what_was_not_analysed(tmp_path):
+    import signal
+
+    proc = _spawn(tmp_path, _cli(["analyze", "piecewise-mlp", "--epochs", "1000000", "-o", str(tmp_path)]))
+    out, err = _signal_at_mark(proc, signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert "interrupted: piecewise-mlp was not analysed" in err and "Traceback" not in err
+
+
 def test_ctrl_c_in_a_python_script_reaches_the_script(tmp_path):
     """Two mlplab.run calls: Ctrl-C in the first stops the script (the second never starts), and the
     exception carries the partial run."""
@@ -202,27 +211,6 @@ mlplab.run("piecewise-mlp", epochs=5)
     status, steps = out.split("partial ")[1].split()[:2]
     assert status == "interrupted" and int(steps) >= 20
     assert "KeyboardInterrupt" in err or "Interrupted" in err
-
-
-def test_ctrl_c_while_the_cli_starts_is_not_a_traceback(tmp_path):
-    """SIGINT in the middle of importing torch (what a Ctrl-C a second after start hits)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "mlplab", "run", "moons-mlp", "-o",
-                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stderr:  # -X importtime reports each module as it finishes: torch is half-imported here
-        if "torch.nn.modules.linear" in line:
-            proc.send_signal(signal.SIGINT)
-            break
-    out, err = proc.communicate(timeout=300)
-    err = "\n".join(line for line in err.splitlines() if not line.startswith("import time:"))
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
-    assert not (tmp_path / "moons-mlp").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +238,10 @@ HOSTILE_TOML = {
     "fit_dims = yes": ('preset = "d2l-mlp"\n[extras]\nfit_dims = "yes"\n', "extras.fit_dims"),
     "deep array": ("x = " + "[" * 2000 + "]" * 2000 + "\n", "bad.toml"),
     "deep params": ('preset = "piecewise-mlp"\n[data.params]\nx = ' + "[" * 30 + "]" * 30 + "\n", "data.params.x"),
+    "74.5 GiB of scikit-learn": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = [100000, 100000]}]\n',
+                                 "extras.sklearn[0].hidden_layer_sizes"),
+    "scikit-learn sizes = big": ('preset = "moons-sklearn"\n[extras]\nsklearn = [{hidden_layer_sizes = "big"}]\n',
+                                 "extras.sklearn[0].hidden_layer_sizes"),
     "deep tables": ('preset = "piecewise-mlp"\n[data.params.' + ".".join("a" * 40) + "]\nx = 1\n", "data.params.a"),
 }
 
@@ -281,6 +273,15 @@ def test_memory_refusals_name_the_estimate_and_the_limit(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert "fits in 8 GB of memory" in err and "MLPLAB_MEMORY_LIMIT" in err
     assert {"6.4 GB of grid frames": "19.2 GB of grid frames", "4 TB of losses": "4 TB of per-step losses"}[case] in err
+
+
+def test_explain_backprop_of_a_model_too_large_is_refused_before_allocating(capsys, monkeypatch):
+    monkeypatch.setenv("MLPLAB_MEMORY_LIMIT", EIGHT_GB)
+    assert main(["explain", "backprop", "2-100000-100000-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: architecture: expected") and "fits in 8 GB" in err and "Traceback" not in err
+    assert main(["explain", "backprop", "2-3-1"]) == 0  # a small one is worked through as before
+    assert "agree to 1e-9" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("value", ["lots", "-1G", "0", "8 parsecs"])
@@ -424,3 +425,59 @@ def test_a_sweep_is_refused_before_its_store_is_touched(tmp_path, capsys, case):
     err = capsys.readouterr().err
     assert err.startswith("error: " + ("grid.seed" if case == "deep" else "-o")) and "Traceback" not in err
     assert store.is_file() if case != "deep" else not store.exists()
+
+
+
+RUN_MOONS = ["run", "moons-mlp", "-o", "."]
+
+
+@pytest.mark.parametrize("entry, args, during", [
+    (["-m", "mlplab"], ["list"], "numpy"),  # imported by the package itself, before mlplab/__main__.py runs
+    (["-m", "mlplab"], ["list"], "typer"),  # imported by mlplab.cli
+    (["-c", "import sys; sys.argv[0] = 'mlplab'; from mlplab.cli import main; sys.exit(main())"], ["list"], "rich"),
+    (["-m", "mlplab"], RUN_MOONS, "torch.nn.modules.linear"),  # torch half-imported: a Ctrl-C a second after start
+], ids=["package import", "cli import", "script entry", "torch import"])
+def test_ctrl_c_while_the_cli_starts_is_not_a_traceback(tmp_path, entry, args, during):
+    """SIGINT while the command's modules load, from its first tenths of a second on (issue 20)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", *entry, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stderr:  # -X importtime reports each module as it finishes
+        if line.startswith("import time:") and during in line.rsplit("|", 1)[-1]:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("import time:"))
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not (tmp_path / "moons-mlp").exists()
+
+
+@pytest.mark.parametrize("body, answer", [
+    (None, "lbfgs"),  # the preset sine-mlp-lbfgs: the page trains it with L-BFGS
+    ('preset = "moons-mlp"\n[train]\ngrid = 50\n', "moons"),  # a recording field the page draws its own way
+    ('preset = "moons-mlp"\n[grid]\nseed = [0, 1]\n', "grid"),  # a sweep's grid: refused by name
+    ('experiment = "moons-mlp"\nname = "g"\n[grid]\nseed = [0, 1]\n', "experiment"),  # a sweep file
+    ('preset = "moons-mlp"\n[train]\ngrid = 100000\n', "train.grid"),
+])
+def test_serve_open_either_serves_the_page_or_names_the_field_without_serving(tmp_path, capsys, monkeypatch,
+                                                                              body, answer):
+    """`serve --open` never starts a server for what the page cannot load, and never waits to say so."""
+    import mlplab.web as web
+
+    served = {}
+    monkeypatch.setattr(web, "serve", lambda host, port, open_browser=False, url=None: served.update(url=url))
+    target = "sine-mlp-lbfgs"
+    if body is not None:
+        target = str(tmp_path / "spec.toml")
+        (tmp_path / "spec.toml").write_text(body)
+    code = main(["serve", "--open", target, "--port", "8124"])
+    if answer in ("lbfgs", "moons"):
+        assert code == 0 and answer in served["url"]
+    else:
+        assert code == 2 and not served
+        assert capsys.readouterr().err.startswith(f"error: {answer}:")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,3 +291,123 @@ def test_a_run_saved_without_its_index_row_is_adopted_not_trained_again(tmp_path
     assert bool(reused["reused"]) and reused["final_loss"] == pytest.approx(run.final_loss)
     assert not df.set_index("run_id").loc[expand(spec)[1].id]["reused"]
     assert Store(tmp_path).row(first.id)["sweep"] == spec.name
+
+
+# ---------------------------------------------------------------- another process, a read-only store (issue 20)
+
+HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")  # what a sweep's long commit looks like to everyone else
+print("held", flush=True)
+sys.stdin.readline()
+db.execute("INSERT INTO runs (id, name, spec, status) VALUES ('late', 'late', '{}', 'finished')")
+db.execute("COMMIT")
+print("committed", flush=True)
+"""
+
+
+def test_an_index_locked_by_another_process_is_not_damaged_and_nothing_is_lost(stored, tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    from mlplab.cli import main
+
+    out, df = _copy(stored, tmp_path)
+    before = sorted(p.name for p in out.iterdir())
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out / "index.sqlite")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DataFileError, match="locked by another process") as err:
+            Store(out, wait=0.1).query()  # the first use checks the index: a lock is no damage
+        assert err.value.path == out / "index.sqlite"
+        with pytest.raises(DataFileError, match="locked by another process"):
+            Store(out, wait=0.1).rebuild()  # not even when asked: the holder's rows would be lost
+        monkeypatch.setattr(Store, "WAIT", 0.1)
+        assert main(["runs", "list", "-s", str(out)]) == 2
+        said = capsys.readouterr().err
+        assert "locked by another process" in said and "Traceback" not in said and "rebuilt" not in said
+        assert sorted(p.name for p in out.iterdir()) == before  # nothing set aside
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "committed"
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert sorted(Store(out).ids()) == sorted([*df.run_id, "late"])  # the holder's late row is in the index
+
+
+def _as_another_user(code: str, *args: str):
+    """Run ``code`` as a user who may not write the store: root writes everywhere, so root runs it as nobody."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("as root, reading as a user who cannot write needs setpriv (util-linux)")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    src = str(Path(mlplab.__file__).resolve().parents[1])
+    return subprocess.run([*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": src, "HOME": "/tmp"}, cwd="/")
+
+
+@pytest.fixture()
+def read_only_store(stored):
+    """A copy of the stored sweep that its reader may not write, in a folder anyone may enter."""
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mlplab-ro-"))
+    os.chmod(root, 0o755)
+    shutil.copytree(stored[0], root / "s")
+    yield root / "s", stored[1]
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755)
+    shutil.rmtree(root)
+
+
+def _read_only(path: Path) -> None:
+    for p in [*path.rglob("*"), path]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+CLI = "import sys\nfrom mlplab.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+@pytest.mark.parametrize("index", ["sound", "damaged", "missing"])
+def test_a_read_only_store_is_read_and_writing_to_it_is_one_message(read_only_store, tmp_path, index):
+    out, df = read_only_store
+    if index == "damaged":
+        (out / "index.sqlite").write_bytes(b"garbage " * 1000)
+    elif index == "missing":
+        (out / "index.sqlite").unlink()
+    _read_only(out)
+    code = ("import sys\nfrom mlplab.store import Store\nprint(sorted(Store(sys.argv[1]).ids()))\n")
+    done = _as_another_user(code, str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(df.run_id))  # read as it is (a broken index: rebuilt in memory)
+    if index == "sound":
+        shown = _as_another_user(CLI, "runs", "show", df.run_id[0][:8], "-s", str(out))
+        assert shown.returncode == 0 and df.run_id[0] in shown.stdout, shown.stderr
+    refused = _as_another_user(CLI, "runs", "rebuild", "-s", str(out))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "cannot write" in refused.stderr and str(out) in refused.stderr.replace("\n", "")
+    write = ("import sys\nfrom mlplab.store import Store\nfrom mlplab.errors import DataFileError\n"
+             "try:\n    Store(sys.argv[1]).remove(sys.argv[2])\nexcept DataFileError as exc:\n    print(exc)\n")
+    said = _as_another_user(write, str(out), df.run_id[0])
+    assert said.returncode == 0 and "cannot write" in said.stdout, said.stderr
+    assert sorted(p.name for p in out.iterdir()) == (["runs"] if index == "missing" else ["index.sqlite", "runs"])
+
+
+def test_a_store_that_cannot_be_made_is_one_message(read_only_store):
+    out, _ = read_only_store
+    _read_only(out)
+    code = ("import sys\nfrom mlplab.store import Store\nfrom mlplab.errors import DataFileError\n"
+            "try:\n    Store(sys.argv[1])\nexcept DataFileError as exc:\n    print(exc)\n")
+    said = _as_another_user(code, str(out / "new"))
+    assert said.returncode == 0 and "cannot be made a run store" in said.stdout, said.stderr

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 import mlplab
+from mlplab.errors import SpecError
 from mlplab.data import GENERATORS, make_dataset
 from mlplab.models import build_model
 from mlplab.training.loop import train
@@ -1295,3 +1296,68 @@ def test_a_residual_diagram_draws_streams_blocks_and_skips_from_the_model(client
         assert float(live.net[2].fc2.weight.detach()[1, 2]) == 0.75
         edited = [g for g in frame["net"]["groups"] if g.get("layer") == fc2["layer"]][0]
         assert np.frombuffer(base64.b64decode(edited["w"]), "<f4").reshape(3, 3)[1, 2] == np.float32(0.75)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile values (issue 20): a model driven to inf and NaN keeps its socket and gets a final frame
+# saying it diverged (JSON has no inf or NaN: they arrive as null); a playground URL for a host or port
+# no URL can hold is refused naming the argument.
+
+
+def _strict_json(text: str) -> dict:
+    """A message as the page's JSON.parse reads it: NaN or Infinity would be a syntax error there."""
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON: {text[:200]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_weights_of_1000_everywhere_keep_the_socket_and_end_in_a_diverged_frame(client):
+    # ten ReLU layers of ten units with every weight at the page's largest value: activations pass
+    # float32's range (1e4 per layer), so outputs, loss and unit maps are inf and NaN
+    width, depth = 10, 10
+    r = client.post("/api/session", json={"data": {"name": "sine", "n": 40}, "model": {"hidden": [width] * depth,
+                                                                                       "activation": "relu"}})
+    assert r.status_code == 200, r.text
+    sid = r.json()["id"]
+    shapes = [(width, 1)] + [(width, width)] * (depth - 1) + [(1, width)]
+    with client.websocket_connect(f"{WS}/api/session/{sid}/ws") as ws:
+        _strict_json(ws.receive_text())
+        edits = 0
+        for layer, (rows, cols) in enumerate(shapes):
+            for to in range(rows):
+                for frm in range(cols):
+                    ws.send_json({"cmd": "weight", "layer": layer, "to": to, "from": frm, "value": 1000.0})
+                    edits += 1
+        replies, frame = 0, None
+        while replies < edits:  # every edit answered, each with a frame of the edited model (the socket stays)
+            m = _strict_json(ws.receive_text())
+            assert m["type"] != "error", m
+            replies += m["type"] == "weight"
+            frame = m if m["type"] == "frame" else frame
+        assert frame["loss"] is None  # the loss is inf: sent as null
+        ws.send_json({"cmd": "step"})
+        for _ in range(100):
+            m = _strict_json(ws.receive_text())
+            if m["type"] == "frame" and m["state"] == "diverged":
+                break
+        else:
+            raise AssertionError("no final frame saying the run diverged")
+        assert "diverged" in m["state"] and "inf" in m["message"]
+        ws.send_json({"cmd": "reset"})  # the session still answers
+        assert any(_strict_json(ws.receive_text())["state"] == "idle" for _ in range(20))
+
+
+@pytest.mark.parametrize("host, port, field", [
+    ("", 8000, "host"), ("   ", 8000, "host"), (None, 8000, "host"), ("a/b", 8000, "host"), ("x#y", 8000, "host"),
+    ("127.0.0.1", 70000, "port"), ("127.0.0.1", -1, "port"), ("127.0.0.1", 0, "port"), ("127.0.0.1", "abc", "port"),
+    ("127.0.0.1", "8000", "port"), ("127.0.0.1", True, "port"), ("127.0.0.1", 8000.0, "port"),
+])
+def test_a_playground_url_needs_a_host_and_port_a_url_can_hold(host, port, field):
+    with pytest.raises(SpecError, match=f"^{field}:"):
+        mlplab.playground_url("moons-mlp", host=host, port=port)
+
+
+def test_a_playground_url_of_good_addresses():
+    assert mlplab.playground_url("moons-mlp", host="localhost", port=1).startswith("http://localhost:1/#")
+    assert mlplab.playground_url("moons-mlp", host="::1", port=65535).startswith("http://[::1]:65535/#")

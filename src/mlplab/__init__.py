@@ -11,6 +11,30 @@ Everything but the errors and the `Run` record loads on first use: ``import mlpl
 
 __version__ = "0.1.0"
 
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _early_interrupt(signum, frame) -> None:
+    """Ctrl-C while the ``mlplab`` command starts: nothing is saved yet; one line, exit 130, no traceback.
+    `mlplab.cli.main` hands Ctrl-C back to Python once it can say what an interruption kept."""
+    _os.write(2, b"interrupted before anything was saved\n")
+    _os._exit(130)
+
+
+def _install_early_interrupt() -> None:
+    try:
+        _signal.signal(_signal.SIGINT, _early_interrupt)
+    except ValueError:  # not the main thread
+        pass
+
+
+# Before any heavy import, this package's own included: Python imports the package first for
+# `python -m mlplab` (sys.argv[0] is "-m" meanwhile) and for the `mlplab` script.
+if _sys.argv and (_sys.argv[0] == "-m" or _os.path.basename(_sys.argv[0]) == "mlplab"):
+    _install_early_interrupt()
+
 import importlib
 import importlib.util
 from typing import Any

@@ -2,6 +2,10 @@
 
 import sys
 
-from .cli import main
+from . import _install_early_interrupt
+
+_install_early_interrupt()  # before the command's imports: a Ctrl-C while it starts is one line, never a traceback
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

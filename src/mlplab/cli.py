@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from . import _early_interrupt
 from .errors import MlplabError, SpecError
 from .tomlfile import read_toml
 
@@ -59,18 +60,57 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """mlplab: see and measure how multilayer perceptrons learn."""
 
 
-def saved_or_trained(target: str, **run_options: Any) -> Any:
-    """A run folder read back, or a training experiment (preset name or file) run now (`mlplab.run` options)."""
-    from .training.run import load_run
-
+def saved_or_experiment(target: str, **run_options: Any) -> Any:
+    """What ``target`` names, checked before anything trains: a run folder read back (a `Run`), or a
+    training experiment (preset name or file) with the ``epochs``/``train`` overrides applied and its
+    memory estimated (an `Experiment`, trained by `trained`)."""
     if Path(target).is_dir():
-        return load_run(target)
-    from .api import run as run_api
+        return read_run_folder(Path(target))
+    from .api import resolve
+    from .budget import check as check_budget
 
     exp = load_experiment(target)
     if exp.kind != "train":
         raise SpecError("target", "a training experiment", f"{exp.name} (kind {exp.kind})")
-    return run_api(exp, **run_options)
+    overrides = {"train": dict(run_options.get("train") or {})}
+    if run_options.get("epochs") is not None:
+        overrides["train"]["epochs"] = run_options["epochs"]
+    exp = resolve(exp, **overrides)
+    check_budget(exp)
+    return exp
+
+
+def trained(source: Any, **run_options: Any) -> Any:
+    """The `Run` of `saved_or_experiment`'s answer: as read, or trained now (`mlplab.run` options)."""
+    from .specs import Experiment
+
+    if not isinstance(source, Experiment):
+        return source
+    from .api import run as run_api
+
+    options = {k: v for k, v in run_options.items() if k not in ("epochs", "train")}  # applied already
+    return run_api(source, **options)
+
+
+def read_run_folder(folder: Path) -> Any:
+    """A run folder written by `mlplab run`, read back; whatever is wrong with its files (empty or
+    malformed run.json, missing arrays, a model.pt that is garbage, a pickle or another architecture's
+    weights) is one DataFileError naming the folder."""
+    from .errors import DataFileError
+    from .training.run import load_run
+
+    hint = "is this a directory written by `mlplab run`, left as it was?"
+    try:
+        run = load_run(folder)
+        spec = run.spec
+        if not (isinstance(spec, dict) and isinstance(spec.get("model", {}), dict) and isinstance(run.name, str)):
+            raise DataFileError(folder / "run.json", "does not hold an experiment spec (a table with a model)", hint)
+        return run
+    except MlplabError:
+        raise
+    except Exception as exc:  # the reader's own failures on damaged files: a message, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataFileError(folder, f"is not a readable run folder ({type(exc).__name__}: {first})", hint) from None
 
 
 def load_experiment(target: str) -> Any:
@@ -305,8 +345,9 @@ def regions_cmd(
     from .viz.report import write_report
 
     check_output(output)
+    source = saved_or_experiment(target, train={"snapshots": True})
     try:
-        run = saved_or_trained(target, train={"snapshots": True})
+        run = trained(source)
     except KeyboardInterrupt:
         raise _Stopped("nothing was saved (regions are drawn from a finished run)") from None
     if run.model is None or run.data is None or run.data.d_in not in (1, 2):
@@ -340,6 +381,7 @@ def regions_cmd(
 
 
 @app.command("analyze")
+@_interruptible
 def analyze_cmd(
     targets: list[str] = typer.Argument(..., help="preset names or run directories; several: also a side-by-side page"),
     what: str = typer.Option("landscape,spectrum,health,sharpness", "--what",
@@ -362,9 +404,16 @@ def analyze_cmd(
             raise SpecError("--what", f"names from {', '.join(ANALYSES)}", name)
     if epochs is not None and epochs < 1:
         raise SpecError("--epochs", "a positive integer", epochs)
+    check_output(output)
+    # every target is read or resolved (and its memory estimated) before the first one trains
+    sources = [saved_or_experiment(t, epochs=epochs, train={"snapshots": True}) for t in targets]
     runs = []
-    for target in targets:
-        run = saved_or_trained(target, epochs=epochs, progress=False, train={"snapshots": True})
+    for target, source in zip(targets, sources):
+        try:
+            run = trained(source, progress=False)
+        except KeyboardInterrupt:
+            done = f"; the analyses of {', '.join(r.name for r in runs)} are written" if runs else ""
+            raise _Stopped(f"{target} was not analysed (analyses need a finished run){done}") from None
         if not Path(target).is_dir():  # trained now: keep it beside its report
             run.save(output / run.name)
         figures, skipped = [], []
@@ -510,6 +559,11 @@ def runs_rebuild_cmd(store: Path = typer.Option(Path("sweeps"), "-s", "--store",
     out.print(Store(store).rebuild())
 
 
+# What writing (or reading) a user's files can meet that is no bug of ours: said in one line, exit 2.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.EROFS, errno.EACCES, errno.EPERM,
+                           errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.ELOOP})
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings in the CLI are one line on stderr (a rebuilt index, a note from a library), not source lines."""
     err.print(f"warning: {message}", highlight=False, markup=False)
@@ -528,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     restore = _term_as_interrupt()
     try:
+        _command_ready()
         # Without standalone mode, click hands back typer.Exit's code instead of raising it.
         result = app(args=argv, standalone_mode=False)
         if isinstance(result, int) and not isinstance(result, bool):
@@ -540,6 +595,13 @@ def _main(argv: list[str] | None) -> int:
     except typer.Abort:
         err.print("aborted")
         return 130
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        # a full disk, a name over the system's limit, a read-only place: one line naming the path
+        where = exc.filename or "output"
+        err.print(f"error: {where}: {exc.strerror or exc}", highlight=False, markup=False)
+        return 2
     except (KeyboardInterrupt, _Stopped) as exc:  # what was finished is saved already; the message says what
         err.print(f"interrupted: {exc}" if str(exc) else "interrupted before anything was saved",
                   highlight=False, markup=False)
@@ -554,6 +616,12 @@ def _main(argv: list[str] | None) -> int:
     finally:
         restore()
     return 0
+
+
+def _command_ready() -> None:
+    """From here on a Ctrl-C is reported with what it kept: Python's own handler raises KeyboardInterrupt."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _early_interrupt:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _term_as_interrupt():

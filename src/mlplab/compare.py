@@ -23,12 +23,48 @@ def compare(exp: Experiment, spec: dict[str, Any]) -> Run:
     study = exp.extras.get("study", "paths")
     if study not in STUDIES:
         raise SpecError("extras.study", f"one of {', '.join(STUDIES)}", study)
+    check_sklearn(exp)  # the scikit-learn models' memory, before any run trains
     from .presets import PRESETS
 
     for i, name in enumerate(exp.extras.get("runs", [])):  # before the first one trains
         if name not in PRESETS:
             raise SpecError(f"extras.runs[{i}]", "a preset name (`mlplab list` shows them)", name)
     return STUDIES[study](exp, spec)
+
+
+# What an MLPClassifier holds per parameter (float64): weights and gradients, plus adam's two moments or
+# L-BFGS's history of ten pairs (an estimate, as `mlplab.budget`'s: arrays only, no overheads).
+SKLEARN_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 24}
+SKLEARN_BATCH = 200  # MLPClassifier's default batch_size ("auto": min(200, n))
+
+
+def check_sklearn(exp: Experiment) -> None:
+    """Each ``extras.sklearn`` entry's settings and memory, refused by field before anything is fitted."""
+    from .budget import ENV_LIMIT, human, memory_limit, rows
+
+    entries = exp.extras.get("sklearn", [])
+    if not isinstance(entries, list):
+        raise SpecError("extras.sklearn", "a list of MLPClassifier settings (tables)", entries)
+    n, limit = rows(exp.data), memory_limit()
+    for i, settings in enumerate(entries):
+        where = f"extras.sklearn[{i}]"
+        if not isinstance(settings, dict):
+            raise SpecError(where, "a table of MLPClassifier settings", settings)
+        sizes = settings.get("hidden_layer_sizes", (100,))
+        sizes = [sizes] if isinstance(sizes, int) and not isinstance(sizes, bool) else sizes
+        if not (isinstance(sizes, (list, tuple)) and sizes
+                and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes)):
+            raise SpecError(f"{where}.hidden_layer_sizes", "a positive width or a list of them", sizes)
+        solver = settings.get("solver", "adam")
+        widths = [exp.model.in_dim, *sizes, 1]
+        params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+        batch = n if solver == "lbfgs" else min(n, int(settings.get("batch_size", SKLEARN_BATCH) or SKLEARN_BATCH))
+        rows_at_once = max(batch, GRID * GRID)  # the fit's batches, then the probability map's grid
+        need = 8 * (SKLEARN_COPIES.get(solver, 4) * params + 2 * rows_at_once * sum(widths))
+        if need > limit:
+            raise SpecError(f"{where}.hidden_layer_sizes", f"a model that fits in {human(limit)} of memory "
+                            f"({ENV_LIMIT} sets the limit)", f"{list(sizes)}: about {human(need)} "
+                            f"({params:,} parameters)", hint="Use fewer or narrower hidden layers")
 
 
 # ------------------------------------------------------------------------- notebook 002: four paths

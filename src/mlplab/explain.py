@@ -176,6 +176,7 @@ def backprop(arg: str | None = None) -> Explanation:
     against PyTorch autograd (float64, same weights), plus each layer's shapes and formulas."""
     spec, extra = parse_arch(arg or "2-32-1")
     n = extra.get("n", 4)
+    _check_memory(spec, n, arg or "2-32-1")
     loss = extra.get("loss") or {"sigmoid": "bce", "softmax": "ce"}.get(spec.out_activation, "mse")
     net = MLP.from_spec(spec, seed=0, dtype=np.float64)
     rng = np.random.default_rng(0)
@@ -244,6 +245,26 @@ def backprop(arg: str | None = None) -> Explanation:
                        [Table("Forward", ["layer", "op", "input", "output", "formula"], forward_rows),
                         Table("Backward (last layer first)", ["layer", "VJP", "gradient shapes"], vjp_rows),
                         Table("Checked against autograd", ["value", "shape", "max |diff|", "check"], checks)], notes)
+
+
+# The worked example holds, in float64: the NumPy engine's weights and gradients, autograd's copy of both,
+# the gradients autograd hands back as NumPy arrays, and the table of shown arrays.
+BACKPROP_COPIES = 6
+BACKPROP_ACTIVATION_COPIES = 4  # each layer's input and output, in both engines
+
+
+def _check_memory(spec: ModelSpec, n: int, arch: str) -> None:
+    """Refuse, before anything is allocated, a worked example that cannot fit in memory (`mlplab.budget`'s limit)."""
+    from .budget import ENV_LIMIT, human, layer_shapes, memory_limit, parameter_count
+
+    params = parameter_count(spec)
+    units = spec.in_dim + sum(b for _, b in layer_shapes(spec))
+    need = 8 * (BACKPROP_COPIES * params + BACKPROP_ACTIVATION_COPIES * n * units)
+    limit = memory_limit()
+    if need > limit:
+        raise SpecError("architecture", f"a model whose worked example fits in {human(limit)} of memory "
+                        f"({ENV_LIMIT} sets the limit)", f"{arch}: about {human(need)} for {params:,} parameters",
+                        hint="Use fewer or narrower hidden layers (the example is the same for a small model)")
 
 
 def _autograd_reference(spec: ModelSpec, X: Array, y: Array, loss: str, n_layers: int) -> dict[str, Any]:

@@ -52,21 +52,47 @@ class IndexRebuilt(UserWarning):
     """The index was damaged, set aside and rebuilt from the run folders; the message says what happened."""
 
 
+# SQLite's answers (primary result codes) that mean "someone else holds the file now", not "damaged"
+_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+# ... and those that mean "this process may not write here" (a read-only file, folder or file system)
+_READONLY_CODES = (8, 14)  # SQLITE_READONLY, SQLITE_CANTOPEN (no journal can be made beside the index)
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # an older SQLite module: the message is all there is
+        text = str(exc).lower()
+        return 5 if "locked" in text or "busy" in text else 8 if "readonly" in text else None
+    return code & 0xFF  # extended codes (SQLITE_BUSY_SNAPSHOT, ...) share the primary code's low byte
+
+
 class Store:
     """``Store(dir)``: ``dir/index.sqlite`` and ``dir/runs/<id>/`` (run.json, trajectory.npz, model.pt, row.json).
 
     The index is checked the first time it is used; a damaged one is rebuilt from the folders, with an
-    `IndexRebuilt` warning that says what was wrong (``repairs`` keeps the messages).
+    `IndexRebuilt` warning that says what was wrong (``repairs`` keeps the messages). An index another
+    process holds locked for longer than ``wait`` seconds is not damaged: that is a `DataFileError`
+    saying so, and the index is left alone. A store this process may not write is read as it is (a
+    damaged or missing index of such a store is rebuilt in memory, for this process only); writing to
+    it is a `DataFileError` naming the store.
     """
 
-    def __init__(self, directory: str | Path):
+    WAIT = 30.0  # seconds SQLite waits for another process's lock before giving up
+
+    def __init__(self, directory: str | Path, *, wait: float | None = None):
         self.dir = Path(directory)
         if self.dir.exists() and not self.dir.is_dir():
             raise SpecError("store", "a directory", str(self.dir))
-        (self.dir / "runs").mkdir(parents=True, exist_ok=True)
+        self.wait = self.WAIT if wait is None else float(wait)
         self.index = self.dir / "index.sqlite"
         self.repairs: list[str] = []
         self._checked = False
+        self._memory: sqlite3.Connection | None = None  # the in-memory index of a read-only store, kept open
+        try:
+            (self.dir / "runs").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataFileError(self.dir, f"cannot be made a run store ({exc.strerror or exc})",
+                                hint="choose a directory this user can write") from None
 
     def _connect(self) -> sqlite3.Connection:
         if not self._checked:
@@ -79,19 +105,47 @@ class Store:
         """A checked connection (one transaction when ``write``); SQLite's failures become one DataFileError."""
         try:
             with closing(self._connect()) as db:
+                if write and self._memory is not None:
+                    raise self._readonly("its index could only be rebuilt in memory, for reading")
                 if write:
                     with db:
                         yield db
                 else:
                     yield db
         except sqlite3.Error as exc:  # e.g. the file was damaged after it was checked, or the disk is full
+            if _code(exc) in _BUSY_CODES:
+                raise self._busy() from None
+            if write and _code(exc) in _READONLY_CODES:
+                raise self._readonly(str(exc)) from None
             raise DataFileError(self.index, f"cannot be used ({exc})",
                                 hint=f"`mlplab runs rebuild -s {self.dir}` rebuilds it from the run folders") from None
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.index, timeout=30)
+        if self._memory is not None:
+            db = sqlite3.connect(self._memory_uri, uri=True)
+        else:
+            db = sqlite3.connect(self.index, timeout=self.wait)
         db.row_factory = sqlite3.Row
         return db
+
+    @property
+    def _memory_uri(self) -> str:
+        return f"file:mlplab-store-{id(self)}?mode=memory&cache=shared"
+
+    def _busy(self) -> DataFileError:
+        self._checked = False  # checked again next time: the other process may be done by then
+        return DataFileError(self.index, f"is locked by another process (waited {self.wait:g} s); it is not damaged "
+                             "and was left as it is", hint="let that process (a sweep, `mlplab runs ...`) finish or "
+                             "stop it, then run this again")
+
+    def _readonly(self, why: str) -> DataFileError:
+        return DataFileError(self.dir, f"is a run store this user cannot write ({why})",
+                             hint="reading it works (`mlplab runs list/show/compare`); to add runs, give a store "
+                             "this user can write (copy it, or choose another -o)")
+
+    def writable(self) -> bool:
+        """Whether this process may write the store (its folder, and its index where there is one)."""
+        return os.access(self.dir, os.W_OK | os.X_OK) and (not self.index.exists() or os.access(self.index, os.W_OK))
 
     # ---------------------------------------------------------------- the index's health
 
@@ -103,13 +157,18 @@ class Store:
         problem = self._damage()
         if problem is None:
             return []
-        message = self.rebuild(reason=problem)
+        message = self.rebuild(reason=problem) if self.writable() else self._rebuild_in_memory(problem)
         warnings.warn(message, IndexRebuilt, stacklevel=3)
         return [message]
 
     def _damage(self) -> str | None:
         """Why the index cannot be trusted, or None. A missing index is created empty (a new store)."""
         if not self.index.exists():
+            if not self.writable():  # nothing may be created here: read what the folders hold
+                if self._run_folders():
+                    return "the index is missing"
+                self._empty_memory()
+                return None
             with closing(self._open()) as db, db:
                 db.execute(SCHEMA)
             return None
@@ -136,6 +195,8 @@ class Store:
                         except (TypeError, ValueError):
                             return f"run {row['id']}: its {col} cell is not JSON"
         except sqlite3.Error as exc:  # DatabaseError: not a database, malformed pages, ...
+            if _code(exc) in _BUSY_CODES:  # held by another process: waiting is the cure, not a rebuild
+                raise self._busy() from None
             return f"the index cannot be read ({exc})"
         return None
 
@@ -167,6 +228,9 @@ class Store:
         A folder whose files are incomplete or unreadable gets no row (its run is redone by the next
         sweep). Returns one sentence saying what was found.
         """
+        if not self.writable():
+            raise self._readonly("a rebuilt index is a new file in it")
+        self._refuse_if_held()
         known = self._salvage()
         aside = None
         if self.index.exists() and reason != "asked for":
@@ -176,6 +240,16 @@ class Store:
             self.index.unlink(missing_ok=True)
         for suffix in ("-journal", "-wal", "-shm"):  # a leftover journal would be replayed into the new file
             self.index.with_name(self.index.name + suffix).unlink(missing_ok=True)
+        rows, skipped = self._fill(known)
+        message = (f"{self.index}: {reason}; rebuilt from the run folders: {len(rows)} runs indexed"
+                   + (f", {len(skipped)} incomplete folders left out (they run again): {', '.join(skipped[:5])}"
+                      if skipped else "")
+                   + (f"; the old index is kept as {aside.name}" if aside else ""))
+        self.repairs.append(message)
+        return message
+
+    def _fill(self, known: dict[str, dict[str, Any]]) -> tuple[list[tuple], list[str]]:
+        """Write a row for every complete run folder into a fresh index; (rows, skipped folders and why)."""
         rows, skipped = [], []
         for folder in self._run_folders():
             row, why = _row_from_folder(folder, known.get(folder.name, {}))
@@ -188,12 +262,37 @@ class Store:
             db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES "
                            f"({', '.join('?' * len(COLUMNS))})", rows)
         self._checked = True
-        message = (f"{self.index}: {reason}; rebuilt from the run folders: {len(rows)} runs indexed"
-                   + (f", {len(skipped)} incomplete folders left out (they run again): {', '.join(skipped[:5])}"
-                      if skipped else "")
-                   + (f"; the old index is kept as {aside.name}" if aside else ""))
+        return rows, skipped
+
+    def _empty_memory(self) -> None:
+        """A read-only folder without an index or runs: an empty index in memory (nothing to read)."""
+        self._memory = sqlite3.connect(self._memory_uri, uri=True)
+        self._memory.execute(SCHEMA)
+
+    def _rebuild_in_memory(self, reason: str) -> str:
+        """A read-only store's damaged or missing index, rebuilt in memory for this process (the file is untouched)."""
+        known = self._salvage()
+        self._memory = sqlite3.connect(self._memory_uri, uri=True)  # lives as long as this Store
+        rows, skipped = self._fill(known)
+        message = (f"{self.index}: {reason}; the store cannot be written, so its index was rebuilt in memory for "
+                   f"this command only: {len(rows)} runs indexed"
+                   + (f", {len(skipped)} incomplete folders left out" if skipped else ""))
         self.repairs.append(message)
         return message
+
+    def _refuse_if_held(self) -> None:
+        """Another process holding the index (a sweep writing its rows) stops a rebuild: setting the file
+        aside under it would lose the rows it commits later."""
+        if not self.index.is_file():
+            return
+        try:
+            with closing(sqlite3.connect(self.index, timeout=self.wait, isolation_level=None)) as db:
+                db.execute("BEGIN EXCLUSIVE")
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if _code(exc) in _BUSY_CODES:
+                raise self._busy() from None
+            # a file SQLite cannot read holds no lock worth waiting for: rebuilt below
 
     def folder(self, run_id: str) -> Path:
         return self.dir / "runs" / run_id

@@ -74,6 +74,17 @@ def snapshots(run: Any, dtype: torch.dtype = torch.float32) -> dict[str, torch.T
                             f"the '{getattr(run, 'engine', '?')}' training path did not keep them; train with "
                             "engine 'torch'")
         raise SpecError("train.snapshots", "true (parameters kept at every recorded frame)", False, SNAPSHOT_HINT)
+    frames = {len(np.asarray(v)) if np.ndim(v) else 0 for v in run.snapshots.values()}
+    if frames == {0}:  # e.g. a run stopped before its first frame, or a folder whose arrays were emptied
+        raise SpecError("run.snapshots", "parameters recorded at one frame or more", "0 recorded frames",
+                        SNAPSHOT_HINT)
+    if len(frames) > 1:
+        raise SpecError("run.snapshots", "the same number of recorded frames for every parameter",
+                        sorted(frames), "the run's files are damaged: train it again")
+    missing = [n for n, _ in fresh_model(run).named_parameters() if n not in run.snapshots]
+    if missing:
+        raise SpecError("run.snapshots", "a recorded frame of every parameter of the model", f"none of {missing[:3]}",
+                        "the snapshots belong to another architecture: train the run again")
     return {k: torch.from_numpy(np.asarray(v)).to(dtype) for k, v in run.snapshots.items()}
 
 

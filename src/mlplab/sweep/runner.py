@@ -73,6 +73,15 @@ def sweep(
     if executor == "ray":
         _ray(address)  # fail early with the install hint
     variants = expand(spec)
+    # Every run's settings and memory are checked before anything is made: a sweep whose every run is
+    # refused stops here, with the first refusal, before its store exists.
+    refused = _refusals(variants)
+    if variants and len(refused) == len(variants):
+        from ..errors import MlplabError
+
+        reasons = list(dict.fromkeys(str(exc) for exc in refused.values()))
+        raise MlplabError(f"every run of sweep {spec.name!r} failed: {reasons[0]}"
+                          + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""))
     from ..store import Store
 
     store = Store(out) if out is not None else None
@@ -83,6 +92,8 @@ def sweep(
             store.adopt(v.id, sweep=spec.name, variant=v.values)
         if store is not None and store.done(v.id):
             results[v.id] = _row_from_store(store, v)
+        elif v.id in refused:
+            results[v.id] = _row(v, None, str(refused[v.id]), store, spec.name)
         else:
             todo.append(v)
     tick = _progress(progress, len(variants))
@@ -110,6 +121,22 @@ def sweep(
         raise interrupted(message=f"the sweep was interrupted after {done} of {len(frame)} runs"
                           + (f"; finished runs are stored in {out}" if out is not None else ""), frame=frame)
     return frame
+
+
+def _refusals(variants: Sequence[Variant]) -> dict[str, Exception]:
+    """The runs `mlplab.run` would refuse (settings, memory), by id, with their error; checked, nothing allocated."""
+    from ..budget import check as check_budget
+    from ..errors import MlplabError
+    from ..extras import check_extras
+
+    refused: dict[str, Exception] = {}
+    for v in variants:
+        try:
+            check_extras(v.experiment)
+            check_budget(v.experiment)
+        except MlplabError as exc:
+            refused[v.id] = exc
+    return refused
 
 
 def _plan(experiments: list[Experiment], batched: bool, max_group: int) -> list[list[int]]:
@@ -254,13 +281,68 @@ def _execute(jobs, executor: str, workers: int, address: str | None, store, stac
             yield job, ray.get(ready[0])
         return
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # "spawn": a forked torch process can hang on its thread pools; spawn starts clean
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    # "spawn": a forked torch process can hang on its thread pools; spawn starts clean. Each worker dies
+    # with this process, even when it is killed with no chance to clean up (kill -9).
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(_save_job, *a): job for a, job in zip(args, jobs)}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+    except BaseException:  # Ctrl-C, SIGTERM, a failure: the workers stop now, not after their queued runs
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+# Seconds a worker asked to stop (SIGTERM) may take before it is killed
+WORKER_GRACE_S = 10.0
+
+
+def _stop_workers(pool) -> None:
+    """End a process pool's workers at once: queued runs are cancelled, running ones terminated (their
+    runs are redone by the next sweep; finished ones already have their files, adopted next time)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public way to reach them in 3.11
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(WORKER_GRACE_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker start-up: end when the sweep's process ends, however it ends (PR_SET_PDEATHSIG on Linux,
+    else a thread watching the parent's pid)."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mlplab-parent-watch", daemon=True).start()
 
 
 def _ray(address: str | None):

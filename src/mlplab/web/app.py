@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import functools
 import json
-import math
 import os
 import secrets
 import sys
@@ -97,7 +96,7 @@ class Outbox:
         self.ready.set()
 
     def put(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, allow_nan=False, default=_plain)
+        text = fr.to_json(message)  # a diverged model's inf and NaN arrive as null, never as an error
         frame = message.get("type") == "frame"
         with self.lock:
             if frame and sum(f for f, _ in self.items) >= OUTBOX:
@@ -125,14 +124,6 @@ class Outbox:
             out = [text for _, text in self.items]
             self.items.clear()
             return out, self.closed
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return str(v)
 
 
 class Entry:

@@ -5,6 +5,7 @@ diagram's weights, hidden-unit maps, layer health and the exact linear-region co
 from __future__ import annotations
 
 import base64
+import json
 import math
 import time
 from typing import Any
@@ -35,10 +36,47 @@ def quantise(maps: np.ndarray) -> tuple[str, list[float], list[float]]:
     this is all it needs; 10 x 16 unit maps stay ~120 kB): base64 bytes, the minima, the maxima."""
     if not maps.size:
         return "", [], []
-    lo, hi = maps.min(1, keepdims=True), maps.max(1, keepdims=True)
+    # float64: a diverging model's maps reach float32's limits, and their span must not overflow. The
+    # range is that of the finite values; an infinite one sits at its end of the range, NaN at its start.
+    m = maps.astype(np.float64)
+    finite = np.isfinite(m)
+    lo = np.where(finite, m, np.inf).min(1, keepdims=True)
+    hi = np.where(finite, m, -np.inf).max(1, keepdims=True)
+    empty = ~finite.any(1, keepdims=True)
+    lo, hi = np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
+    m = np.clip(np.where(np.isnan(m), lo, m), lo, hi)
     span = np.where(hi > lo, hi - lo, 1)
-    q = np.rint((maps - lo) / span * 255).astype(np.uint8)
+    q = np.rint((m - lo) / span * 255).astype(np.uint8)
     return base64.b64encode(q.tobytes()).decode("ascii"), [float(v) for v in lo[:, 0]], [float(v) for v in hi[:, 0]]
+
+
+def to_json(message: dict[str, Any]) -> str:
+    """A message for the page as JSON text. JSON has no inf or NaN: a diverged model's non-finite numbers
+    (loss, norms, ranges) are sent as null, which the page shows as missing."""
+    try:
+        return json.dumps(message, allow_nan=False, default=_plain)
+    except ValueError:  # a non-finite float somewhere: replace them all (rare, so not done for every frame)
+        return json.dumps(_finite(message), allow_nan=False, default=_plain)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _finite(v.tolist())
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return v
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "tolist"):
+        return _finite(v.tolist())
+    return str(v)
 
 
 def regions_reason(spec: ModelSpec) -> str | None:

@@ -84,8 +84,18 @@ def _check_faithful(exp: Experiment, config: dict[str, Any]) -> None:
 
 def playground_url(target: Any, host: str = "127.0.0.1", port: int = 8000) -> str:
     """``http://HOST:PORT/#CONFIG``: the playground page with ``target`` loaded (see `playground_config`)."""
+    host, port = _address(host, port)  # before the experiment is resolved: a bad address is named first
     text = json.dumps(playground_config(target), separators=(",", ":"), sort_keys=True)
     return f"http://{_host(host)}:{port}/#{quote(text, safe='')}"
+
+
+def _address(host: Any, port: Any) -> tuple[str, int]:
+    """``host`` and ``port`` as a URL can hold them, or a SpecError naming the argument."""
+    if not isinstance(host, str) or not host.strip() or any(c in host for c in "/?#@ \t\n") or len(host) > 253:
+        raise SpecError("host", "a host name or address of the server (127.0.0.1, localhost, ::1)", host)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise SpecError("port", "a port number between 1 and 65535", port)
+    return host.strip(), port
 
 
 def config_from_url(url: str) -> dict[str, Any]:
