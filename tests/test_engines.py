@@ -153,7 +153,9 @@ def test_run_contract_on_every_preset_and_engine(name, engine):
     assert set(run.timings) >= {"train_s", "steps_per_s"}
     splits = ["train"] + [s for s in ("val", "test") if getattr(run.data, f"X_{s}") is not None]
     kind = "r2" if data.task == "regression" else "accuracy"
-    assert set(run.metrics) == {f"{s}_{m}" for s in splits for m in ("loss", kind)}
+    # dead_units is a finding about the trained model (more than a quarter of a ReLU layer never active),
+    # added on every engine alike when it holds (the 1-D ReLU presets' Kaiming init leaves many), not a split
+    assert set(run.metrics) - {"dead_units"} == {f"{s}_{m}" for s in splits for m in ("loss", kind)}
     rows = run.framed().data.X
     with torch.no_grad():  # the last frame is the trained model's outputs
         final = run.model(torch.from_numpy(rows)).numpy()
