@@ -1,0 +1,301 @@
+"""The compiled engine's kernels (numba, cached on disk): one call per training step, one per update.
+
+A network is a small program, ``ops`` (k, 8) int64, one row per operation:
+``[kind, src, dst, other, din, dout, w_off, b_off]``. Activations live in one float32 workspace, each
+operation's output in a slot of its own, feature-major (d, rows) so that the loops over rows run
+contiguous and vectorised, at offset ``dst`` (a slot has room for ``n_max`` rows: the full batch; a
+mini-batch of b rows uses its first d * b values). Slot 0 holds the inputs.
+
+- LINEAR: dst = W @ src + b, W (dout, din) at ``w_off`` in the flat parameters, b at ``b_off`` (-1: none)
+- ACT: dst = f(src), f one of relu, leaky relu (slope ``slopes[op]``), tanh, sigmoid
+- ADD: dst = src + other (a residual block's skip connection)
+
+The backward pass runs the program in reverse with a gradient workspace of the same layout: every
+operation adds its input gradients there (a slot read twice, as a residual block's input is, gets both).
+The arithmetic follows `mlplab.layers` and `mlplab.optim` (torch's formulas): float32 values with float32
+scalars, sums over rows in float64. Every kernel has one type signature, so one compilation (cached on
+disk, warmed by `warm`) serves every model, loss and optimizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+LINEAR, ACT, ADD = 0, 1, 2
+RELU, LEAKY, TANH, SIGMOID = 0, 1, 2, 3
+LOSSES = {"mse": 0, "mse_sum": 1, "bce": 2, "bce_logits": 3, "ce": 4}
+# Layers with at least this many multiply-adds per step call BLAS (np.dot); smaller ones run as loops,
+# where a BLAS call's fixed cost would be most of the work
+BLAS_WORK = 1 << 15
+
+
+@njit(cache=True)
+def _sigmoid(a):
+    e = np.exp(-abs(a))  # exp(-|x|) never overflows; both branches agree where both are finite
+    if a >= 0:
+        return np.float32(1.0) / (np.float32(1.0) + e)
+    return e / (np.float32(1.0) + e)
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _dot(a, b):
+    """Sum of a * b in float64 (float32 products are exact there, so any order gives the same sum to
+    ~1e-16: the vectoriser may reorder it)."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.float64(a[i]) * np.float64(b[i])
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.float64(a[i])
+    return s
+
+
+@njit(cache=True)
+def _forward(ops, slopes, params, act, b):
+    """Run the program on the first ``b`` columns of slot 0."""
+    for k in range(ops.shape[0]):
+        kind, src, dst, other, din, dout, woff, boff = ops[k, 0], ops[k, 1], ops[k, 2], ops[k, 3], ops[k, 4], ops[k, 5], ops[k, 6], ops[k, 7]
+        x = act[src:src + b * din].reshape((din, b))
+        y = act[dst:dst + b * dout].reshape((dout, b))
+        if kind == LINEAR:
+            W = params[woff:woff + dout * din].reshape((dout, din))
+            if b * din * dout >= BLAS_WORK:
+                np.dot(W, x, y)
+            else:
+                for j in range(dout):
+                    yj = y[j]
+                    w = W[j, 0]
+                    x0 = x[0]
+                    for i in range(b):
+                        yj[i] = w * x0[i]
+                    for c in range(1, din):
+                        w = W[j, c]
+                        xc = x[c]
+                        for i in range(b):
+                            yj[i] += w * xc[i]
+            if boff >= 0:
+                for j in range(dout):
+                    bj = params[boff + j]
+                    yj = y[j]
+                    for i in range(b):
+                        yj[i] += bj
+        elif kind == ACT:
+            f = other
+            slope = slopes[k]
+            zero = np.float32(0.0)
+            for j in range(dout):
+                xj, yj = x[j], y[j]
+                if f == RELU:
+                    for i in range(b):
+                        v = xj[i]
+                        yj[i] = zero if v <= 0 else v  # NaN passes, as in torch
+                elif f == LEAKY:
+                    for i in range(b):
+                        v = xj[i]
+                        yj[i] = v if v > 0 else v * slope
+                elif f == TANH:
+                    for i in range(b):
+                        yj[i] = np.tanh(xj[i])
+                else:
+                    for i in range(b):
+                        yj[i] = _sigmoid(xj[i])
+        else:  # ADD
+            z = act[other:other + b * dout].reshape((dout, b))
+            for j in range(dout):
+                for i in range(b):
+                    y[j, i] = z[j, i] + x[j, i]
+
+
+@njit(cache=True)
+def _loss(kind, h, g, Yf, labels, idx, full):
+    """The loss of outputs h (d, b) against the targets of rows ``idx`` (all rows when ``full``), and its
+    gradient written into g. mse and bce average over every element, ce over rows."""
+    d, b = h.shape
+    size = b * d
+    total = 0.0
+    if kind == 4:  # cross-entropy of logits against labels, in the log-sum-exp form
+        inv_n = np.float32(1.0 / b)
+        for i in range(b):
+            r = i if full else idx[i]
+            label = labels[r]
+            m = h[0, i]
+            for j in range(1, d):
+                m = max(m, h[j, i])
+            s = np.float32(0.0)
+            for j in range(d):
+                e = np.exp(h[j, i] - m)
+                g[j, i] = e
+                s += e
+            total += np.log(s) - (h[label, i] - m)
+            for j in range(d):
+                g[j, i] = g[j, i] / s
+            g[label, i] -= np.float32(1.0)
+            for j in range(d):
+                g[j, i] *= inv_n
+        return total / b
+    scale = np.float32(2.0 / size) if kind == 0 else np.float32(2.0)  # mse, mse_sum
+    fsize = np.float32(size)  # bce and bce_logits divide by it
+    one = np.float32(1.0)
+    for j in range(d):
+        hj, gj = h[j], g[j]
+        for i in range(b):
+            r = i if full else idx[i]
+            p = hj[i]
+            y = Yf[r, j]
+            if kind <= 1:
+                diff = p - y
+                total += diff * diff
+                gj[i] = diff * scale
+            elif kind == 2:  # probabilities; logs clamped at -100, the denominator at 1e-12 (torch)
+                log_p = max(np.log(p), np.float32(-100.0))
+                log_q = max(np.log1p(-p), np.float32(-100.0))
+                total -= y * log_p + (one - y) * log_q
+                gj[i] = (p - y) / max((one - p) * p, np.float32(1e-12)) / fsize
+            else:  # logits: max(z, 0) - z y + log(1 + exp(-|z|))
+                total += max(p, np.float32(0.0)) - p * y + np.log1p(np.exp(-abs(p)))
+                gj[i] = (_sigmoid(p) - y) / fsize
+    return total if kind == 1 else total / size
+
+
+@njit(cache=True)
+def _backward(ops, slopes, params, grad, act, gact, b):
+    for k in range(ops.shape[0] - 1, -1, -1):
+        kind, src, dst, other, din, dout, woff, boff = ops[k, 0], ops[k, 1], ops[k, 2], ops[k, 3], ops[k, 4], ops[k, 5], ops[k, 6], ops[k, 7]
+        gy = gact[dst:dst + b * dout].reshape((dout, b))
+        gx = gact[src:src + b * din].reshape((din, b))
+        x = act[src:src + b * din].reshape((din, b))
+        if kind == LINEAR:
+            W = params[woff:woff + dout * din].reshape((dout, din))
+            gW = grad[woff:woff + dout * din].reshape((dout, din))
+            big = b * din * dout >= BLAS_WORK
+            if big:
+                np.dot(gy, x.T, gW)
+            else:
+                for j in range(dout):
+                    for c in range(din):
+                        gW[j, c] = _dot(gy[j], x[c])
+            if boff >= 0:
+                for j in range(dout):
+                    grad[boff + j] = _sum(gy[j])
+            if src != 0:  # slot 0 holds the inputs: no gradient needed
+                if big:
+                    gx += np.dot(W.T, gy)
+                else:
+                    for c in range(din):
+                        gxc = gx[c]
+                        for j in range(dout):
+                            w = W[j, c]
+                            gyj = gy[j]
+                            for i in range(b):
+                                gxc[i] += w * gyj[i]
+        elif kind == ACT:
+            y = act[dst:dst + b * dout].reshape((dout, b))
+            f = other
+            slope = slopes[k]
+            one = np.float32(1.0)
+            zero = np.float32(0.0)
+            for j in range(dout):
+                gyj, gxj, xj, yj = gy[j], gx[j], x[j], y[j]
+                if f == RELU:
+                    for i in range(b):
+                        gxj[i] += gyj[i] if xj[i] > 0 else zero
+                elif f == LEAKY:
+                    for i in range(b):
+                        gxj[i] += gyj[i] if xj[i] > 0 else gyj[i] * slope
+                elif f == TANH:
+                    for i in range(b):
+                        gxj[i] += gyj[i] * (one - yj[i] * yj[i])
+                else:
+                    for i in range(b):
+                        gxj[i] += gyj[i] * yj[i] * (one - yj[i])
+        else:  # ADD: the gradient reaches both inputs
+            gz = gact[other:other + b * dout].reshape((dout, b))
+            for j in range(dout):
+                for i in range(b):
+                    gx[j, i] += gy[j, i]
+                    gz[j, i] += gy[j, i]
+
+
+@njit(cache=True)
+def train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, idx, full, loss_kind, out_off, out_dim):
+    """One step: the rows ``idx`` (or, when ``full``, the inputs already in slot 0) forward, the loss,
+    and the backward pass into ``grad``. Returns the loss (float64 of float32 terms)."""
+    b = X.shape[0] if full else idx.shape[0]
+    if not full:  # slot 0 feature-major: (d_in, b)
+        d_in = X.shape[1]
+        for i in range(b):
+            r = idx[i]
+            for c in range(d_in):
+                act[c * b + i] = X[r, c]
+    _forward(ops, slopes, params, act, b)
+    gact[:] = 0.0
+    h = act[out_off:out_off + b * out_dim].reshape((out_dim, b))
+    g = gact[out_off:out_off + b * out_dim].reshape((out_dim, b))
+    loss = _loss(loss_kind, h, g, Yf, labels, idx, full)
+    _backward(ops, slopes, params, grad, act, gact, b)
+    return loss
+
+
+@njit(cache=True)
+def predict(ops, slopes, params, act, b):
+    """Outputs of the ``b`` inputs in slot 0 (a workspace of their own)."""
+    _forward(ops, slopes, params, act, b)
+
+
+@njit(cache=True)
+def _decayed(p, g, wd, l1):
+    if wd != 0:
+        g = g + wd * p
+    if l1 != 0:
+        g = g + l1 * np.sign(p)
+    return g
+
+
+@njit(cache=True)
+def adam(params, grad, m, v, step_size, b1, b2, eps, bc2_sqrt, wd, l1):
+    """torch.optim.Adam (amsgrad off) in its order of operations, as `mlplab.optim.Adam`."""
+    ss, c1, c2 = np.float32(step_size), np.float32(1.0 - b1), np.float32(1.0 - b2)
+    beta2, e, bc2 = np.float32(b2), np.float32(eps), np.float32(bc2_sqrt)
+    wd32, l132 = np.float32(wd), np.float32(l1)
+    for i in range(params.shape[0]):
+        p = params[i]
+        g = _decayed(p, grad[i], wd32, l132)
+        m[i] = m[i] + (g - m[i]) * c1  # torch's lerp_
+        v[i] = v[i] * beta2 + c2 * g * g
+        denom = np.sqrt(v[i]) / bc2 + e
+        params[i] = p - ss * (m[i] / denom)
+
+
+@njit(cache=True)
+def sgd(params, grad, buf, lr, momentum, first, wd, l1):
+    """torch.optim.SGD without dampening or Nesterov (momentum 0: the manual step), as `mlplab.optim.SGD`."""
+    lr32, mo, wd32, l132 = np.float32(lr), np.float32(momentum), np.float32(wd), np.float32(l1)
+    for i in range(params.shape[0]):
+        p = params[i]
+        d = _decayed(p, grad[i], wd32, l132)
+        if momentum != 0:
+            d = d if first else buf[i] * mo + d
+            buf[i] = d
+        params[i] = p - lr32 * d
+
+
+def warm() -> None:
+    """Compile (or load from the disk cache) every kernel with its one signature."""
+    ops = np.array([[LINEAR, 0, 4, -1, 2, 2, 0, 4], [ACT, 4, 8, RELU, 2, 2, 0, -1],
+                    [ADD, 8, 12, 0, 2, 2, 0, -1]], np.int64)
+    slopes = np.zeros(3, np.float32)
+    params = np.ones(6, np.float32)
+    grad, m, v = np.zeros(6, np.float32), np.zeros(6, np.float32), np.zeros(6, np.float32)
+    act, gact = np.zeros(16, np.float32), np.zeros(16, np.float32)
+    X, Y = np.ones((2, 2), np.float32), np.ones((2, 2), np.float32)
+    labels, idx = np.zeros(2, np.int64), np.arange(2, dtype=np.int64)
+    train_step(ops, slopes, params, grad, act, gact, X, Y, labels, idx, False, 0, 12, 2)
+    predict(ops, slopes, params, act, 2)
+    adam(params, grad, m, v, 0.1, 0.9, 0.999, 1e-8, 0.5, 0.0, 0.0)
+    sgd(params, grad, m, 0.1, 0.9, True, 0.0, 0.0)
