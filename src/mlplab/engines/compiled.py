@@ -128,6 +128,7 @@ class CompiledEngine(Engine):
         self.X = np.ascontiguousarray(_expand(self.model, X), dtype=np.float32)
         n, d_in = self.X.shape
         self.prog = _Program(self.model, self.P, d_in)
+        self.slopes = self.prog.slope_array
         self.ops, size, self.out_off = self.prog.layout(n)
         self.act, self.gact = np.zeros(size, np.float32), np.zeros(size, np.float32)
         self.act[: n * d_in] = self.X.T.ravel()  # full batches read slot 0 as it is (feature-major)
@@ -136,8 +137,7 @@ class CompiledEngine(Engine):
         self.labels = np.ascontiguousarray(Y, np.int64) if ce else np.zeros(1, np.int64)
         self.Y = np.zeros((1, 1), np.float32) if ce else np.ascontiguousarray(Y, np.float32).reshape(n, -1)
         self.out_dim = self.prog.widths[self.prog.out_slot]
-        self.full_out = self.act[self.out_off : self.out_off + n * self.out_dim].reshape(self.out_dim, n).T
-        self.no_rows = np.zeros(0, np.int64)
+        self.n, self.no_rows, self.no_out = n, np.zeros(0, np.int64), np.zeros((0, self.out_dim), np.float32)
         self.optimizer, self.momentum = spec.optimizer, spec.momentum if spec.optimizer == "sgd" else 0.0
         self._lr, self.wd, self.l1 = float(spec.lr), float(spec.weight_decay), float(spec.l1)
         self.t = 0  # updates made (Adam's bias correction; SGD's first momentum step)
@@ -154,10 +154,13 @@ class CompiledEngine(Engine):
 
     def step(self, idx: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
         full = idx is None
-        rows = self.no_rows if full else np.ascontiguousarray(idx, np.int64)
-        loss = self.K.train_step(self.ops, self.prog.slope_array, self.P.flat, self.P.grad, self.act, self.gact,
-                                 self.X, self.Y, self.labels, rows, full, self.loss_kind, self.out_off, self.out_dim)
-        return np.float32(loss), (np.ascontiguousarray(self.full_out) if full else None)
+        if full:  # a fresh array each step: a callback may keep it
+            rows, out = self.no_rows, np.empty((self.n, self.out_dim), np.float32)
+        else:
+            rows, out = np.ascontiguousarray(idx, np.int64), self.no_out
+        loss = self.K.train_step(self.ops, self.slopes, self.P.flat, self.P.grad, self.act, self.gact,
+                                 self.X, self.Y, self.labels, rows, full, self.loss_kind, self.out_off, out)
+        return np.float32(loss), (out if full else None)
 
     def update(self) -> None:
         self.t += 1
@@ -174,7 +177,7 @@ class CompiledEngine(Engine):
         ops, size, off = self.prog.layout(m)
         act = np.empty(size, np.float32)
         act[: Xe.size] = Xe.T.ravel()
-        self.K.predict(ops, self.prog.slope_array, self.P.flat, act, m)
+        self.K.predict(ops, self.slopes, self.P.flat, act, m)
         return np.ascontiguousarray(act[off : off + m * self.out_dim].reshape(self.out_dim, m).T)
 
     @property

@@ -39,20 +39,20 @@ def _sigmoid(a):
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _dot(a, b):
-    """Sum of a * b in float64 (float32 products are exact there, so any order gives the same sum to
-    ~1e-16: the vectoriser may reorder it)."""
+def _dot(a, j, b, c):
+    """Sum of a[j] * b[c] (rows of 2-D arrays) in float64 (float32 products are exact there, so any order
+    gives the same sum to ~1e-16: the vectoriser may reorder it)."""
     s = 0.0
-    for i in range(a.shape[0]):
-        s += np.float64(a[i]) * np.float64(b[i])
+    for i in range(a.shape[1]):
+        s += np.float64(a[j, i]) * np.float64(b[c, i])
     return s
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _sum(a):
+def _sum(a, j):
     s = 0.0
-    for i in range(a.shape[0]):
-        s += np.float64(a[i])
+    for i in range(a.shape[1]):
+        s += np.float64(a[j, i])
     return s
 
 
@@ -69,42 +69,37 @@ def _forward(ops, slopes, params, act, b):
                 np.dot(W, x, y)
             else:
                 for j in range(dout):
-                    yj = y[j]
                     w = W[j, 0]
-                    x0 = x[0]
                     for i in range(b):
-                        yj[i] = w * x0[i]
+                        y[j, i] = w * x[0, i]
                     for c in range(1, din):
                         w = W[j, c]
-                        xc = x[c]
                         for i in range(b):
-                            yj[i] += w * xc[i]
+                            y[j, i] += w * x[c, i]
             if boff >= 0:
                 for j in range(dout):
                     bj = params[boff + j]
-                    yj = y[j]
                     for i in range(b):
-                        yj[i] += bj
+                        y[j, i] += bj
         elif kind == ACT:
             f = other
             slope = slopes[k]
             zero = np.float32(0.0)
             for j in range(dout):
-                xj, yj = x[j], y[j]
                 if f == RELU:
                     for i in range(b):
-                        v = xj[i]
-                        yj[i] = zero if v <= 0 else v  # NaN passes, as in torch
+                        v = x[j, i]
+                        y[j, i] = zero if v <= 0 else v  # NaN passes, as in torch
                 elif f == LEAKY:
                     for i in range(b):
-                        v = xj[i]
-                        yj[i] = v if v > 0 else v * slope
+                        v = x[j, i]
+                        y[j, i] = v if v > 0 else v * slope
                 elif f == TANH:
                     for i in range(b):
-                        yj[i] = np.tanh(xj[i])
+                        y[j, i] = np.tanh(x[j, i])
                 else:
                     for i in range(b):
-                        yj[i] = _sigmoid(xj[i])
+                        y[j, i] = _sigmoid(x[j, i])
         else:  # ADD
             z = act[other:other + b * dout].reshape((dout, b))
             for j in range(dout):
@@ -143,23 +138,22 @@ def _loss(kind, h, g, Yf, labels, idx, full):
     fsize = np.float32(size)  # bce and bce_logits divide by it
     one = np.float32(1.0)
     for j in range(d):
-        hj, gj = h[j], g[j]
         for i in range(b):
             r = i if full else idx[i]
-            p = hj[i]
+            p = h[j, i]
             y = Yf[r, j]
             if kind <= 1:
                 diff = p - y
                 total += diff * diff
-                gj[i] = diff * scale
+                g[j, i] = diff * scale
             elif kind == 2:  # probabilities; logs clamped at -100, the denominator at 1e-12 (torch)
                 log_p = max(np.log(p), np.float32(-100.0))
                 log_q = max(np.log1p(-p), np.float32(-100.0))
                 total -= y * log_p + (one - y) * log_q
-                gj[i] = (p - y) / max((one - p) * p, np.float32(1e-12)) / fsize
+                g[j, i] = (p - y) / max((one - p) * p, np.float32(1e-12)) / fsize
             else:  # logits: max(z, 0) - z y + log(1 + exp(-|z|))
                 total += max(p, np.float32(0.0)) - p * y + np.log1p(np.exp(-abs(p)))
-                gj[i] = (_sigmoid(p) - y) / fsize
+                g[j, i] = (_sigmoid(p) - y) / fsize
     return total if kind == 1 else total / size
 
 
@@ -179,21 +173,19 @@ def _backward(ops, slopes, params, grad, act, gact, b):
             else:
                 for j in range(dout):
                     for c in range(din):
-                        gW[j, c] = _dot(gy[j], x[c])
+                        gW[j, c] = _dot(gy, j, x, c)
             if boff >= 0:
                 for j in range(dout):
-                    grad[boff + j] = _sum(gy[j])
+                    grad[boff + j] = _sum(gy, j)
             if src != 0:  # slot 0 holds the inputs: no gradient needed
                 if big:
                     gx += np.dot(W.T, gy)
                 else:
                     for c in range(din):
-                        gxc = gx[c]
                         for j in range(dout):
                             w = W[j, c]
-                            gyj = gy[j]
                             for i in range(b):
-                                gxc[i] += w * gyj[i]
+                                gx[c, i] += w * gy[j, i]
         elif kind == ACT:
             y = act[dst:dst + b * dout].reshape((dout, b))
             f = other
@@ -201,19 +193,18 @@ def _backward(ops, slopes, params, grad, act, gact, b):
             one = np.float32(1.0)
             zero = np.float32(0.0)
             for j in range(dout):
-                gyj, gxj, xj, yj = gy[j], gx[j], x[j], y[j]
                 if f == RELU:
                     for i in range(b):
-                        gxj[i] += gyj[i] if xj[i] > 0 else zero
+                        gx[j, i] += gy[j, i] if x[j, i] > 0 else zero
                 elif f == LEAKY:
                     for i in range(b):
-                        gxj[i] += gyj[i] if xj[i] > 0 else gyj[i] * slope
+                        gx[j, i] += gy[j, i] if x[j, i] > 0 else gy[j, i] * slope
                 elif f == TANH:
                     for i in range(b):
-                        gxj[i] += gyj[i] * (one - yj[i] * yj[i])
+                        gx[j, i] += gy[j, i] * (one - y[j, i] * y[j, i])
                 else:
                     for i in range(b):
-                        gxj[i] += gyj[i] * yj[i] * (one - yj[i])
+                        gx[j, i] += gy[j, i] * y[j, i] * (one - y[j, i])
         else:  # ADD: the gradient reaches both inputs
             gz = gact[other:other + b * dout].reshape((dout, b))
             for j in range(dout):
@@ -223,9 +214,11 @@ def _backward(ops, slopes, params, grad, act, gact, b):
 
 
 @njit(cache=True)
-def train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, idx, full, loss_kind, out_off, out_dim):
+def train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, idx, full, loss_kind, out_off, out):
     """One step: the rows ``idx`` (or, when ``full``, the inputs already in slot 0) forward, the loss,
-    and the backward pass into ``grad``. Returns the loss (float64 of float32 terms)."""
+    and the backward pass into ``grad``; with a full batch the outputs are copied into ``out`` (n, d_out),
+    row-major. Returns the loss (float64 of float32 terms)."""
+    out_dim = out.shape[1]
     b = X.shape[0] if full else idx.shape[0]
     if not full:  # slot 0 feature-major: (d_in, b)
         d_in = X.shape[1]
@@ -234,6 +227,10 @@ def train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, idx, full, l
             for c in range(d_in):
                 act[c * b + i] = X[r, c]
     _forward(ops, slopes, params, act, b)
+    if full:
+        for j in range(out_dim):
+            for i in range(b):
+                out[i, j] = act[out_off + j * b + i]
     gact[:] = 0.0
     h = act[out_off:out_off + b * out_dim].reshape((out_dim, b))
     g = gact[out_off:out_off + b * out_dim].reshape((out_dim, b))
@@ -295,7 +292,7 @@ def warm() -> None:
     act, gact = np.zeros(16, np.float32), np.zeros(16, np.float32)
     X, Y = np.ones((2, 2), np.float32), np.ones((2, 2), np.float32)
     labels, idx = np.zeros(2, np.int64), np.arange(2, dtype=np.int64)
-    train_step(ops, slopes, params, grad, act, gact, X, Y, labels, idx, False, 0, 12, 2)
+    train_step(ops, slopes, params, grad, act, gact, X, Y, labels, idx, False, 0, 12, np.zeros((2, 2), np.float32))
     predict(ops, slopes, params, act, 2)
     adam(params, grad, m, v, 0.1, 0.9, 0.999, 1e-8, 0.5, 0.0, 0.0)
     sgd(params, grad, m, 0.1, 0.9, True, 0.0, 0.0)
