@@ -162,3 +162,34 @@ def test_results_do_not_depend_on_the_number_of_threads():
     assert runs[0].engine == "compiled"
     np.testing.assert_array_equal(runs[0].losses, runs[1].losses)
     np.testing.assert_array_equal(runs[0].frames, runs[1].frames)
+
+
+@pytest.mark.parametrize("fields", [dict(), dict(optimizer="sgd", momentum=0.9, lr=1e-3, weight_decay=0.01, l1=1e-3),
+                                    dict(optimizer="sgd", lr=50.0)])
+def test_runs_of_steps_in_one_call_equal_single_steps_bit_for_bit(fields):
+    """`run_steps(k)`, for a loop with nothing to do between steps, gives what k `step` + `update` give,
+    and stops after a non-finite loss (the last SGD case diverges)."""
+    from mlplab.engines import CompiledEngine
+    from mlplab.training import metrics as M
+
+    data, spec = make_dataset("piecewise"), mlplab.TrainSpec(**fields)
+    Y = M.targets(data.y, data.task, spec.loss)
+    engines = [CompiledEngine([build_model(in_dim=2, out_dim=2, hidden=[16, 16], seed=1)], spec, data.X, Y)
+               for _ in range(2)]
+    single, runs = [], []
+    for _ in range(300):
+        loss, _ = engines[0].step(None)
+        single.append(loss)
+        if not np.isfinite(loss):
+            break
+        engines[0].update()
+    for k in (1, 49, 150, 100):
+        runs += list(engines[1].run_steps(k))
+        if not np.isfinite(runs[-1]):
+            break
+    np.testing.assert_array_equal(np.array(runs, np.float32), np.array(single, np.float32))
+    assert (len(single) < 300) == ("lr" in fields and fields["lr"] == 50.0)
+    np.testing.assert_array_equal(engines[0].state_dict()["net.0.weight"], engines[1].state_dict()["net.0.weight"])
+    assert engines[0].optimizer_state()["t"] == engines[1].optimizer_state()["t"]
+    for e in engines:
+        e.finish()

@@ -138,6 +138,7 @@ class CompiledEngine(Engine):
         self.Y = np.zeros((1, 1), np.float32) if ce else np.ascontiguousarray(Y, np.float32).reshape(n, -1)
         self.out_dim = self.prog.widths[self.prog.out_slot]
         self.n, self.no_rows, self.no_out = n, np.zeros(0, np.int64), np.zeros((0, self.out_dim), np.float32)
+        self.no_out_full = np.empty((n, self.out_dim), np.float32)  # run_steps' outputs, read by no one
         self.optimizer, self.momentum = spec.optimizer, spec.momentum if spec.optimizer == "sgd" else 0.0
         self._lr, self.wd, self.l1 = float(spec.lr), float(spec.weight_decay), float(spec.l1)
         self.t = 0  # updates made (Adam's bias correction; SGD's first momentum step)
@@ -170,6 +171,20 @@ class CompiledEngine(Engine):
                         math.sqrt(1.0 - b2**self.t), self.wd, self.l1)
         else:
             self.K.sgd(self.P.flat, self.P.grad, self.m, self._lr, self.momentum, self.t == 1, self.wd, self.l1)
+
+    def run_steps(self, k: int) -> np.ndarray:
+        """``k`` full-batch steps, each with its update, in one compiled call: what ``step(None)`` and
+        ``update()`` k times give, bit for bit, for a loop with nothing to do between them. Stops after a
+        non-finite loss (not applied); returns the losses (float32), that one last."""
+        losses = np.empty(k, np.float32)
+        if k <= 0:
+            return losses
+        hyper = np.array([0 if self.optimizer == "adam" else 1, self._lr, self.momentum, self.wd, self.l1])
+        done = self.K.train_steps(self.ops, self.slopes, self.P.flat, self.P.grad, self.act, self.gact, self.X,
+                                  self.Y, self.labels, self.loss_kind, self.out_off, self.no_out_full, self.m,
+                                  self.v, hyper, self.t, losses)
+        self.t += done - int(not np.isfinite(losses[done - 1]))  # updates made
+        return losses[:done]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         Xe = np.ascontiguousarray(_expand(self.model, X), dtype=np.float32)

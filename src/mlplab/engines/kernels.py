@@ -282,6 +282,28 @@ def sgd(params, grad, buf, lr, momentum, first, wd, l1):
         params[i] = p - lr32 * d
 
 
+@njit(cache=True)
+def train_steps(ops, slopes, params, grad, act, gact, X, Yf, labels, loss_kind, out_off, out, m, v, hyper, t,
+                losses):
+    """``len(losses)`` full-batch steps, each followed by its update (Adam when ``hyper[0]`` is 0, else
+    SGD), as `train_step` then `adam` or `sgd` would make them; ``hyper`` holds (optimizer, lr, momentum,
+    weight decay, l1) and ``t`` the updates made before. Stops at a non-finite loss, without its update.
+    Returns the number of losses written."""
+    none = np.zeros(0, np.int64)
+    lr, momentum, wd, l1 = hyper[1], hyper[2], hyper[3], hyper[4]
+    for s in range(losses.shape[0]):
+        loss = train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, none, True, loss_kind, out_off, out)
+        losses[s] = loss
+        if not np.isfinite(losses[s]):
+            return s + 1
+        t += 1
+        if hyper[0] == 0:
+            adam(params, grad, m, v, lr / (1.0 - 0.9**t), 0.9, 0.999, 1e-8, np.sqrt(1.0 - 0.999**t), wd, l1)
+        else:
+            sgd(params, grad, m, lr, momentum, t == 1, wd, l1)
+    return losses.shape[0]
+
+
 def warm() -> None:
     """Compile (or load from the disk cache) every kernel with its one signature."""
     ops = np.array([[LINEAR, 0, 4, -1, 2, 2, 0, 4], [ACT, 4, 8, RELU, 2, 2, 0, -1],
@@ -296,3 +318,5 @@ def warm() -> None:
     predict(ops, slopes, params, act, 2)
     adam(params, grad, m, v, 0.1, 0.9, 0.999, 1e-8, 0.5, 0.0, 0.0)
     sgd(params, grad, m, 0.1, 0.9, True, 0.0, 0.0)
+    train_steps(ops, slopes, params, grad, act, gact, X, Y, labels, 0, 12, np.zeros((2, 2), np.float32), m, v,
+                np.zeros(5), 0, np.zeros(2, np.float32))
