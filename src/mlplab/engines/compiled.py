@@ -135,7 +135,8 @@ class CompiledEngine(Engine):
         self.loss_kind = K.LOSSES[spec.loss]
         ce = spec.loss == "ce"
         self.labels = np.ascontiguousarray(Y, np.int64) if ce else np.zeros(1, np.int64)
-        self.Y = np.zeros((1, 1), np.float32) if ce else np.ascontiguousarray(Y, np.float32).reshape(n, -1)
+        # targets feature-major (d_out, n), as the outputs
+        self.Y = np.zeros((1, 1), np.float32) if ce else np.ascontiguousarray(np.asarray(Y, np.float32).reshape(n, -1).T)
         self.out_dim = self.prog.widths[self.prog.out_slot]
         self.n, self.no_rows, self.no_out = n, np.zeros(0, np.int64), np.zeros((0, self.out_dim), np.float32)
         self.no_out_full = np.empty((n, self.out_dim), np.float32)  # run_steps' outputs, read by no one

@@ -107,10 +107,22 @@ def _forward(ops, slopes, params, act, b):
                     y[j, i] = z[j, i] + x[j, i]
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def _squares(h, g, Yf, j, scale):
+    """Row j of a full batch's (mean or summed) squared error: the float64 sum of the float32 squares
+    (any order: the vectoriser may reorder it), the gradient into g."""
+    s = 0.0
+    for i in range(h.shape[1]):
+        diff = h[j, i] - Yf[j, i]
+        s += np.float64(diff * diff)
+        g[j, i] = diff * scale
+    return s
+
+
 @njit(cache=True)
 def _loss(kind, h, g, Yf, labels, idx, full):
-    """The loss of outputs h (d, b) against the targets of rows ``idx`` (all rows when ``full``), and its
-    gradient written into g. mse and bce average over every element, ce over rows."""
+    """The loss of outputs h (d, b) against the targets (d, n) of rows ``idx`` (all rows when ``full``),
+    and its gradient written into g. mse and bce average over every element, ce over rows."""
     d, b = h.shape
     size = b * d
     total = 0.0
@@ -137,11 +149,15 @@ def _loss(kind, h, g, Yf, labels, idx, full):
     scale = np.float32(2.0 / size) if kind == 0 else np.float32(2.0)  # mse, mse_sum
     fsize = np.float32(size)  # bce and bce_logits divide by it
     one = np.float32(1.0)
+    if kind <= 1 and full:
+        for j in range(d):
+            total += _squares(h, g, Yf, j, scale)
+        return total if kind == 1 else total / size
     for j in range(d):
         for i in range(b):
             r = i if full else idx[i]
             p = h[j, i]
-            y = Yf[r, j]
+            y = Yf[j, r]
             if kind <= 1:
                 diff = p - y
                 total += diff * diff
