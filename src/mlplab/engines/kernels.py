@@ -236,18 +236,23 @@ def train_step(ops, slopes, params, grad, act, gact, X, Yf, labels, idx, full, l
     row-major. Returns the loss (float64 of float32 terms)."""
     out_dim = out.shape[1]
     b = X.shape[0] if full else idx.shape[0]
-    if not full:  # slot 0 feature-major: (d_in, b)
+    if not full:  # slot 0 feature-major: (d_in, b), gathered 8 rows at a time (reads stream, writes stay close)
         d_in = X.shape[1]
-        for i in range(b):
-            r = idx[i]
+        for i0 in range(0, b, 8):
+            i1 = min(i0 + 8, b)
             for c in range(d_in):
-                act[c * b + i] = X[r, c]
+                for i in range(i0, i1):
+                    act[c * b + i] = X[idx[i], c]
     _forward(ops, slopes, params, act, b)
     if full:
         for j in range(out_dim):
             for i in range(b):
                 out[i, j] = act[out_off + j * b + i]
-    gact[:] = 0.0
+    for k in range(ops.shape[0]):  # the gradient slots in use: b rows of each (not the workspace's n_max)
+        gact[ops[k, 2]:ops[k, 2] + b * ops[k, 5]] = 0.0
+        # the inputs' gradient, only where an operation other than a layer reads them
+        if (ops[k, 1] == 0 and ops[k, 0] != LINEAR) or (ops[k, 3] == 0 and ops[k, 0] == ADD):
+            gact[:b * ops[k, 4]] = 0.0
     h = act[out_off:out_off + b * out_dim].reshape((out_dim, b))
     g = gact[out_off:out_off + b * out_dim].reshape((out_dim, b))
     loss = _loss(loss_kind, h, g, Yf, labels, idx, full)
