@@ -108,9 +108,22 @@ def jax_trainer(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, lr: float)
     return lambda: jax.block_until_ready(run(start))
 
 
+def in_runs(model: torch.nn.Module, data, spec) -> None:
+    """The engine without the loop: steps handed over in runs of RECORD_EVERY (`CompiledEngine.run_steps`),
+    what the loop could do between recorded steps; nothing recorded."""
+    from mlplab.engines import CompiledEngine
+    from mlplab.training.metrics import targets
+
+    eng = CompiledEngine([model], spec, data.X, targets(data.y, data.task, spec.loss))
+    for _ in range(EPOCHS // RECORD_EVERY):
+        eng.run_steps(RECORD_EVERY)
+    eng.finish()
+
+
 def compile_times() -> dict[str, float]:
     """Seconds: a cold compile into an empty cache, a warm load from it, and a first run's wait."""
     code = {
+        "numba import": "import mlplab, time; t = time.perf_counter(); import numba; print(time.perf_counter() - t)",
         "cold": "from mlplab.engines.kernels import warm; import time; t = time.perf_counter(); warm(); print(time.perf_counter() - t)",
         "warm": "import numba, mlplab; from mlplab.engines.kernels import warm; import time; t = time.perf_counter(); warm(); print(time.perf_counter() - t)",
         "first run": f"import mlplab, time; t = time.perf_counter(); r = mlplab.run({PRESET!r}, epochs=1, progress=False); "
@@ -138,6 +151,7 @@ def main() -> None:
         "mlplab, torch engine": lambda: train(model(), data, exp.train.replace(engine="torch")),
         "mlplab, fused engine": lambda: train(model(), data, exp.train.replace(engine="fused")),
         "mlplab, compiled engine (auto)": lambda: train(model(), data, exp.train),
+        f"compiled engine alone, {EPOCHS // RECORD_EVERY} x run_steps({RECORD_EVERY})": lambda: in_runs(model(), data, exp.train),
     }
     assert train(model(), data, exp.train.replace(epochs=2)).engine == "compiled"  # and the kernels are loaded
     jax_run = jax_trainer(model(), data.X, data.y, exp.train.lr)
@@ -159,13 +173,16 @@ def main() -> None:
         "the same weights): microseconds per step, median of "
         f"{ROUNDS} interleaved rounds, in CPU time of the process and in wall time, one thread. mlplab records as "
         "the preset does (100 frames and parameter snapshots); the notebooks' loop keeps every step's outputs; "
+        "the *run_steps* row is the compiled engine driven without the loop, in runs of "
+        f"{RECORD_EVERY} steps (what the loop could hand it between recorded steps; not wired into the loop yet); "
         f"the JAX version records the outputs every {RECORD_EVERY} steps and is compiled before timing"
         + ("" if jax_run is not None else " (jax was not installed: no JAX row)") + ". The last column is each "
         "contender's CPU time over the compiled engine's.\n\n"
         + markdown_table(["contender", "us/step (CPU)", "us/step (wall)", "time / compiled"], rows)
         + "\nCompiling the kernels (each in a fresh process, numba's cache in an empty directory first): "
         f"a cold compile took **{comp['cold']:.1f} s**; loading them from the cache took {comp['warm']:.2f} s "
-        "(numba's own one-time set-up included: its registries import scipy.linalg for BLAS). "
+        "(numba's own one-time set-up included: its registries import scipy.linalg for BLAS), after "
+        f"{comp['numba import']:.2f} s to import numba. "
         f"A first `mlplab.run('{PRESET}', epochs=1)` in a fresh process with the cache warm took "
         f"{comp['first run']:.2f} s, against {comp['first run, fused']:.2f} s on the fused engine (which needs no "
         "numba). `make install` warms the cache, so no run compiles; editing `kernels.py` invalidates it "
