@@ -16,8 +16,9 @@ from mlplab.api import prepare
 from mlplab.engines import choose
 from mlplab.training.callbacks import frame_schedule
 
-# Cases beyond test_engines.CASES: residual blocks, mini-batches with SGD momentum, L1 with the manual
-# step, mini-batch cross-entropy, and layers wide enough for the kernels' BLAS path (>= 2**15 products).
+# Cases beyond test_engines.CASES: residual blocks (with layer norm before the activation, or after each
+# block), mini-batches with SGD momentum, L1 with the manual step, mini-batch cross-entropy, and layers wide
+# enough for the kernels' BLAS path (>= 2**15 products).
 EXTRA = {
     "residual-mse-adam": (dict(hidden=[2, 2, 2, 2], residual=True, init="identity", out_dim=2),
                           dict(loss="mse"), "piecewise"),
@@ -30,6 +31,10 @@ EXTRA = {
     "manual-l1-bce": (dict(hidden=[8], activation="tanh", out_activation="sigmoid"),
                       dict(loss="bce", optimizer="manual_sgd", lr=0.1, l1=0.001), "moons"),
     "minibatch-ce": (dict(hidden=[16], out_dim=3), dict(loss="ce", batch_size=40, epochs=75), "blobs"),
+    "residual-layer-norm-adam": (dict(hidden=[4, 4], residual=True, norm="layer", out_dim=2), dict(loss="mse", lr=3e-3),
+                                 "piecewise"),
+    "post-layer-norm-minibatch": (dict(hidden=[4, 4], residual=True, norm="layer", norm_position="post", out_dim=2),
+                                  dict(loss="mse", lr=3e-3, batch_size=64, epochs=60), "piecewise"),
     "wide-blas-minibatch": (dict(hidden=[128, 128], out_dim=2), dict(loss="mse", lr=1e-3, batch_size=100, epochs=100),
                             "piecewise"),
 }
@@ -38,7 +43,6 @@ CASES = {**TE.CASES, **EXTRA}
 REFUSED = {
     "residual-bn-mse-sgd": ("fused", "batch norm"),
     "bn-pre-relu-manual": ("fused", "batch norm"),
-    "layer-norm": ("torch", "LayerNorm"),
 }
 
 

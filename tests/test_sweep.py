@@ -90,7 +90,7 @@ def test_what_the_stacked_engine_cannot_run_trains_alone_on_the_engine_auto_pick
     df = sweep(merge(mini, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
     assert set(df.engine) == {"compiled"} and set(df.status) == {"finished"}
     df = sweep(merge(norm, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
-    assert set(df.engine) == {"torch"}
+    assert set(df.engine) == {"compiled"}
 
 
 # ---------------------------------------------------------------- spec

@@ -6,10 +6,9 @@ rows the loop names) and an update is another, on arrays allocated once. The ker
 once and cached on disk (``make install`` warms the cache). They run on one thread (BLAS too, for the
 layers large enough to call it): results never depend on the thread count.
 
-It runs linear layers, the elementwise activations, residual blocks without a norm and the input
+It runs linear layers, the elementwise activations, layer norm, residual blocks and the input
 expansions (applied once, as the fused engine does), every loss and every optimizer but L-BFGS. It
-refuses batch and layer norm: the fused engine runs batch norm (in torch's float32 order) and torch
-runs layer norm, and "auto" falls back to them.
+refuses batch norm, which the fused engine runs in torch's float32 order ("auto" falls back to it).
 """
 
 from __future__ import annotations
@@ -42,15 +41,15 @@ def unsupported(model: nn.Module) -> str | None:
     for i, m in enumerate(net):
         if isinstance(m, L.EXPANSIONS) and i == 0:
             continue
-        if isinstance(m, ResidualBlock):
-            if not isinstance(m.norm, nn.Identity):
-                return "residual blocks without a norm (batch and layer norm run on the fused and torch engines)"
-            if not isinstance(m.act, L.ELEMENTWISE):
-                return f"residual blocks with an elementwise activation ({m})"
-        elif isinstance(m, nn.BatchNorm1d):
-            return "a model without batch norm (the fused engine runs it in torch's float32 order)"
-        elif not isinstance(m, (nn.Linear,) + L.ELEMENTWISE):
-            return f"layers it has code for (not {type(m).__name__})"
+        parts = [m.norm, m.act] if isinstance(m, ResidualBlock) else [m]
+        for part in parts:
+            if isinstance(part, nn.BatchNorm1d):
+                return "a model without batch norm (the fused engine runs it in torch's float32 order)"
+            if isinstance(part, nn.LayerNorm):
+                if len(part.normalized_shape) != 1 or part.weight is None or part.bias is None:
+                    return "layer norm over the features with a gain and a bias"
+            elif not isinstance(part, (nn.Linear,) + L.ELEMENTWISE):
+                return f"layers it has code for (not {type(part).__name__})"
     return None
 
 
@@ -87,9 +86,12 @@ class _Program:
             return self._new(K.LINEAR, slot, m.out_features, 0, width, self.offset(prefix + "weight"), b_off)
         if isinstance(m, ResidualBlock):
             h = slot
-            for name in ("fc1", "act", "fc2"):
+            for name in ("fc1", "norm", "act", "fc2"):
                 h = self._module(getattr(m, name), f"{prefix}{name}.", h)
             return self._new(K.ADD, h, width, slot, width)  # x + fc2(act(fc1(x)))
+        if isinstance(m, nn.LayerNorm):
+            return self._new(K.LNORM, slot, width, 0, width, self.offset(prefix + "weight"), self.offset(prefix + "bias"),
+                             slope=m.eps)
         if type(m) in ACTS:
             return self._new(K.ACT, slot, width, ACTS[type(m)], width, slope=getattr(m, "negative_slope", 0.0))
         return slot  # identity

@@ -9,6 +9,8 @@ mini-batch of b rows uses its first d * b values). Slot 0 holds the inputs.
 - LINEAR: dst = W @ src + b, W (dout, din) at ``w_off`` in the flat parameters, b at ``b_off`` (-1: none)
 - ACT: dst = f(src), f one of relu, leaky relu (slope ``slopes[op]``), tanh, sigmoid
 - ADD: dst = src + other (a residual block's skip connection)
+- LNORM: layer norm of each row of src over its features, gain at ``w_off``, bias at ``b_off``, eps
+  ``slopes[op]``
 
 The backward pass runs the program in reverse with a gradient workspace of the same layout: every
 operation adds its input gradients there (a slot read twice, as a residual block's input is, gets both).
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-LINEAR, ACT, ADD = 0, 1, 2
+LINEAR, ACT, ADD, LNORM = 0, 1, 2, 3
 RELU, LEAKY, TANH, SIGMOID = 0, 1, 2, 3
 LOSSES = {"mse": 0, "mse_sum": 1, "bce": 2, "bce_logits": 3, "ce": 4}
 # Layers with at least this many multiply-adds per step call BLAS (np.dot); smaller ones run as loops,
@@ -54,6 +56,23 @@ def _sum(a, j):
     for i in range(a.shape[1]):
         s += np.float64(a[j, i])
     return s
+
+
+@njit(cache=True)
+def _moments(x, i, eps):
+    """Mean and 1 / sqrt(var + eps) of column i of x (d, b) over its d features (biased variance, as
+    torch's layer norm), float64 sums rounded to float32."""
+    d = x.shape[0]
+    s = 0.0
+    for j in range(d):
+        s += x[j, i]
+    mean = np.float32(s / d)
+    q = 0.0
+    for j in range(d):
+        c = np.float64(x[j, i]) - np.float64(mean)
+        q += c * c
+    var = np.float32(q / d)
+    return mean, np.float32(1.0) / np.sqrt(var + eps)
 
 
 @njit(cache=True)
@@ -100,6 +119,12 @@ def _forward(ops, slopes, params, act, b):
                 else:
                     for i in range(b):
                         y[j, i] = _sigmoid(x[j, i])
+        elif kind == LNORM:  # layer norm over the features of each row; eps in slopes
+            eps = slopes[k]
+            for i in range(b):
+                mean, rstd = _moments(x, i, eps)
+                for j in range(dout):
+                    y[j, i] = (x[j, i] - mean) * rstd * params[woff + j] + params[boff + j]
         else:  # ADD
             z = act[other:other + b * dout].reshape((dout, b))
             for j in range(dout):
@@ -221,6 +246,31 @@ def _backward(ops, slopes, params, grad, act, gact, b):
                 else:
                     for i in range(b):
                         gx[j, i] += gy[j, i] * y[j, i] * (one - y[j, i])
+        elif kind == LNORM:  # dx = rstd (dy g - mean(dy g) - xhat mean(dy g xhat)), per row
+            eps = slopes[k]
+            for j in range(dout):
+                grad[woff + j] = 0.0
+                grad[boff + j] = 0.0
+            sg = np.zeros(dout)  # float64 sums over rows for the affine parameters
+            sb = np.zeros(dout)
+            for i in range(b):
+                mean, rstd = _moments(x, i, eps)
+                m1 = 0.0
+                m2 = 0.0
+                for j in range(dout):
+                    xhat = (x[j, i] - mean) * rstd
+                    dyg = gy[j, i] * params[woff + j]
+                    m1 += dyg
+                    m2 += np.float64(dyg) * np.float64(xhat)
+                    sg[j] += np.float64(gy[j, i]) * np.float64(xhat)
+                    sb[j] += gy[j, i]
+                m1f, m2f = np.float32(m1 / dout), np.float32(m2 / dout)
+                for j in range(dout):
+                    xhat = (x[j, i] - mean) * rstd
+                    gx[j, i] += rstd * (gy[j, i] * params[woff + j] - m1f - xhat * m2f)
+            for j in range(dout):
+                grad[woff + j] = sg[j]
+                grad[boff + j] = sb[j]
         else:  # ADD: the gradient reaches both inputs
             gz = gact[other:other + b * dout].reshape((dout, b))
             for j in range(dout):
