@@ -210,10 +210,11 @@ class CompiledEngine(Engine):
         return self.P.state_dict()
 
     def optimizer_state(self) -> Any:
-        return {"t": self.t, "lr": self._lr, "m": self.m.copy(), "v": self.v.copy()}
+        """Moments and the update count (the learning rate and the rest come from the spec)."""
+        return {"t": self.t, "m": self.m.copy(), "v": self.v.copy()}
 
     def load_optimizer_state(self, state: Any) -> None:
-        self.t, self._lr = state["t"], state["lr"]
+        self.t = int(state["t"])
         self.m[:] = state["m"]
         if self.v is not self.m:
             self.v[:] = state["v"]
