@@ -189,8 +189,8 @@ def main() -> None:
         "and the next run compiles again.\n"
         "\nThe \"training\" section above was measured before \"auto\" picked the compiled engine: its auto column "
         "is the fused engine.\n"
-        f"\nThe machine was shared while this ran (load average {load:.1f} on {os.cpu_count()} cores): wall times "
-        "and the compile times are inflated by it; CPU times less so.\n"
+        f"\nThe machine is shared: its load average was {load:.1f} on {os.cpu_count()} cores when this run ended "
+        "(above 1, wall and compile times are inflated by others' work; CPU times less so).\n"
     )
     write_section("compiled", body)
     print(body)
