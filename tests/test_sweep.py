@@ -88,9 +88,9 @@ def test_what_the_stacked_engine_cannot_run_trains_alone_on_the_engine_auto_pick
     assert not G.may_stack(scratch)  # it asks for the NumPy engine by name
     assert G.split_groups([mini, norm, experiment("piecewise-mlp"), experiment("piecewise-mlp")]) == [[0], [1], [2, 3]]
     df = sweep(merge(mini, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
-    assert set(df.engine) == {"fused"} and set(df.status) == {"finished"}
+    assert set(df.engine) == {"compiled"} and set(df.status) == {"finished"}
     df = sweep(merge(norm, {"train": {"epochs": 2}}), {"seed": [0, 1]}, progress=False)
-    assert set(df.engine) == {"torch"}
+    assert set(df.engine) == {"compiled"}
 
 
 # ---------------------------------------------------------------- spec
@@ -187,7 +187,7 @@ def test_sweep_without_stacking_gives_the_same_losses():
     grid = {"train.lr": [0.01, 0.02], "seed": [0, 1]}
     a = sweep(merge(experiment("piecewise-mlp"), {"train": {"epochs": 80}}), grid, progress=False)
     b = sweep(merge(experiment("piecewise-mlp"), {"train": {"epochs": 80}}), grid, progress=False, batched=False)
-    assert list(b.engine) == ["fused"] * 4
+    assert list(b.engine) == ["compiled"] * 4
     np.testing.assert_allclose(a.final_loss, b.final_loss, rtol=1e-5)
 
 

@@ -1169,7 +1169,7 @@ def test_the_exported_run_names_the_engine_that_trained_it_and_its_summed_time(c
     s = _live(client, info["id"])
     exp = info["experiment"]
     oracle = train(build_model(exp["model"], seed=1), make_dataset("moons", n=90, seed=2), {**exp["train"], "epochs": 1})
-    assert oracle.engine == "fused"  # "auto" on a plain MLP; the page used to export "torch" whatever ran
+    assert oracle.engine == "compiled"  # "auto" on a plain MLP; the page used to export "torch" whatever ran
     with client.websocket_connect(f"{WS}/api/session/{info['id']}/ws") as ws:
         ws.receive_json()
         for k in (1, 2):

@@ -127,10 +127,11 @@ class TrainSpec(_Spec):
     frames: int = Field(100, ge=0, le=10_000)
     grid: int = Field(0, ge=0, le=400, description="record predictions on a grid x grid lattice (2D inputs)")
     snapshots: bool = Field(False, description="keep the parameters at every recorded frame")
-    # auto: the fastest engine that runs the model (fused NumPy, else torch); run.json says which ran.
-    # torch: autograd + torch.optim, the notebooks' own step; fused: hand-written NumPy layers; numpy: the
-    # from-scratch teaching engine (mlplab.autograd); stacked: a leading run axis (sweeps).
-    engine: Literal["auto", "torch", "fused", "numpy", "stacked"] = "auto"
+    # auto: the fastest engine that runs the model (compiled, else fused NumPy, else torch); run.json says
+    # which ran. torch: autograd + torch.optim, the notebooks' own step; fused: hand-written NumPy layers;
+    # compiled: the same as numba kernels; numpy: the from-scratch teaching engine (mlplab.autograd);
+    # stacked: a leading run axis (sweeps).
+    engine: Literal["auto", "torch", "fused", "compiled", "numpy", "stacked"] = "auto"
     l1: float = Field(0.0, ge=0, le=100, description="L1 penalty: l1 * sign(w) added to every gradient")
     val_fraction: float = Field(0.0, ge=0, lt=1)
     patience: int | None = Field(None, ge=1, description="early stopping on validation loss, in epochs")

@@ -8,21 +8,26 @@ from torch import nn
 
 from ..errors import SpecError
 from .base import Engine
+from .compiled import CompiledEngine
 from .fused import FusedEngine, StackedEngine
 from .scratch import ScratchEngine
 from .torch import TorchEngine
 
 ENGINES: dict[str, type[Engine]] = {
     "torch": TorchEngine, "fused": FusedEngine, "numpy": ScratchEngine, "stacked": StackedEngine,
+    "compiled": CompiledEngine,
 }
+AUTO = (CompiledEngine, FusedEngine)  # "auto" tries these in turn, then torch
 
 
 def choose(name: str, model: nn.Module, spec: Any, task: str) -> type[Engine]:
-    """The engine ``name`` asks for, or for "auto" the fastest one that runs this model: the fused NumPy
-    engine, else torch. An engine asked for by name that cannot run the spec is refused, never swapped."""
+    """The engine ``name`` asks for, or for "auto" the fastest one that runs this model: the compiled
+    engine (where numba is installed), else the fused NumPy engine, else torch. An engine asked for by
+    name that cannot run the spec is refused, never swapped."""
     if name == "auto":
-        if FusedEngine.refuses(model, spec, task) is None:
-            return FusedEngine
+        for cls in AUTO:
+            if cls.refuses(model, spec, task) is None:
+                return cls
         name = "torch"  # runs every model; refused below only for what no engine runs
     if name not in ENGINES:
         raise SpecError("train.engine", f"one of auto, {', '.join(ENGINES)}", name)
@@ -34,4 +39,4 @@ def choose(name: str, model: nn.Module, spec: Any, task: str) -> type[Engine]:
     return cls
 
 
-__all__ = ["ENGINES", "Engine", "FusedEngine", "ScratchEngine", "StackedEngine", "TorchEngine", "choose"]
+__all__ = ["ENGINES", "CompiledEngine", "Engine", "FusedEngine", "ScratchEngine", "StackedEngine", "TorchEngine", "choose"]
