@@ -53,17 +53,38 @@ def train_checkpointed(exp: Experiment, callbacks: Sequence[Any], folder: Path |
     from ..api import run_experiment
 
     cbs = list(callbacks)
-    start = _latest(exp, [folder, saved])
+    start = _latest(exp, [folder, folder and _aside(folder), saved])
     if start is None:
         run = run_experiment(exp, progress=False, callbacks=cbs + [Deadline(every_s)])
     else:
         run = _go_on(start, exp, cbs, every_s)
     while run.status == CHECKPOINT:
-        run.save(folder)  # atomic per file: a kill during the save leaves the previous state or this one
+        _save(run, folder)
         run = _go_on(run, exp, cbs, every_s)
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+        for f in (folder, _aside(folder)):
+            shutil.rmtree(f, ignore_errors=True)
     return _as_one_segment(run, exp)
+
+
+def _aside(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".previous")
+
+
+def _save(run: Run, folder: Path) -> None:
+    """Save a checkpoint whole or not at all: the run's four files must belong to one step (weights from
+    one save beside a training state from another would continue a trajectory that never was). The new
+    one is written beside, then swapped in; a kill at any point leaves ``folder`` or its ``.previous``
+    complete, and `_latest` reads either."""
+    new = folder.with_name(folder.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    run.save(new)
+    old = _aside(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _go_on(run: Run, exp: Experiment, callbacks: list[Any], every_s: float) -> Run:

@@ -313,6 +313,8 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
     gen, guard = t.gen, t.guard
     n, batch, full, per_epoch = t.n, t.batch, t.batch == t.n, t.batches_per_epoch
     stacked = t.stacked
+    if full and hasattr(eng, "run_steps") and step_cbs == [t.callbacks[0]] and not epoch_cbs:
+        return _loop_in_runs(t, losses, diverged_at)
     for epoch in range(spec.epochs):
         t.epoch = epoch
         if full:
@@ -341,6 +343,43 @@ def _loop(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
         for cb in epoch_cbs:
             cb.on_epoch_end(t, epoch)
         if guard.pending:  # an epoch's last step ends after its epoch callbacks, as without the signal
+            guard.check()
+
+
+# The longest run of steps handed to an engine at once: a compiled call cannot be interrupted, so Ctrl-C
+# waits at most this many steps (milliseconds on the course's nets), and the call's own cost is spread thin.
+RUN_STEPS = 512
+
+
+def _loop_in_runs(t: Trainer, losses: np.ndarray, diverged_at: np.ndarray) -> None:
+    """Full batches with nothing to do between steps but recording frames: the engine runs the steps up to
+    the next recorded one in one call (`run_steps`, the compiled engine); the recorded step goes through
+    the recorder as in `_loop`. Same steps, same losses, bit for bit."""
+    eng, recorder, total, guard = t.engine, t.callbacks[0], t.total_steps, t.guard
+    recorded = np.asarray(recorder.steps, np.int64)
+    while t.steps_done < total:
+        step = t.steps_done
+        i = np.searchsorted(recorded, step)
+        k = min(int(recorded[i]) if i < len(recorded) else total, total, step + RUN_STEPS) - step
+        if k > 0:
+            got = eng.run_steps(k)
+            losses[step : step + len(got)] = got
+            if not math.isfinite(got[-1]):
+                diverged_at[0] = t.steps_done = t.epoch = step + len(got) - 1
+                raise StopTraining("diverged", "")
+            t.steps_done = step + len(got)
+        else:
+            t.epoch = step
+            loss, out = eng.step(None)
+            losses[step] = loss
+            if not math.isfinite(loss):
+                diverged_at[0] = step
+                raise StopTraining("diverged", "")
+            recorder.on_step_end(t, step, loss, out)
+            eng.update()
+            t.steps_done, t.next_batch = step + 1, 1
+        t.epoch = t.steps_done - 1
+        if guard.pending:  # Ctrl-C or SIGTERM came during the run of steps: stop, every step is whole
             guard.check()
 
 
