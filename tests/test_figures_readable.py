@@ -148,7 +148,7 @@ def test_optimizer_study_says_its_wall_times_compare_engines():
     [(caption, fig)] = extra_figures(run)
     engines = {name.split(", ")[-1].rstrip(")") for name in (t.name for t in fig.data) if name and "engine" in name}
     if len(engines) > 1:
-        assert "not like for like" in caption and "fused" in caption and "torch" in caption
+        assert "not like for like" in caption and all(e.split()[0] in caption for e in engines)
     else:
         assert "same engine" in caption
     assert "ms a step" in caption
