@@ -181,6 +181,11 @@ def test_runs_flag_dead_units_with_a_warning_and_a_message():
         quiet = mlplab.run("moons-mlp", epochs=20)  # 1 of 32 silent: normal, nothing said
     assert "dead_units" not in quiet.metrics and quiet.message == ""
     assert dead_units(quiet.model, quiet.data.X)[0][1] >= 1
+    assert "init='kaiming')" in run.message  # moons-mlp has the default init: Kaiming is offered...
+    with pytest.warns(DeadUnitsWarning) as caught:  # ...and a Kaiming model is not told to try Kaiming
+        kaiming = mlplab.run("moons-mlp", epochs=20, train={"lr": 100.0}, model={"init": "kaiming"})
+    assert "init='default')" in kaiming.message and "'kaiming'" not in kaiming.message
+    assert caught
 
 
 # ------------------------------------------------------------------ gradients through depth

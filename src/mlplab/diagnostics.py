@@ -185,9 +185,11 @@ def dead_unit_report(model: nn.Module, X: np.ndarray | torch.Tensor) -> tuple[in
     total_dead = sum(dead for _, dead, _ in rows)
     if not flagged:
         return total_dead, ""
+    init = getattr(getattr(model, "spec", None), "init", None)
+    others = " or ".join(repr(i) for i in ("default", "kaiming") if i != init)  # never the one it already has
     return total_dead, (f"{DEAD_SENTENCE}: " + ", ".join(flagged)
                         + ". They output 0 for every input, so they receive no gradient and never learn; "
-                        "try another initialisation (init='default' or 'kaiming') or a smaller learning rate.")
+                        f"try another initialisation (init={others}) or a smaller learning rate.")
 
 
 def flag_dead_units(run: Any, *, warn: bool = False) -> Any:
