@@ -36,7 +36,7 @@ def _kw(engine, batch_size, optimizer="adam"):
                 engine=engine, batch_size=batch_size, frames=10)
 
 
-@pytest.mark.parametrize("engine", ["torch", "fused", "numpy"])
+@pytest.mark.parametrize("engine", ["torch", "fused", "numpy", "compiled"])
 @pytest.mark.parametrize("batch_size", [None, 50])
 def test_resume_from_disk_in_a_fresh_process_equals_the_uninterrupted_run(tmp_path, engine, batch_size):
     """Train 4 epochs, save, and in another Python process load_run(dir).resume(5): the losses and weights
@@ -94,7 +94,7 @@ class SetLR(Callback):
             t.engine.lr, self.pending = self.lr, False
 
 
-@pytest.mark.parametrize("engine", ["torch", "fused"])
+@pytest.mark.parametrize("engine", ["torch", "fused", "compiled"])
 def test_a_changed_learning_rate_takes_effect_on_resume(engine):
     """resume(lr=...) really trains with the new rate (the optimizer's saved state does not bring the old
     one back): the same losses as one run whose rate a callback changes at the same step."""
