@@ -308,12 +308,19 @@ class Store:
     def record(self, run_id: str, summary: dict[str, Any], *, sweep: str = "",
                variant: dict[str, Any] | None = None) -> None:
         """Insert or replace the index row of a run whose files are already written (``Run.summary()``)."""
-        extra = {"sweep": sweep, "variant": variant or {}, "code_version": code_version(),
-                 "created": _dt.datetime.now().isoformat(timespec="seconds")}
-        _write_json(self.folder(run_id) / ROW_FILE, extra)  # lets `rebuild` restore this row from the folder
-        row = _row(run_id, summary, extra)
-        with self._db(write=True) as db:  # one transaction: the row appears whole or not at all
-            db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
+        self.record_many([(run_id, summary, variant)], sweep=sweep)
+
+    def record_many(self, entries: list[tuple[str, dict[str, Any], dict[str, Any] | None]], *, sweep: str = "") -> None:
+        """`record` for several runs (run id, summary, variant) in one transaction: a sweep writes a group's
+        rows at once, one disk sync instead of one per run; the rows appear all or none."""
+        rows = []
+        for run_id, summary, variant in entries:
+            extra = {"sweep": sweep, "variant": variant or {}, "code_version": code_version(),
+                     "created": _dt.datetime.now().isoformat(timespec="seconds")}
+            _write_json(self.folder(run_id) / ROW_FILE, extra)  # lets `rebuild` restore this row from the folder
+            rows.append(_row(run_id, summary, extra))
+        with self._db(write=True) as db:  # one transaction: the rows appear whole or not at all
+            db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
 
     def adopt(self, run_id: str, *, sweep: str = "", variant: dict[str, Any] | None = None) -> bool:
         """Index a complete run folder that has no row yet (a worker saved it, then Ctrl-C stopped the

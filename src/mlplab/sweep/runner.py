@@ -93,7 +93,7 @@ def sweep(
         if store is not None and store.done(v.id):
             results[v.id] = _row_from_store(store, v)
         elif v.id in refused:
-            results[v.id] = _row(v, None, str(refused[v.id]), store, spec.name)
+            results[v.id] = _row(v, None, str(refused[v.id]), store)
         else:
             todo.append(v)
     tick = _progress(progress, len(variants))
@@ -103,8 +103,11 @@ def sweep(
     interrupted = False
     for job, outcome in _execute(jobs, executor, workers, address, store, batched, list(callbacks), checkpoint_s):
         for v, (run, failure) in zip(job, outcome):
-            results[v.id] = _row(v, run, failure, store, spec.name)
+            results[v.id] = _row(v, run, failure, store)
             interrupted = interrupted or (run is not None and run.status == "interrupted")
+        if store is not None:  # the group's rows in one transaction, once its files are all written
+            store.record_many([(v.id, run.summary(), v.values) for v, (run, _) in zip(job, outcome) if run is not None],
+                              sweep=spec.name)
         tick(len(results))
         if interrupted:  # Ctrl-C: keep what is done, leave the rest for the next call
             break
@@ -365,13 +368,11 @@ def _base_row(v: Variant) -> dict[str, Any]:
     return row
 
 
-def _row(v: Variant, run: Any, failure: str, store, sweep_name: str) -> dict[str, Any]:
+def _row(v: Variant, run: Any, failure: str, store) -> dict[str, Any]:
     row = _base_row(v)
     if run is None:
         row.update(status="failed", final_loss=None, steps=0, reused=False, message=failure)
         return row
-    if store is not None:
-        store.record(v.id, run.summary(), sweep=sweep_name, variant=v.values)
     row.update(status=run.status, final_loss=run.final_loss, steps=run.steps, **run.metrics)
     row.update(train_s=run.timings.get("train_s"), group_s=run.timings.get("group_s", run.timings.get("train_s")),
                engine=run.engine, reused=False, message=run.message)
