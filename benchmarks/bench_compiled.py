@@ -174,7 +174,7 @@ def main() -> None:
         f"{ROUNDS} interleaved rounds, in CPU time of the process and in wall time, one thread. mlplab records as "
         "the preset does (100 frames and parameter snapshots); the notebooks' loop keeps every step's outputs; "
         "the *run_steps* row is the compiled engine driven without the loop, in runs of "
-        f"{RECORD_EVERY} steps (what the loop could hand it between recorded steps; not wired into the loop yet); "
+        f"{RECORD_EVERY} steps (the engine without the loop's recording; in the auto row the loop hands it the steps between two recorded ones, up to 512 at a time); "
         f"the JAX version records the outputs every {RECORD_EVERY} steps and is compiled before timing"
         + ("" if jax_run is not None else " (jax was not installed: no JAX row)") + ". The last column is each "
         "contender's CPU time over the compiled engine's.\n\n"

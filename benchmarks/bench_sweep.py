@@ -14,6 +14,7 @@ Run: ``.venv/bin/python benchmarks/bench_sweep.py`` (writes the "sweep" section 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,16 +51,23 @@ def measure(epochs: int) -> list[list[str]]:
     df = sweep(base, {"seed": list(range(RUNS))}, progress=False)
     t_stacked = time.perf_counter() - started
     assert (df.status == "finished").all() and (df.steps == epochs).all() and set(df.engine) == {"stacked"}
+    with tempfile.TemporaryDirectory(prefix="mlplab-bench-store-") as store:  # what `mlplab sweep` always does
+        started = time.perf_counter()
+        df = sweep(base, {"seed": list(range(RUNS))}, out=store, progress=False)
+        t_store = time.perf_counter() - started
+    assert (df.status == "finished").all() and not df.reused.any()
     t_seed = _sequential(_seed_loop, epochs) * RUNS / SUBSET
     t_one = _sequential(lambda e: mlplab.api.run_experiment(e, progress=False), epochs) * RUNS / SUBSET
     steps = RUNS * epochs
     return [
         [f"{epochs}", "notebooks' train_model, one run after another", f"{t_seed:.1f} (scaled from {SUBSET})",
          f"{steps / t_seed:,.0f}", "1x"],
-        [f"{epochs}", "mlplab.run per run (fused NumPy engine)", f"{t_one:.1f} (scaled from {SUBSET})",
+        [f"{epochs}", "mlplab.run per run (the default engine)", f"{t_one:.1f} (scaled from {SUBSET})",
          f"{steps / t_one:,.0f}", f"{t_seed / t_one:.1f}x"],
         [f"{epochs}", f"mlplab.sweep, one stacked group of {RUNS}", f"{t_stacked:.2f}", f"{steps / t_stacked:,.0f}",
          f"**{t_seed / t_stacked:.0f}x**"],
+        [f"{epochs}", f"the same, with the run store (`out=`: {RUNS} run folders and index rows)", f"{t_store:.2f}",
+         f"{steps / t_store:,.0f}", f"**{t_seed / t_store:.0f}x** ({100 * (t_store / t_stacked - 1):+.0f}% for the store)"],
     ]
 
 
@@ -77,7 +85,7 @@ def main() -> None:
         f"time the first {SUBSET} runs and scale by {RUNS}/{SUBSET}. The stacked row is the whole "
         "`mlplab.sweep(...)` call: preparing 64 experiments through the experiment path, training them on the "
         "stacked engine (parameters (64, ...), batched products, the shared layer library and optimizer), then "
-        "64 Runs with frames and metrics. One torch thread; goals: at least 50x over the notebooks' loop at 500 "
+        "64 Runs with frames and metrics; the store row adds saving every run's files and index row. One torch thread; goals: at least 50x over the notebooks' loop at 500 "
         "epochs, 65x at 5000.\n\n"
         + markdown_table(["epochs", "how", "seconds for 64 runs", "run-steps per second", "speed-up"], rows)
         + f"\nWhy: a step of a 2-unit network costs what its calls cost, not its arithmetic. Measured in this run, "
