@@ -187,8 +187,6 @@ def main() -> None:
         f"{comp['first run']:.2f} s, against {comp['first run, fused']:.2f} s on the fused engine (which needs no "
         "numba). `make install` warms the cache, so no run compiles; editing `kernels.py` invalidates it "
         "and the next run compiles again.\n"
-        "\nThe \"training\" section above was measured before \"auto\" picked the compiled engine: its auto column "
-        "is the fused engine.\n"
         f"\nThe machine is shared: its load average was {load:.1f} on {os.cpu_count()} cores when this run ended "
         "(above 1, wall and compile times are inflated by others' work; CPU times less so).\n"
     )
