@@ -176,7 +176,7 @@ def test_a_cli_run_stopped_by_a_signal_resumes_from_its_folder(tmp_path, sig):
     continues; the whole equals one uninterrupted run of as many steps."""
     toml = tmp_path / "long.toml"
     toml.write_text('preset = "moons-mlp"\n[train]\nepochs = 1000000\nframes = 20\ngrid = 0\nsnapshots = false\n'
-                    'engine = "fused"\n')
+                    'engine = "torch"\n')  # minutes for a million steps: the signal lands while it trains
     proc = subprocess.Popen([sys.executable, "-m", "mlplab", "run", str(toml), "-o", str(tmp_path), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     for line in proc.stdout:  # the command says so right before the first step

@@ -26,8 +26,10 @@ from mlplab.errors import MlplabError
 SITE = "import sys\nif '--multiprocessing-fork' in sys.argv:\n" + textwrap.indent(PRELUDE, "    ")
 
 # Three shapes: three groups, two workers, so one group is still queued when the signal comes
+# On the torch engine a million steps take minutes (seconds on the compiled engine, which would let the sweep
+# end before the signal on a loaded machine).
 LONG = ('experiment = "piecewise-mlp"\nname = "long"\n[grid]\n"train.epochs" = [1000000]\n'
-        '"model.hidden" = [[2], [3], [4]]\n')
+        '"model.hidden" = [[2], [3], [4]]\n"train.engine" = ["torch"]\n')
 
 
 def _start(tmp_path: Path) -> subprocess.Popen:
