@@ -3,12 +3,12 @@ while paused, and weights edited either way, are in run.json's segments and in t
 to the same losses, step for step."""
 
 import io
-import os
 import zipfile
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from test_web_api import run_snippet
 
 import mlplab
 from mlplab.web import create_app
@@ -81,14 +81,7 @@ def test_the_snippet_replays_live_learning_rates_and_weight_edits(client, tmp_pa
     assert sum(s["steps"] for s in page.segments) == page.steps
     snippet = (tmp_path / "playground" / "snippet.py").read_text()
     assert "Replay(changes)" in snippet
-    here = os.getcwd()
-    os.chdir(tmp_path / "playground")
-    try:
-        scope: dict = {}
-        exec(compile(snippet.replace("print(run)", ""), "snippet.py", "exec"), scope)
-    finally:
-        os.chdir(here)
-    again = scope["run"]
+    again = run_snippet(tmp_path / "playground")
     assert again.engine == page.engine
     np.testing.assert_array_equal(again.losses, page.losses)
     assert again.final_loss == page.final_loss

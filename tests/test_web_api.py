@@ -850,6 +850,19 @@ def test_views_per_kind_of_data(client, name, view):
     assert f["view"]["kind"] == view and f["metric_name"] == "R2"
 
 
+def run_snippet(folder):
+    """Execute an exported snippet.py as a user would, in its own folder (beside data.csv); its Run."""
+    snippet = (folder / "snippet.py").read_text()
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        scope: dict = {}
+        exec(compile(snippet.replace("print(run)", ""), "snippet.py", "exec"), scope)
+    finally:
+        os.chdir(here)
+    return scope["run"]
+
+
 def test_export_zip_round_trips_and_its_snippet_reproduces_the_losses(client, tmp_path):
     info = _session(client, {"data": {"name": "custom", "task": "binary", "X": [[0, 0], [1, 1], [0, 1], [1, 0]] * 5,
                                       "y": [0, 0, 1, 1] * 5}, "model": {"hidden": [4]}, "train": {"lr": 0.05}})
@@ -871,14 +884,7 @@ def test_export_zip_round_trips_and_its_snippet_reproduces_the_losses(client, tm
     assert epochs >= 20 and run.frames.shape[1:] == (20, 1)
     snippet = (tmp_path / "playground" / "snippet.py").read_text()
     assert "mlplab.run(experiment)" in snippet
-    here = os.getcwd()
-    os.chdir(tmp_path / "playground")
-    try:
-        scope: dict = {}
-        exec(compile(snippet.replace("print(run)", ""), "snippet.py", "exec"), scope)
-    finally:
-        os.chdir(here)
-    again = scope["run"]
+    again = run_snippet(tmp_path / "playground")
     n = min(len(again.losses), epochs)
     np.testing.assert_allclose(again.losses[:n], run.losses[:n], rtol=1e-4)
 

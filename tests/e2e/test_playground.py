@@ -329,17 +329,24 @@ def test_huge_live_learning_rate_gets_a_readable_message(page, server_url):
     _status(page, "running")
 
 
+LOSS_TRACE_NAMES = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
+
+
+def _pause_and_keep_the_curve(page) -> str:
+    """Pause, click "Keep curve to compare", and read the kept curve's legend entry (the first kept one)."""
+    page.get_by_role("button", name="Pause").click()
+    _status(page, "paused")
+    page.get_by_role("button", name="Keep curve to compare").click()
+    page.wait_for_function(f"({LOSS_TRACE_NAMES})().some((n) => n.startsWith('#1 '))")
+    return [n for n in page.evaluate(LOSS_TRACE_NAMES) if n.startswith("#1 ")][0]
+
+
 def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifacts):
     page.goto(server_url + "/")
     _shown(page)
     page.get_by_role("button", name="Play").click()
     _epoch_at_least(page, 40)
-    page.get_by_role("button", name="Pause").click()
-    _status(page, "paused")
-    page.get_by_role("button", name="Keep curve to compare").click()
-    names = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
-    page.wait_for_function(f"({names})().some((n) => n.startsWith('#1 '))")
-    kept = [n for n in page.evaluate(names) if n.startswith("#1 ")][0]
+    kept = _pause_and_keep_the_curve(page)
     assert "lr" in kept and "x" in kept  # e.g. "#1 moons, 8x8 relu, adam lr 0.03"
     page.fill("#width", "12")  # another model: a new run starts, the kept curve stays
     page.locator("#width").dispatch_event("change")
@@ -347,10 +354,10 @@ def test_keep_a_curve_and_compare_it_with_the_next_run(page, server_url, artifac
     _shown(page)
     page.get_by_role("button", name="Play").click()
     _epoch_at_least(page, 20)
-    assert kept in page.evaluate(names)
+    assert kept in page.evaluate(LOSS_TRACE_NAMES)
     page.screenshot(path=str(artifacts / "playground-compare.png"))
     page.get_by_role("button", name="Clear kept curves").click()
-    page.wait_for_function(f"!({names})().some((n) => n.startsWith('#'))")
+    page.wait_for_function(f"!({LOSS_TRACE_NAMES})().some((n) => n.startsWith('#'))")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1000,12 +1007,7 @@ def test_a_live_learning_rate_change_is_in_the_kept_label_and_the_link_keeps_the
     page.locator("#lr").dispatch_event("change")
     page.wait_for_function("document.getElementById('lr').title.includes('0.005 from epoch')")
     _epoch_at_least(page, 60)
-    page.get_by_role("button", name="Pause").click()
-    _status(page, "paused")
-    page.get_by_role("button", name="Keep curve to compare").click()
-    names = "() => document.getElementById('loss-plot').data.map((t) => t.name)"
-    page.wait_for_function(f"({names})().some((n) => n.startsWith('#1 '))")
-    kept = [n for n in page.evaluate(names) if n.startswith("#1 ")][0]
+    kept = _pause_and_keep_the_curve(page)
     assert re.search(rf"lr {re.escape(start)}, 0\.005 from epoch \d+", kept), kept
     link = json.loads(urllib.parse.unquote(page.evaluate("location.hash")[1:]))
     assert str(link["train"]["lr"]) == start

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from ..errors import MlplabError
 from ..specs import Experiment
 from ..training.callbacks import Callback, StopTraining
+from ..training.resume import batches_per_epoch
 from ..training.run import Run, load_run
 
 # A run saves its state this often (seconds). One save costs a few milliseconds to a few hundred (the
@@ -90,7 +91,7 @@ def _save(run: Run, folder: Path) -> None:
 def _go_on(run: Run, exp: Experiment, callbacks: list[Any], every_s: float) -> Run:
     """Resume ``run`` for the epochs ``exp`` has left, with frames spread as one run would have them."""
     planned = run.segments[0]["train"]  # as the first call ran it (a preset may set its own epochs)
-    per_epoch = _batches_per_epoch(run)
+    per_epoch = batches_per_epoch(run)
     done = -(-run.steps // per_epoch)  # a partial epoch (Ctrl-C) is finished by the resume and counts as one
     left = max(1, planned["epochs"] - done)
     frames = max(1, round(planned["frames"] * left / planned["epochs"])) if planned["frames"] else 0
@@ -116,12 +117,6 @@ def _latest(exp: Experiment, folders: list[Path | None]) -> Run | None:
         if best is None or run.steps > best.steps:
             best = run
     return best
-
-
-def _batches_per_epoch(run: Run) -> int:
-    n = len(run.data.X)
-    batch = min((run.spec.get("train") or {}).get("batch_size") or n, n)
-    return -(-n // max(batch, 1))
 
 
 def _as_one_segment(run: Run, exp: Experiment) -> Run:

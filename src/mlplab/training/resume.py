@@ -19,9 +19,13 @@ def resume_epochs(run: Any, epochs: int | None) -> int:
     planned = (last.get("train") or {}).get("epochs") or (last.get("changed") or {}).get("epochs")
     if run.status != "interrupted" or not planned:
         raise SpecError("--epochs", "how many epochs to add (the run finished what it was asked to do)", None)
-    spec_train = run.spec.get("train") or {}
-    n = len(run.data.X) if run.data is not None else 0
-    batch = min(spec_train.get("batch_size") or n, n) or 1
-    per_epoch = -(-n // batch)
+    per_epoch = batches_per_epoch(run)
     left = planned * per_epoch - int(last.get("steps", 0))
     return max(1, -(-left // per_epoch))
+
+
+def batches_per_epoch(run: Any) -> int:
+    """Optimizer steps in one epoch of ``run``, as its training settings cut its training rows."""
+    n = len(run.data.X) if run.data is not None else 0
+    batch = min((run.spec.get("train") or {}).get("batch_size") or n, n)
+    return max(1, -(-n // max(batch, 1)))
